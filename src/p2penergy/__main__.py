@@ -1,0 +1,3 @@
+from p2penergy.cli import main
+
+main()

@@ -1,0 +1,15 @@
+"""The ``p2penergy`` command. Each subcommand group lives in its own module and only
+parses, calls one function of the core, and formats."""
+
+from __future__ import annotations
+
+import typer
+
+from p2penergy.cli import market
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Peer-to-peer electricity trading.")
+app.add_typer(market.app, name="market")
+
+
+def main() -> None:
+    app()

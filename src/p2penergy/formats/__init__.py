@@ -1,0 +1,1 @@
+"""File formats at the edge: reading and writing the core's objects."""

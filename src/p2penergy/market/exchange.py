@@ -1,0 +1,228 @@
+"""The exchange: one book per delivery slot, gate times, and the choice of mechanism.
+
+:class:`ContinuousMarket` runs the continuous double auction (the demonstration's
+rules); :class:`CallMarket` collects orders until the gate closes and clears them in
+one call auction. Both satisfy :class:`Exchange`, so agents and the simulation use
+either unchanged. The exchange has no clock: every command carries its time ``now``,
+and nothing changes when a command is rejected.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+from p2penergy.market.book import Resting, SlotBook, modified
+from p2penergy.market.call_auction import PAY_AS_BID, PAY_AS_CLEAR, clear_call, priority_order
+from p2penergy.market.errors import OrderError, OrderRejected
+from p2penergy.market.orders import Order, check_against
+from p2penergy.market.settings import MarketSettings
+from p2penergy.market.trades import Trade
+
+
+@dataclass(frozen=True, slots=True)
+class SlotClose:
+    """What closing a slot's book produced: trades made at close, and unfilled orders."""
+
+    slot_start: datetime
+    trades: tuple[Trade, ...]
+    unfilled: tuple[tuple[Order, int], ...]
+
+
+class Exchange(Protocol):
+    """What agents and the simulation need from a market, whatever its mechanism."""
+
+    settings: MarketSettings
+
+    def submit(self, order: Order) -> list[Trade]: ...
+
+    def cancel(self, order_id: str, participant: str, now: datetime) -> int: ...
+
+    def modify(self, order_id: str, participant: str, energy_wh: int, price_per_kwh: Decimal,
+               now: datetime) -> list[Trade]: ...
+
+    def remaining_wh(self, order_id: str) -> int: ...
+
+    def close(self, slot_start: datetime) -> SlotClose: ...
+
+
+class _Gates:
+    """Shared bookkeeping: gate checks, id uniqueness and ownership."""
+
+    def __init__(self, settings: MarketSettings) -> None:
+        self.settings = settings
+        self._seen_ids: set[str] = set()
+        self._slot_of: dict[str, datetime] = {}
+        self._closed: set[datetime] = set()
+        self._seq = itertools.count(1)
+        self._trade_seq = itertools.count(1)
+
+    def _next_seq(self) -> int:
+        return next(self._seq)
+
+    def _next_trade_id(self) -> str:
+        return f"t{next(self._trade_seq)}"
+
+    def _admit(self, order: Order) -> int:
+        ticks = check_against(order, self.settings)
+        if order.order_id in self._seen_ids:
+            raise OrderRejected(order.order_id, "id", "already used on this exchange")
+        self._check_gate(order.order_id, order.slot_start, order.submitted_at)
+        return ticks
+
+    def _check_gate(self, order_id: str, slot_start: datetime, now: datetime) -> None:
+        s = self.settings
+        if now.tzinfo is None:
+            raise OrderError("submitted_at", "a timezone-aware datetime")
+        if slot_start in self._closed or not s.gate_is_open(slot_start, now):
+            raise OrderRejected(
+                order_id, "submitted_at",
+                f"the gate for slot {slot_start.isoformat()} is open from "
+                f"{s.gate_open(slot_start).isoformat()} until {s.gate_close(slot_start).isoformat()}; "
+                f"got {now.isoformat()}",
+            )
+
+    def _owned(self, order_id: str, participant: str, order: Order | None) -> Order:
+        if order is None:
+            raise OrderRejected(order_id, "id", "no open order with this id")
+        if order.participant != participant:
+            raise OrderRejected(order_id, "participant", "only the order's owner may change it")
+        return order
+
+
+class ContinuousMarket(_Gates):
+    """Continuous double auction with price-time priority, per slot."""
+
+    def __init__(self, settings: MarketSettings) -> None:
+        super().__init__(settings)
+        self._books: dict[datetime, SlotBook] = {}
+
+    def book(self, slot_start: datetime) -> SlotBook:
+        book = self._books.get(slot_start)
+        if book is None:
+            book = self._books[slot_start] = SlotBook(
+                self.settings, slot_start, self._next_seq, self._next_trade_id
+            )
+        return book
+
+    def submit(self, order: Order) -> list[Trade]:
+        """Validate, match at once against resting orders, rest any remainder."""
+        ticks = self._admit(order)
+        self._seen_ids.add(order.order_id)
+        self._slot_of[order.order_id] = order.slot_start
+        return self.book(order.slot_start).submit(order, ticks)
+
+    def _find(self, order_id: str) -> tuple[SlotBook | None, Resting | None]:
+        slot = self._slot_of.get(order_id)
+        book = self._books.get(slot) if slot is not None else None
+        return book, (book.get(order_id) if book is not None else None)
+
+    def cancel(self, order_id: str, participant: str, now: datetime) -> int:
+        """Cancel a resting order; returns the Wh that were still open."""
+        book, resting = self._find(order_id)
+        order = self._owned(order_id, participant, resting.order if resting else None)
+        self._check_gate(order_id, order.slot_start, now)
+        assert book is not None and resting is not None
+        book.cancel(order_id)
+        return resting.remaining_wh
+
+    def modify(self, order_id: str, participant: str, energy_wh: int, price_per_kwh: Decimal,
+               now: datetime) -> list[Trade]:
+        """Set a resting order's open energy and price.
+
+        Lowering only the energy keeps time priority; raising it or changing the price
+        re-submits the order (same id) at the back of the queue, and it may trade at once.
+        """
+        book, resting = self._find(order_id)
+        order = self._owned(order_id, participant, resting.order if resting else None)
+        self._check_gate(order_id, order.slot_start, now)
+        assert book is not None and resting is not None
+        new = modified(order, energy_wh, price_per_kwh, now)  # validates energy and price type
+        ticks = check_against(new, self.settings)
+        if price_per_kwh == order.price_per_kwh and energy_wh <= resting.remaining_wh:
+            book.reduce(order_id, energy_wh)
+            return []
+        book.cancel(order_id)
+        return book.submit(new, ticks)
+
+    def remaining_wh(self, order_id: str) -> int:
+        _, resting = self._find(order_id)
+        return resting.remaining_wh if resting else 0
+
+    def close(self, slot_start: datetime) -> SlotClose:
+        """Close the slot's book: nothing more trades; unfilled orders are returned."""
+        self._closed.add(slot_start)
+        book = self._books.pop(slot_start, None)
+        unfilled = tuple((r.order, r.remaining_wh) for r in book.resting()) if book else ()
+        return SlotClose(slot_start, (), unfilled)
+
+
+class CallMarket(_Gates):
+    """Periodic call auction: orders are collected per slot and cleared at gate close."""
+
+    def __init__(self, settings: MarketSettings, pricing: str = PAY_AS_CLEAR) -> None:
+        super().__init__(settings)
+        if pricing not in (PAY_AS_CLEAR, PAY_AS_BID):
+            raise ValueError(f"pricing must be {PAY_AS_CLEAR!r} or {PAY_AS_BID!r}")
+        self.pricing = pricing
+        self._orders: dict[datetime, dict[str, Order]] = {}
+
+    def submit(self, order: Order) -> list[Trade]:
+        self._admit(order)
+        self._seen_ids.add(order.order_id)
+        self._slot_of[order.order_id] = order.slot_start
+        self._orders.setdefault(order.slot_start, {})[order.order_id] = order
+        return []
+
+    def _open(self, order_id: str) -> Order | None:
+        slot = self._slot_of.get(order_id)
+        return self._orders.get(slot, {}).get(order_id) if slot is not None else None
+
+    def cancel(self, order_id: str, participant: str, now: datetime) -> int:
+        order = self._owned(order_id, participant, self._open(order_id))
+        self._check_gate(order_id, order.slot_start, now)
+        del self._orders[order.slot_start][order_id]
+        return order.energy_wh
+
+    def modify(self, order_id: str, participant: str, energy_wh: int, price_per_kwh: Decimal,
+               now: datetime) -> list[Trade]:
+        order = self._owned(order_id, participant, self._open(order_id))
+        self._check_gate(order_id, order.slot_start, now)
+        new = modified(order, energy_wh, price_per_kwh, now)
+        check_against(new, self.settings)
+        keep_time = price_per_kwh == order.price_per_kwh and energy_wh <= order.energy_wh
+        book = self._orders[order.slot_start]
+        del book[order_id]
+        book[order_id] = modified(order, energy_wh, price_per_kwh, order.submitted_at if keep_time else now)
+        return []
+
+    def remaining_wh(self, order_id: str) -> int:
+        order = self._open(order_id)
+        return order.energy_wh if order else 0
+
+    def close(self, slot_start: datetime) -> SlotClose:
+        """Run the slot's call auction."""
+        self._closed.add(slot_start)
+        orders = list(self._orders.pop(slot_start, {}).values())
+        if not orders:
+            return SlotClose(slot_start, (), ())
+        clearing = clear_call(orders, self.settings, slot_start, self.pricing, self._next_trade_id)
+        unfilled = tuple(
+            (o, o.energy_wh - clearing.filled_wh.get(o.order_id, 0))
+            for o in priority_order(orders)
+            if clearing.filled_wh.get(o.order_id, 0) < o.energy_wh
+        )
+        return SlotClose(slot_start, clearing.trades, unfilled)
+
+
+def make_exchange(settings: MarketSettings, mechanism: str | None = None) -> Exchange:
+    """The exchange for ``mechanism`` (``cda``, ``pay-as-clear`` or ``pay-as-bid``)."""
+    mechanism = mechanism or settings.mechanism
+    if mechanism == "cda":
+        return ContinuousMarket(settings)
+    if mechanism in (PAY_AS_CLEAR, PAY_AS_BID):
+        return CallMarket(settings, mechanism)
+    raise OrderError("mechanism", f"one of cda, pay-as-clear, pay-as-bid; got {mechanism!r}")

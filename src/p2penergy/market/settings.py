@@ -1,0 +1,192 @@
+"""Market settings: currency, slot length, gate times, price band, tick and timezone.
+
+Nothing here is a constant of the product: the demonstration's Japanese market
+(JPY, 30-min slots, gate open 24 h before the slot, close 10 min before its end,
+0–50 JPY/kWh, Asia/Tokyo) is one configuration, `MarketSettings.demonstration()`.
+A 15-minute euro market is another file (see ``markets/eu-15min.toml``).
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from p2penergy.market.errors import MarketConfigError
+
+MECHANISMS = ("cda", "pay-as-clear", "pay-as-bid")
+ALLOWED_SLOT_MINUTES = (5, 10, 15, 20, 30, 60)
+
+
+@dataclass(frozen=True, slots=True)
+class MarketSettings:
+    """Rules of one market.
+
+    Invariants: ``price_min_per_kwh < price_max_per_kwh``, both multiples of
+    ``price_tick_per_kwh``; the gate closes after it opens and not after the slot ends.
+    Slots are half-open ``[start, start + slot_minutes)`` aligned to the local midnight
+    of ``timezone``.
+    """
+
+    currency: str = "JPY"
+    slot_minutes: int = 30
+    gate_open_before_start: timedelta = timedelta(hours=24)
+    gate_close_before_end: timedelta = timedelta(minutes=10)
+    price_min_per_kwh: Decimal = Decimal("0")
+    price_max_per_kwh: Decimal = Decimal("50")
+    price_tick_per_kwh: Decimal = Decimal("0.01")
+    timezone: str = "Asia/Tokyo"
+    mechanism: str = "cda"
+    name: str = "higashi-fuji-2020"
+    tz: ZoneInfo = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.currency, str) and self.currency.isalpha()
+                and len(self.currency) == 3 and self.currency.isupper()):
+            raise MarketConfigError("currency", f"an ISO 4217 code such as JPY or EUR, got {self.currency!r}")
+        if self.slot_minutes not in ALLOWED_SLOT_MINUTES:
+            raise MarketConfigError("slot_minutes", f"one of {ALLOWED_SLOT_MINUTES}, got {self.slot_minutes!r}")
+        if self.mechanism not in MECHANISMS:
+            raise MarketConfigError("mechanism", f"one of {MECHANISMS}, got {self.mechanism!r}")
+        if self.price_tick_per_kwh <= 0:
+            raise MarketConfigError("price_tick_per_kwh", "a positive decimal")
+        for name in ("price_min_per_kwh", "price_max_per_kwh"):
+            value = getattr(self, name)
+            if value % self.price_tick_per_kwh != 0:
+                raise MarketConfigError(name, f"a multiple of the tick {self.price_tick_per_kwh}, got {value}")
+        if not self.price_min_per_kwh < self.price_max_per_kwh:
+            raise MarketConfigError("price_max_per_kwh", "greater than price_min_per_kwh")
+        if self.price_min_per_kwh < 0:
+            raise MarketConfigError("price_min_per_kwh", "zero or more (negative prices are not supported)")
+        slot = timedelta(minutes=self.slot_minutes)
+        close = self.gate_close_before_end
+        if close < timedelta(0) or close >= slot + self.gate_open_before_start:
+            raise MarketConfigError(
+                "gate_close_before_end_minutes", "zero or more, and the gate must close after it opens"
+            )
+        try:
+            tz = ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise MarketConfigError("timezone", f"an IANA zone such as Asia/Tokyo, got {self.timezone!r}") from exc
+        object.__setattr__(self, "tz", tz)
+
+    # -- construction -----------------------------------------------------------------
+    @classmethod
+    def demonstration(cls) -> MarketSettings:
+        """The published rules of the 2019–2020 Higashi-Fuji exchange."""
+        return cls()
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> MarketSettings:
+        """Build from a ``[market]`` table; unknown keys are rejected by name."""
+        known = {
+            "name", "currency", "slot_minutes", "gate_open_before_start_minutes",
+            "gate_close_before_end_minutes", "price_min_per_kwh", "price_max_per_kwh",
+            "price_tick_per_kwh", "timezone", "mechanism",
+        }
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise MarketConfigError(unknown[0], f"not a market setting; allowed: {', '.join(sorted(known))}")
+        kwargs: dict[str, Any] = {}
+        for key in ("name", "currency", "timezone", "mechanism"):
+            if key in data:
+                if not isinstance(data[key], str):
+                    raise MarketConfigError(key, "a string")
+                kwargs[key] = data[key]
+        if "slot_minutes" in data:
+            kwargs["slot_minutes"] = _int(data, "slot_minutes")
+        if "gate_open_before_start_minutes" in data:
+            kwargs["gate_open_before_start"] = timedelta(minutes=_int(data, "gate_open_before_start_minutes"))
+        if "gate_close_before_end_minutes" in data:
+            kwargs["gate_close_before_end"] = timedelta(minutes=_int(data, "gate_close_before_end_minutes"))
+        for key in ("price_min_per_kwh", "price_max_per_kwh", "price_tick_per_kwh"):
+            if key in data:
+                kwargs[key] = _decimal(data, key)
+        return cls(**kwargs)
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> MarketSettings:
+        """Read the ``[market]`` table of a TOML file (or the whole file if it has none)."""
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise MarketConfigError("file", f"valid TOML: {exc}") from exc
+        return cls.from_mapping(data.get("market", data))
+
+    def to_mapping(self) -> dict[str, Any]:
+        """The inverse of :meth:`from_mapping` (JSON/TOML friendly)."""
+        return {
+            "name": self.name,
+            "currency": self.currency,
+            "slot_minutes": self.slot_minutes,
+            "gate_open_before_start_minutes": int(self.gate_open_before_start.total_seconds() // 60),
+            "gate_close_before_end_minutes": int(self.gate_close_before_end.total_seconds() // 60),
+            "price_min_per_kwh": str(self.price_min_per_kwh),
+            "price_max_per_kwh": str(self.price_max_per_kwh),
+            "price_tick_per_kwh": str(self.price_tick_per_kwh),
+            "timezone": self.timezone,
+            "mechanism": self.mechanism,
+        }
+
+    # -- slots and gates ----------------------------------------------------------------
+    @property
+    def slot_length(self) -> timedelta:
+        return timedelta(minutes=self.slot_minutes)
+
+    def is_slot_start(self, when: datetime) -> bool:
+        """True if ``when`` (aware) is a slot boundary in the market's local time."""
+        if when.tzinfo is None:
+            return False
+        local = when.astimezone(self.tz)
+        minutes = local.hour * 60 + local.minute
+        return local.second == 0 and local.microsecond == 0 and minutes % self.slot_minutes == 0
+
+    def slot_start_of(self, when: datetime) -> datetime:
+        """The start of the slot containing ``when``, in the market's timezone."""
+        local = when.astimezone(self.tz)
+        minutes = (local.hour * 60 + local.minute) // self.slot_minutes * self.slot_minutes
+        return local.replace(hour=minutes // 60, minute=minutes % 60, second=0, microsecond=0)
+
+    def gate_open(self, slot_start: datetime) -> datetime:
+        return slot_start - self.gate_open_before_start
+
+    def gate_close(self, slot_start: datetime) -> datetime:
+        return slot_start + self.slot_length - self.gate_close_before_end
+
+    def gate_is_open(self, slot_start: datetime, now: datetime) -> bool:
+        """Gate window is half-open: ``gate_open <= now < gate_close``."""
+        return self.gate_open(slot_start) <= now < self.gate_close(slot_start)
+
+    # -- prices -----------------------------------------------------------------------
+    def price_to_ticks(self, price_per_kwh: Decimal) -> int:
+        """Exact conversion; the caller has checked the price lies on the tick grid."""
+        return int(price_per_kwh / self.price_tick_per_kwh)
+
+    def ticks_to_price(self, ticks: int) -> Decimal:
+        return self.price_tick_per_kwh * ticks
+
+    def floor_to_tick(self, price_per_kwh: Decimal) -> Decimal:
+        """Round down onto the tick grid (used for midpoints)."""
+        steps = (price_per_kwh / self.price_tick_per_kwh).to_integral_value(rounding=ROUND_FLOOR)
+        return steps * self.price_tick_per_kwh
+
+
+def _int(data: dict[str, Any], key: str) -> int:
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise MarketConfigError(key, f"a whole number, got {value!r}")
+    return value
+
+
+def _decimal(data: dict[str, Any], key: str) -> Decimal:
+    value = data[key]
+    if isinstance(value, bool):
+        raise MarketConfigError(key, f"a decimal number, got {value!r}")
+    try:
+        return Decimal(str(value))
+    except InvalidOperation as exc:
+        raise MarketConfigError(key, f"a decimal number, got {value!r}") from exc
