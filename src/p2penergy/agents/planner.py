@@ -1,0 +1,266 @@
+"""One agent's plan as a linear programme (HiGHS), over the horizon of a :class:`PlanInput`.
+
+Variables per slot ``i`` (Wh): grid import/export, P2P buy/sell, V2B purchase, renewable
+part of the P2P purchase (green), PV curtailment, battery charge/discharge/SoC, and per
+car charge/discharge/SoC/shortfall; one peak variable (W) with a demand charge.
+
+Constraints per slot::
+
+    import + buy + v2b + bat_dis + Σ car_dis − export − sell − bat_ch − Σ car_ch − curtail = load − pv
+    sell + export − bat_dis − Σ car_dis + curtail ≤ pv          (sell only own energy)
+    soc[i] = soc[i−1] + ηc·bat_ch − bat_dis/ηd,  soc_min ≤ soc ≤ soc_max
+    car_soc[i] = car_soc[i−1] + ηc·ch − dis/ηd − drive + shortfall,  soc_min ≤ car_soc ≤ usable
+    ch, dis ≤ parked·power·slot_hours
+    (import + buy − export − sell) / slot_hours ≤ peak      (slots where the charge applies)
+    renewable ≤ buy,  renewable ≤ renewable_wh
+
+Objective (economy): Σ price·energy/1000 for imports, purchases, fuel, renewable premium,
+minus sales, plus ``price_per_kw·(peak − peak_so_far)/1000``, minus the terminal value of
+stored energy. Green mode solves economy first (cost C*), then maximises Σ renewable
+subject to ``objective ≤ C* + green_max_extra_cost`` (a lexicographic, budget-bounded
+preference), breaking ties by cost.
+"""
+
+from __future__ import annotations
+
+import highspy
+import numpy as np
+
+from p2penergy.agents.plan_input import AgentInputError, Plan, PlanInput
+from p2penergy.optim import new_highs
+
+_INF = highspy.kHighsInf
+_TIE_BREAK = 1e-4  # weight of cost in the green stage (renewable Wh dominate)
+
+
+class PlanningError(RuntimeError):
+    """HiGHS did not reach an optimum (should not happen: every plan has a feasible point)."""
+
+
+class _Builder:
+    """Collects columns and rows of an LP; rows as (column, coefficient) triplets."""
+
+    def __init__(self) -> None:
+        self.n_cols = 0
+        self.cost: list[np.ndarray] = []
+        self.lower: list[np.ndarray] = []
+        self.upper: list[np.ndarray] = []
+        self.n_rows = 0
+        self.row_lower: list[np.ndarray] = []
+        self.row_upper: list[np.ndarray] = []
+        self.entries_row: list[np.ndarray] = []
+        self.entries_col: list[np.ndarray] = []
+        self.entries_val: list[np.ndarray] = []
+
+    def cols(self, n: int, cost: object = 0.0, lower: object = 0.0, upper: object = _INF) -> np.ndarray:
+        idx = np.arange(self.n_cols, self.n_cols + n)
+        self.n_cols += n
+        self.cost.append(np.broadcast_to(np.asarray(cost, dtype=np.float64), (n,)))
+        self.lower.append(np.broadcast_to(np.asarray(lower, dtype=np.float64), (n,)))
+        self.upper.append(np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,)))
+        return idx
+
+    def rows(self, n: int, lower: object, upper: object) -> np.ndarray:
+        idx = np.arange(self.n_rows, self.n_rows + n)
+        self.n_rows += n
+        self.row_lower.append(np.broadcast_to(np.asarray(lower, dtype=np.float64), (n,)))
+        self.row_upper.append(np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,)))
+        return idx
+
+    def add(self, rows: np.ndarray, cols: np.ndarray, values: object) -> None:
+        self.entries_row.append(np.asarray(rows))
+        self.entries_col.append(np.asarray(cols))
+        self.entries_val.append(np.broadcast_to(np.asarray(values, dtype=np.float64), np.shape(rows)))
+
+    def objective(self) -> np.ndarray:
+        return np.concatenate(self.cost)
+
+    def lp(self) -> highspy.HighsLp:
+        lp = highspy.HighsLp()
+        lp.num_col_ = self.n_cols
+        lp.num_row_ = self.n_rows
+        lp.col_cost_ = self.objective()
+        lp.col_lower_ = np.concatenate(self.lower)
+        lp.col_upper_ = np.concatenate(self.upper)
+        lp.row_lower_ = np.concatenate(self.row_lower)
+        lp.row_upper_ = np.concatenate(self.row_upper)
+        r = np.concatenate(self.entries_row)
+        c = np.concatenate(self.entries_col)
+        v = np.concatenate(self.entries_val)
+        order = np.lexsort((c, r))
+        r, c, v = r[order], c[order], v[order]
+        lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+        lp.a_matrix_.num_col_ = self.n_cols
+        lp.a_matrix_.num_row_ = self.n_rows
+        lp.a_matrix_.start_ = np.searchsorted(r, np.arange(self.n_rows + 1)).astype(np.int32)
+        lp.a_matrix_.index_ = c.astype(np.int32)
+        lp.a_matrix_.value_ = v
+        return lp
+
+
+def _solve(h: highspy.Highs) -> np.ndarray:
+    h.run()
+    status = h.getModelStatus()
+    if status != highspy.HighsModelStatus.kOptimal:
+        raise PlanningError(f"HiGHS stopped with status {h.modelStatusToString(status)}")
+    return np.asarray(h.getSolution().col_value)
+
+
+def plan(inp: PlanInput) -> Plan:
+    """Solve the agent's LP and return its :class:`Plan` (deterministic: one HiGHS thread)."""
+    if not isinstance(inp, PlanInput):
+        raise AgentInputError("inp", "a PlanInput")
+    n = inp.n_slots
+    hours = inp.slot_hours
+    k = 1.0 / 1000.0  # price per kWh -> per Wh
+    b = _Builder()
+    slots = np.arange(n)
+
+    imp = b.cols(n, inp.retail_price_per_kwh * k)
+    exp = b.cols(n, -inp.buyback_price_per_kwh * k, upper=inp.grid_export_max_wh)
+    buy = b.cols(n, inp.p2p_buy_price_per_kwh * k, upper=inp.p2p_buy_max_wh)
+    sell = b.cols(n, -inp.p2p_sell_price_per_kwh * k, upper=inp.p2p_sell_max_wh)
+    # Columns that can only be zero are left out (smaller LP, faster solve).
+    v2b = b.cols(n, inp.v2b_price_per_kwh * k, upper=inp.v2b_max_wh) if inp.v2b_max_wh.any() else None
+    # Curtailment is only ever needed when exports are capped (PV must go somewhere).
+    curtail = b.cols(n, 0.0, upper=inp.pv_wh) if np.isfinite(inp.grid_export_max_wh).any() else None
+    green = inp.mode == "green" and bool(inp.renewable_wh.any())
+    ren = b.cols(n, inp.renewable_premium_per_kwh * k, upper=inp.renewable_wh) if green else None
+
+    balance = b.rows(n, inp.load_wh - inp.pv_wh, inp.load_wh - inp.pv_wh)
+    own = b.rows(n, -_INF, inp.pv_wh)
+    for cols, coef in ((imp, 1.0), (buy, 1.0), (v2b, 1.0), (exp, -1.0), (sell, -1.0), (curtail, -1.0)):
+        if cols is not None:
+            b.add(balance, cols, coef)
+    for cols in (sell, exp, curtail):
+        if cols is not None:
+            b.add(own, cols, 1.0)
+    if ren is not None:
+        ren_rows = b.rows(n, -_INF, 0.0)
+        b.add(ren_rows, ren, 1.0)
+        b.add(ren_rows, buy, -1.0)
+
+    bat = inp.battery
+    bat_cols = None
+    if bat is not None:
+        step = bat.power_w * hours
+        ch = b.cols(n, 0.0, upper=step)
+        dis = b.cols(n, 0.0, upper=step)
+        terminal = np.zeros(n)
+        terminal[-1] = -bat.terminal_value_per_kwh * k
+        soc = b.cols(n, terminal, lower=bat.soc_min_wh, upper=bat.soc_max_wh)
+        b.add(balance, ch, -1.0)
+        b.add(balance, dis, 1.0)
+        b.add(own, dis, -1.0)
+        rhs = np.zeros(n)
+        rhs[0] = bat.soc_wh
+        dyn = b.rows(n, rhs, rhs)
+        b.add(dyn, soc, 1.0)
+        b.add(dyn[1:], soc[:-1], -1.0)
+        b.add(dyn, ch, -bat.charge_efficiency)
+        b.add(dyn, dis, 1.0 / bat.discharge_efficiency)
+        bat_cols = (ch, dis, soc)
+
+    car_cols = []
+    for car in inp.cars:
+        parked = car.parked.astype(np.float64)
+        ch = b.cols(n, 0.0, upper=parked * car.charge_power_w * hours)
+        dis = b.cols(n, 0.0, upper=parked * car.discharge_power_w * hours)
+        terminal = np.zeros(n)
+        terminal[-1] = -car.terminal_value_per_kwh * k
+        soc = b.cols(n, terminal, lower=car.soc_min_wh, upper=car.usable_wh)
+        short = b.cols(n, car.fallback_cost_per_kwh * k)
+        b.add(balance, ch, -1.0)
+        b.add(balance, dis, 1.0)
+        b.add(own, dis, -1.0)
+        rhs = -car.drive_wh.copy()
+        rhs[0] += car.soc_wh
+        dyn = b.rows(n, rhs, rhs)
+        b.add(dyn, soc, 1.0)
+        b.add(dyn[1:], soc[:-1], -1.0)
+        b.add(dyn, ch, -car.charge_efficiency)
+        b.add(dyn, dis, 1.0 / car.discharge_efficiency)
+        b.add(dyn, short, -1.0)
+        car_cols.append((ch, dis, soc, short))
+
+    dc = inp.demand_charge
+    peak_col = None
+    if dc is not None:
+        peak_col = b.cols(1, dc.price_per_kw * k, lower=dc.peak_so_far_w)
+        where = slots[dc.applies]
+        if where.size:
+            rows = b.rows(where.size, -_INF, 0.0)
+            for cols, coef in ((imp, 1.0), (buy, 1.0), (exp, -1.0), (sell, -1.0)):
+                b.add(rows, cols[where], coef)
+            b.add(rows, np.full(where.size, peak_col[0]), -hours)
+
+    def money(x: np.ndarray) -> tuple[float, float, float]:
+        """(cost, terminal value, peak W) of a solution vector."""
+        net = x[imp] + x[buy] - x[exp] - x[sell]
+        peak_w = float(x[peak_col[0]]) if peak_col is not None else float(max(net.max(), 0.0) / hours)
+        cost = (
+            x[imp] @ inp.retail_price_per_kwh - x[exp] @ inp.buyback_price_per_kwh
+            + x[buy] @ inp.p2p_buy_price_per_kwh - x[sell] @ inp.p2p_sell_price_per_kwh
+        ) * k
+        if v2b is not None:
+            cost += x[v2b] @ inp.v2b_price_per_kwh * k
+        if ren is not None:
+            cost += x[ren] @ inp.renewable_premium_per_kwh * k
+        terminal = 0.0
+        if bat is not None and bat_cols is not None:
+            terminal += float(x[bat_cols[2][-1]]) * bat.terminal_value_per_kwh * k
+        for cc, car in zip(car_cols, inp.cars, strict=True):
+            cost += float(x[cc[3]].sum()) * car.fallback_cost_per_kwh * k
+            terminal += float(x[cc[2][-1]]) * car.terminal_value_per_kwh * k
+        if dc is not None:
+            cost += dc.price_per_kw * k * (peak_w - dc.peak_so_far_w)
+        return float(cost), terminal, peak_w
+
+    h = new_highs()
+    # Measured on these small, sparse LPs: dual simplex without presolve is fastest.
+    h.setOptionValue("presolve", "off")
+    h.setOptionValue("solver", "simplex")
+    h.passModel(b.lp())
+    x = _solve(h)
+    economy_cost = money(x)[0]
+    if ren is not None:
+        obj = b.objective()
+        bound = float(obj @ x) + inp.green_max_extra_cost
+        nz = np.flatnonzero(obj)
+        h.addRow(-_INF, bound, nz.size, nz.astype(np.int32), obj[nz])
+        new_cost = obj * _TIE_BREAK
+        new_cost[ren] -= 1.0
+        h.changeColsCost(b.n_cols, np.arange(b.n_cols, dtype=np.int32), new_cost)
+        x = _solve(h)
+
+    def take(cols: np.ndarray | None) -> np.ndarray:
+        return np.zeros(n) if cols is None else np.maximum(x[cols], 0.0)
+
+    def stack(j: int) -> np.ndarray:
+        if not car_cols:
+            return np.zeros((0, n))
+        return np.vstack([x[cc[j]] if j == 2 else take(cc[j]) for cc in car_cols])
+
+    cost, terminal_value, peak_w = money(x)
+    zeros = np.zeros(n)
+    return Plan(
+        mode=inp.mode,
+        grid_import_wh=take(imp),
+        grid_export_wh=take(exp),
+        p2p_buy_wh=take(buy),
+        p2p_sell_wh=take(sell),
+        v2b_buy_wh=take(v2b),
+        renewable_buy_wh=take(ren),
+        curtail_wh=take(curtail),
+        battery_charge_wh=take(bat_cols[0]) if bat_cols else zeros,
+        battery_discharge_wh=take(bat_cols[1]) if bat_cols else zeros.copy(),
+        soc_wh=x[bat_cols[2]] if bat_cols else zeros.copy(),
+        car_charge_wh=stack(0),
+        car_discharge_wh=stack(1),
+        car_soc_wh=stack(2),
+        shortfall_wh=stack(3),
+        cost=cost,
+        terminal_value=terminal_value,
+        peak_w=peak_w,
+        economy_cost=economy_cost,
+    )

@@ -1,0 +1,216 @@
+"""The planner's LP against hand-computed optima, and its invariants under random input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from p2penergy.agents.plan_input import AgentInputError, Battery, Car, DemandCharge, PlanInput
+from p2penergy.agents.planner import plan
+
+NO_P2P = {"p2p_buy_price_per_kwh": 50.0, "p2p_sell_price_per_kwh": 0.0, "p2p_buy_max_wh": 0.0, "p2p_sell_max_wh": 0.0}
+
+
+def test_consumer_buys_p2p_up_to_its_cap_then_retail() -> None:
+    # load 1000 Wh, no PV; P2P at 20/kWh for at most 400 Wh, retail 30/kWh:
+    # 400 Wh × 20 / 1000 = 8.0, plus 600 Wh × 30 / 1000 = 18.0 -> 26.0
+    p = plan(PlanInput(30, [1000.0], [0.0], 30.0, 8.5, 20.0, 15.0, p2p_buy_max_wh=400.0))
+    assert p.p2p_buy_wh[0] == pytest.approx(400.0)
+    assert p.grid_import_wh[0] == pytest.approx(600.0)
+    assert p.cost == pytest.approx(26.0)
+
+
+def test_prosumer_sells_p2p_first_then_to_the_utility() -> None:
+    # surplus 1000 - 200 = 800 Wh; P2P 15/kWh for at most 500 Wh -> 7.5; the other
+    # 300 Wh at the buyback 8.5/kWh -> 2.55; cost = -(7.5 + 2.55) = -10.05
+    p = plan(PlanInput(30, [200.0], [1000.0], 30.0, 8.5, 20.0, 15.0, p2p_sell_max_wh=500.0))
+    assert p.p2p_sell_wh[0] == pytest.approx(500.0)
+    assert p.grid_export_wh[0] == pytest.approx(300.0)
+    assert p.cost == pytest.approx(-10.05)
+
+
+def test_selling_more_than_own_energy_is_impossible() -> None:
+    # P2P sale price 40 above retail 30: buying from the grid to resell would pay, but a
+    # site may only sell what it produces or discharges. Nothing to sell here.
+    p = plan(PlanInput(30, [100.0], [0.0], 30.0, 8.5, 20.0, 40.0, p2p_buy_max_wh=0.0))
+    assert p.p2p_sell_wh[0] == pytest.approx(0.0)
+    assert p.cost == pytest.approx(3.0)  # 100 Wh × 30 / 1000
+
+
+def test_battery_shifts_cheap_energy_with_losses() -> None:
+    # Slot 0 retail 10, slot 1 retail 30, load only in slot 1 (1000 Wh). Efficiencies
+    # 0.9/0.9: delivering 1000 Wh needs 1000/0.9 = 1111.11 Wh stored, i.e. charging
+    # 1111.11/0.9 = 1234.568 Wh at 10/kWh = 12.34568 < 1000 Wh × 30/kWh = 30.
+    bat = Battery(capacity_wh=2000, power_w=4000, soc_wh=0, charge_efficiency=0.9, discharge_efficiency=0.9)
+    p = plan(PlanInput(30, [0.0, 1000.0], [0.0, 0.0], [10.0, 30.0], 0.0, battery=bat, **NO_P2P))
+    assert p.battery_charge_wh[0] == pytest.approx(1000 / 0.81)
+    assert p.battery_discharge_wh[1] == pytest.approx(1000.0)
+    assert p.soc_wh[0] == pytest.approx(1000 / 0.9)
+    assert p.soc_wh[1] == pytest.approx(0.0, abs=1e-6)
+    assert p.cost == pytest.approx(1000 / 0.81 * 10 / 1000)
+
+
+def test_battery_power_limit_binds_per_slot() -> None:
+    # 30-min slots, 1000 W -> at most 500 Wh per slot; same prices as above, eff 1:
+    # 500 Wh through the battery at 10, 500 Wh imported at 30 -> 5 + 15 = 20.
+    bat = Battery(capacity_wh=2000, power_w=1000, soc_wh=0, charge_efficiency=1, discharge_efficiency=1)
+    p = plan(PlanInput(30, [0.0, 1000.0], [0.0, 0.0], [10.0, 30.0], 0.0, battery=bat, **NO_P2P))
+    assert p.cost == pytest.approx(20.0)
+
+
+def _car(parked, drive, charge_power_w=3000.0, fallback=50.0, soc=1000.0) -> Car:
+    return Car(usable_wh=7000, charge_power_w=charge_power_w, discharge_power_w=3000, soc_wh=soc,
+               parked=parked, drive_wh=drive, charge_efficiency=1.0, discharge_efficiency=1.0,
+               fallback_cost_per_kwh=fallback)
+
+
+def test_car_leaves_with_the_charge_its_trip_needs() -> None:
+    # SoC 1000 Wh, trip of 3000 Wh drawn at departure (slot 2): charge 2000 Wh at
+    # retail 20/kWh -> 40 (cheaper than fuel at 50/kWh).
+    car = _car([True, True, False], [0, 0, 3000])
+    p = plan(PlanInput(30, [0.0] * 3, [0.0] * 3, 20.0, 0.0, cars=(car,), **NO_P2P))
+    assert p.car_soc_wh[0, 1] == pytest.approx(3000.0)
+    assert p.shortfall_wh.sum() == pytest.approx(0.0, abs=1e-6)
+    assert p.cost == pytest.approx(40.0)
+
+
+def test_car_shortfall_is_paid_at_the_fallback_cost() -> None:
+    # 1000 W -> 500 Wh per slot, two slots parked: 1000 Wh charged (20/kWh -> 20), SoC
+    # 2000 at departure, 1000 Wh short, covered by fuel at 50/kWh -> 50; total 70.
+    car = _car([True, True, False], [0, 0, 3000], charge_power_w=1000.0)
+    p = plan(PlanInput(30, [0.0] * 3, [0.0] * 3, 20.0, 0.0, cars=(car,), **NO_P2P))
+    assert p.shortfall_wh.sum() == pytest.approx(1000.0)
+    assert p.cost == pytest.approx(70.0)
+
+
+def test_cheap_fuel_beats_charging() -> None:
+    # fuel at 10/kWh < retail 20: 2000 Wh of shortfall -> 20.
+    car = _car([True, True, False], [0, 0, 3000], fallback=10.0)
+    p = plan(PlanInput(30, [0.0] * 3, [0.0] * 3, 20.0, 0.0, cars=(car,), **NO_P2P))
+    assert p.cost == pytest.approx(20.0)
+
+
+def test_demand_charge_makes_the_battery_shave_the_peak() -> None:
+    # Office: loads 4000 and 1000 Wh per 30 min (8 kW, 2 kW), retail 20/kWh. Battery holds
+    # 1000 Wh, charge efficiency 0.9 (discharge 1), stored energy worth 30/kWh at the end.
+    # Without a demand charge discharging saves 20/kWh but refilling costs 20/0.9 = 22.2:
+    # the battery stays full and the peak is 8 kW.
+    # At 1000 per kW: discharge 1000 Wh in slot 0 (peak 3000 Wh / 0.5 h = 6 kW), refill
+    # 1000/0.9 = 1111.1 Wh in slot 1 (22.2/kWh < the 30 it is worth; slot 1 then 4.2 kW):
+    # energy (3000 + 1000 + 1111.1) × 20/1000 = 102.22, demand 6 kW × 1000 = 6000.
+    bat = Battery(capacity_wh=1000, power_w=10000, soc_wh=1000, charge_efficiency=0.9, discharge_efficiency=1,
+                  terminal_value_per_kwh=30.0)
+    base = {"slot_minutes": 30, "load_wh": [4000.0, 1000.0], "pv_wh": [0.0, 0.0], "retail_price_per_kwh": 20.0,
+            "buyback_price_per_kwh": 0.0, "battery": bat, **NO_P2P}
+    free = plan(PlanInput(**base))
+    assert free.peak_w == pytest.approx(8000.0)
+    assert free.cost == pytest.approx(100.0)
+    charged = plan(PlanInput(**base, demand_charge=DemandCharge(price_per_kw=1000.0)))
+    assert charged.peak_w == pytest.approx(6000.0)
+    assert charged.cost == pytest.approx((4000 + 1000 / 0.9) * 20 / 1000 + 6000)
+    assert charged.soc_wh[-1] == pytest.approx(1000.0)
+    # A peak already reached this month (7 kW) is free: only 500 Wh are worth discharging
+    # (8 -> 7 kW); refilling 500/0.9 Wh: energy (3500 + 1000 + 555.6) × 20/1000 = 101.11.
+    so_far = plan(PlanInput(**base, demand_charge=DemandCharge(price_per_kw=1000.0, peak_so_far_w=7000.0)))
+    assert so_far.peak_w == pytest.approx(7000.0)
+    assert so_far.cost == pytest.approx((4500 + 500 / 0.9) * 20 / 1000)
+
+
+def test_parked_cars_discharging_into_the_office_lower_its_peak() -> None:
+    # V2B: cars can give 2000 Wh in slot 0 at 25/kWh; demand charge 1000/kW.
+    # Net metered import 4000 - 2000 = 2000 Wh -> 4 kW (4000 + 1000 = 5000 Wh over the
+    # two slots: 3000 from the grid × 20 = 60, 2000 from cars × 25 = 50, demand 4000).
+    base = {"slot_minutes": 30, "load_wh": [4000.0, 1000.0], "pv_wh": [0.0, 0.0], "retail_price_per_kwh": 20.0,
+            "buyback_price_per_kwh": 0.0, **NO_P2P}
+    p = plan(PlanInput(**base, v2b_max_wh=[2000.0, 0.0], v2b_price_per_kwh=25.0,
+                       demand_charge=DemandCharge(price_per_kw=1000.0)))
+    assert p.v2b_buy_wh[0] == pytest.approx(2000.0)
+    assert p.peak_w == pytest.approx(4000.0)
+    assert p.cost == pytest.approx(60 + 50 + 4000)
+
+
+def test_green_mode_buys_renewable_within_its_budget() -> None:
+    # Load 1000 Wh, P2P at 20/kWh; renewable-tagged energy (600 Wh) costs 5/kWh more.
+    # Economy: 20.0. Green with a budget of 2.0 buys 2.0 / (5/1000) = 400 Wh renewable
+    # (cost 22.0); with a budget of 10 it takes all 600 Wh (cost 23.0).
+    base = {"slot_minutes": 30, "load_wh": [1000.0], "pv_wh": [0.0], "retail_price_per_kwh": 30.0,
+            "buyback_price_per_kwh": 8.5, "p2p_buy_price_per_kwh": 20.0, "p2p_sell_price_per_kwh": 15.0,
+            "renewable_wh": 600.0, "renewable_premium_per_kwh": 5.0}
+    eco = plan(PlanInput(**base))
+    assert eco.cost == pytest.approx(20.0)
+    assert eco.renewable_buy_wh.sum() == 0.0
+    g2 = plan(PlanInput(**base, mode="green", green_max_extra_cost=2.0))
+    assert g2.renewable_buy_wh[0] == pytest.approx(400.0)
+    assert g2.cost == pytest.approx(22.0)
+    assert g2.economy_cost == pytest.approx(20.0)
+    g10 = plan(PlanInput(**base, mode="green", green_max_extra_cost=10.0))
+    assert g10.renewable_buy_wh[0] == pytest.approx(600.0)
+    assert g10.cost == pytest.approx(23.0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"mode": "cheap"}, "mode"),
+        ({"pv_wh": [0.0, 1.0]}, "pv_wh"),
+        ({"retail_price_per_kwh": -1.0}, "retail_price_per_kwh"),
+        ({"slot_minutes": 0}, "slot_minutes"),
+    ],
+)
+def test_bad_input_names_the_field(kwargs: dict, field: str) -> None:
+    base = {"slot_minutes": 30, "load_wh": [1.0], "pv_wh": [0.0], "retail_price_per_kwh": 30.0,
+            "buyback_price_per_kwh": 8.5, "p2p_buy_price_per_kwh": 20.0, "p2p_sell_price_per_kwh": 15.0}
+    base.update(kwargs)
+    with pytest.raises(AgentInputError) as info:
+        PlanInput(**base)
+    assert info.value.field == field
+
+
+def test_battery_state_outside_its_bounds_is_rejected() -> None:
+    with pytest.raises(AgentInputError) as info:
+        Battery(capacity_wh=1000, power_w=1000, soc_wh=900, soc_max_wh=800)
+    assert info.value.field == "battery.soc_wh"
+
+
+slot_values = st.lists(st.floats(0, 3000), min_size=6, max_size=6)
+prices = st.lists(st.floats(0, 50), min_size=6, max_size=6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(load=slot_values, pv=slot_values, retail=prices, p2p=prices,
+       parked=st.lists(st.booleans(), min_size=6, max_size=6), trip=st.floats(0, 6000), soc=st.floats(0, 1),
+       car_soc=st.floats(0, 7000), mode=st.sampled_from(["economy", "green"]))
+def test_invariants_hold_for_random_plans(load, pv, retail, p2p, parked, trip, soc, car_soc, mode) -> None:
+    parked = np.array(parked)
+    drive = np.zeros(6)
+    away = np.flatnonzero(~parked)
+    if away.size:
+        drive[away[0]] = trip
+    bat = Battery(capacity_wh=5000, power_w=2000, soc_wh=1000 + 3000 * soc, soc_min_wh=1000, soc_max_wh=4500,
+                  charge_efficiency=0.95, discharge_efficiency=0.9)
+    car = Car(usable_wh=7000, charge_power_w=3000, discharge_power_w=3000, soc_wh=car_soc, parked=parked,
+              drive_wh=drive, soc_min_wh=500 if car_soc >= 500 else 0, fallback_cost_per_kwh=40)
+    inp = PlanInput(30, load, pv, retail, 8.5, p2p, np.asarray(p2p) * 0.8, p2p_buy_max_wh=800, p2p_sell_max_wh=800,
+                    battery=bat, cars=(car,), renewable_wh=400, renewable_premium_per_kwh=2, mode=mode,
+                    green_max_extra_cost=5, demand_charge=DemandCharge(price_per_kw=100, peak_so_far_w=1000))
+    p = plan(inp)
+    tol = 1e-6
+    # SoC bounds, battery and car
+    assert (p.soc_wh >= bat.soc_min_wh - tol).all() and (p.soc_wh <= bat.soc_max_wh + tol).all()
+    assert (p.car_soc_wh >= car.soc_min_wh - tol).all() and (p.car_soc_wh <= car.usable_wh + tol).all()
+    # energy balance per slot
+    supply = p.grid_import_wh + p.p2p_buy_wh + p.battery_discharge_wh + p.car_discharge_wh[0] + np.asarray(pv)
+    demand = (np.asarray(load) + p.grid_export_wh + p.p2p_sell_wh + p.battery_charge_wh + p.car_charge_wh[0]
+              + p.curtail_wh)
+    np.testing.assert_allclose(supply, demand, atol=1e-5)
+    # the car: no charging away from the site; after the trip's draw it still holds soc_min,
+    # where the engine's shortfall is counted
+    assert (p.car_charge_wh[0][~parked] <= tol).all() and (p.car_discharge_wh[0][~parked] <= tol).all()
+    prev = np.concatenate([[car.soc_wh], p.car_soc_wh[0][:-1]])
+    expect = prev + 0.92 * p.car_charge_wh[0] - p.car_discharge_wh[0] / 0.92 - drive + p.shortfall_wh[0]
+    np.testing.assert_allclose(p.car_soc_wh[0], expect, atol=1e-5)
+    # green costs at most its budget more than economy
+    assert p.cost <= p.economy_cost + 5 + 1e-6
+    assert (p.renewable_buy_wh <= p.p2p_buy_wh + tol).all()
