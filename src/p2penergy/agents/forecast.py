@@ -1,0 +1,286 @@
+"""Load and PV forecasters: two naive baselines and a gradient-boosting model.
+
+Every forecaster follows :class:`Forecaster`: ``fit`` on the past, then ``predict`` the
+energy (Wh per slot, float, ≥ 0) of a site for the slots of a horizon, from what was
+observed before ``issued_at`` (slots that have ended) and a weather forecast issued at
+that time. Nothing in ``history`` after ``issued_at`` is read (see
+:mod:`p2penergy.agents.forecast_features`), so the same call with the future changed
+gives the same answer.
+
+* :class:`SameSlotYesterday` — the latest observed value at the same time of day
+  (yesterday's, or the day before's for slots whose yesterday is not yet over).
+* :class:`SevenDayMean` — the mean of the last 7 such values.
+* :class:`GradientBoostingForecaster` — one model per target type for all sites
+  (site-normalised target and lags, so homes and an office share it), on calendar,
+  lag and weather-forecast features, trained on issue times spread over the day with
+  horizons "rest of today and tomorrow": the same model serves day-ahead and intraday.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Protocol, Self, runtime_checkable
+
+import numpy as np
+import pandas as pd
+
+from p2penergy.agents.forecast_features import (
+    DAY_NS,
+    TARGETS,
+    SiteSeries,
+    aware_ns,
+    features,
+    horizon_ns,
+    local_calendar,
+    same_slot_mean,
+    same_slot_yesterday,
+    site_view,
+    view_of,
+    weather_arrays,
+)
+from p2penergy.agents.plan_input import AgentInputError
+from p2penergy.agents.weather_forecast import WeatherForecastSource
+
+BACKENDS = ("lightgbm", "sklearn")
+
+
+@runtime_checkable
+class Forecaster(Protocol):
+    """Forecasts one target column (``load_wh`` or ``pv_wh``) of any site."""
+
+    target: str
+
+    def fit(self, history: Mapping[str, pd.DataFrame], weather_forecasts: WeatherForecastSource | None = None,
+            cutoff: datetime | None = None) -> Self: ...
+
+    def predict(self, history: pd.DataFrame, issued_at: datetime, horizon: pd.DatetimeIndex,
+                weather_forecast: pd.DataFrame | None = None) -> np.ndarray: ...
+
+
+def _check_target(target: str) -> None:
+    if target not in TARGETS:
+        raise AgentInputError("target", f"one of {', '.join(TARGETS)}, got {target!r}")
+
+
+def _fill(values: np.ndarray) -> np.ndarray:
+    return np.nan_to_num(values, nan=0.0).clip(min=0.0)
+
+
+@dataclass
+class SameSlotYesterday:
+    """Baseline: the latest observed value at the same time of day."""
+
+    target: str = "load_wh"
+
+    def __post_init__(self) -> None:
+        _check_target(self.target)
+
+    def fit(self, history: Mapping[str, pd.DataFrame], weather_forecasts: WeatherForecastSource | None = None,
+            cutoff: datetime | None = None) -> Self:
+        return self
+
+    def predict(self, history: pd.DataFrame, issued_at: datetime, horizon: pd.DatetimeIndex,
+                weather_forecast: pd.DataFrame | None = None) -> np.ndarray:
+        return _fill(same_slot_yesterday(site_view(history, self.target, issued_at, horizon)))
+
+
+@dataclass
+class SevenDayMean:
+    """Baseline: the mean of the last 7 observed values at the same time of day."""
+
+    target: str = "load_wh"
+
+    def __post_init__(self) -> None:
+        _check_target(self.target)
+
+    def fit(self, history: Mapping[str, pd.DataFrame], weather_forecasts: WeatherForecastSource | None = None,
+            cutoff: datetime | None = None) -> Self:
+        return self
+
+    def predict(self, history: pd.DataFrame, issued_at: datetime, horizon: pd.DatetimeIndex,
+                weather_forecast: pd.DataFrame | None = None) -> np.ndarray:
+        return _fill(same_slot_mean(site_view(history, self.target, issued_at, horizon)))
+
+
+def rest_of_today_and_tomorrow(issued_at: datetime, slot_minutes: int, tz: object | None = None) -> pd.DatetimeIndex:
+    """Slot starts from the slot containing ``issued_at`` to the end of the next local day."""
+    ts = pd.Timestamp(issued_at)
+    if ts.tz is None:
+        raise AgentInputError("issued_at", "a timezone-aware datetime")
+    if tz is not None:
+        ts = ts.tz_convert(tz)
+    slot = pd.Timedelta(minutes=slot_minutes)
+    first = ts.floor(slot)
+    end = (ts.normalize() + pd.Timedelta(days=2)).normalize()
+    return pd.date_range(first, end, freq=slot, inclusive="left")
+
+
+@dataclass
+class GradientBoostingForecaster:
+    """Gradient-boosted trees over sites (see module docstring).
+
+    ``issue_every_hours``: spacing of the training issue times; ``sample_fraction``:
+    share of (issue, target slot) pairs kept for training (seeded); ``threads``: 1 or 2.
+    ``fit`` uses only slots that ended by ``cutoff`` (default: all of ``history``).
+    """
+
+    target: str = "load_wh"
+    backend: str = "lightgbm"
+    n_estimators: int = 200
+    learning_rate: float = 0.06
+    num_leaves: int = 31
+    min_samples_leaf: int = 40
+    issue_every_hours: int = 3
+    sample_fraction: float = 0.2
+    min_history_days: int = 7
+    threads: int = 1
+    seed: int = 0
+    _model: object | None = field(default=None, init=False, repr=False)
+    n_training_rows: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        _check_target(self.target)
+        if self.backend not in BACKENDS:
+            raise AgentInputError("backend", f"one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if not 0 < self.sample_fraction <= 1:
+            raise AgentInputError("sample_fraction", "in (0, 1]")
+        if self.threads not in (1, 2):
+            raise AgentInputError("threads", "1 or 2 (the machine is shared)")
+
+    # -- training ---------------------------------------------------------------------
+    def _issue_times(self, series: SiteSeries, cutoff_ns: int) -> np.ndarray:
+        first = datetime.fromtimestamp(series.start_ns // 10**9, tz=series.tz)
+        first = first.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=self.min_history_days)
+        every = self.issue_every_hours * 3600 * 10**9
+        return np.arange(pd.Timestamp(first).value, cutoff_ns, every, dtype=np.int64)
+
+    def training_set(self, history: Mapping[str, pd.DataFrame], weather_forecasts: WeatherForecastSource | None,
+                     cutoff: datetime | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(features, normalised target) for every site and sampled (issue, slot) pair before ``cutoff``.
+
+        Horizons are "rest of today and tomorrow" from issue times every ``issue_every_hours``
+        (from ``min_history_days`` after the history starts); only target slots that ended
+        by the cutoff are used, and features only read slots that ended by the issue time.
+        """
+        if not history:
+            raise AgentInputError("history", "at least one site")
+        rng = np.random.default_rng(self.seed)
+        xs: list[np.ndarray] = []
+        ys: list[np.ndarray] = []
+        weather_cache: dict[tuple[int, int], np.ndarray] = {}
+        for name in sorted(history):
+            series = SiteSeries.from_frame(history[name], self.target, f"history[{name!r}]")
+            step, n_rows = series.step_ns, len(series.values)
+            end_of_data = series.start_ns + n_rows * step
+            cut = min(aware_ns(cutoff, "cutoff"), end_of_data) if cutoff is not None else end_of_data
+            for issued in self._issue_times(series, cut):
+                issued = int(issued)
+                local = datetime.fromtimestamp(issued // 10**9, tz=series.tz)
+                end = local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=2)
+                current = series.start_ns + (issued - series.start_ns) // step * step
+                target_ns = np.arange(current, min(pd.Timestamp(end).value, cut - step + 1), step, dtype=np.int64)
+                if len(target_ns) == 0:
+                    continue
+                keep = rng.random(len(target_ns)) < self.sample_fraction
+                if not keep.any():
+                    continue
+                key = (issued, len(target_ns))
+                if weather_forecasts is None:
+                    weather = np.full((4, len(target_ns)), np.nan)
+                elif key in weather_cache:
+                    weather = weather_cache[key]
+                else:
+                    weather = weather_cache[key] = weather_forecasts.issue_on(issued, target_ns)
+                view = view_of(series, issued, target_ns)
+                x, scale = features(view, self.target, local_calendar(target_ns, series.tz), weather)
+                if scale <= 0:
+                    continue  # a site without PV teaches nothing about PV
+                xs.append(x[keep])
+                ys.append(series.values[view.positions[keep]] / scale)
+        if not xs:
+            raise AgentInputError("history", f"at least {self.min_history_days + 1} days before the cutoff")
+        return np.vstack(xs), np.concatenate(ys)
+
+    def fit(self, history: Mapping[str, pd.DataFrame], weather_forecasts: WeatherForecastSource | None = None,
+            cutoff: datetime | None = None) -> Self:
+        x, y = self.training_set(history, weather_forecasts, cutoff)
+        self.n_training_rows = len(y)
+        if self.backend == "lightgbm":
+            import lightgbm as lgb
+
+            params = {
+                "objective": "l2", "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
+                "min_data_in_leaf": self.min_samples_leaf, "bagging_fraction": 0.8, "bagging_freq": 1,
+                "feature_fraction": 0.9, "lambda_l2": 1.0, "num_threads": self.threads, "seed": self.seed,
+                "deterministic": True, "force_row_wise": True, "verbosity": -1,
+            }
+            self._model = lgb.train(params, lgb.Dataset(x, y), num_boost_round=self.n_estimators)
+        else:
+            from sklearn.ensemble import HistGradientBoostingRegressor
+            from threadpoolctl import threadpool_limits
+
+            model = HistGradientBoostingRegressor(
+                max_iter=self.n_estimators, learning_rate=self.learning_rate, max_leaf_nodes=self.num_leaves,
+                min_samples_leaf=self.min_samples_leaf, l2_regularization=1.0, early_stopping=False,
+                random_state=self.seed,
+            )
+            with threadpool_limits(self.threads):
+                self._model = model.fit(x, y)
+        return self
+
+    # -- prediction -------------------------------------------------------------------
+    def _raw(self, x: np.ndarray) -> np.ndarray:
+        if self._model is None:
+            raise AgentInputError("forecaster", "fitted before predicting (call fit first)")
+        if self.backend == "lightgbm":
+            return self._model.predict(x, num_threads=self.threads)
+        from threadpoolctl import threadpool_limits
+
+        with threadpool_limits(self.threads):
+            return self._model.predict(x)
+
+    def predict(self, history: pd.DataFrame, issued_at: datetime, horizon: pd.DatetimeIndex,
+                weather_forecast: pd.DataFrame | None = None) -> np.ndarray:
+        return self.predict_many([history], issued_at, horizon, weather_forecast)[0]
+
+    def predict_many(self, histories: Sequence[pd.DataFrame], issued_at: datetime, horizon: pd.DatetimeIndex,
+                     weather_forecast: pd.DataFrame | None = None) -> np.ndarray:
+        """Forecasts for several sites at once (one model call): shape ``(len(histories), len(horizon))``."""
+        target_ns = horizon_ns(horizon)
+        issued_ns = aware_ns(issued_at, "issued_at")
+        weather = weather_arrays(weather_forecast, target_ns)
+        blocks = []
+        scales = np.empty(len(histories))
+        calendar = None
+        for i, frame in enumerate(histories):
+            series = SiteSeries.from_frame(frame, self.target, f"histories[{i}]")
+            if calendar is None:
+                calendar = local_calendar(target_ns, series.tz)
+            x, scales[i] = features(view_of(series, issued_ns, target_ns), self.target, calendar, weather)
+            blocks.append(x)
+        if not blocks:
+            return np.zeros((0, len(horizon)))
+        raw = self._raw(np.vstack(blocks)).reshape(len(histories), len(horizon))
+        out = np.clip(raw, 0.0, None) * scales[:, None]
+        if self.target == "pv_wh":
+            out[:, np.isfinite(weather[2]) & ~(weather[2] > 0)] = 0.0  # no sun, no PV
+        return out
+
+
+def day_ahead_issue_time(day: pd.Timestamp, hour: float = 12.0) -> pd.Timestamp:
+    """The day-ahead issue time for local ``day``: ``hour`` o'clock the day before."""
+    start = pd.Timestamp(day).normalize()
+    return (start - pd.Timedelta(days=1)).normalize() + pd.Timedelta(hours=hour)
+
+
+def slots_of_day(day: pd.Timestamp, slot_minutes: int) -> pd.DatetimeIndex:
+    start = pd.Timestamp(day).normalize()
+    return pd.date_range(start, start + pd.Timedelta(days=1), freq=timedelta(minutes=slot_minutes), inclusive="left")
+
+
+__all__ = [
+    "BACKENDS", "DAY_NS", "Forecaster", "GradientBoostingForecaster", "SameSlotYesterday", "SevenDayMean",
+    "day_ahead_issue_time", "rest_of_today_and_tomorrow", "slots_of_day",
+]

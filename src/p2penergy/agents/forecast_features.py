@@ -1,0 +1,213 @@
+"""What a forecast issued at time t may know about one site, as numpy arrays.
+
+:func:`site_view` cuts a site's history at the issue time: a slot is *observed* when
+it has ended (``start + slot <= issued_at``), and nothing after the observed rows is
+ever read. Lags are in slots of the history's grid (one day = ``86400 s / slot``
+slots, so in zones with daylight saving "yesterday" means 24 h earlier).
+
+Features of a target slot (all energies divided by the site's ``scale``: the mean load
+of the last 7 observed days, or the highest PV slot of the last 14 days):
+lead time, local hour and weekday, the weather forecast, the latest observed value at
+the same time of day (and how many days old it is), the mean of the last 7 such values,
+the value one week before the target, the last observed slot, the last 24 h mean, the
+deviation of the last 2 h from the same hours a day earlier, and the log of the scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+import numpy as np
+import pandas as pd
+
+from p2penergy.agents.plan_input import AgentInputError
+from p2penergy.agents.weather_forecast import WEATHER_COLUMNS, index_ns, slot_length_ns
+
+TARGETS = ("load_wh", "pv_wh")
+DAY_NS = 86_400 * 10**9
+FEATURES = (
+    "lead_slots", "hour", "weekday", "temp_c", "ghi_kw_m2", "clearsky_kw_m2", "cloud_index", "clear_index",
+    "same_slot_latest", "same_slot_age_days", "same_slot_mean7", "same_slot_last_week", "last_observed",
+    "mean_24h", "recent_anomaly", "log_scale",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SiteSeries:
+    """One site's target column on a regular grid: float64 values, first slot start and step (UTC ns)."""
+
+    values: np.ndarray
+    start_ns: int
+    step_ns: int
+    tz: tzinfo
+
+    @classmethod
+    def from_frame(cls, history: pd.DataFrame, target: str, field: str = "history") -> SiteSeries:
+        if target not in TARGETS:
+            raise AgentInputError("target", f"one of {', '.join(TARGETS)}, got {target!r}")
+        if target not in history.columns:
+            raise AgentInputError(field, f"a column {target!r}")
+        step = slot_length_ns(history.index, f"{field}.index")
+        if DAY_NS % step:
+            raise AgentInputError(f"{field}.index", "a slot length that divides a day")
+        return cls(history[target].to_numpy(dtype=np.float64), int(index_ns(history.index)[0]), step,
+                   history.index.tz)
+
+    @property
+    def slots_per_day(self) -> int:
+        return int(DAY_NS // self.step_ns)
+
+    def observed_at(self, issued_ns: int) -> int:
+        """Rows whose slot has ended by ``issued_ns``."""
+        return int(min(max((issued_ns - self.start_ns) // self.step_ns, 0), len(self.values)))
+
+
+@dataclass(frozen=True, slots=True)
+class SiteView:
+    """A site's target series as seen at the issue time, with the horizon's grid positions."""
+
+    values: np.ndarray  # float64 target values; only values[:observed] may be read
+    observed: int  # rows whose slot has ended by the issue time
+    positions: np.ndarray  # horizon slots as row positions in the history grid (may lie beyond the data)
+    slots_per_day: int
+    lead_slots: np.ndarray  # slots from the issue slot to each horizon slot (0 = the current slot)
+
+    def past(self) -> np.ndarray:
+        return self.values[: self.observed]
+
+
+def aware_ns(when: datetime, field: str) -> int:
+    if not isinstance(when, datetime) or when.tzinfo is None:
+        raise AgentInputError(field, f"a timezone-aware datetime, got {when!r}")
+    return pd.Timestamp(when).value
+
+
+def horizon_ns(horizon: pd.DatetimeIndex) -> np.ndarray:
+    if not isinstance(horizon, pd.DatetimeIndex) or horizon.tz is None or len(horizon) == 0:
+        raise AgentInputError("horizon", "a non-empty, timezone-aware DatetimeIndex of slot starts")
+    return index_ns(horizon)
+
+
+def view_of(series: SiteSeries, issued_ns: int, target_ns: np.ndarray) -> SiteView:
+    """Cut ``series`` at ``issued_ns`` for the slots starting at ``target_ns`` (UTC ns)."""
+    step = series.step_ns
+    offsets = target_ns - series.start_ns
+    if (offsets % step).any():
+        raise AgentInputError("horizon", "slot starts on the history's grid")
+    if target_ns.min() + step <= issued_ns:
+        raise AgentInputError("horizon", "slots not yet over at issued_at (no forecasting of the observed past)")
+    positions = offsets // step
+    current = (issued_ns - series.start_ns) // step  # the slot containing the issue time
+    return SiteView(series.values, series.observed_at(issued_ns), positions, series.slots_per_day,
+                    (positions - current).astype(np.float64))
+
+
+def site_view(history: pd.DataFrame, target: str, issued_at: datetime, horizon: pd.DatetimeIndex) -> SiteView:
+    """Validate and cut ``history[target]`` at ``issued_at`` for the ``horizon`` slots."""
+    return view_of(SiteSeries.from_frame(history, target), aware_ns(issued_at, "issued_at"), horizon_ns(horizon))
+
+
+def local_calendar(ns: np.ndarray, tz: tzinfo) -> tuple[np.ndarray, np.ndarray]:
+    """(local hour as a float, weekday 0=Monday) of UTC-ns instants, by offset arithmetic.
+
+    The offset is taken at both ends; if it differs (a DST change inside), pandas does it.
+    """
+    lo, hi = (datetime.fromtimestamp(int(v) // 10**9, tz=tz).utcoffset() for v in (ns.min(), ns.max()))
+    if lo != hi or lo is None:
+        local = pd.DatetimeIndex(pd.to_datetime(ns, utc=True)).tz_convert(tz)
+        return np.asarray(local.hour + local.minute / 60.0, dtype=np.float64), np.asarray(local.dayofweek)
+    local = ns + int(lo.total_seconds()) * 10**9
+    day = local // DAY_NS
+    hour = (local - day * DAY_NS) / 3.6e12
+    return hour, (day + 3) % 7  # 1970-01-01 was a Thursday
+
+
+def latest_same_slot(view: SiteView) -> tuple[np.ndarray, np.ndarray]:
+    """(latest observed row position at the same time of day, its age in days) per horizon slot."""
+    spd = view.slots_per_day
+    age = np.maximum(1, -((view.observed - 1 - view.positions) // spd))  # ceil((pos - observed + 1) / spd)
+    return view.positions - age * spd, age
+
+
+def _take(values: np.ndarray, positions: np.ndarray, observed: int) -> np.ndarray:
+    ok = (positions >= 0) & (positions < observed)
+    out = np.full(positions.shape, np.nan)
+    out[ok] = values[positions[ok]]
+    return out
+
+
+def same_slot_yesterday(view: SiteView) -> np.ndarray:
+    pos, _ = latest_same_slot(view)
+    return _take(view.values, pos, view.observed)
+
+
+def same_slot_mean(view: SiteView, days: int = 7) -> np.ndarray:
+    pos, _ = latest_same_slot(view)
+    stack = np.stack([_take(view.values, pos - j * view.slots_per_day, view.observed) for j in range(days)])
+    counts = np.isfinite(stack).sum(axis=0)
+    sums = np.nansum(stack, axis=0)
+    return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def site_scale(view: SiteView, target: str) -> float:
+    """Load: mean of the last 7 observed days (at least 1 Wh). PV: highest slot of the last 14 days (0: no PV)."""
+    spd = view.slots_per_day
+    if target == "load_wh":
+        recent = view.values[max(0, view.observed - 7 * spd): view.observed]
+        return max(float(recent.mean()) if recent.size else 1.0, 1.0)
+    recent = view.values[max(0, view.observed - 14 * spd): view.observed]
+    return float(recent.max()) if recent.size else 0.0
+
+
+def weather_arrays(weather_forecast: pd.DataFrame | None, target_ns: np.ndarray) -> np.ndarray:
+    """(4, n) forecast ``temp_c, ghi, clearsky, cloud`` on the horizon; NaN where not forecast."""
+    n = len(target_ns)
+    if weather_forecast is None:
+        return np.full((4, n), np.nan)
+    missing = [c for c in WEATHER_COLUMNS if c not in weather_forecast.columns]
+    if missing:
+        raise AgentInputError("weather_forecast", f"columns {', '.join(WEATHER_COLUMNS)}; missing {', '.join(missing)}")
+    wns = index_ns(weather_forecast.index)
+    rows = np.searchsorted(wns, target_ns)
+    ok = rows < len(wns)
+    ok[ok] = wns[rows[ok]] == target_ns[ok]
+    out = np.full((4, n), np.nan)
+    for i, c in enumerate(WEATHER_COLUMNS):
+        out[i, ok] = weather_forecast[c].to_numpy(dtype=np.float64)[rows[ok]]
+    return out
+
+
+def features(view: SiteView, target: str, calendar: tuple[np.ndarray, np.ndarray],
+             weather: np.ndarray) -> tuple[np.ndarray, float]:
+    """(feature matrix ``(n, len(FEATURES))``, scale) for one site and one issue time."""
+    scale = site_scale(view, target)
+    div = scale if scale > 0 else 1.0
+    spd = view.slots_per_day
+    past = view.past()
+    m = view.observed
+    pos, age = latest_same_slot(view)
+    n = len(view.positions)
+    x = np.empty((n, len(FEATURES)))
+    x[:, 0] = view.lead_slots
+    x[:, 1], x[:, 2] = calendar
+    temp, ghi, clear, cloud = weather
+    x[:, 3] = temp
+    x[:, 4] = ghi / 1000.0
+    x[:, 5] = clear / 1000.0
+    x[:, 6] = cloud
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x[:, 7] = np.where(clear > 1.0, ghi / clear, 0.0)
+    x[:, 8] = _take(view.values, pos, m) / div
+    x[:, 9] = age
+    x[:, 10] = same_slot_mean(view) / div
+    x[:, 11] = _take(view.values, view.positions - 7 * spd, m) / div
+    x[:, 12] = past[-1] / div if m else np.nan
+    x[:, 13] = past[max(0, m - spd):].mean() / div if m else np.nan
+    k = max(1, spd // 12)  # about 2 h
+    if m >= spd + k:
+        x[:, 14] = (past[m - k:].mean() - past[m - spd - k: m - spd].mean()) / div
+    else:
+        x[:, 14] = np.nan
+    x[:, 15] = np.log10(div)
+    return x, scale
