@@ -29,7 +29,7 @@ def make_weather(start: str, days: int, slot_minutes: int, rng: np.random.Genera
                           freq=f"{slot_minutes}min")
     mid = index + pd.Timedelta(minutes=slot_minutes / 2)
     hour = mid.hour + mid.minute / 60
-    doy = mid.dayofyear.to_numpy()
+    doy = mid.day_of_year.to_numpy()
     decl = np.radians(23.44) * np.sin(2 * np.pi * (284 + doy) / 365)
     lat = np.radians(35.2)
     hour_angle = np.radians(15 * (hour.to_numpy() - 12 + 0.25))  # 138.9 E vs 135 E meridian
@@ -48,7 +48,7 @@ def make_weather(start: str, days: int, slot_minutes: int, rng: np.random.Genera
 def _home(weather: pd.DataFrame, rng: np.random.Generator, pv_kwp: float, slot_minutes: int) -> pd.DataFrame:
     idx = weather.index
     hour = (idx.hour + idx.minute / 60).to_numpy()
-    weekend = np.asarray(idx.dayofweek >= 5)
+    weekend = np.asarray(idx.day_of_week >= 5)
     shape = (0.25 + 0.45 * np.exp(-((hour - 7.5) ** 2) / 2) + 0.7 * np.exp(-((hour - 19.5) ** 2) / 5)
              + weekend * 0.25 * np.exp(-((hour - 13) ** 2) / 8))
     scale = rng.uniform(0.6, 1.4)
@@ -65,7 +65,7 @@ def _home(weather: pd.DataFrame, rng: np.random.Generator, pv_kwp: float, slot_m
 def _office(weather: pd.DataFrame, rng: np.random.Generator, slot_minutes: int) -> pd.DataFrame:
     idx = weather.index
     hour = (idx.hour + idx.minute / 60).to_numpy()
-    workday = np.asarray(idx.dayofweek < 5)
+    workday = np.asarray(idx.day_of_week < 5)
     open_ = workday & (hour >= 8) & (hour < 19)
     ac = np.clip(weather["temp_c"].to_numpy() - 22, 0, None) * 2.5 * open_
     load_kw = (12 + 30 * open_ + ac) * rng.gamma(30, 1 / 30, len(idx))

@@ -116,7 +116,7 @@ def local_calendar(ns: np.ndarray, tz: tzinfo) -> tuple[np.ndarray, np.ndarray]:
     lo, hi = (datetime.fromtimestamp(int(v) // 10**9, tz=tz).utcoffset() for v in (ns.min(), ns.max()))
     if lo != hi or lo is None:
         local = pd.DatetimeIndex(pd.to_datetime(ns, utc=True)).tz_convert(tz)
-        return np.asarray(local.hour + local.minute / 60.0, dtype=np.float64), np.asarray(local.dayofweek)
+        return np.asarray(local.hour + local.minute / 60.0, dtype=np.float64), np.asarray(local.day_of_week)
     local = ns + int(lo.total_seconds()) * 10**9
     day = local // DAY_NS
     hour = (local - day * DAY_NS) / 3.6e12

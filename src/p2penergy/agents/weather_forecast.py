@@ -82,7 +82,7 @@ def _error_draws(rng_seed: int, issued_ns: int, horizon_slots: int, step_ns: int
     """(2, horizon_slots) unit-variance AR(1) sequences, a function of (seed, issue time) only."""
     rng = np.random.default_rng([int(rng_seed) & 0xFFFFFFFF, issued_ns // 1_000_000_000 & 0xFFFFFFFFFFFF])
     phi = phi_per_hour ** (step_ns / 3.6e12)
-    shocks = rng.standard_normal((2, horizon_slots))  # always the full horizon: prefix-stable
+    shocks = rng.standard_normal((horizon_slots, 2)).T  # slot by slot: a longer horizon extends, never reshuffles
     z = np.empty_like(shocks)
     z[:, 0] = shocks[:, 0]
     scale = np.sqrt(1.0 - phi * phi)

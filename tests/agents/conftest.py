@@ -1,0 +1,31 @@
+"""Shared, seeded data for the agents' tests (built once per session: forecasters are slow-ish)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from synthetic_community import TZ, make_community
+
+from p2penergy.agents.forecast import GradientBoostingForecaster
+from p2penergy.agents.weather_forecast import WeatherForecastSource
+
+CUTOFF = pd.Timestamp("2020-08-01", tz=TZ).to_pydatetime()
+END = pd.Timestamp("2020-08-15", tz=TZ).to_pydatetime()
+
+
+@pytest.fixture(scope="session")
+def community():
+    """(weather, sites, site types): 8 homes (4 with PV) and an office, 2020-07-01 .. 2020-08-31."""
+    return make_community(seed=7, homes=8, pv_homes=4, days=62, start="2020-07-01")
+
+
+@pytest.fixture(scope="session")
+def weather_source(community) -> WeatherForecastSource:
+    return WeatherForecastSource(community[0], rng_seed=11)
+
+
+@pytest.fixture(scope="session")
+def fitted(community, weather_source) -> dict[str, GradientBoostingForecaster]:
+    """One model per target, trained walk-forward on July only (before the evaluated August)."""
+    sites = community[1]
+    return {t: GradientBoostingForecaster(t, seed=3).fit(sites, weather_source, CUTOFF) for t in ("load_wh", "pv_wh")}
