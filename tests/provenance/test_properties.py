@@ -58,7 +58,8 @@ def slots(draw, members):
         generation = (DeviceOutput(device, "solar", "c-Si", 5000, draw(WH)),) if device else ()
         flows = ()
         if storage:
-            flows = (StorageFlow(storage[0], charge_wh=draw(WH), discharge_wh=draw(WH), loss_wh=draw(st.integers(0, 50)),
+            flows = (StorageFlow(storage[0], charge_wh=draw(WH), discharge_wh=draw(WH),
+                                 loss_wh=draw(st.integers(0, 50)),
                                  drive_wh=draw(WH) if storage[1] == "phv" else 0, kind=storage[1]),)
         consumption = draw(WH)
         sold = sum(t.energy_wh for t in trades if t.seller == name)
