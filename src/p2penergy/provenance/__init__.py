@@ -6,15 +6,14 @@ Pure and deterministic: no clock, no I/O. Imports only :mod:`p2penergy.market`.
 from p2penergy.provenance.certificates import PRODUCTION, STORAGE, Certificate, Uncertified
 from p2penergy.provenance.events import EVENT_FIELDS, INT_FIELDS, KINDS, Event
 from p2penergy.provenance.metering import DeviceOutput, ProvenanceError, SiteSlot, StorageFlow
-from p2penergy.provenance.registry import (
-    DEFAULT_ISSUER,
+from p2penergy.provenance.records import (
     Balance,
     DeviceClaim,
     ParticipantProvenance,
-    Registry,
     SlotProvenance,
     TradeProvenance,
 )
+from p2penergy.provenance.registry import DEFAULT_ISSUER, Registry
 from p2penergy.provenance.storage import OriginPool
 
 __all__ = [
