@@ -198,3 +198,25 @@ def test_naive_or_empty_slot_is_refused():
         Registry().settle_slot(datetime(2020, 8, 1, 10), datetime(2020, 8, 1, 10, 30), [], [])  # noqa: DTZ001
     with pytest.raises(ProvenanceError, match="slot_end"):
         Registry().settle_slot(T0, T0, [], [])
+
+
+def test_a_slot_is_settled_once_and_in_order():
+    reg = Registry()
+    site = [SiteSlot("house-07", "site-07", (PV,), consumption_wh=2000)]
+    reg.settle_slot(*slot(1), site, [])
+    for earlier in (1, 0):
+        with pytest.raises(ProvenanceError, match="settled once"):
+            reg.settle_slot(*slot(earlier), site, [])
+    assert reg.settle_slot(*slot(2), site, []).balance.issued_wh == 2000
+
+
+def test_a_refused_slot_changes_nothing():
+    reg = Registry()
+    s0, e0 = slot(0)
+    reg.settle_slot(s0, e0, [SiteSlot("h", "s", (PV,), storage=(StorageFlow("bat", charge_wh=2000),))], [])
+    bad = [SiteSlot("h", "s", storage=(StorageFlow("bat", discharge_wh=500),), consumption_wh=1)]
+    with pytest.raises(ProvenanceError):
+        reg.settle_slot(*slot(1), bad, [])
+    assert reg.storage_mix() == {"bat": {"solar": 2000}}
+    assert reg.settle_slot(*slot(1), [SiteSlot("h", "s", storage=(StorageFlow("bat", discharge_wh=500),),
+                                               consumption_wh=500)], []).balance.claimed_wh == 500

@@ -111,6 +111,7 @@ class Registry:
         self.issuer = issuer
         self._initial = dict(initial_storage_wh or {})
         self._pools: dict[str, OriginPool] = {}
+        self._settled_until: datetime | None = None
 
     @property
     def pools(self) -> Mapping[str, OriginPool]:
@@ -131,10 +132,12 @@ class Registry:
                     trades: Iterable[Trade]) -> SlotProvenance:
         """Settle one slot ``[slot_start, slot_end)``; see the module docstring for the rules.
 
+        Slots are settled once each, in time order (so no certificate is issued twice).
         Raises :class:`ProvenanceError` (nothing changed) for invalid or unbalanced input.
         """
         trades = tuple(trades)
         holders = self._check(slot_start, slot_end, sites, trades)
+        self._settled_until = slot_end
         log = EventLog(slot_start.isoformat(), slot_end.isoformat())
         storage_start = sum(pool.certified_wh for pool in self._pools.values())
         issued_wh = untracked_wh = loss_wh = 0
@@ -270,6 +273,10 @@ class Registry:
             raise ProvenanceError("slot_start", "timezone-aware datetimes (slot_start and slot_end)")
         if not slot_end > slot_start:
             raise ProvenanceError("slot_end", f"after slot_start {slot_start.isoformat()}, got {slot_end.isoformat()}")
+        if self._settled_until is not None and slot_start < self._settled_until:
+            last = self._settled_until.isoformat()
+            raise ProvenanceError("slot_start", f"at or after the end of the last settled slot {last}"
+                                                f" (a slot is settled once, in order), got {slot_start.isoformat()}")
         holders: dict[str, _Holder] = {}
         devices: set[str] = set()
         storages: set[str] = set()
