@@ -94,3 +94,15 @@ def test_cli_missing_run_folder(tmp_path):
     out = CliRunner().invoke(app, ["certificates", str(tmp_path / "nope")])
     assert out.exit_code == 2
     assert "certificates.csv" in out.output
+
+
+def test_cli_writes_a_self_contained_sankey(tmp_path):
+    write_certificates(tmp_path, run_events())
+    target = tmp_path / "flows.html"
+    out = CliRunner().invoke(app, ["certificates", str(tmp_path), "--summary", "--format", "json",
+                                   "--sankey", str(target)])
+    assert out.exit_code == 0, out.output
+    html = target.read_text(encoding="utf-8")
+    assert '"type":"sankey"' in html
+    assert '"label":["solar \\u00b7 office","storage","car-1","office","grid export"]' in html
+    assert '<script src="https://cdn.plot.ly' not in html  # plotly.js is embedded, not fetched

@@ -15,6 +15,7 @@ from rich.table import Table
 from p2penergy.formats.certificates_file import CertificateFileError, read_certificates
 from p2penergy.provenance import EVENT_FIELDS
 from p2penergy.provenance.metrics import Summary, summarize
+from p2penergy.provenance.sankey import sankey_data, sankey_figure
 
 # One command with options after RUN_DIR: a group callback that allows interspersed options.
 app = typer.Typer(help="Certificates of origin of a simulation run.",
@@ -33,6 +34,7 @@ def certificates(
     fmt: Annotated[str, typer.Option("--format", help="csv | json")] = "csv",
     summary: Annotated[bool, typer.Option("--summary", help="Print metrics instead of events.")] = False,
     output: Annotated[Path | None, typer.Option(help="Write to this file instead of standard output.")] = None,
+    sankey: Annotated[Path | None, typer.Option(help="Also write a Sankey diagram of the flows (HTML).")] = None,
 ) -> None:
     """Export certificate events (issue, transfer, store, release, cancel, export, loss, meter, trade)."""
     if fmt not in ("csv", "json"):
@@ -45,6 +47,12 @@ def certificates(
         events = [e for e in events if participant in (e["from_holder"], e["to_holder"])]
         if not events:
             raise fail(f"--participant: no events for {participant!r} in {run_dir}")
+    if sankey is not None:
+        figure = sankey_figure(sankey_data(events), title=f"Where the energy came from (kWh): {run_dir.name}")
+        try:
+            figure.write_html(sankey, include_plotlyjs=True)  # self-contained: works offline
+        except OSError as exc:
+            raise fail(f"--sankey: cannot write {sankey} ({exc.strerror})") from exc
     if summary:
         result = summarize(events)
         if fmt == "json":

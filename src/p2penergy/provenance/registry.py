@@ -254,8 +254,8 @@ class Registry:
         for p in order:
             h = holders[p]
             participants[p] = ParticipantProvenance(
-                p, h.site.consumption_wh, sum(f.drive_wh for f in h.site.storage), h.claimed, h.drive_claimed,
-                h.exported_wh, h.clean_exported_wh)
+                p, h.site.consumption_wh, sum(f.drive_wh for f in h.site.storage), MappingProxyType(h.claimed),
+                MappingProxyType(h.drive_claimed), h.exported_wh, h.clean_exported_wh)
         return SlotProvenance(
             slot_start=slot_start,
             slot_end=slot_end,
