@@ -18,7 +18,6 @@ from p2penergy.provenance.metrics import Summary, summarize
 from p2penergy.provenance.sankey import sankey_data, sankey_figure
 
 
-
 def fail(message: str) -> typer.Exit:
     Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(code=2)
