@@ -1,0 +1,416 @@
+"""The scenario file's schema (pydantic, at the edge): validates a TOML mapping and names
+the key at fault. ``[market]`` is parsed by :meth:`MarketSettings.from_mapping`."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, InstanceOf, field_validator, model_validator
+
+from p2penergy.assets.battery import BatterySpec
+from p2penergy.assets.car import CommuteSpec, PhvSpec
+from p2penergy.assets.home_load import HomeLoadSpec
+from p2penergy.assets.office_load import OfficeLoadSpec
+from p2penergy.assets.pv import PVSpec, Site
+from p2penergy.assets.weather import DayType, HeatWave, WeatherParams
+from p2penergy.market import MarketSettings
+from p2penergy.tariffs import Buyback, OfficeTariff, RatePeriod, RetailTariff, Tier, buyback_for
+
+HOME_TYPES = ("consumer", "consumer_phv", "pv_only", "pv_battery", "pv_phv", "pv_battery_phv")
+HomeType = Literal["consumer", "consumer_phv", "pv_only", "pv_battery", "pv_phv", "pv_battery_phv"]
+Money = Annotated[Decimal, Field(ge=0)]
+Id = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+
+
+class Meta(_Model):
+    name: str
+    description: str = ""
+    seed: int = Field(ge=0)
+
+
+class Location(_Model):
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    altitude_m: float = Field(ge=-500, le=9000)
+    holiday_country: str = "JP"
+    holiday_subdivision: str | None = None
+
+
+class Period(_Model):
+    start: date
+    end: date
+    report_month: date
+
+    @field_validator("report_month", mode="before")
+    @classmethod
+    def _month(cls, value: Any) -> Any:
+        if isinstance(value, str) and len(value) == 7:
+            return f"{value}-01"
+        return value
+
+    @model_validator(mode="after")
+    def _order(self) -> Period:
+        if self.end < self.start:
+            raise ValueError("end: must not be before start")
+        if self.report_month.day != 1:
+            object.__setattr__(self, "report_month", self.report_month.replace(day=1))
+        if not self.start <= self.report_month <= self.end:
+            raise ValueError("report_month: must start inside [start, end]")
+        return self
+
+
+class Emissions(_Model):
+    grid_kg_co2_per_kwh: float = Field(ge=0)
+
+
+class DayTypeModel(_Model):
+    name: str
+    clearness_mean: float = Field(gt=0, le=1)
+    clearness_sd: float = Field(ge=0, le=0.5)
+    variability: float = Field(ge=0, le=1.5)
+
+
+class HeatWaveModel(_Model):
+    start: date
+    end: date
+    anomaly_c: float = Field(ge=-15, le=15)
+
+
+class Weather(_Model):
+    monthly_mean_temp_c: dict[int, float]
+    diurnal_range_c: float = Field(ge=0, le=25)
+    persistence: float = Field(default=0.5, ge=0, lt=1)
+    anomaly_sd_c: float = Field(default=1.2, ge=0, le=10)
+    cloud_effect_c: float = Field(default=2.0, ge=0, le=10)
+    day_types: list[DayTypeModel] = Field(min_length=1)
+    day_type_probabilities: dict[int, list[float]]
+    heat_waves: list[HeatWaveModel] = []
+
+    @model_validator(mode="after")
+    def _probs(self) -> Weather:
+        for month, probs in self.day_type_probabilities.items():
+            if not 1 <= month <= 12:
+                raise ValueError(f"day_type_probabilities.{month}: month must be 1–12")
+            if len(probs) != len(self.day_types):
+                raise ValueError(f"day_type_probabilities.{month}: needs one value per day type "
+                                 f"({len(self.day_types)})")
+            if any(p < 0 for p in probs) or abs(sum(probs) - 1) > 1e-6:
+                raise ValueError(f"day_type_probabilities.{month}: values must be >= 0 and sum to 1")
+        return self
+
+    def params(self) -> WeatherParams:
+        return WeatherParams(
+            monthly_mean_temp_c=dict(self.monthly_mean_temp_c), diurnal_range_c=self.diurnal_range_c,
+            day_types=tuple(DayType(**t.model_dump()) for t in self.day_types),
+            day_type_probabilities={m: tuple(p) for m, p in self.day_type_probabilities.items()},
+            persistence=self.persistence, anomaly_sd_c=self.anomaly_sd_c, cloud_effect_c=self.cloud_effect_c,
+            heat_waves=tuple(HeatWave(**w.model_dump()) for w in self.heat_waves),
+        )
+
+
+class Calendar(_Model):
+    office_closed: list[date] = []
+
+
+class TierModel(_Model):
+    up_to_kwh: Money | None = None
+    price_per_kwh: Money
+
+
+class RateModel(_Model):
+    valid_from: date
+    price_per_kwh: Money
+
+
+class RetailModel(_Model):
+    name: str = "retail"
+    basic_charge_per_10a: Money
+    tiers: list[TierModel] = Field(min_length=1)
+
+
+class OfficeTariffModel(_Model):
+    name: str = "office"
+    demand_charge_per_kw: Money
+    energy_summer_per_kwh: Money
+    energy_other_per_kwh: Money
+    summer_months: list[int] = [7, 8, 9]
+    power_factor_pct: int = Field(default=100, ge=50, le=100)
+    buyback: str | None = None
+
+
+class Tariffs(_Model):
+    rounding: Literal["down", "half_up"] = "down"
+    retail: RetailModel
+    renewable_surcharge: list[RateModel] = []
+    buyback: dict[str, Money]
+    office: OfficeTariffModel
+    fuel_price_per_l: Money
+
+    def retail_tariff(self) -> RetailTariff:
+        return RetailTariff(
+            basic_charge_per_10a=self.retail.basic_charge_per_10a,
+            tiers=tuple(Tier(t.up_to_kwh, t.price_per_kwh) for t in self.retail.tiers),
+            renewable_surcharge=self.surcharge(), name=self.retail.name,
+        )
+
+    def surcharge(self) -> tuple[RatePeriod, ...]:
+        return tuple(RatePeriod(r.valid_from, r.price_per_kwh)
+                     for r in sorted(self.renewable_surcharge, key=lambda r: r.valid_from))
+
+    def office_tariff(self) -> OfficeTariff:
+        o = self.office
+        return OfficeTariff(o.demand_charge_per_kw, o.energy_summer_per_kwh, o.energy_other_per_kwh,
+                            tuple(o.summer_months), o.power_factor_pct, self.surcharge(), o.name)
+
+    def buyback_scheme(self, scheme: str | None) -> Buyback | None:
+        return None if scheme is None else buyback_for(scheme, self.buyback)
+
+    @model_validator(mode="after")
+    def _check(self) -> Tariffs:
+        try:
+            self.retail_tariff()
+            self.office_tariff()
+        except ValueError as exc:
+            raise ValueError(str(exc)) from exc
+        if self.office.buyback is not None and self.office.buyback not in self.buyback:
+            raise ValueError(f"office.buyback: unknown scheme {self.office.buyback!r}; known: "
+                             f"{', '.join(sorted(self.buyback))}")
+        return self
+
+
+class HomeTypeDefaults(_Model):
+    base_kwh_per_day: float = Field(gt=0, le=100)
+    cooling_w_per_k: float = Field(ge=0, le=2000)
+    cooling_threshold_c: float = 24.0
+    commuter: bool = True
+
+
+class PVModel(_Model):
+    kwp: float = Field(gt=0, le=2000)
+    tilt_deg: float = Field(default=30, ge=0, le=90)
+    azimuth_deg: float = Field(default=180, ge=0, lt=360)
+    system_loss_fraction: float = Field(default=0.14, ge=0, le=0.5)
+
+    def spec(self) -> PVSpec:
+        return PVSpec(self.kwp, self.tilt_deg, self.azimuth_deg, self.system_loss_fraction)
+
+
+class BatteryModel(_Model):
+    capacity_wh: int = Field(gt=0)
+    power_w: int = Field(gt=0)
+    charge_efficiency: float = Field(default=0.95, gt=0, le=1)
+    discharge_efficiency: float = Field(default=0.95, gt=0, le=1)
+    soc_min_wh: int = Field(default=0, ge=0)
+    soc_max_wh: int | None = None
+    initial_soc_wh: int | None = None
+
+    @model_validator(mode="after")
+    def _spec(self) -> BatteryModel:
+        self.spec()
+        return self
+
+    def spec(self) -> BatterySpec:
+        return BatterySpec(**self.model_dump())
+
+
+class Home(_Model):
+    id: Id
+    type: HomeType
+    contract_a: int = Field(ge=10, le=60)
+    buyback: str | None = None
+    pv: PVModel | None = None
+    battery: BatteryModel | None = None
+    load_scale: float = Field(default=1.0, gt=0, le=5)
+    base_kwh_per_day: float | None = Field(default=None, gt=0, le=100)
+    cooling_w_per_k: float | None = Field(default=None, ge=0, le=2000)
+    measured_csv: Path | None = None
+
+    @model_validator(mode="after")
+    def _kind(self) -> Home:
+        has_pv = self.type.startswith("pv_")
+        if has_pv and self.pv is None:
+            raise ValueError(f"pv: required for a home of type {self.type}")
+        if not has_pv and self.pv is not None:
+            raise ValueError(f"pv: not allowed for a home of type {self.type} (use a pv_* type)")
+        if ("battery" in self.type) != (self.battery is not None):
+            raise ValueError(f"battery: {'required' if 'battery' in self.type else 'not allowed'} for type {self.type}")
+        if has_pv and self.buyback is None:
+            raise ValueError("buyback: required for a home with PV (a scheme name from [tariffs.buyback])")
+        return self
+
+    def load_spec(self, defaults: HomeTypeDefaults, slot_minutes: int) -> HomeLoadSpec:
+        base = self.base_kwh_per_day if self.base_kwh_per_day is not None else defaults.base_kwh_per_day
+        cool = self.cooling_w_per_k if self.cooling_w_per_k is not None else defaults.cooling_w_per_k
+        return HomeLoadSpec(base_kwh_per_day=base * self.load_scale, cooling_w_per_k=cool * self.load_scale,
+                            max_power_w=self.contract_a * 100, cooling_threshold_c=defaults.cooling_threshold_c,
+                            commuter=defaults.commuter)
+
+
+class Chargers(_Model):
+    count: int = Field(ge=0, le=1000)
+    power_w: int = Field(gt=0)
+
+
+class OfficeLoadModel(_Model):
+    base_w: float = Field(gt=0)
+    peak_w: float = Field(gt=0)
+    cooling_w_per_k: float = Field(default=0, ge=0)
+    cooling_threshold_c: float = 24.0
+    open_hour: float = Field(default=8.0, ge=0, le=24)
+    close_hour: float = Field(default=18.5, ge=0, le=24)
+
+    @model_validator(mode="after")
+    def _spec(self) -> OfficeLoadModel:
+        self.spec()
+        return self
+
+    def spec(self) -> OfficeLoadSpec:
+        return OfficeLoadSpec(**self.model_dump())
+
+
+class Office(_Model):
+    id: Id = "office"
+    contract_kw: int = Field(gt=0)
+    pv: PVModel | None = None
+    chargers: Chargers
+    load: OfficeLoadModel
+    measured_csv: Path | None = None
+
+
+class PhvModel(_Model):
+    battery_nominal_wh: int = Field(gt=0)
+    usable_wh: int = Field(gt=0)
+    charge_power_w: int = Field(gt=0)
+    discharge_power_w: int = Field(default=0, ge=0)
+    charge_efficiency: float = Field(default=0.92, gt=0, le=1)
+    discharge_efficiency: float = Field(default=0.92, gt=0, le=1)
+    ev_range_km: float = Field(gt=0)
+    hybrid_km_per_l: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _spec(self) -> PhvModel:
+        self.spec()
+        return self
+
+    def spec(self) -> PhvSpec:
+        return PhvSpec(**self.model_dump())
+
+
+class Car(_Model):
+    id: Id
+    owner: Id | None
+    one_way_km: float = Field(gt=0, le=200)
+    depart_hour: float = Field(default=7.75, gt=0, lt=24)
+    leave_hour: float = Field(default=18.25, gt=0, lt=24)
+    errand_probability: float = Field(default=0.2, ge=0, le=1)
+    leisure_probability: float = Field(default=0.6, ge=0, le=1)
+    leisure_km: float = Field(default=35.0, gt=0, le=500)
+    absence_probability: float = Field(default=0.05, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _spec(self) -> Car:
+        self.commute_spec()
+        return self
+
+    def commute_spec(self) -> CommuteSpec:
+        return CommuteSpec(
+            one_way_km=self.one_way_km, depart_hour=self.depart_hour, leave_hour=self.leave_hour,
+            errand_probability=self.errand_probability, leisure_probability=self.leisure_probability,
+            leisure_km=self.leisure_km, absence_probability=self.absence_probability,
+        )
+
+
+class Scenario(_Model):
+    """A whole community: where, when, rules, prices, sites and cars. ``base_dir`` resolves
+    relative paths (measured CSVs) and is set by :func:`load_scenario`."""
+
+    scenario: Meta
+    location: Location
+    period: Period
+    market: InstanceOf[MarketSettings]
+    emissions: Emissions
+    weather: Weather
+    calendar: Calendar = Calendar()
+    tariffs: Tariffs
+    home_types: dict[HomeType, HomeTypeDefaults]
+    phv: PhvModel
+    homes: list[Home] = Field(min_length=0)
+    office: Office
+    cars: list[Car] = []
+    base_dir: Path | None = None
+
+    @field_validator("market", mode="before")
+    @classmethod
+    def _market(cls, value: Any) -> Any:
+        if isinstance(value, MarketSettings):
+            return value
+        if not isinstance(value, dict):
+            raise ValueError("must be a table of market settings")
+        return MarketSettings.from_mapping(value)
+
+    @model_validator(mode="after")
+    def _links(self) -> Scenario:
+        ids = [h.id for h in self.homes] + [self.office.id]
+        dup = sorted({i for i in ids if ids.count(i) > 1})
+        if dup:
+            raise ValueError(f"homes: duplicate site id {dup[0]!r}")
+        car_ids = [c.id for c in self.cars]
+        if len(set(car_ids)) != len(car_ids):
+            raise ValueError("cars: duplicate car id")
+        homes = {h.id: h for h in self.homes}
+        owners: dict[str, int] = {}
+        for i, car in enumerate(self.cars):
+            if car.owner is not None and car.owner not in homes:
+                raise ValueError(f"cars[{i}].owner: {car.owner!r} is not a home id")
+            if car.owner is not None:
+                owners[car.owner] = owners.get(car.owner, 0) + 1
+        for i, home in enumerate(self.homes):
+            if home.type not in self.home_types:
+                raise ValueError(f"homes[{i}].type: no [home_types.{home.type}] defaults")
+            wants_car = home.type.endswith("_phv")
+            if wants_car and not owners.get(home.id):
+                raise ValueError(f"homes[{i}].type: {home.type} needs a car whose owner is {home.id!r}")
+            if not wants_car and owners.get(home.id):
+                raise ValueError(f"homes[{i}].type: {home.type} may not own a car (use a *_phv type)")
+            if home.buyback is not None and home.buyback not in self.tariffs.buyback:
+                raise ValueError(f"homes[{i}].buyback: unknown scheme {home.buyback!r}; known: "
+                                 f"{', '.join(sorted(self.tariffs.buyback))}")
+        if self.weather.monthly_mean_temp_c:
+            months = {d.month for d in _months(self.period.start, self.period.end)}
+            missing = sorted(months - set(self.weather.day_type_probabilities))
+            if missing:
+                raise ValueError(f"weather.day_type_probabilities: no entry for month {missing[0]} of the period")
+        return self
+
+    # -- conveniences -------------------------------------------------------------------
+    def site(self) -> Site:
+        return Site(self.location.latitude, self.location.longitude, self.location.altitude_m, self.market.timezone)
+
+    def home(self, home_id: str) -> Home:
+        for home in self.homes:
+            if home.id == home_id:
+                return home
+        raise KeyError(home_id)
+
+    def site_ids(self) -> list[str]:
+        return [self.office.id, *(h.id for h in self.homes)]
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() or self.base_dir is None else self.base_dir / path
+
+
+def _months(start: date, end: date) -> list[date]:
+    out = []
+    month = start.replace(day=1)
+    while month <= end:
+        out.append(month)
+        month = (month.replace(year=month.year + 1, month=1) if month.month == 12
+                 else month.replace(month=month.month + 1))
+    return out
