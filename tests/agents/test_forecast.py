@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CUTOFF, END
 from synthetic_community import TZ, make_community
 
+from conftest import CUTOFF, END
 from p2penergy.agents.evaluation import day_ahead_issues, intraday_issues, nmae_table
 from p2penergy.agents.forecast import (
     Forecaster,

@@ -74,7 +74,7 @@ def test_truth_beyond_the_horizon_is_never_read(weather) -> None:
 
 def test_source_array_path_matches_the_frame_path(weather) -> None:
     src = WeatherForecastSource(weather, rng_seed=4)
-    f = src.issue(ISSUED, 96)
+    f = src.issue(ISSUED, 96, lookback_days=0)
     targets = f.index[[3, 10, 50]]
     arr = src.issue_on(pd.Timestamp(ISSUED).value, targets.as_unit("ns").asi8)
     np.testing.assert_allclose(arr.T, f.loc[targets].to_numpy())
@@ -84,3 +84,16 @@ def test_naive_times_are_rejected(weather) -> None:
     with pytest.raises(AgentInputError) as info:
         forecast_weather(weather, pd.Timestamp("2020-08-03 12:00").to_pydatetime(), 10, rng_seed=1)
     assert info.value.field == "issued_at"
+
+
+def test_source_prepends_only_observed_weather(weather) -> None:
+    # The frame handed to forecasters starts with the measured weather of the last 2 days
+    # (slots starting in [t - 2 days, t) and over by t, equal to the truth), then the forecast.
+    # Issued at 12:10: from 12:30 two days before to 11:30 today = 2 × 48 - 1 = 95 slots.
+    src = WeatherForecastSource(weather, rng_seed=4)
+    mid_slot = ISSUED + pd.Timedelta(minutes=10)
+    f = src.issue(mid_slot, 10)
+    past = f.index < pd.Timestamp(ISSUED)
+    assert past.sum() == 95 and f.index.is_monotonic_increasing
+    pd.testing.assert_frame_equal(f[past], weather.loc[f.index[past], list(f.columns)].astype(float))
+    pd.testing.assert_frame_equal(f[~past], src.issue(mid_slot, 10, lookback_days=0))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Protocol, Self, runtime_checkable
 
 import numpy as np
@@ -31,8 +31,10 @@ from p2penergy.agents.forecast_features import (
     TARGETS,
     SiteSeries,
     aware_ns,
+    day_off_flags,
     features,
     horizon_ns,
+    lag_ns,
     local_calendar,
     same_slot_mean,
     same_slot_yesterday,
@@ -123,7 +125,11 @@ class GradientBoostingForecaster:
 
     ``issue_every_hours``: spacing of the training issue times; ``sample_fraction``:
     share of (issue, target slot) pairs kept for training (seeded); ``threads``: 1 or 2.
-    ``fit`` uses only slots that ended by ``cutoff`` (default: all of ``history``).
+    ``days_off``: local dates that are not working days besides weekends (public and company
+    holidays; a calendar feature). ``fit`` uses only slots that ended by ``cutoff`` (default:
+    all of ``history``). Weather forecasts should carry the observed weather of the last days
+    (:meth:`WeatherForecastSource.issue` does by default): the model compares the forecast
+    temperature with the temperature at the time of its lags.
     """
 
     target: str = "load_wh"
@@ -137,6 +143,7 @@ class GradientBoostingForecaster:
     min_history_days: int = 7
     threads: int = 1
     seed: int = 0
+    days_off: frozenset[date] = frozenset()
     _model: object | None = field(default=None, init=False, repr=False)
     n_training_rows: int = field(default=0, init=False)
 
@@ -194,7 +201,14 @@ class GradientBoostingForecaster:
                 else:
                     weather = weather_cache[key] = weather_forecasts.issue_on(issued, target_ns)
                 view = view_of(series, issued, target_ns)
-                x, scale = features(view, self.target, local_calendar(target_ns, series.tz), weather)
+                then_ns = lag_ns(series, view)
+                if weather_forecasts is None:
+                    then = np.full((4, len(target_ns)), np.nan)
+                else:
+                    then = weather_forecasts.observed_on(issued, then_ns)
+                hour, weekday, day = local_calendar(target_ns, series.tz)
+                x, scale = features(view, self.target, (hour, weekday), weather, then,
+                                    day_off_flags(weekday, day, self.days_off))
                 if scale <= 0:
                     continue  # a site without PV teaches nothing about PV
                 xs.append(x[keep])
@@ -257,8 +271,11 @@ class GradientBoostingForecaster:
         for i, frame in enumerate(histories):
             series = SiteSeries.from_frame(frame, self.target, f"histories[{i}]")
             if calendar is None:
-                calendar = local_calendar(target_ns, series.tz)
-            x, scales[i] = features(view_of(series, issued_ns, target_ns), self.target, calendar, weather)
+                hour, weekday, day = local_calendar(target_ns, series.tz)
+                calendar = (hour, weekday), day_off_flags(weekday, day, self.days_off)
+            view = view_of(series, issued_ns, target_ns)
+            then = weather_arrays(weather_forecast, lag_ns(series, view))
+            x, scales[i] = features(view, self.target, calendar[0], weather, then, calendar[1])
             blocks.append(x)
         if not blocks:
             return np.zeros((0, len(horizon)))

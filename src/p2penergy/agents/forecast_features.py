@@ -16,7 +16,7 @@ deviation of the last 2 h from the same hours a day earlier, and the log of the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, tzinfo
+from datetime import date, datetime, tzinfo
 
 import numpy as np
 import pandas as pd
@@ -25,11 +25,12 @@ from p2penergy.agents.plan_input import AgentInputError
 from p2penergy.agents.weather_forecast import WEATHER_COLUMNS, index_ns, slot_length_ns
 
 TARGETS = ("load_wh", "pv_wh")
+_EPOCH = date(1970, 1, 1)
 DAY_NS = 86_400 * 10**9
 FEATURES = (
     "lead_slots", "hour", "weekday", "temp_c", "ghi_kw_m2", "clearsky_kw_m2", "cloud_index", "clear_index",
     "same_slot_latest", "same_slot_age_days", "same_slot_mean7", "same_slot_last_week", "last_observed",
-    "mean_24h", "recent_anomaly", "log_scale",
+    "mean_24h", "recent_anomaly", "log_scale", "temp_c_then", "temp_change_c", "clear_index_then", "day_off",
 )
 
 
@@ -108,19 +109,29 @@ def site_view(history: pd.DataFrame, target: str, issued_at: datetime, horizon: 
     return view_of(SiteSeries.from_frame(history, target), aware_ns(issued_at, "issued_at"), horizon_ns(horizon))
 
 
-def local_calendar(ns: np.ndarray, tz: tzinfo) -> tuple[np.ndarray, np.ndarray]:
-    """(local hour as a float, weekday 0=Monday) of UTC-ns instants, by offset arithmetic.
+def local_calendar(ns: np.ndarray, tz: tzinfo) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(local hour as a float, weekday 0=Monday, local date as days since 1970-01-01) of UTC-ns instants.
 
-    The offset is taken at both ends; if it differs (a DST change inside), pandas does it.
+    By offset arithmetic; if the offset differs between the ends (a DST change inside), pandas does it.
     """
     lo, hi = (datetime.fromtimestamp(int(v) // 10**9, tz=tz).utcoffset() for v in (ns.min(), ns.max()))
     if lo != hi or lo is None:
         local = pd.DatetimeIndex(pd.to_datetime(ns, utc=True)).tz_convert(tz)
-        return np.asarray(local.hour + local.minute / 60.0, dtype=np.float64), np.asarray(local.day_of_week)
-    local = ns + int(lo.total_seconds()) * 10**9
-    day = local // DAY_NS
-    hour = (local - day * DAY_NS) / 3.6e12
-    return hour, (day + 3) % 7  # 1970-01-01 was a Thursday
+        wall = local.tz_localize(None).as_unit("ns").asi8
+    else:
+        wall = ns + int(lo.total_seconds()) * 10**9
+    day = wall // DAY_NS
+    hour = (wall - day * DAY_NS) / 3.6e12
+    return hour, (day + 3) % 7, day  # 1970-01-01 was a Thursday
+
+
+def day_off_flags(weekday: np.ndarray, day: np.ndarray, days_off: frozenset[date]) -> np.ndarray:
+    """1.0 on Saturdays, Sundays and ``days_off`` (local dates), else 0.0."""
+    flags = weekday >= 5
+    if days_off:
+        ordinals = np.array([(d - _EPOCH).days for d in days_off])
+        flags = flags | np.isin(day, ordinals)
+    return flags.astype(np.float64)
 
 
 def latest_same_slot(view: SiteView) -> tuple[np.ndarray, np.ndarray]:
@@ -151,10 +162,11 @@ def same_slot_mean(view: SiteView, days: int = 7) -> np.ndarray:
 
 
 def site_scale(view: SiteView, target: str) -> float:
-    """Load: mean of the last 7 observed days (at least 1 Wh). PV: highest slot of the last 14 days (0: no PV)."""
+    """Load: mean of the last observed day, at least 1 Wh (a fast scale keeps heat waves in the training range).
+    PV: highest slot of the last 14 days (0: no PV)."""
     spd = view.slots_per_day
     if target == "load_wh":
-        recent = view.values[max(0, view.observed - 7 * spd): view.observed]
+        recent = view.values[max(0, view.observed - 2 * spd): view.observed]
         return max(float(recent.mean()) if recent.size else 1.0, 1.0)
     recent = view.values[max(0, view.observed - 14 * spd): view.observed]
     return float(recent.max()) if recent.size else 0.0
@@ -178,9 +190,20 @@ def weather_arrays(weather_forecast: pd.DataFrame | None, target_ns: np.ndarray)
     return out
 
 
-def features(view: SiteView, target: str, calendar: tuple[np.ndarray, np.ndarray],
-             weather: np.ndarray) -> tuple[np.ndarray, float]:
-    """(feature matrix ``(n, len(FEATURES))``, scale) for one site and one issue time."""
+def lag_ns(series: SiteSeries, view: SiteView) -> np.ndarray:
+    """Slot starts (UTC ns) of the latest observed same-time-of-day slots of ``view``'s horizon."""
+    pos, _ = latest_same_slot(view)
+    return series.start_ns + pos * series.step_ns
+
+
+def features(view: SiteView, target: str, calendar: tuple[np.ndarray, np.ndarray], weather: np.ndarray,
+             weather_then: np.ndarray, day_off: np.ndarray) -> tuple[np.ndarray, float]:
+    """(feature matrix ``(n, len(FEATURES))``, scale) for one site and one issue time.
+
+    ``weather``: the forecast for the horizon; ``weather_then``: the observed weather of the
+    latest same-time-of-day slots (``lag_ns``); both ``(4, n)``, NaN where unknown.
+    ``day_off``: per horizon slot, 1 on weekends and the caller's days off.
+    """
     scale = site_scale(view, target)
     div = scale if scale > 0 else 1.0
     spd = view.slots_per_day
@@ -210,4 +233,10 @@ def features(view: SiteView, target: str, calendar: tuple[np.ndarray, np.ndarray
     else:
         x[:, 14] = np.nan
     x[:, 15] = np.log10(div)
+    x[:, 16] = weather_then[0]
+    x[:, 17] = temp - weather_then[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x[:, 18] = np.where(weather_then[2] > 1.0, weather_then[1] / weather_then[2], 0.0)
+    x[:, 18][np.isnan(weather_then[2])] = np.nan
+    x[:, 19] = day_off
     return x, scale

@@ -34,6 +34,8 @@ import pandas as pd
 from p2penergy.agents.plan_input import AgentInputError
 
 WEATHER_COLUMNS = ("temp_c", "ghi_w_m2", "clearsky_ghi_w_m2", "cloud_index")
+LOOKBACK_DAYS = 2
+"""Days of observed weather a forecast from :class:`WeatherForecastSource` carries before its issue time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,15 +165,35 @@ class WeatherForecastSource:
         object.__setattr__(self, "_ns", index_ns(self.weather.index))
         object.__setattr__(self, "_step", slot_length_ns(self.weather.index, "weather.index"))
 
-    def issue(self, issued_at: datetime, horizon_slots: int) -> pd.DataFrame:
-        """The forecast as a DataFrame indexed by slot start (see :func:`forecast_weather`)."""
-        return forecast_weather(self.weather, issued_at, horizon_slots, self.rng_seed, self.error)
+    def issue(self, issued_at: datetime, horizon_slots: int, lookback_days: int = LOOKBACK_DAYS) -> pd.DataFrame:
+        """The forecast as a DataFrame indexed by slot start (see :func:`forecast_weather`),
+        preceded by the *observed* weather of the ``lookback_days`` before ``issued_at`` (only
+        slots that have ended: measurements an agent has; the forecasters compare them with
+        the forecast)."""
+        forecast = forecast_weather(self.weather, issued_at, horizon_slots, self.rng_seed, self.error)
+        if lookback_days <= 0:
+            return forecast
+        t_ns = _aware_ns(issued_at, "issued_at")
+        ns = self._ns
+        stop = int(np.searchsorted(ns + self._step, t_ns, side="right"))
+        start = int(np.searchsorted(ns, t_ns - lookback_days * 86_400 * 10**9, side="left"))
+        observed = self.weather.iloc[start:stop][list(WEATHER_COLUMNS)].astype(np.float64)
+        return pd.concat([observed, forecast]) if len(observed) else forecast
 
     def issue_for(self, issued_at: datetime, horizon: pd.DatetimeIndex) -> pd.DataFrame:
         """The forecast issued at ``issued_at``, long enough to cover every slot of ``horizon``."""
         t_ns = _aware_ns(issued_at, "issued_at")
         last = int(index_ns(horizon).max()) if len(horizon) else t_ns
         return self.issue(issued_at, max(int((last - t_ns) // self._step) + 2, 1))
+
+    def observed_on(self, issued_ns: int, target_ns: np.ndarray) -> np.ndarray:
+        """``(4, len(target_ns))`` observed weather of slots that ended by ``issued_ns``; NaN otherwise."""
+        ns, step = self._ns, self._step
+        rows = (target_ns - ns[0]) // step
+        ok = (rows >= 0) & (rows < len(ns)) & (target_ns + step <= issued_ns)
+        out = np.full((4, len(target_ns)), np.nan)
+        out[:, ok] = self._truth[:, rows[ok]]
+        return out
 
     def issue_on(self, issued_ns: int, target_ns: np.ndarray) -> np.ndarray:
         """``(4, len(target_ns))`` forecast issued at ``issued_ns`` for the given slot starts (UTC ns);
