@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import pandas as pd
 import pytest
-from synthetic_community import TZ, make_community
 
 from p2penergy.agents.forecast import GradientBoostingForecaster
 from p2penergy.agents.weather_forecast import WeatherForecastSource
 
-CUTOFF = pd.Timestamp("2020-08-01", tz=TZ).to_pydatetime()
-END = pd.Timestamp("2020-08-15", tz=TZ).to_pydatetime()
+from .synthetic_community import CUTOFF, make_community
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 
 TZ = "Asia/Tokyo"
+CUTOFF = pd.Timestamp("2020-08-01", tz=TZ).to_pydatetime()  # training uses only slots before this
+END = pd.Timestamp("2020-08-15", tz=TZ).to_pydatetime()  # evaluation runs from CUTOFF to END
 
 
 def _ar1(rng: np.random.Generator, n: int, phi: float, sd: float) -> np.ndarray:

@@ -6,10 +6,11 @@ import math
 
 import numpy as np
 import pandas as pd
-from synthetic_community import TZ
 
 from p2penergy.agents.evaluation import day_ahead_issues, intraday_issues, nmae, nmae_table
 from p2penergy.agents.forecast import SameSlotYesterday, SevenDayMean
+
+from .synthetic_community import TZ
 
 
 def test_nmae_by_hand() -> None:

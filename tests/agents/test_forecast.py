@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_community import TZ, make_community
 
-from conftest import CUTOFF, END
 from p2penergy.agents.evaluation import day_ahead_issues, intraday_issues, nmae_table
 from p2penergy.agents.forecast import (
     Forecaster,
@@ -19,6 +17,8 @@ from p2penergy.agents.forecast import (
 )
 from p2penergy.agents.plan_input import AgentInputError
 from p2penergy.agents.weather_forecast import WeatherForecastSource
+
+from .synthetic_community import CUTOFF, END, TZ, make_community
 
 
 def _tiny() -> pd.DataFrame:

@@ -212,5 +212,5 @@ def test_invariants_hold_for_random_plans(load, pv, retail, p2p, parked, trip, s
     expect = prev + 0.92 * p.car_charge_wh[0] - p.car_discharge_wh[0] / 0.92 - drive + p.shortfall_wh[0]
     np.testing.assert_allclose(p.car_soc_wh[0], expect, atol=1e-5)
     # green costs at most its budget more than economy
-    assert p.cost <= p.economy_cost + 5 + 1e-6
+    assert p.cost <= p.economy_cost + 5 + 1e-4  # solver tolerance, in currency
     assert (p.renewable_buy_wh <= p.p2p_buy_wh + tol).all()

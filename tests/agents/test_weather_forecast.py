@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_community import TZ, make_weather
 
 from p2penergy.agents.plan_input import AgentInputError
 from p2penergy.agents.weather_forecast import WeatherErrorModel, WeatherForecastSource, forecast_weather
+
+from .synthetic_community import TZ, make_weather
 
 
 @pytest.fixture(scope="module")

@@ -166,7 +166,7 @@ def site_scale(view: SiteView, target: str) -> float:
     PV: highest slot of the last 14 days (0: no PV)."""
     spd = view.slots_per_day
     if target == "load_wh":
-        recent = view.values[max(0, view.observed - 2 * spd): view.observed]
+        recent = view.values[max(0, view.observed - spd): view.observed]
         return max(float(recent.mean()) if recent.size else 1.0, 1.0)
     recent = view.values[max(0, view.observed - 14 * spd): view.observed]
     return float(recent.max()) if recent.size else 0.0

@@ -1,0 +1,165 @@
+"""Agents benchmark: planning time per LP and forecaster fit/predict time.
+
+Run: ``python benchmarks/bench_agents.py [--repeats 200]``. Prints two tables:
+
+* Planner: median and 95th-percentile time of one ``plan()`` for the agent types over a
+  "rest of today and tomorrow" horizon of 96 slots (30 min), with a baseline measured in
+  the same run: the same call on a 1-slot horizon (the fixed cost of building and
+  solving any LP through highspy).
+* Forecasters on the demonstration scenario (``p2penergy.scenario``; a synthetic
+  community if it is not installed): training time on June–July, one site's forecast
+  and all 21 sites' forecasts (``predict_many``) for one issue time, against the naive
+  baselines measured in the same run; and an estimate of August's total for 30 agents.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from p2penergy.agents.forecast import (
+    GradientBoostingForecaster,
+    SameSlotYesterday,
+    SevenDayMean,
+    rest_of_today_and_tomorrow,
+)
+from p2penergy.agents.plan_input import Battery, Car, DemandCharge, PlanInput
+from p2penergy.agents.planner import plan
+from p2penergy.agents.weather_forecast import WeatherForecastSource
+
+N = 96
+
+
+def _times(fn: Callable[[], object], repeats: int) -> list[float]:
+    fn()  # warm up
+    out = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return out
+
+
+def _inputs(n: int) -> dict[str, PlanInput]:
+    t = np.arange(n) % 48
+    sun = np.clip(np.sin((t - 12) / 24 * np.pi), 0, None)
+    load = 250 + 300 * np.exp(-((t - 39) ** 2) / 20)
+    prices = {"retail_price_per_kwh": 26.5, "buyback_price_per_kwh": 8.5,
+              "p2p_buy_price_per_kwh": 18 + 4 * sun, "p2p_sell_price_per_kwh": 16 + 4 * sun,
+              "p2p_buy_max_wh": 600.0, "p2p_sell_max_wh": 1500.0}
+    parked = ~((t >= 16) & (t < 38))
+    drive = np.where(t == 16, 3000.0, 0.0) * ~parked
+    car = Car(usable_wh=7000, charge_power_w=3000, discharge_power_w=3000, soc_wh=4000, parked=parked,
+              drive_wh=drive, soc_min_wh=500)
+    at_office = (t >= 17) & (t < 37)
+    car_at_office = Car(usable_wh=7000, charge_power_w=3000, discharge_power_w=3000, soc_wh=3000, parked=at_office,
+                        drive_wh=np.where(t == 37, 3000.0, 0.0), soc_min_wh=500)
+    bat = Battery(capacity_wh=9800, power_w=3000, soc_wh=4000, soc_min_wh=1000)
+    office_load = 8000 + 12000 * ((t >= 16) & (t < 38))
+    return {
+        "home, consumer": PlanInput(30, load, np.zeros(n), **prices),
+        "home, PV + battery": PlanInput(30, load, 2500 * sun, battery=bat, **prices),
+        "home, PV + battery + PHV": PlanInput(30, load, 2500 * sun, battery=bat, cars=(car,), **prices),
+        "home, PV + battery, green": PlanInput(30, load, 2500 * sun, battery=bat, mode="green",
+                                               renewable_wh=400.0, renewable_premium_per_kwh=2.0,
+                                               green_max_extra_cost=20.0, **prices),
+        "office, PV + demand charge + V2B": PlanInput(
+            30, office_load, 25000 * sun, v2b_max_wh=np.where(at_office, 6000.0, 0.0), v2b_price_per_kwh=20.0,
+            demand_charge=DemandCharge(price_per_kw=1800.0, peak_so_far_w=30000.0), **prices),
+        "car (PHV) at the office": PlanInput(30, np.zeros(n), np.zeros(n), cars=(car_at_office,),
+                                             grid_export_max_wh=0.0, **prices),
+    }
+
+
+def bench_planner(console: Console, repeats: int) -> float:
+    table = Table(title=f"plan(): one LP over {N} slots (HiGHS, 1 thread), {repeats} runs")
+    for col in ("agent", "median ms", "p95 ms", "x baseline"):
+        table.add_column(col, justify="right" if col != "agent" else "left")
+    base = statistics.median(_times(lambda: plan(_inputs(1)["home, PV + battery + PHV"]), repeats))
+    table.add_row("baseline: same home, 1-slot horizon", f"{base * 1e3:.2f}", "", "1.0")
+    medians = []
+    for name, inp in _inputs(N).items():
+        ts = _times(lambda inp=inp: plan(inp), repeats)
+        med = statistics.median(ts)
+        medians.append(med)
+        table.add_row(name, f"{med * 1e3:.2f}", f"{np.percentile(ts, 95) * 1e3:.2f}", f"{med / base:.1f}")
+    console.print(table)
+    return statistics.mean(medians)
+
+
+def _community() -> tuple[pd.DataFrame, dict[str, pd.DataFrame], str]:
+    try:
+        from p2penergy.scenario.generate import generate
+        from p2penergy.scenario.load import load_scenario
+    except ImportError:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "agents"))
+        from synthetic_community import make_community  # type: ignore[import-not-found]
+
+        weather, sites, _ = make_community(homes=20, pv_homes=8, days=92, start="2020-06-01")
+        return weather, sites, "synthetic community (tests/agents)"
+    data = generate(load_scenario())
+    return data.weather, data.sites, "scenario higashi-fuji-2020"
+
+
+def bench_forecasters(console: Console, repeats: int, plan_s: float) -> None:
+    weather, sites, source = _community()
+    tz = weather.index.tz
+    src = WeatherForecastSource(weather, rng_seed=1)
+    cutoff = pd.Timestamp("2020-08-01", tz=tz).to_pydatetime()
+    issued = pd.Timestamp("2020-08-05 12:00", tz=tz).to_pydatetime()
+    horizon = rest_of_today_and_tomorrow(issued, 30)
+    wf = src.issue_for(issued, horizon)
+    frames = list(sites.values())
+    one = sites["office"]
+
+    table = Table(title=f"Forecasters on the {source}: {len(sites)} sites, horizon {len(horizon)} slots")
+    for col in ("forecaster", "fit s", "predict 1 site ms", f"predict {len(frames)} sites ms"):
+        table.add_column(col, justify="right" if col != "forecaster" else "left")
+    reps = max(repeats // 4, 10)
+    for cls in (SameSlotYesterday, SevenDayMean):
+        f = cls("load_wh")
+        t1 = statistics.median(_times(lambda f=f: f.predict(one, issued, horizon, wf), reps))
+        tn = statistics.median(_times(lambda f=f: [f.predict(x, issued, horizon, wf) for x in frames], reps))
+        table.add_row(f"baseline: {cls.__name__}", "0", f"{t1 * 1e3:.2f}", f"{tn * 1e3:.1f}")
+    per_slot = 0.0
+    for target in ("load_wh", "pv_wh"):
+        t0 = time.perf_counter()
+        g = GradientBoostingForecaster(target).fit(sites, src, cutoff)
+        fit_s = time.perf_counter() - t0
+        t1 = statistics.median(_times(lambda g=g: g.predict(one, issued, horizon, wf), reps))
+        tn = statistics.median(_times(lambda g=g: g.predict_many(frames, issued, horizon, wf), reps))
+        per_slot += tn
+        table.add_row(f"LightGBM {target} ({g.n_training_rows} rows)", f"{fit_s:.1f}", f"{t1 * 1e3:.2f}",
+                      f"{tn * 1e3:.1f}")
+    weather_s = statistics.median(_times(lambda: src.issue_for(issued, horizon), reps))
+    table.add_row("weather forecast (one per issue, shared)", "", f"{weather_s * 1e3:.2f}", "")
+    console.print(table)
+    slots = 31 * 48
+    console.print(
+        f"August estimate, re-forecasting and re-planning every slot: forecasts {slots} × "
+        f"{(per_slot + weather_s) * 1e3:.1f} ms = {slots * (per_slot + weather_s):.0f} s; "
+        f"plans 30 agents × {slots} × {plan_s * 1e3:.2f} ms = {30 * slots * plan_s:.0f} s "
+        f"(re-plan every 4th slot: {30 * slots * plan_s / 4:.0f} s)."
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=200)
+    args = parser.parse_args()
+    console = Console()
+    plan_s = bench_planner(console, args.repeats)
+    bench_forecasters(console, args.repeats, plan_s)
+
+
+if __name__ == "__main__":
+    main()
