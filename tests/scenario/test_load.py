@@ -80,6 +80,7 @@ _DELETE = object()
         (("homes", 13, "buyback"), "fit-2030", "", "homes[13].buyback"),
         (("weather", "day_type_probabilities", "8"), [0.5, 0.5, 0.5, 0.5], "weather", "sum to 1"),
         (("scenario", "seed"), -3, "scenario.seed", "greater than or equal to 0"),
+        (("location", "holiday_country"), "XX", "location", "holiday_country"),
     ],
 )
 def test_malformed_scenario_names_the_key(path, value, key, words):

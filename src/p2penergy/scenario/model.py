@@ -14,6 +14,7 @@ from p2penergy.assets.battery import BatterySpec
 from p2penergy.assets.car import CommuteSpec, PhvSpec
 from p2penergy.assets.home_load import HomeLoadSpec
 from p2penergy.assets.office_load import OfficeLoadSpec
+from p2penergy.assets.profiles import public_holidays
 from p2penergy.assets.pv import PVSpec, Site
 from p2penergy.assets.weather import DayType, HeatWave, WeatherParams
 from p2penergy.market import MarketSettings
@@ -41,6 +42,11 @@ class Location(_Model):
     altitude_m: float = Field(ge=-500, le=9000)
     holiday_country: str = "JP"
     holiday_subdivision: str | None = None
+
+    @model_validator(mode="after")
+    def _calendar(self) -> Location:
+        public_holidays(self.holiday_country, [2020], self.holiday_subdivision)
+        return self
 
 
 class Period(_Model):
