@@ -48,6 +48,8 @@ def test_home_loads_in_documented_ranges(community, shipped):
         daily_means[home.id] = load.sum() / 1000 / (len(load) / DAY)
         # breaker: never above contract_a × 100 V for a whole slot
         assert load.max() <= home.contract_a * 100 * 0.5
+        # a household's half-hour peak in a hot month: above 1 kW average (cooking + AC), under the breaker
+        assert load.max() >= 500
         # evening peak hours above the small hours
         hourly = load.groupby(load.index.hour).mean()
         assert hourly.loc[18:21].mean() > 1.5 * hourly.loc[2:4].mean()

@@ -4,6 +4,8 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from p2penergy.tariffs import (
     Buyback,
@@ -107,3 +109,16 @@ def test_currency_minor_unit_from_the_caller():
 def test_bad_inputs_name_the_field(make, match):
     with pytest.raises(ValueError, match=match):
         make()
+
+
+@given(st.lists(st.integers(0, 5000), max_size=60), st.integers(0, 5000), st.sampled_from([10, 30, 60]))
+def test_bill_properties(imports, extra_wh, contract_a):
+    """Tiers split the energy exactly; more import never lowers the bill; rounding loses < 1 yen per part."""
+    month = date(2020, 8, 1)
+    kwh = Decimal(sum(imports)) / 1000
+    assert sum(k for _, k in TEPCO_B.energy_charge_lines(kwh)) == kwh
+    bill = home_bill("h", month, imports, [], TEPCO_B, contract_a, None, "JPY")
+    more = home_bill("h", month, [*imports, extra_wh], [], TEPCO_B, contract_a, None, "JPY")
+    assert more.total >= bill.total
+    exact = sum(x.amount for x in bill.lines)
+    assert Decimal(0) <= exact - bill.total < Decimal(2)
