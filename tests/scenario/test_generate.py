@@ -137,3 +137,31 @@ def test_adding_a_home_leaves_the_others_unchanged(shipped, community):
     small = generate(parse_scenario({**data, "homes": data["homes"][:-1]}))
     pd.testing.assert_frame_equal(bigger.sites["house-05"], small.sites["house-05"])
     assert "house-21" in bigger.sites
+
+
+def test_a_15_minute_euro_market_across_a_dst_change():
+    """Nothing is welded to Japan: currency, slot length, timezone (with DST) and holidays come from the file."""
+    import tomllib
+
+    from p2penergy.scenario import shipped_path
+    from p2penergy.tariffs import home_bill
+
+    data = tomllib.loads(shipped_path().read_text(encoding="utf-8"))
+    data["market"].update(currency="EUR", slot_minutes=15, timezone="Europe/Berlin", price_max_per_kwh="1")
+    data["location"].update(latitude=48.1, longitude=11.6, altitude_m=520, holiday_country="DE")
+    data["period"] = {"start": date(2020, 10, 24), "end": date(2020, 10, 26), "report_month": "2020-10"}
+    data["calendar"]["office_closed"] = []
+    scenario = parse_scenario(data)
+    community = generate(scenario)
+    # 25 Oct 2020 has 25 hours in Berlin: 96 + 100 + 96 quarter-hours
+    assert len(community.index) == 292 and str(community.index.tz) == "Europe/Berlin"
+    assert (community.index[1:] - community.index[:-1] == pd.Timedelta(minutes=15)).all()
+    for frame in community.cars.values():
+        loc = frame["location"].to_numpy()
+        assert not np.any((loc[:-1] == "home") & (loc[1:] == "office"))
+    pv = community.sites["house-13"]["pv_wh"]
+    assert (pv[community.weather["clearsky_ghi_w_m2"] == 0] == 0).all() and pv.sum() > 0
+    home = scenario.home("house-01")
+    bill = home_bill(home.id, date(2020, 10, 1), community.sites[home.id]["load_wh"].tolist(), [],
+                     scenario.tariffs.retail_tariff(), home.contract_a, None, scenario.market.currency)
+    assert bill.currency == "EUR"
