@@ -67,11 +67,11 @@ class Tariffs(_Model):
 
     @model_validator(mode="after")
     def _check(self) -> Tariffs:
-        try:
-            self.retail_tariff()
-            self.office_tariff()
-        except ValueError as exc:
-            raise ValueError(str(exc)) from exc
+        for name, build in (("retail", self.retail_tariff), ("office", self.office_tariff)):
+            try:
+                build()
+            except ValueError as exc:
+                raise ValueError(f"{name}.{exc}") from exc
         if self.office.buyback is not None and self.office.buyback not in self.buyback:
             raise ValueError(f"office.buyback: unknown scheme {self.office.buyback!r}; known: "
                              f"{', '.join(sorted(self.buyback))}")
