@@ -71,6 +71,10 @@ class SlotBook:
         self._premium_ticks: dict[Requirements, tuple[int, ...]] = {}
         # (requirements, tag) -> level or None; filled lazily
         self._levels: dict[tuple[Requirements, Tag], int | None] = {}
+        # matching plans, rebuilt only when a new tag class or requirement list appears
+        self._buy_plans: dict[Requirements, list[tuple[int, int, list[list[tuple[int, int, str]]]]]] = {}
+        self._sell_plans: dict[Tag, list[tuple[list[tuple[int, int, str]], int, int]]] = {}
+        self._prices: dict[int, Decimal] = {}
 
     # -- queries --------------------------------------------------------------------
     def __contains__(self, order_id: str) -> bool:
@@ -122,7 +126,10 @@ class SlotBook:
 
     # -- internals ------------------------------------------------------------------
     def _price(self, ticks: int) -> Decimal:
-        return self._tick * ticks
+        price = self._prices.get(ticks)
+        if price is None:
+            price = self._prices[ticks] = self._tick * ticks
+        return price
 
     def _rest(self, r: Resting) -> None:
         self._live[r.order.order_id] = r
@@ -131,13 +138,43 @@ class SlotBook:
             heap = self._buys.get(reqs)
             if heap is None:
                 heap = self._buys[reqs] = []
-                self._premium_ticks[reqs] = tuple(int(q.premium_per_kwh / self._tick) for q in reqs)
+                self._premium_ticks[reqs] = self._premiums(reqs)
+                self._sell_plans.clear()
             heapq.heappush(heap, (-r.ticks, r.seq, r.order.order_id))
         else:
             heap = self._sells.get(r.order.tag)
             if heap is None:
                 heap = self._sells[r.order.tag] = []
+                self._buy_plans.clear()
             heapq.heappush(heap, (r.ticks, r.seq, r.order.order_id))
+
+    def _premiums(self, reqs: Requirements) -> tuple[int, ...]:
+        return tuple(int(q.premium_per_kwh / self._tick) for q in reqs) or (0,)
+
+    def _buy_plan(self, reqs: Requirements) -> list[tuple[int, int, list[list[tuple[int, int, str]]]]]:
+        """For a buy with ``reqs``: ``(level, premium ticks, sell heaps)`` by preference."""
+        plan = self._buy_plans.get(reqs)
+        if plan is None:
+            premiums = self._premiums(reqs)
+            by_level: dict[int, list[list[tuple[int, int, str]]]] = {}
+            for tag, heap in self._sells.items():
+                level = self._level(reqs, tag)
+                if level is not None:
+                    by_level.setdefault(level, []).append(heap)
+            plan = self._buy_plans[reqs] = [(lv, premiums[lv], by_level[lv]) for lv in sorted(by_level)]
+        return plan
+
+    def _sell_plan(self, tag: Tag) -> list[tuple[list[tuple[int, int, str]], int, int]]:
+        """For a sell with ``tag``: ``(buy heap, level, premium ticks)`` of every accepting class."""
+        plan = self._sell_plans.get(tag)
+        if plan is None:
+            plan = []
+            for reqs, heap in self._buys.items():
+                level = self._level(reqs, tag)
+                if level is not None:
+                    plan.append((heap, level, self._premium_ticks[reqs][level]))
+            self._sell_plans[tag] = plan
+        return plan
 
     def _level(self, reqs: Requirements, tag: Tag) -> int | None:
         key = (reqs, tag)
@@ -166,7 +203,7 @@ class SlotBook:
         for r in (buy, sell):
             if r.remaining_wh == 0 and r.order.order_id in self._live:
                 del self._live[r.order.order_id]
-        tick = self._tick
+        price = self._price
         return Trade(
             trade_id=self._next_trade_id(),
             slot_start=self.slot_start,
@@ -175,37 +212,33 @@ class SlotBook:
             buyer=buy.order.participant,
             seller=sell.order.participant,
             energy_wh=energy,
-            price_per_kwh=tick * price_ticks,
-            premium_per_kwh=tick * premium_ticks,
+            price_per_kwh=price(price_ticks),
+            premium_per_kwh=price(premium_ticks),
             tag=sell.order.tag,
             preference_level=level,
-            buyer_limit_per_kwh=tick * buyer_limit_ticks,
-            seller_limit_per_kwh=tick * sell.ticks,
+            buyer_limit_per_kwh=price(buyer_limit_ticks),
+            seller_limit_per_kwh=price(sell.ticks),
         )
 
     def _match_buy(self, buy: Resting) -> list[Trade]:
         trades: list[Trade] = []
-        reqs = buy.order.requirements
         if not self._sells:
             return trades
-        premiums = tuple(int(q.premium_per_kwh / self._tick) for q in reqs) or (0,)
-        by_level: dict[int, list[list[tuple[int, int, str]]]] = {}
-        for tag, heap in self._sells.items():
-            level = self._level(reqs, tag)
-            if level is not None:
-                by_level.setdefault(level, []).append(heap)
-        for level in sorted(by_level):
-            heaps = by_level[level]
-            limit = buy.ticks + premiums[level]
+        top_of = self._top
+        for level, premium_ticks, heaps in self._buy_plan(buy.order.requirements):
+            limit = buy.ticks + premium_ticks
             while buy.remaining_wh > 0:
-                best: Resting | None = None
-                for heap in heaps:
-                    top = self._top(heap)
-                    if top is not None and (best is None or (top.ticks, top.seq) < (best.ticks, best.seq)):
-                        best = top
+                if len(heaps) == 1:
+                    best = top_of(heaps[0])
+                else:
+                    best = None
+                    for heap in heaps:
+                        top = top_of(heap)
+                        if top is not None and (best is None or (top.ticks, top.seq) < (best.ticks, best.seq)):
+                            best = top
                 if best is None or best.ticks > limit:
                     break
-                premium = max(0, best.ticks - buy.ticks)
+                premium = best.ticks - buy.ticks if best.ticks > buy.ticks else 0
                 trades.append(self._fill(buy, best, best.ticks, level, premium, limit))
             if buy.remaining_wh == 0:
                 break
@@ -213,13 +246,7 @@ class SlotBook:
 
     def _match_sell(self, sell: Resting) -> list[Trade]:
         trades: list[Trade] = []
-        tag = sell.order.tag
-        candidates: list[tuple[list[tuple[int, int, str]], int, int]] = []
-        for reqs, heap in self._buys.items():
-            level = self._level(reqs, tag)
-            if level is not None:
-                premium = self._premium_ticks[reqs][level] if reqs else 0
-                candidates.append((heap, level, premium))
+        candidates = self._sell_plan(sell.order.tag)
         while sell.remaining_wh > 0:
             best: Resting | None = None
             best_key = (0, 0)

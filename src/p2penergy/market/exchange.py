@@ -57,6 +57,8 @@ class _Gates:
         self._seen_ids: set[str] = set()
         self._slot_of: dict[str, datetime] = {}
         self._closed: set[datetime] = set()
+        self._windows: dict[datetime, tuple[datetime, datetime]] = {}
+        self._plain_ticks: dict[Decimal, int] = {}
         self._seq = itertools.count(1)
         self._trade_seq = itertools.count(1)
 
@@ -67,10 +69,23 @@ class _Gates:
         return f"t{next(self._trade_seq)}"
 
     def _admit(self, order: Order) -> int:
-        ticks = check_against(order, self.settings)
+        """Validate ``order`` for this market and its gate; return its price in ticks.
+
+        Prices of plain orders and slot windows already checked are cached: the checks
+        are the same, only not repeated.
+        """
+        ticks = None if order.requirements else self._plain_ticks.get(order.price_per_kwh)
+        window = self._windows.get(order.slot_start)
+        if ticks is None or window is None:
+            ticks = check_against(order, self.settings)
+            if not order.requirements:
+                self._plain_ticks[order.price_per_kwh] = ticks
+            s = self.settings
+            window = self._windows[order.slot_start] = (s.gate_open(order.slot_start), s.gate_close(order.slot_start))
         if order.order_id in self._seen_ids:
             raise OrderRejected(order.order_id, "id", "already used on this exchange")
-        self._check_gate(order.order_id, order.slot_start, order.submitted_at)
+        if not window[0] <= order.submitted_at < window[1] or order.slot_start in self._closed:
+            self._check_gate(order.order_id, order.slot_start, order.submitted_at)
         return ticks
 
     def _check_gate(self, order_id: str, slot_start: datetime, now: datetime) -> None:

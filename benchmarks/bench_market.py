@@ -1,0 +1,142 @@
+"""Exchange benchmark: CDA throughput and call-auction clearing time.
+
+Run: ``python benchmarks/bench_market.py [--max-exp 6]``. Prints two tables:
+
+* CDA: orders/s for 10^3 … 10^max plain and tagged orders in one slot (order objects are
+  built before the clock starts; validation, matching and resting are timed). Baseline
+  in the same run: a loop that only pushes the same prices onto a heap (``heapq``), the
+  floor for any heap-based book in Python.
+* Uniform call auction: clearing time of N orders (array path) against one numpy argsort of
+  the same N prices, measured in the same run; the target is within 5x of that floor.
+  The object path (``clear_call`` on Order objects) is shown up to 10^5 orders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import time
+from datetime import timedelta
+from decimal import Decimal
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from p2penergy.market import ContinuousMarket, MarketSettings, Order, Requirement, Tag, clear_call, clear_uniform_arrays
+from p2penergy.market.exchange import _Gates  # noqa: F401  (import cost outside the clock)
+
+SETTINGS = MarketSettings.demonstration()
+SLOT = SETTINGS.slot_start_of(__import__("datetime").datetime(2020, 8, 3, 12, 0, tzinfo=SETTINGS.tz))
+NOW = SLOT - timedelta(hours=1)
+PRODUCERS = [f"house-{i:02d}" for i in range(1, 21)] + ["office"]
+
+
+def make_orders(n: int, tagged: bool, rng: np.random.Generator) -> list[Order]:
+    """Half buys around 14 JPY/kWh, half sells around 12; tagged: sells carry source and producer,
+    one buy in three asks for a producer first, then solar, then anything."""
+    sides = rng.random(n) < 0.5
+    prices = np.where(sides, rng.normal(14, 3, n), rng.normal(12, 3, n)).clip(0, 50).round(2)
+    energies = rng.integers(100, 3000, n)
+    producers = rng.integers(0, len(PRODUCERS), n)
+    kinds = rng.integers(0, 3, n)
+    tags = [Tag.of(source="solar" if p % 3 else "battery", producer=PRODUCERS[p]) for p in range(len(PRODUCERS))]
+    reqs = [
+        (Requirement.of({"producer": PRODUCERS[p]}, "2"), Requirement.of({"source": "solar"}, "1"), Requirement.any())
+        for p in range(len(PRODUCERS))
+    ]
+    orders = []
+    for i in range(n):
+        price = Decimal(f"{prices[i]:.2f}")
+        if sides[i]:
+            r = reqs[producers[i]] if tagged and kinds[i] == 0 else ()
+            orders.append(Order(f"o{i}", f"p{i % 500}", "buy", SLOT, int(energies[i]), price, NOW, requirements=r))
+        else:
+            tag = tags[producers[i]] if tagged else Tag()
+            orders.append(Order(f"o{i}", f"p{i % 500}", "sell", SLOT, int(energies[i]), price, NOW, tag))
+    return orders
+
+
+def bench_cda(n: int, tagged: bool) -> tuple[float, float]:
+    rng = np.random.default_rng(n + tagged)
+    orders = make_orders(n, tagged, rng)
+    market = ContinuousMarket(SETTINGS)
+    submit = market.submit
+    start = time.perf_counter()
+    trades = 0
+    for o in orders:
+        trades += len(submit(o))
+    elapsed = time.perf_counter() - start
+    # baseline: push every price onto a heap, nothing else
+    keys = [(int(o.price_per_kwh * 100), i, o.order_id) for i, o in enumerate(orders)]
+    heap: list[tuple[int, int, str]] = []
+    start = time.perf_counter()
+    for k in keys:
+        heapq.heappush(heap, k)
+    base = time.perf_counter() - start
+    return elapsed, base
+
+
+def bench_call(n: int) -> tuple[float, float]:
+    rng = np.random.default_rng(n)
+    nb = n // 2
+    buy_ticks = rng.normal(1400, 300, nb).clip(0, 5000).astype(np.int64)
+    sell_ticks = rng.normal(1200, 300, n - nb).clip(0, 5000).astype(np.int64)
+    buy_wh = rng.integers(100, 3000, nb)
+    sell_wh = rng.integers(100, 3000, n - nb)
+    prices = np.concatenate([buy_ticks, sell_ticks])
+    best = float("inf")
+    floor = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        clear_uniform_arrays(buy_ticks, buy_wh, sell_ticks, sell_wh)
+        best = min(best, time.perf_counter() - start)
+        start = time.perf_counter()
+        np.argsort(prices)
+        floor = min(floor, time.perf_counter() - start)
+    return best, floor
+
+
+def bench_call_objects(n: int) -> float:
+    orders = make_orders(n, False, np.random.default_rng(7))
+    start = time.perf_counter()
+    clear_call(orders, SETTINGS, SLOT, "pay-as-clear")
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--max-exp", type=int, default=6, help="largest N is 10^max-exp")
+    args = parser.parse_args()
+    console = Console()
+    sizes = [10**e for e in range(3, args.max_exp + 1)]
+
+    cda = Table(title="CDA throughput (one slot; target >= 100,000 plain orders/s)")
+    for col in ("orders", "kind", "seconds", "orders/s", "heap-push floor orders/s", "ratio to floor"):
+        cda.add_column(col, justify="right")
+    for n in sizes:
+        for tagged in (False, True):
+            elapsed, base = bench_cda(n, tagged)
+            cda.add_row(f"{n:,}", "tagged" if tagged else "plain", f"{elapsed:.3f}", f"{n / elapsed:,.0f}",
+                        f"{n / base:,.0f}", f"{elapsed / base:.1f}x")
+    console.print(cda)
+
+    call = Table(title="Uniform call auction, array path (target: 10^6 orders within 5x one argsort)")
+    for col in ("orders", "clearing s", "argsort s", "ratio"):
+        call.add_column(col, justify="right")
+    for n in sizes:
+        t, floor = bench_call(n)
+        call.add_row(f"{n:,}", f"{t:.4f}", f"{floor:.4f}", f"{t / floor:.2f}x")
+    console.print(call)
+
+    obj = Table(title="Uniform call auction on Order objects (clear_call, validation included)")
+    for col in ("orders", "seconds", "orders/s"):
+        obj.add_column(col, justify="right")
+    for n in [s for s in sizes if s <= 10**5]:
+        t = bench_call_objects(n)
+        obj.add_row(f"{n:,}", f"{t:.3f}", f"{n / t:,.0f}")
+    console.print(obj)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""``p2penergy certificates RUN_DIR``: export a run's certificate events, or their metrics."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from p2penergy.formats.certificates_file import CertificateFileError, read_certificates
+from p2penergy.provenance import EVENT_FIELDS
+from p2penergy.provenance.metrics import Summary, summarize
+from p2penergy.provenance.sankey import sankey_data, sankey_figure
+
+
+def fail(message: str) -> typer.Exit:
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code=2)
+
+
+def certificates(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder holding certificates.csv.")],
+    participant: Annotated[str | None, typer.Option(help="Only events where this participant is a party.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="csv | json")] = "csv",
+    summary: Annotated[bool, typer.Option("--summary", help="Print metrics instead of events.")] = False,
+    output: Annotated[Path | None, typer.Option(help="Write to this file instead of standard output.")] = None,
+    sankey: Annotated[Path | None, typer.Option(help="Also write a Sankey diagram of the flows (HTML).")] = None,
+) -> None:
+    """Export certificate events (issue, transfer, store, release, cancel, export, loss, meter, trade)."""
+    if fmt not in ("csv", "json"):
+        raise fail(f"--format: must be csv or json, got {fmt!r}")
+    try:
+        events = read_certificates(run_dir)
+    except CertificateFileError as exc:
+        raise fail(str(exc)) from exc
+    if participant is not None:
+        events = [e for e in events if participant in (e["from_holder"], e["to_holder"])]
+        if not events:
+            raise fail(f"--participant: no events for {participant!r} in {run_dir}")
+    if sankey is not None:
+        figure = sankey_figure(sankey_data(events), title=f"Where the energy came from (kWh): {run_dir.name}")
+        try:
+            figure.write_html(sankey, include_plotlyjs=True)  # self-contained: works offline
+        except OSError as exc:
+            raise fail(f"--sankey: cannot write {sankey} ({exc.strerror})") from exc
+    if summary:
+        result = summarize(events)
+        if fmt == "json":
+            text = json.dumps(summary_json(result), indent=2)
+        elif output is None:
+            print_summary(result)
+            return
+        else:
+            text = summary_csv(result)
+    else:
+        text = json.dumps(events) if fmt == "json" else events_csv(events)
+    if output is None:
+        typer.echo(text, nl=False) if fmt == "csv" else typer.echo(text)
+    else:
+        output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+
+
+def events_csv(events: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(EVENT_FIELDS)
+    writer.writerows(["" if e[f] is None else e[f] for f in EVENT_FIELDS] for e in events)
+    return buffer.getvalue()
+
+
+def summary_json(s: Summary) -> dict[str, Any]:
+    def score(sc: Any) -> dict[str, Any]:
+        return {"matched_wh": sc.matched_wh, "use_wh": sc.use_wh, "score": sc.value}
+
+    return {
+        "matching_30min": {"community": score(s.matching_slot.community),
+                           "participants": {p: score(v) for p, v in s.matching_slot.participants.items()}},
+        "matching_hourly": {"community": score(s.matching_hour.community),
+                            "participants": {p: score(v) for p, v in s.matching_hour.participants.items()}},
+        "renewable_driving": {"total": score(s.driving.total),
+                              "participants": {p: score(v) for p, v in s.driving.participants.items()}},
+        "energy_per_tag": {t: {"traded_wh": v.traded_wh, "certified_wh": v.certified_wh,
+                               "shortfall_wh": v.shortfall_wh} for t, v in s.per_tag.items()},
+        "use_by_source_wh": {p: dict(v) for p, v in s.by_source.items()},
+        "preferences": {b: {"traded_wh": v.traded_wh, "first_choice_wh": v.first_choice_wh,
+                            "certified_wh": v.certified_wh, "met": v.met} for b, v in s.preferences.items()},
+    }
+
+
+def _rows(s: Summary) -> list[tuple[str, str, str, str]]:
+    """(participant, metric, value, detail) rows of the summary."""
+    def pct(v: float | None) -> str:
+        return "-" if v is None else f"{v:.4f}"
+
+    rows = [("community", "matching_30min", pct(s.matching_slot.community.value),
+             f"{s.matching_slot.community.matched_wh}/{s.matching_slot.community.use_wh} Wh"),
+            ("community", "matching_hourly", pct(s.matching_hour.community.value),
+             f"{s.matching_hour.community.matched_wh}/{s.matching_hour.community.use_wh} Wh"),
+            ("cars", "renewable_driving", pct(s.driving.total.value),
+             f"{s.driving.total.matched_wh}/{s.driving.total.use_wh} Wh")]
+    for p, sc in s.matching_slot.participants.items():
+        rows.append((p, "matching_30min", pct(sc.value), f"{sc.matched_wh}/{sc.use_wh} Wh"))
+        hour = s.matching_hour.participants[p]
+        rows.append((p, "matching_hourly", pct(hour.value), f"{hour.matched_wh}/{hour.use_wh} Wh"))
+    for p, sc in s.driving.participants.items():
+        rows.append((p, "renewable_driving", pct(sc.value), f"{sc.matched_wh}/{sc.use_wh} Wh"))
+    for t, te in s.per_tag.items():
+        rows.append((t, "tag_traded_wh", str(te.traded_wh), f"certified {te.certified_wh} Wh"))
+    for b, po in s.preferences.items():
+        rows.append((b, "preferences_met", str(po.met),
+                     f"first choice {po.first_choice_wh}/{po.traded_wh} Wh, certified {po.certified_wh} Wh"))
+    return rows
+
+
+def summary_csv(s: Summary) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("subject", "metric", "value", "detail"))
+    writer.writerows(_rows(s))
+    return buffer.getvalue()
+
+
+def print_summary(s: Summary) -> None:
+    console = Console() if Console().is_terminal else Console(width=160)
+    table = Table(title="Certificates of origin: metrics")
+    for column in ("subject", "metric", "value", "detail"):
+        table.add_column(column)
+    for row in _rows(s):
+        table.add_row(*row)
+    console.print(table)

@@ -1,0 +1,81 @@
+"""Hand-computed call auctions (price rule: README, "Call auctions")."""
+
+from decimal import Decimal
+
+import numpy as np
+from tests.market.helpers import SLOT, buy, req, sell
+
+from p2penergy.market import MarketSettings, Tag, clear_call, clear_uniform_arrays
+
+S = MarketSettings.demonstration()
+
+
+def book():
+    return [
+        buy("b20", 1000, "20", t=0), buy("b15", 1000, "15", t=1), buy("b10", 1000, "10", t=2),
+        sell("s8", 1000, "8", t=3), sell("s12", 1000, "12", t=4), sell("s18", 1000, "18", t=5),
+    ]
+
+
+def test_uniform_price_is_midpoint_of_clearing_interval():
+    c = clear_call(book(), S, SLOT, "pay-as-clear")
+    # volume 2000 Wh: b20+b15 against s8+s12. Interval: lo = max(marginal ask 12, best unfilled
+    # bid 10) = 12; hi = min(marginal bid 15, best unsold ask 18) = 15; midpoint 13.5.
+    assert c.clearing_price_per_kwh == Decimal("13.50")
+    assert sorted((t.buy_id, t.sell_id, t.energy_wh) for t in c.trades) == [("b15", "s12", 1000), ("b20", "s8", 1000)]
+    assert all(t.price_per_kwh == Decimal("13.50") for t in c.trades)
+    # welfare (20-8)*1 + (15-12)*1 = 15 JPY
+    assert c.summary.welfare == Decimal(15)
+
+
+def test_uniform_price_with_partly_filled_marginal_order():
+    orders = [buy("b", 1500, "20"), sell("s1", 1000, "10", t=1), sell("s2", 1000, "12", t=2)]
+    c = clear_call(orders, S, SLOT, "pay-as-clear")
+    # s2 is partly sold, so hi = min(20, 12) = 12 and lo = 12: price 12
+    assert c.clearing_price_per_kwh == Decimal(12)
+    assert c.filled_wh == {"b": 1500, "s1": 1000, "s2": 500}
+
+
+def test_pay_as_bid_prices_are_buyers_limits():
+    c = clear_call(book(), S, SLOT, "pay-as-bid")
+    assert sorted((t.buy_id, t.price_per_kwh) for t in c.trades) == [("b15", Decimal(15)), ("b20", Decimal(20))]
+    assert c.clearing_prices == {}
+
+
+def test_time_breaks_ties_among_equal_prices():
+    orders = [sell("late", 500, "10", t=9), sell("early", 500, "10", t=1), buy("b", 500, "11", t=10)]
+    c = clear_call(orders, S, SLOT, "pay-as-clear")
+    assert [t.sell_id for t in c.trades] == ["early"]
+
+
+def test_no_cross_no_trade():
+    c = clear_call([buy("b", 500, "9"), sell("s", 500, "10")], S, SLOT)
+    assert c.trades == () and c.clearing_prices == {}
+
+
+def test_tagged_auction_honours_requirements_and_premiums():
+    orders = [
+        sell("x", 1000, "12", source="solar", producer="house-07"),
+        sell("cheap", 1000, "5", source="battery", producer="house-15"),
+        buy("wants_x", 600, "10", reqs=(req("3", producer="house-07"),)),
+        buy("any", 1000, "8"),
+    ]
+    c = clear_call(orders, S, SLOT, "pay-as-clear")
+    got = sorted((t.buy_id, t.sell_id, t.energy_wh) for t in c.trades)
+    # wants_x only accepts house-07 at up to 13; any takes the battery energy
+    assert got == [("any", "cheap", 1000), ("wants_x", "x", 600)]
+    prices = c.clearing_prices
+    # house-07 class: lo = 12 (accepted ask), hi = min(13 buyer limit, 12 unsold ask) = 12
+    assert prices[Tag.of(source="solar", producer="house-07")] == Decimal(12)
+    # battery class: lo = 5, hi = min(8, no unsold) = 8 -> 6.5
+    assert prices[Tag.of(source="battery", producer="house-15")] == Decimal("6.50")
+    x_trade = next(t for t in c.trades if t.sell_id == "x")
+    assert x_trade.premium_per_kwh == Decimal(2)  # 12 paid over a base of 10
+
+
+def test_array_path_matches_hand_example():
+    r = clear_uniform_arrays(np.array([2000, 1500, 1000]), np.array([1000, 1000, 1000]),
+                             np.array([800, 1200, 1800]), np.array([1000, 1000, 1000]))
+    assert r.volume_wh == 2000 and r.price_ticks == 1350
+    assert r.buy_filled_wh.tolist() == [1000, 1000, 0]
+    assert r.sell_filled_wh.tolist() == [1000, 1000, 0]
