@@ -79,7 +79,7 @@ class BatterySpec:
     def max_charge_wh(self, soc_wh: int, slot_minutes: int) -> int:
         """Largest ``charge_wh`` (from the bus) allowed in one slot from ``soc_wh``."""
         room = self.soc_max_wh - soc_wh  # type: ignore[operator]
-        if room <= 0:
+        if room < 0:
             return 0
         # largest x with floor(x * ppm / 1e6) <= room  <=>  x * ppm < (room + 1) * 1e6
         by_room = ((room + 1) * _PPM - 1) // _ppm(self.charge_efficiency)

@@ -177,8 +177,11 @@ def commute(index: pd.DatetimeIndex, business_day: np.ndarray, spec: CommuteSpec
         e = np.minimum(s + slot_minutes, 1440)
         cum = np.concatenate(([0.0], np.cumsum(km_min)))
         km[sel] = cum[e] - cum[s]
-        road = np.add.reduceat((place == _CODE[ROAD]).astype(np.int64), s) if len(s) else s
-        office = np.add.reduceat((place == _CODE[OFFICE]).astype(np.int64), s) if len(s) else s
+        # minutes on the road / at the office inside each slot (works for repeated clock times at DST ends)
+        road_cum = np.concatenate(([0], np.cumsum(place == _CODE[ROAD])))
+        office_cum = np.concatenate(([0], np.cumsum(place == _CODE[OFFICE])))
+        road = road_cum[e] - road_cum[s]
+        office = office_cum[e] - office_cum[s]
         codes[sel] = np.where(road > 0, _CODE[ROAD], np.where(office > 0, _CODE[OFFICE], _CODE[HOME]))
     names = np.array(LOCATIONS, dtype=object)
     drive = np.rint(km * phv.wh_per_km).astype(np.int64)

@@ -91,16 +91,16 @@ def all_sky(site: Site, index: pd.DatetimeIndex, ghi_w_m2: np.ndarray) -> pd.Dat
 
 def ac_energy_wh(site: Site, spec: PVSpec, weather: pd.DataFrame, slot_minutes: int) -> np.ndarray:
     """AC energy per slot [Wh, ≥ 0] from pvlib weather (``ghi``, ``dni``, ``dhi``, ``temp_air``)."""
-    pdc0 = spec.kwp * 1000.0
+    nameplate_w = spec.kwp * 1000.0
+    # PVWatts applies the lumped system losses to DC power: the same as derating pdc0.
     system = PVSystem(
         surface_tilt=spec.tilt_deg,
         surface_azimuth=spec.azimuth_deg,
-        module_parameters={"pdc0": pdc0, "gamma_pdc": spec.gamma_pdc_per_k},
-        inverter_parameters={"pdc0": pdc0 * spec.inverter_efficiency, "eta_inv_nom": spec.inverter_efficiency},
+        module_parameters={"pdc0": nameplate_w * (1.0 - spec.system_loss_fraction), "gamma_pdc": spec.gamma_pdc_per_k},
+        inverter_parameters={"pdc0": nameplate_w, "eta_inv_nom": spec.inverter_efficiency},
         temperature_model_parameters=pvlib.temperature.TEMPERATURE_MODEL_PARAMETERS["sapm"][
             "close_mount_glass_glass"
         ],
-        losses_parameters={"age": 0.0},
     )
     chain = ModelChain(
         system, site.location(), aoi_model="physical", spectral_model="no_loss",
@@ -108,7 +108,7 @@ def ac_energy_wh(site: Site, spec: PVSpec, weather: pd.DataFrame, slot_minutes: 
     )
     chain.run_model(weather)
     ac = np.nan_to_num(np.asarray(chain.results.ac, dtype=float), nan=0.0)
-    return np.clip(ac, 0.0, None) * (1.0 - spec.system_loss_fraction) * slot_minutes / 60.0
+    return np.clip(ac, 0.0, None) * slot_minutes / 60.0
 
 
 def pv_energy_wh(site: Site, spec: PVSpec, index: pd.DatetimeIndex, ghi_w_m2: np.ndarray,

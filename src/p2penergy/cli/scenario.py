@@ -107,8 +107,8 @@ def show(
 
 @app.command("export")
 def export(
+    out: Annotated[Path, typer.Option("--out", help="Directory to write into (created).")],
     scenario_path: ScenarioArg = None,
-    out: Annotated[Path, typer.Option("--out", help="Directory to write into (created).")] = Path("community"),
     start: Annotated[str | None, typer.Option(help="First day, YYYY-MM-DD (default: the period's).")] = None,
     end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (default: the period's).")] = None,
 ) -> None:

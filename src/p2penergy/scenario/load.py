@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from importlib import resources
 from pathlib import Path
@@ -12,6 +13,8 @@ from pydantic import ValidationError
 from p2penergy.scenario.model import Scenario
 
 SHIPPED = "higashi-fuji-2020.toml"
+# a validator's message that starts with the key it is about: "pv: required for …", "cars[2].owner: …"
+_KEYED = re.compile(r"^([A-Za-z_][\w-]*(?:\[\d+\])?(?:\.[A-Za-z0-9_][\w-]*(?:\[\d+\])?)*): (.+)$", re.S)
 
 
 class ScenarioError(ValueError):
@@ -55,6 +58,10 @@ def parse_scenario(data: dict[str, Any], source: str = "<scenario>", base_dir: P
         err = exc.errors()[0]
         key = _key(tuple(err["loc"]), data)
         message = str(err["msg"]).removeprefix("Value error, ")
+        keyed = _KEYED.match(message) if err["type"] == "value_error" else None
+        if keyed:
+            key = f"{key}.{keyed.group(1)}" if key else keyed.group(1)
+            message = keyed.group(2)
         if err["type"] == "extra_forbidden":
             message = "unknown key (check its spelling against docs/scenario.md)"
         elif err["type"] == "missing":

@@ -1,6 +1,6 @@
 """Measured smart-meter data (CSV) that replaces the generator for a site.
 
-Format: a header row with ``timestamp`` (ISO 8601 with UTC offset, the slot's start),
+Format: a header row with ``timestamp`` (or ``slot_start``; ISO 8601 with UTC offset, the slot's start),
 ``load_wh`` and optionally ``pv_wh`` (integers ≥ 0, energy in the slot); an optional
 ``site`` column lets one file hold many sites (the ``sites.csv`` that
 ``p2penergy scenario export`` writes is such a file). Every slot of the scenario's period
@@ -25,6 +25,8 @@ def read_measured(path: Path, index: pd.DatetimeIndex, site_id: str) -> pd.DataF
         frame = pd.read_csv(path)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise MeasuredDataError(f"{path}: cannot read as CSV ({exc})") from exc
+    if "timestamp" not in frame.columns and "slot_start" in frame.columns:
+        frame = frame.rename(columns={"slot_start": "timestamp"})
     for column in ("timestamp", "load_wh"):
         if column not in frame.columns:
             raise MeasuredDataError(f"{path}: missing column {column!r} (need timestamp, load_wh[, pv_wh, site])")

@@ -4,185 +4,30 @@ the key at fault. ``[market]`` is parsed by :meth:`MarketSettings.from_mapping`.
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, InstanceOf, field_validator, model_validator
+from pydantic import Field, InstanceOf, field_validator, model_validator
 
 from p2penergy.assets.battery import BatterySpec
 from p2penergy.assets.car import CommuteSpec, PhvSpec
 from p2penergy.assets.home_load import HomeLoadSpec
 from p2penergy.assets.office_load import OfficeLoadSpec
 from p2penergy.assets.pv import PVSpec, Site
-from p2penergy.assets.weather import DayType, HeatWave, WeatherParams
 from p2penergy.market import MarketSettings
-from p2penergy.tariffs import Buyback, OfficeTariff, RatePeriod, RetailTariff, Tier, buyback_for
+from p2penergy.scenario._base import Strict as _Model
+from p2penergy.scenario.climate import Calendar, Emissions, Location, Period, Weather
+from p2penergy.scenario.prices import Tariffs
 
 HOME_TYPES = ("consumer", "consumer_phv", "pv_only", "pv_battery", "pv_phv", "pv_battery_phv")
 HomeType = Literal["consumer", "consumer_phv", "pv_only", "pv_battery", "pv_phv", "pv_battery_phv"]
-Money = Annotated[Decimal, Field(ge=0)]
 Id = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", max_length=64)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
 
 class Meta(_Model):
     name: str
     description: str = ""
     seed: int = Field(ge=0)
-
-
-class Location(_Model):
-    latitude: float = Field(ge=-90, le=90)
-    longitude: float = Field(ge=-180, le=180)
-    altitude_m: float = Field(ge=-500, le=9000)
-    holiday_country: str = "JP"
-    holiday_subdivision: str | None = None
-
-
-class Period(_Model):
-    start: date
-    end: date
-    report_month: date
-
-    @field_validator("report_month", mode="before")
-    @classmethod
-    def _month(cls, value: Any) -> Any:
-        if isinstance(value, str) and len(value) == 7:
-            return f"{value}-01"
-        return value
-
-    @model_validator(mode="after")
-    def _order(self) -> Period:
-        if self.end < self.start:
-            raise ValueError("end: must not be before start")
-        if self.report_month.day != 1:
-            object.__setattr__(self, "report_month", self.report_month.replace(day=1))
-        if not self.start <= self.report_month <= self.end:
-            raise ValueError("report_month: must start inside [start, end]")
-        return self
-
-
-class Emissions(_Model):
-    grid_kg_co2_per_kwh: float = Field(ge=0)
-
-
-class DayTypeModel(_Model):
-    name: str
-    clearness_mean: float = Field(gt=0, le=1)
-    clearness_sd: float = Field(ge=0, le=0.5)
-    variability: float = Field(ge=0, le=1.5)
-
-
-class HeatWaveModel(_Model):
-    start: date
-    end: date
-    anomaly_c: float = Field(ge=-15, le=15)
-
-
-class Weather(_Model):
-    monthly_mean_temp_c: dict[int, float]
-    diurnal_range_c: float = Field(ge=0, le=25)
-    persistence: float = Field(default=0.5, ge=0, lt=1)
-    anomaly_sd_c: float = Field(default=1.2, ge=0, le=10)
-    cloud_effect_c: float = Field(default=2.0, ge=0, le=10)
-    day_types: list[DayTypeModel] = Field(min_length=1)
-    day_type_probabilities: dict[int, list[float]]
-    heat_waves: list[HeatWaveModel] = []
-
-    @model_validator(mode="after")
-    def _probs(self) -> Weather:
-        for month, probs in self.day_type_probabilities.items():
-            if not 1 <= month <= 12:
-                raise ValueError(f"day_type_probabilities.{month}: month must be 1–12")
-            if len(probs) != len(self.day_types):
-                raise ValueError(f"day_type_probabilities.{month}: needs one value per day type "
-                                 f"({len(self.day_types)})")
-            if any(p < 0 for p in probs) or abs(sum(probs) - 1) > 1e-6:
-                raise ValueError(f"day_type_probabilities.{month}: values must be >= 0 and sum to 1")
-        return self
-
-    def params(self) -> WeatherParams:
-        return WeatherParams(
-            monthly_mean_temp_c=dict(self.monthly_mean_temp_c), diurnal_range_c=self.diurnal_range_c,
-            day_types=tuple(DayType(**t.model_dump()) for t in self.day_types),
-            day_type_probabilities={m: tuple(p) for m, p in self.day_type_probabilities.items()},
-            persistence=self.persistence, anomaly_sd_c=self.anomaly_sd_c, cloud_effect_c=self.cloud_effect_c,
-            heat_waves=tuple(HeatWave(**w.model_dump()) for w in self.heat_waves),
-        )
-
-
-class Calendar(_Model):
-    office_closed: list[date] = []
-
-
-class TierModel(_Model):
-    up_to_kwh: Money | None = None
-    price_per_kwh: Money
-
-
-class RateModel(_Model):
-    valid_from: date
-    price_per_kwh: Money
-
-
-class RetailModel(_Model):
-    name: str = "retail"
-    basic_charge_per_10a: Money
-    tiers: list[TierModel] = Field(min_length=1)
-
-
-class OfficeTariffModel(_Model):
-    name: str = "office"
-    demand_charge_per_kw: Money
-    energy_summer_per_kwh: Money
-    energy_other_per_kwh: Money
-    summer_months: list[int] = [7, 8, 9]
-    power_factor_pct: int = Field(default=100, ge=50, le=100)
-    buyback: str | None = None
-
-
-class Tariffs(_Model):
-    rounding: Literal["down", "half_up"] = "down"
-    retail: RetailModel
-    renewable_surcharge: list[RateModel] = []
-    buyback: dict[str, Money]
-    office: OfficeTariffModel
-    fuel_price_per_l: Money
-
-    def retail_tariff(self) -> RetailTariff:
-        return RetailTariff(
-            basic_charge_per_10a=self.retail.basic_charge_per_10a,
-            tiers=tuple(Tier(t.up_to_kwh, t.price_per_kwh) for t in self.retail.tiers),
-            renewable_surcharge=self.surcharge(), name=self.retail.name,
-        )
-
-    def surcharge(self) -> tuple[RatePeriod, ...]:
-        return tuple(RatePeriod(r.valid_from, r.price_per_kwh)
-                     for r in sorted(self.renewable_surcharge, key=lambda r: r.valid_from))
-
-    def office_tariff(self) -> OfficeTariff:
-        o = self.office
-        return OfficeTariff(o.demand_charge_per_kw, o.energy_summer_per_kwh, o.energy_other_per_kwh,
-                            tuple(o.summer_months), o.power_factor_pct, self.surcharge(), o.name)
-
-    def buyback_scheme(self, scheme: str | None) -> Buyback | None:
-        return None if scheme is None else buyback_for(scheme, self.buyback)
-
-    @model_validator(mode="after")
-    def _check(self) -> Tariffs:
-        try:
-            self.retail_tariff()
-            self.office_tariff()
-        except ValueError as exc:
-            raise ValueError(str(exc)) from exc
-        if self.office.buyback is not None and self.office.buyback not in self.buyback:
-            raise ValueError(f"office.buyback: unknown scheme {self.office.buyback!r}; known: "
-                             f"{', '.join(sorted(self.buyback))}")
-        return self
 
 
 class HomeTypeDefaults(_Model):
@@ -343,7 +188,7 @@ class Scenario(_Model):
     phv: PhvModel
     homes: list[Home] = Field(min_length=0)
     office: Office
-    cars: list[Car] = []
+    cars: list[Car] = Field(default_factory=list)
     base_dir: Path | None = None
 
     @field_validator("market", mode="before")
@@ -382,11 +227,10 @@ class Scenario(_Model):
             if home.buyback is not None and home.buyback not in self.tariffs.buyback:
                 raise ValueError(f"homes[{i}].buyback: unknown scheme {home.buyback!r}; known: "
                                  f"{', '.join(sorted(self.tariffs.buyback))}")
-        if self.weather.monthly_mean_temp_c:
-            months = {d.month for d in _months(self.period.start, self.period.end)}
-            missing = sorted(months - set(self.weather.day_type_probabilities))
-            if missing:
-                raise ValueError(f"weather.day_type_probabilities: no entry for month {missing[0]} of the period")
+        months = {d.month for d in _months(self.period.start, self.period.end)}
+        missing = sorted(months - set(self.weather.day_type_probabilities))
+        if missing:
+            raise ValueError(f"weather.day_type_probabilities: no entry for month {missing[0]} of the period")
         return self
 
     # -- conveniences -------------------------------------------------------------------

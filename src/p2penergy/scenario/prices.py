@@ -1,0 +1,78 @@
+"""Scenario tables of the utility's prices: retail tiers, renewable surcharge, buyback, office contract."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from p2penergy.scenario._base import Money
+from p2penergy.scenario._base import Strict as _Model
+from p2penergy.tariffs import Buyback, OfficeTariff, RatePeriod, RetailTariff, Tier, buyback_for
+
+
+class TierModel(_Model):
+    up_to_kwh: Money | None = None
+    price_per_kwh: Money
+
+
+class RateModel(_Model):
+    valid_from: date
+    price_per_kwh: Money
+
+
+class RetailModel(_Model):
+    name: str = "retail"
+    basic_charge_per_10a: Money
+    tiers: list[TierModel] = Field(min_length=1)
+
+
+class OfficeTariffModel(_Model):
+    name: str = "office"
+    demand_charge_per_kw: Money
+    energy_summer_per_kwh: Money
+    energy_other_per_kwh: Money
+    summer_months: list[int] = Field(default_factory=lambda: [7, 8, 9])
+    power_factor_pct: int = Field(default=100, ge=50, le=100)
+    buyback: str | None = None
+
+
+class Tariffs(_Model):
+    rounding: Literal["down", "half_up"] = "down"
+    retail: RetailModel
+    renewable_surcharge: list[RateModel] = Field(default_factory=list)
+    buyback: dict[str, Money]
+    office: OfficeTariffModel
+    fuel_price_per_l: Money
+
+    def retail_tariff(self) -> RetailTariff:
+        return RetailTariff(
+            basic_charge_per_10a=self.retail.basic_charge_per_10a,
+            tiers=tuple(Tier(t.up_to_kwh, t.price_per_kwh) for t in self.retail.tiers),
+            renewable_surcharge=self.surcharge(), name=self.retail.name,
+        )
+
+    def surcharge(self) -> tuple[RatePeriod, ...]:
+        return tuple(RatePeriod(r.valid_from, r.price_per_kwh)
+                     for r in sorted(self.renewable_surcharge, key=lambda r: r.valid_from))
+
+    def office_tariff(self) -> OfficeTariff:
+        o = self.office
+        return OfficeTariff(o.demand_charge_per_kw, o.energy_summer_per_kwh, o.energy_other_per_kwh,
+                            tuple(o.summer_months), o.power_factor_pct, self.surcharge(), o.name)
+
+    def buyback_scheme(self, scheme: str | None) -> Buyback | None:
+        return None if scheme is None else buyback_for(scheme, self.buyback)
+
+    @model_validator(mode="after")
+    def _check(self) -> Tariffs:
+        for name, build in (("retail", self.retail_tariff), ("office", self.office_tariff)):
+            try:
+                build()
+            except ValueError as exc:
+                raise ValueError(f"{name}.{exc}") from exc
+        if self.office.buyback is not None and self.office.buyback not in self.buyback:
+            raise ValueError(f"office.buyback: unknown scheme {self.office.buyback!r}; known: "
+                             f"{', '.join(sorted(self.buyback))}")
+        return self

@@ -1,0 +1,112 @@
+"""The shipped scenario and the errors of malformed ones."""
+
+import copy
+import tomllib
+from collections import Counter
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from p2penergy.scenario import HOME_TYPES, ScenarioError, load_scenario, parse_scenario, shipped_path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _data():
+    return tomllib.loads(shipped_path().read_text(encoding="utf-8"))
+
+
+def test_shipped_scenario_has_the_demonstrations_participants(shipped):
+    counts = Counter(h.type for h in shipped.homes)
+    assert counts == {"consumer": 6, "consumer_phv": 6, "pv_only": 2, "pv_battery": 3, "pv_phv": 2,
+                      "pv_battery_phv": 1}
+    assert set(counts) == set(HOME_TYPES)
+    assert [h.id for h in shipped.homes] == [f"house-{i:02d}" for i in range(1, 21)]
+    assert [c.id for c in shipped.cars] == [f"car-{i:02d}" for i in range(1, 10)]
+    owners = Counter(shipped.home(c.owner).type for c in shipped.cars)
+    assert owners == {"consumer_phv": 6, "pv_phv": 2, "pv_battery_phv": 1}
+    assert shipped.office.id == "office" and shipped.office.pv is not None
+    assert all(4.5 <= h.pv.kwp <= 5.5 for h in shipped.homes if h.pv)
+    assert shipped.phv.battery_nominal_wh == 8800
+    assert shipped.period.report_month == date(2020, 8, 1)
+    assert shipped.period.start <= date(2020, 6, 1)
+    assert shipped.market.currency == "JPY" and shipped.market.slot_minutes == 30
+    assert shipped.emissions.grid_kg_co2_per_kwh == 0.45
+    assert shipped.tariffs.retail_tariff().basic_charge(30) == 858
+
+
+def test_repo_root_symlink_points_at_the_packaged_file():
+    link = ROOT / "scenarios"
+    assert link.is_symlink() and not Path(link.readlink()).is_absolute()
+    assert (link / "higashi-fuji-2020.toml").read_bytes() == shipped_path().read_bytes()
+    assert load_scenario(link / "higashi-fuji-2020.toml") == load_scenario()
+
+
+def test_every_public_number_has_a_source_comment():
+    text = shipped_path().read_text(encoding="utf-8")
+    for needle in ("19.88", "26.48", "30.57", "286.00", "2.98", "8800", "68.2", "0.45", "35.2"):
+        line = next(x for x in text.splitlines() if needle in x)
+        idx = text.splitlines().index(line)
+        context = "\n".join(text.splitlines()[max(0, idx - 4): idx + 1])
+        assert "#" in context, needle
+
+
+def _set(data, path, value):
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    if value is _DELETE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "key", "words"),
+    [
+        (("homes", 12, "pv", "kwp"), -1, "homes[12] (house-13).pv.kwp", "greater than 0"),
+        (("homes", 12, "pv"), _DELETE, "homes[12] (house-13).pv", "required for a home of type pv_only"),
+        (("homes", 0, "type"), "villa", "homes[0] (house-01).type", "consumer"),
+        (("homes", 0, "colour"), "red", "homes[0] (house-01).colour", "unknown key"),
+        (("homes", 3, "contract_a"), "forty", "homes[3] (house-04).contract_a", "integer"),
+        (("cars", 2, "owner"), "house-99", "cars[2].owner", "'house-99' is not a home id"),
+        (("market", "slot_minutes"), 7, "market.slot_minutes", "one of (5, 10, 15, 20, 30, 60)"),
+        (("period", "end"), date(2020, 5, 1), "period.end", "not be before start"),
+        (("tariffs", "retail", "basic_charge_per_10a"), _DELETE, "tariffs.retail.basic_charge_per_10a", "missing"),
+        (("homes", 13, "buyback"), "fit-2030", "homes[13].buyback", "unknown scheme 'fit-2030'"),
+        (("weather", "day_type_probabilities", "8"), [0.5, 0.5, 0.5, 0.5], "weather.day_type_probabilities.8",
+         "sum to 1"),
+        (("scenario", "seed"), -3, "scenario.seed", "greater than or equal to 0"),
+        (("location", "holiday_country"), "XX", "location.holiday_country", "not known"),
+        (("tariffs", "retail", "tiers"), [{"up_to_kwh": "120", "price_per_kwh": "19.88"}], "tariffs.retail.tiers",
+         "unlimited"),
+    ],
+)
+def test_malformed_scenario_names_the_key(path, value, key, words):
+    data = copy.deepcopy(_data())
+    _set(data, path, value)
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(data, "bad.toml")
+    assert info.value.key == key
+    assert words in str(info.value)
+    assert str(info.value).startswith("bad.toml: ")
+
+
+def test_phv_type_without_car_is_refused():
+    data = copy.deepcopy(_data())
+    data["cars"] = [c for c in data["cars"] if c["owner"] != "house-20"]
+    with pytest.raises(ScenarioError, match=r"homes\[19\]\.type: pv_battery_phv needs a car"):
+        parse_scenario(data)
+
+
+def test_unreadable_and_invalid_toml(tmp_path):
+    with pytest.raises(ScenarioError, match="cannot read"):
+        load_scenario(tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[scenario\nname = 1\n", encoding="utf-8")
+    with pytest.raises(ScenarioError, match="not valid TOML"):
+        load_scenario(bad)

@@ -1,0 +1,50 @@
+"""Measured smart-meter CSVs replace the generator for a site."""
+
+import tomllib
+from datetime import date
+
+import pytest
+
+from p2penergy.formats.community import write_community
+from p2penergy.scenario import MeasuredDataError, generate, parse_scenario, shipped_path
+
+
+def _short(tmp_path, **home_extra):
+    data = tomllib.loads(shipped_path().read_text(encoding="utf-8"))
+    data["period"] = {"start": date(2020, 8, 1), "end": date(2020, 8, 3), "report_month": "2020-08"}
+    data["homes"][0].update(home_extra)
+    return parse_scenario(data, base_dir=tmp_path)
+
+
+def test_exported_sites_csv_round_trips_as_measured_input(tmp_path):
+    scenario = _short(tmp_path)
+    original = generate(scenario)
+    write_community(original, tmp_path / "out")
+    # house-01 now reads house-02's exported series as its measurements
+    sites = (tmp_path / "out" / "sites.csv").read_text(encoding="utf-8").splitlines()
+    rows = [sites[0]] + [r.replace(",house-02,", ",house-01,") for r in sites[1:] if ",house-02," in r]
+    (tmp_path / "meter.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    replaced = generate(_short(tmp_path, measured_csv="meter.csv"))
+    assert "house-01" in replaced.measured
+    assert replaced.sites["house-01"].equals(original.sites["house-02"])
+    assert replaced.sites["house-03"].equals(original.sites["house-03"])
+
+
+def test_missing_slot_is_named(tmp_path):
+    scenario = _short(tmp_path, measured_csv="meter.csv")
+    lines = ["timestamp,load_wh"] + [f"2020-08-01T{h:02d}:{m:02d}:00+09:00,100" for h in range(24) for m in (0, 30)]
+    (tmp_path / "meter.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(MeasuredDataError, match=r"no value for slot 2020-08-02T00:00:00\+09:00"):
+        generate(scenario)
+
+
+def test_bad_columns_and_values(tmp_path):
+    scenario = _short(tmp_path, measured_csv="meter.csv")
+    (tmp_path / "meter.csv").write_text("time,load\n", encoding="utf-8")
+    with pytest.raises(MeasuredDataError, match="missing column 'timestamp'"):
+        generate(scenario)
+    lines = ["timestamp,load_wh"] + [f"2020-08-0{d}T{h:02d}:{m:02d}:00+09:00,-5"
+                                     for d in (1, 2, 3) for h in range(24) for m in (0, 30)]
+    (tmp_path / "meter.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(MeasuredDataError, match="whole Wh >= 0"):
+        generate(scenario)
