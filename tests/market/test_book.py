@@ -167,3 +167,12 @@ def test_close_returns_unfilled_and_blocks_further_orders():
     assert sorted((o.order_id, wh) for o, wh in closed.unfilled) == [("b", 300), ("s", 100)]
     with pytest.raises(OrderRejected):
         m.submit(buy("c", 100, "20", t=2))
+
+
+def test_self_trade_prevention_cancels_the_resting_order():
+    m = market()
+    m.submit(sell("mine", 500, "10", who="house-01"))
+    m.submit(sell("theirs", 500, "11", who="house-02", t=1))
+    trades = m.submit(buy("b", 500, "12", who="house-01", t=2))
+    assert [(t.sell_id, t.seller) for t in trades] == [("theirs", "house-02")]
+    assert m.remaining_wh("mine") == 0 and m.book(SLOT).self_trade_cancels == ["mine"]

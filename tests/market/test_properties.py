@@ -17,6 +17,7 @@ from p2penergy.market.tags import preference_level
 S = MarketSettings.demonstration()
 PRODUCERS = ["house-01", "house-02", "office"]
 SOURCES = ["solar", "battery"]
+WHO = ["alice", "bob", "carol", "dave", "erin", "frank"]
 
 
 @st.composite
@@ -30,7 +31,7 @@ def order_lists(draw, tagged: bool = True, max_size: int = 25):
             attrs = {}
             if tagged and draw(st.booleans()):
                 attrs = {"source": draw(st.sampled_from(SOURCES)), "producer": draw(st.sampled_from(PRODUCERS))}
-            orders.append(sell(f"o{i}", wh, price, t=i, **attrs))
+            orders.append(sell(f"o{i}", wh, price, t=i, who=draw(st.sampled_from(WHO)), **attrs))
         else:
             reqs = ()
             if tagged and draw(st.booleans()):
@@ -41,7 +42,7 @@ def order_lists(draw, tagged: bool = True, max_size: int = 25):
                                                        else {} if c == "any" else {"source": c}))
                     for c in chosen
                 )
-            orders.append(buy(f"o{i}", wh, price, t=i, reqs=reqs))
+            orders.append(buy(f"o{i}", wh, price, t=i, who=draw(st.sampled_from(WHO)), reqs=reqs))
     return orders
 
 
@@ -72,6 +73,9 @@ def reference_cda(orders: list[Order]):
             if best is None:
                 break
             r = best[1]
+            if r[0].participant == o.participant:  # self-trade prevention cancels the resting order
+                r[1] = 0
+                continue
             energy = min(rem, r[1])
             price = r[0].price_per_kwh if o.side == "buy" else r[0].limit_for(o.tag)
             b, s = (o, r[0]) if o.side == "buy" else (r[0], o)
@@ -98,9 +102,12 @@ def test_cda_matches_reference_and_invariants(orders):
         assert s.price_per_kwh <= t.price_per_kwh <= b.limit_for(s.tag), "trade outside a limit"
         assert t.preference_level == (preference_level(b.requirements, s.tag) or 0)
         assert 0 <= t.premium_per_kwh <= t.price_per_kwh
+    cancelled = set(m.book(SLOT).self_trade_cancels)
     for oid, wh in filled.items():
         assert wh + m.remaining_wh(oid) <= by_id[oid].energy_wh, "over-filled"
-        assert wh + m.remaining_wh(oid) == by_id[oid].energy_wh
+        if oid not in cancelled:
+            assert wh + m.remaining_wh(oid) == by_id[oid].energy_wh
+    assert all(t.buyer != t.seller for t in trades), "self-trade"
     # the book is never left crossed
     book = m.book(SLOT)
     rest = list(book.resting())

@@ -13,6 +13,8 @@ Matching rules (documented in the README, "Matching rules"):
   ``t`` meets. Highest limit first, then earliest.
 * A crossing order executes at once at the **resting** order's price (for a resting buy,
   its limit for the incoming tag), partially if quantities differ; any rest rests.
+* Self-trade prevention: an order never trades with its own participant's resting order;
+  that resting order is cancelled instead (listed in ``self_trade_cancels``).
 
 Prices are held as integer ticks of the market's tick size; resting orders live in one
 heap per tag class (sells) or per requirement list (buys), with lazy deletion.
@@ -75,6 +77,7 @@ class SlotBook:
         self._buy_plans: dict[Requirements, list[tuple[int, int, list[list[tuple[int, int, str]]]]]] = {}
         self._sell_plans: dict[Tag, list[tuple[list[tuple[int, int, str]], int, int]]] = {}
         self._prices: dict[int, Decimal] = {}
+        self.self_trade_cancels: list[str] = []
 
     # -- queries --------------------------------------------------------------------
     def __contains__(self, order_id: str) -> bool:
@@ -220,6 +223,12 @@ class SlotBook:
             seller_limit_per_kwh=price(sell.ticks),
         )
 
+    def _prevent_self_trade(self, resting: Resting) -> None:
+        """Self-trade prevention: a participant's incoming order cancels its own resting
+        order that it would otherwise trade with (the older one goes)."""
+        del self._live[resting.order.order_id]
+        self.self_trade_cancels.append(resting.order.order_id)
+
     def _match_buy(self, buy: Resting) -> list[Trade]:
         trades: list[Trade] = []
         if not self._sells:
@@ -238,6 +247,9 @@ class SlotBook:
                             best = top
                 if best is None or best.ticks > limit:
                     break
+                if best.order.participant == buy.order.participant:
+                    self._prevent_self_trade(best)
+                    continue
                 premium = best.ticks - buy.ticks if best.ticks > buy.ticks else 0
                 trades.append(self._fill(buy, best, best.ticks, level, premium, limit))
             if buy.remaining_wh == 0:
@@ -260,6 +272,9 @@ class SlotBook:
                     best, best_key, best_level, best_premium = top, key, level, premium
             if best is None or best.ticks + best_premium < sell.ticks:
                 break
+            if best.order.participant == sell.order.participant:
+                self._prevent_self_trade(best)
+                continue
             limit = best.ticks + best_premium
             trades.append(self._fill(best, sell, limit, best_level, best_premium, limit))
         return trades

@@ -1,0 +1,61 @@
+"""From a plan's positions to limit prices: the bidding strategy.
+
+Every agent prices the same way (documented in the README, "Bidding"):
+
+* Each side has a **reservation price**: a seller never sells below what the utility
+  would pay it (its buyback price, or for stored energy the value it gave up), a buyer
+  never pays above what the utility would charge it (its marginal retail price).
+* Around a **reference price** ``r`` — the exponentially weighted volume-weighted price of
+  recent public trades, or the midpoint of the reservation prices before any trade — the
+  agent **concedes linearly with time to the gate**: with ``f`` = the fraction of the
+  gate window still ahead (1 when the book opens, 0 when it closes) a seller asks
+  ``r + spread × (2f − 1)`` and a buyer bids ``r − spread × (2f − 1)``, each clamped to
+  its reservation price and the market's band. Day-ahead offers therefore start above
+  the market and bids below it; they meet near ``r`` as the gate approaches, and late
+  orders cross.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from p2penergy.market import MarketSettings
+
+
+@dataclass(frozen=True, slots=True)
+class BiddingStrategy:
+    """Linear concession toward the reference price. ``spread_per_kwh`` in currency/kWh."""
+
+    spread_per_kwh: Decimal = Decimal(3)
+
+    def gate_fraction(self, settings: MarketSettings, slot_start: datetime, now: datetime) -> float:
+        """Share of the slot's gate window still ahead at ``now``, in [0, 1]."""
+        opens, closes = settings.gate_open(slot_start), settings.gate_close(slot_start)
+        total = (closes - opens).total_seconds()
+        ahead = (closes - now).total_seconds()
+        return min(1.0, max(0.0, ahead / total))
+
+    def sell_price(self, settings: MarketSettings, slot_start: datetime, now: datetime,
+                   reference: Decimal | None, reservation: Decimal, ceiling: Decimal) -> Decimal:
+        """Ask for energy: never below ``reservation`` (currency/kWh)."""
+        r = reference if reference is not None else (reservation + ceiling) / 2
+        f = Decimal(str(round(self.gate_fraction(settings, slot_start, now), 6)))
+        ask = r + self.spread_per_kwh * (2 * f - 1)
+        return _on_tick(settings, max(ask, reservation), ROUND_CEILING)
+
+    def buy_price(self, settings: MarketSettings, slot_start: datetime, now: datetime,
+                  reference: Decimal | None, reservation: Decimal, floor: Decimal) -> Decimal:
+        """Bid for energy: never above ``reservation`` (currency/kWh)."""
+        r = reference if reference is not None else (reservation + floor) / 2
+        f = Decimal(str(round(self.gate_fraction(settings, slot_start, now), 6)))
+        bid = r - self.spread_per_kwh * (2 * f - 1)
+        return _on_tick(settings, min(bid, reservation), ROUND_FLOOR)
+
+
+def _on_tick(settings: MarketSettings, price: Decimal, rounding: str) -> Decimal:
+    """Onto the tick grid (asks round up, bids down) and inside the price band."""
+    tick = settings.price_tick_per_kwh
+    price = (price / tick).to_integral_value(rounding=rounding) * tick
+    return min(max(price, settings.price_min_per_kwh), settings.price_max_per_kwh)

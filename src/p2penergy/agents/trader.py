@@ -1,0 +1,313 @@
+"""The trading agent: one class for homes, the office and cars.
+
+Each step the agent receives an :class:`Observation` (its forecasts and device state at
+``now``, nothing later) and a :class:`MarketAccess`. It plans with the LP
+(:func:`p2penergy.agents.planner.plan`) over the rest of today and tomorrow, turns the
+plan's market positions into tagged orders, and keeps those orders in line with the plan:
+
+* **Day-ahead**: a slot's position is first posted as soon as the slot is in the horizon
+  and its gate is open (so prosumers offer tomorrow's forecast surplus the day before).
+* **Revision**: slots within ``revise_slots`` of delivery are re-priced and re-sized from
+  the fresh plan (cancel and replace) until the gate closes, as forecasts sharpen.
+* Prices follow :class:`BiddingStrategy` between the participant's reservation prices:
+  its buyback price (sellers) and its marginal retail price (buyers). The office adds
+  the demand charge it would avoid in the slots its plan expects to set the month's peak.
+* Tags: offers say where the energy comes from (``solar`` for PV surplus, ``battery`` or
+  ``phv`` for stored energy; producer, device, site). Bids list renewable sources first,
+  then anything; in ``green`` mode the renewable requirement carries a premium.
+
+The agent keeps its latest plan's device setpoints (car charge/discharge per slot) for
+the physical layer; it never changes any other participant's state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+
+from p2penergy.agents.bidding import BiddingStrategy
+from p2penergy.agents.market_access import MarketAccess, OpenOrder
+from p2penergy.agents.plan_input import Battery, Car, DemandCharge, Plan, PlanInput
+from p2penergy.agents.planner import plan
+from p2penergy.community import CAR_KIND, LOCATION_CODES, OFFICE_KIND, Participant
+from p2penergy.market import RENEWABLE_SOURCES, Order, OrderRejected, Requirement, Tag
+from p2penergy.tariffs.retail import RetailTariff
+
+BUY_SIDE, SELL_SIDE = "buy", "sell"
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What an agent knows at ``now`` (the start of the current slot).
+
+    Arrays cover ``horizon`` (slot starts from now on). Forecasts are the agent's own
+    (made from metered history and weather forecasts issued no later than ``now``); a
+    car's ``location`` codes and ``drive_wh`` are its owner's known schedule.
+    """
+
+    now: datetime
+    horizon: pd.DatetimeIndex
+    load_wh: np.ndarray
+    pv_wh: np.ndarray
+    soc_wh: int | None = None
+    car_soc_wh: int | None = None
+    car_location: np.ndarray | None = None
+    car_drive_wh: np.ndarray | None = None
+    month_import_wh: int = 0
+    peak_so_far_w: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentConfig:
+    """Tunable behaviour. ``green_premium_per_kwh``: premium on renewable energy in green
+    mode; ``green_max_extra_cost``: the plan's bounded extra cost (currency per horizon).
+
+    ``buy_hedge`` / ``sell_hedge``: share of a forecast position a site *without storage*
+    puts on the market. Forecast errors are costly one way: energy bought but not
+    consumed goes to the utility at the buyback price (or nothing), energy sold but not
+    produced is bought back at retail; a shortfall in the other direction only falls back
+    to the utility at the price it would have paid anyway. A battery absorbs errors, and a
+    car's charging follows its plan, so they trade their whole position.
+    """
+
+    mode: str = "economy"
+    strategy: BiddingStrategy = field(default_factory=BiddingStrategy)
+    revise_slots: int = 4
+    green_premium_per_kwh: Decimal = Decimal(1)
+    green_max_extra_cost: float = 20.0
+    min_order_wh: int = 10
+    buy_hedge: float = 0.7
+    sell_hedge: float = 0.8
+
+
+class TradingAgent:
+    """A participant's agent. Deterministic: same observations, same orders."""
+
+    def __init__(self, participant: Participant, config: AgentConfig | None = None) -> None:
+        self.participant = participant
+        self.config = config or AgentConfig()
+        self._posted: set[tuple[datetime, str]] = set()
+        self._order_seq = 0
+        self.setpoints: dict[datetime, tuple[int, int]] = {}
+        self.last_plan: Plan | None = None
+
+    # -- the step -----------------------------------------------------------------------
+    def act(self, obs: Observation, market: MarketAccess) -> None:
+        """Plan, then post or revise orders for the horizon's open slots."""
+        settings = market.settings
+        reference = market.reference_price()
+        inp = self.plan_input(obs, settings.slot_minutes, reference)
+        result = plan(inp)
+        self.last_plan = result
+        starts = [ts.to_pydatetime() for ts in obs.horizon]
+        if self.participant.kind == CAR_KIND:
+            charge = np.rint(result.car_charge_wh[0]).astype(np.int64)
+            discharge = np.rint(result.car_discharge_wh[0]).astype(np.int64)
+            self.setpoints = {s: (int(charge[k]), int(discharge[k])) for k, s in enumerate(starts)}
+        by_slot: dict[datetime, list[tuple[str, OpenOrder]]] = {}
+        for oid, oo in market.open_orders().items():
+            by_slot.setdefault(oo.order.slot_start, []).append((oid, oo))
+        buy_reserve = self._buy_reservation(obs, result, settings.price_max_per_kwh)
+        sell_reserve = self._sell_reservation()
+        strategy = self.config.strategy
+        for k, slot in enumerate(starts):
+            if not settings.gate_is_open(slot, obs.now):
+                continue
+            if slot in self._posted and k >= self.config.revise_slots:
+                continue
+            self._posted.add(slot)
+            wanted: list[Order] = []
+            for side, items in self._positions(result, obs, k):
+                for tag_or_reqs, energy_wh in items:
+                    if energy_wh < self.config.min_order_wh:
+                        continue
+                    if side == BUY_SIDE:
+                        price = strategy.buy_price(settings, slot, obs.now, reference, buy_reserve[k],
+                                                   settings.price_min_per_kwh)
+                        wanted.append(self._order(slot, side, energy_wh, price, obs.now, requirements=tag_or_reqs))
+                    else:
+                        price = strategy.sell_price(settings, slot, obs.now, reference, sell_reserve,
+                                                    settings.price_max_per_kwh)
+                        wanted.append(self._order(slot, side, energy_wh, price, obs.now, tag=tag_or_reqs))
+            current = by_slot.get(slot, [])
+            if _same_book(current, wanted):
+                continue
+            for oid, _ in current:
+                # an order filled (or cancelled by self-trade prevention) since we looked is fine
+                with contextlib.suppress(OrderRejected):
+                    market.cancel(oid, obs.now)
+            for order in wanted:
+                market.submit(order)
+
+    # -- planning -----------------------------------------------------------------------
+    def plan_input(self, obs: Observation, slot_minutes: int, reference: Decimal | None) -> PlanInput:
+        p = self.participant
+        n = len(obs.horizon)
+        retail = self._retail_per_kwh(obs)
+        buyback = float(p.buyback.price_per_kwh) if p.buyback is not None else 0.0
+        mid = float(reference) if reference is not None else (retail + buyback) / 2
+        expected = np.full(n, mid)
+        kwargs: dict[str, object] = {}
+        if p.kind == CAR_KIND:
+            assert p.car_store is not None and p.phv is not None
+            assert obs.car_location is not None and obs.car_drive_wh is not None and obs.car_soc_wh is not None
+            parked = obs.car_location != LOCATION_CODES["road"]
+            at_office = obs.car_location == LOCATION_CODES["office"]
+            car = Car(
+                usable_wh=float(p.car_store.soc_max_wh), charge_power_w=float(p.phv.charge_power_w),
+                discharge_power_w=float(p.phv.discharge_power_w), soc_wh=float(obs.car_soc_wh),
+                parked=parked, drive_wh=np.where(parked, 0, obs.car_drive_wh).astype(float),
+                charge_efficiency=p.phv.charge_efficiency, discharge_efficiency=p.phv.discharge_efficiency,
+                soc_min_wh=float(p.car_store.soc_min_wh), fallback_cost_per_kwh=p.fuel_cost_per_kwh,
+                terminal_value_per_kwh=mid * 0.9, name=p.id,
+            )
+            kwargs.update(
+                cars=(car,),
+                retail_price_per_kwh=np.where(parked, retail, retail * 2),
+                p2p_sell_max_wh=np.where(at_office, np.inf, 0.0),
+                p2p_buy_max_wh=np.where(parked, np.inf, 0.0),
+                grid_export_max_wh=np.zeros(n),
+            )
+        else:
+            # a site trades its surplus or its deficit, not through its meter: it may sell only
+            # what its PV exceeds its load by (plus what its battery can give) and buy only
+            # what it lacks (plus what its battery can take)
+            kwargs["retail_price_per_kwh"] = np.full(n, retail)
+            store_wh = p.battery.power_w * slot_minutes / 60 if p.battery is not None else 0.0
+            surplus = np.maximum(obs.pv_wh - obs.load_wh, 0.0)
+            deficit = np.maximum(obs.load_wh - obs.pv_wh, 0.0)
+            kwargs["p2p_sell_max_wh"] = surplus + store_wh
+            kwargs["p2p_buy_max_wh"] = deficit + store_wh
+        if p.battery is not None and obs.soc_wh is not None:
+            b = p.battery
+            kwargs["battery"] = Battery(
+                capacity_wh=float(b.capacity_wh), power_w=float(b.power_w), soc_wh=float(obs.soc_wh),
+                charge_efficiency=b.charge_efficiency, discharge_efficiency=b.discharge_efficiency,
+                soc_min_wh=float(b.soc_min_wh), soc_max_wh=float(b.soc_max_wh),
+                terminal_value_per_kwh=mid * 0.9,
+            )
+        if p.kind == OFFICE_KIND and p.office_tariff is not None:
+            local = obs.horizon.tz_convert(obs.now.tzinfo)
+            same_month = (local.month == obs.now.month) & (local.year == obs.now.year)
+            kwargs["demand_charge"] = DemandCharge(
+                price_per_kw=float(p.office_tariff.demand_charge_per_kw * p.office_tariff.demand_factor()),
+                peak_so_far_w=obs.peak_so_far_w, applies=np.asarray(same_month),
+            )
+        if self.config.mode == "green":
+            kwargs.update(renewable_wh=np.full(n, np.inf), mode="green",
+                          renewable_premium_per_kwh=float(self.config.green_premium_per_kwh),
+                          green_max_extra_cost=self.config.green_max_extra_cost)
+        return PlanInput(
+            slot_minutes=slot_minutes, load_wh=obs.load_wh, pv_wh=obs.pv_wh,
+            buyback_price_per_kwh=np.full(n, buyback), p2p_buy_price_per_kwh=expected,
+            p2p_sell_price_per_kwh=expected, **kwargs,  # type: ignore[arg-type]
+        )
+
+    # -- positions and orders -------------------------------------------------------------
+    def _positions(self, result: Plan, obs: Observation, k: int) -> list[tuple[str, list[tuple[object, int]]]]:
+        """Per side, the orders the plan wants for horizon slot ``k``: (tag or requirements, Wh)."""
+        p = self.participant
+        net = float(result.p2p_buy_wh[k]) - float(result.p2p_sell_wh[k])
+        hedged = p.battery is None and p.kind != CAR_KIND
+        buy = round(max(net, 0.0) * (self.config.buy_hedge if hedged else 1.0))
+        sell = round(max(-net, 0.0) * (self.config.sell_hedge if hedged else 1.0))
+        if p.office_tariff is not None and sell:
+            # with a demand charge, never sell what a cloud could turn into a new peak: if PV fell
+            # to 30 % of its forecast, import must stay within the month's peak so far
+            slot_h = self._slot_hours(obs)
+            worst_import_wh = float(obs.load_wh[k]) - 0.3 * float(obs.pv_wh[k]) + sell
+            room = obs.peak_so_far_w * slot_h - worst_import_wh
+            sell = max(0, min(sell, round(sell + room)))
+        wants: list[tuple[str, list[tuple[object, int]]]] = [(BUY_SIDE, [(self._requirements(), buy)] if buy else [])]
+        offers: list[tuple[object, int]] = []
+        if sell:
+            if p.kind == CAR_KIND:
+                offers.append((Tag.of(source="phv", producer=p.id, device=p.id, site="office"), sell))
+            else:
+                solar = min(sell, max(0, round(float(obs.pv_wh[k] - obs.load_wh[k])))) if p.has_pv else 0
+                if solar:
+                    offers.append((Tag.of(source="solar", producer=p.id, device=p.pv_device or p.id, site=p.id), solar))
+                if sell - solar:
+                    source = "battery" if p.battery is not None else ("solar" if p.has_pv else "grid")
+                    device = p.battery_id if p.battery is not None else (p.pv_device or p.id)
+                    offers.append((Tag.of(source=source, producer=p.id, device=device, site=p.id), sell - solar))
+        wants.append((SELL_SIDE, offers))
+        return wants
+
+    def _requirements(self) -> tuple[Requirement, ...]:
+        premium = self.config.green_premium_per_kwh if self.config.mode == "green" else Decimal(0)
+        return (Requirement.of({"source": list(RENEWABLE_SOURCES)}, premium), Requirement.any())
+
+    def _order(self, slot: datetime, side: str, energy_wh: int, price: Decimal, now: datetime,
+               tag: object = None, requirements: object = ()) -> Order:
+        self._order_seq += 1
+        p = self.participant.id
+        oid = f"{p}-{slot:%Y%m%d%H%M}-{side[0]}{self._order_seq}"
+        return Order(oid, p, side, slot, energy_wh, price, now,
+                     tag=tag if isinstance(tag, Tag) else Tag(),
+                     requirements=requirements if isinstance(requirements, tuple) else ())
+
+    # -- reservation prices ---------------------------------------------------------------
+    def _retail_per_kwh(self, obs: Observation) -> float:
+        p = self.participant
+        month = obs.now.date()
+        if p.office_tariff is not None:
+            t = p.office_tariff
+            return float(t.energy_rate(month) + t.surcharge_rate(month))
+        if p.retail is None:
+            return 30.0
+        return float(marginal_retail_per_kwh(p.retail, month, obs.month_import_wh))
+
+    def _buy_reservation(self, obs: Observation, result: Plan, ceiling: Decimal) -> list[Decimal]:
+        base = Decimal(str(round(self._retail_per_kwh(obs), 2)))
+        reserve = [min(base, ceiling)] * len(obs.horizon)
+        p = self.participant
+        if p.kind == OFFICE_KIND and p.office_tariff is not None and result.peak_w > 0:
+            # a kWh bought in a slot that sets the peak avoids demand charge: rate/kW * (kW per kWh in a slot)
+            slot_hours = self._slot_hours(obs)
+            rate = p.office_tariff.demand_charge_per_kw * p.office_tariff.demand_factor()
+            avoided = rate / Decimal(str(slot_hours))
+            import_w = result.grid_import_wh / slot_hours
+            for k in range(len(reserve)):
+                if import_w[k] > 0 and import_w[k] >= 0.98 * result.peak_w:
+                    reserve[k] = min(base + avoided, ceiling)
+        return reserve
+
+    @staticmethod
+    def _slot_hours(obs: Observation) -> float:
+        if len(obs.horizon) > 1:
+            return (obs.horizon[1] - obs.horizon[0]).total_seconds() / 3600
+        return 0.5
+
+    def _sell_reservation(self) -> Decimal:
+        p = self.participant
+        if p.buyback is not None:
+            return p.buyback.price_per_kwh
+        return Decimal(0)
+
+
+def _same_book(current: list[tuple[str, OpenOrder]], wanted: list[Order]) -> bool:
+    """True if the open orders already say what the new ones would (side, tag, requirements,
+    price, and energy within 10 % or 50 Wh): then they stay, keeping time priority."""
+    if len(current) != len(wanted):
+        return False
+    def key(o: Order) -> tuple[str, str, str, Decimal]:
+        return (o.side, str(o.tag), repr(o.requirements), o.price_per_kwh)
+
+    remaining = sorted((key(oo.order), oo.remaining_wh) for _, oo in current)
+    desired = sorted((key(o), o.energy_wh) for o in wanted)
+    for (key_a, wh_a), (key_b, wh_b) in zip(remaining, desired, strict=True):
+        if key_a != key_b or abs(wh_a - wh_b) > max(50, wh_b // 10):
+            return False
+    return True
+
+
+def marginal_retail_per_kwh(tariff: RetailTariff, month: object, month_import_wh: int) -> Decimal:
+    """Price of the next kWh this month on a tiered tariff, surcharge included."""
+    kwh = Decimal(month_import_wh) / 1000
+    return tariff.energy_charge(kwh + 1) - tariff.energy_charge(kwh) + tariff.surcharge_rate(month)  # type: ignore[arg-type]

@@ -1,0 +1,97 @@
+"""The community: participants with their devices, tariffs and per-slot series.
+
+Built from a scenario and its generated (or measured) data by :func:`build_community`;
+everything downstream (agents, physics, accounts, results) sees only these values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import numpy as np
+import pandas as pd
+
+from p2penergy.assets.battery import BatterySpec
+from p2penergy.assets.car import PhvSpec
+from p2penergy.market import MarketSettings
+from p2penergy.tariffs.buyback import Buyback
+from p2penergy.tariffs.office import OfficeTariff
+from p2penergy.tariffs.retail import RetailTariff
+
+HOME_KIND, OFFICE_KIND, CAR_KIND = "home", "office", "car"
+LOCATION_CODES = {"home": 0, "office": 1, "road": 2}
+LOCATIONS = ("home", "office", "road")
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    """One trading participant. Series are int64 arrays over the community's index.
+
+    ``group`` is the home type (``consumer``, ``pv_battery``, ...), ``office`` or ``phv``.
+    A car's ``location`` holds codes into ``LOCATIONS``; ``drive_wh`` what driving needs;
+    ``car_store`` is its usable battery window as a ``BatterySpec``, ``phv`` its converter
+    limits. A car's utility energy is billed on its ``owner``'s contract (incrementally).
+    """
+
+    id: str
+    kind: str
+    group: str
+    load_wh: np.ndarray
+    pv_wh: np.ndarray
+    battery: BatterySpec | None = None
+    pv_device: str | None = None
+    pv_capacity_w: int = 0
+    owner: str | None = None
+    car_store: BatterySpec | None = None
+    phv: PhvSpec | None = None
+    location: np.ndarray | None = None
+    drive_wh: np.ndarray | None = None
+    fuel_cost_per_kwh: float = 0.0
+    retail: RetailTariff | None = None
+    contract_a: int = 0
+    buyback: Buyback | None = None
+    office_tariff: OfficeTariff | None = None
+
+    @property
+    def has_pv(self) -> bool:
+        return self.pv_device is not None
+
+    @property
+    def battery_id(self) -> str:
+        """Storage id of the home battery: the ``device`` of offers of its stored energy."""
+        return f"{self.id}-battery"
+
+
+@dataclass(frozen=True, slots=True)
+class Community:
+    """All participants over one index of slot starts (tz-aware, the market's timezone)."""
+
+    settings: MarketSettings
+    index: pd.DatetimeIndex
+    participants: dict[str, Participant]
+    report_month: date
+    weather: pd.DataFrame
+    seed: int
+    grid_kg_co2_per_kwh: float
+    rounding: str = "down"
+    _month_slice: slice = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        local = self.index.tz_convert(self.settings.tz)
+        mask = (local.year == self.report_month.year) & (local.month == self.report_month.month)
+        where = np.flatnonzero(mask)
+        if where.size == 0:
+            raise ValueError(f"period: the data has no slot in the report month {self.report_month:%Y-%m}")
+        object.__setattr__(self, "_month_slice", slice(int(where[0]), int(where[-1]) + 1))
+
+    @property
+    def month(self) -> slice:
+        """Positions of the report month's slots in ``index``."""
+        return self._month_slice
+
+    def slot(self, i: int) -> datetime:
+        return self.index[i].to_pydatetime()
+
+    def of_kind(self, kind: str) -> list[Participant]:
+        return [p for p in self.participants.values() if p.kind == kind]

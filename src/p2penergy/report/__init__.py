@@ -1,0 +1,1 @@
+"""Outputs of a run: tables, files and the HTML report."""

@@ -1,0 +1,107 @@
+"""A run folder: ``results.json``, per-participant slot and bill CSVs, certificates.
+
+Everything a run writes goes through here, so a folder is complete or absent: files are
+written into ``DIR/.partial`` and moved into place at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from p2penergy.formats.certificates_file import write_certificates
+from p2penergy.sim.records import METER_FIELDS
+from p2penergy.sim.results import DEMONSTRATION_PCT
+from p2penergy.sim.simulate import Simulation
+
+
+def results_json(sim: Simulation) -> dict[str, Any]:
+    """The machine-readable results (``results.json``)."""
+    return {
+        "currency": sim.community.settings.currency,
+        "scenario_seed": sim.community.seed,
+        "period": f"{sim.community.report_month:%Y-%m}",
+        "mechanism": sim.options.mechanism,
+        "agents": sim.options.agents,
+        "groups": {
+            name: {
+                "members": list(g.members),
+                "baseline_cost": _num(g.baseline_cost),
+                "p2p_cost": _num(g.p2p_cost),
+                "improvement_pct": g.improvement_pct,
+                "demonstration_pct": DEMONSTRATION_PCT.get(name),
+            }
+            for name, g in sim.groups.items()
+        },
+        "participants": {
+            pid: {
+                "baseline_cost": _num(sim.baseline_costs[pid].total),
+                "p2p_cost": _num(sim.p2p_costs[pid].total),
+                "p2p_paid": _num(sim.p2p_costs[pid].p2p_paid),
+                "p2p_received": _num(sim.p2p_costs[pid].p2p_received),
+                "fuel": _num(sim.p2p_costs[pid].fuel),
+            }
+            for pid in sim.community.participants
+        },
+        "kpis": sim.kpis,
+        "timings_s": {k: round(v, 2) for k, v in sim.timings_s.items()},
+    }
+
+
+def write_run(sim: Simulation, out_dir: Path, report_html: str | None = None) -> Path:
+    """Write the run folder; returns its path. Nothing is left half-written on failure."""
+    out_dir = Path(out_dir)
+    partial = out_dir / ".partial"
+    if partial.exists():
+        shutil.rmtree(partial)
+    partial.mkdir(parents=True)
+    (partial / "results.json").write_text(json.dumps(results_json(sim), indent=2), encoding="utf-8")
+    slots = partial / "participants"
+    slots.mkdir()
+    index = sim.community.index[sim.community.month]
+    for pid in sim.community.participants:
+        for run, records, costs in (("p2p", sim.p2p, sim.p2p_costs), ("baseline", sim.baseline, sim.baseline_costs)):
+            acc = records.accounts[pid]
+            frame = pd.DataFrame({name: acc.columns[name] for name in METER_FIELDS}, index=index)
+            frame["p2p_paid"] = acc.paid_per_slot
+            frame["p2p_received"] = acc.received_per_slot
+            frame.index.name = "slot_start"
+            frame.to_csv(slots / f"{pid}.{run}.slots.csv")
+            _bill_csv(costs[pid], slots / f"{pid}.{run}.bill.csv")
+    trades = pd.DataFrame([t.as_dict() for t in sim.p2p.trades])
+    trades.to_csv(partial / "trades.csv", index=False)
+    write_certificates(partial, sim.provenance.events)
+    if report_html is not None:
+        (partial / "report.html").write_text(report_html, encoding="utf-8")
+    for item in partial.iterdir():
+        target = out_dir / item.name
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        item.rename(target)
+    partial.rmdir()
+    return out_dir
+
+
+def _bill_csv(cost: Any, path: Path) -> None:
+    rows = []
+    if cost.bill is not None:
+        for line in cost.bill.lines:
+            rows.append({"item": line.name, "quantity": str(line.quantity), "unit": line.unit,
+                         "rate": str(line.rate), "amount": str(line.amount)})
+    rows.append({"item": "utility total", "amount": str(cost.utility)})
+    rows.append({"item": "P2P purchases", "amount": str(cost.p2p_paid)})
+    rows.append({"item": "P2P sales", "amount": str(-cost.p2p_received)})
+    rows.append({"item": "fuel", "amount": str(cost.fuel)})
+    rows.append({"item": "total (rounded)", "amount": str(cost.total)})
+    pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def _num(value: Decimal) -> float | int:
+    return int(value) if value == value.to_integral_value() else float(value)

@@ -1,0 +1,1 @@
+"""The simulation: the slot loop, device physics and settlement, and the baseline."""

@@ -1,0 +1,86 @@
+"""A month's cost per participant: utility bill, P2P money and fuel.
+
+``cost = utility bill (charges + surcharge − buyback credit) + P2P paid − P2P received + fuel``
+
+* Homes and the office: the bill of their own meter (tariffs from the scenario).
+* A car's utility energy is billed on its owner's contract: the car's share is the owner's
+  bill with the car's energy minus the owner's bill without it (the marginal tiers), so
+  a home's and its car's costs add up to the one real bill. A car without an owner pays
+  its energy on the retail tariff without a basic charge. Fuel: engine kilometres when the
+  battery ran short, at the scenario's fuel price.
+* Every amount is exact until the end; each participant's cost is rounded once to the
+  currency's minor unit with the tariff's rounding (bills round their own lines).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from p2penergy.community import CAR_KIND, OFFICE_KIND, Community, Participant
+from p2penergy.sim.records import RunRecords
+from p2penergy.tariffs.bills import Bill, home_bill, office_bill
+from p2penergy.tariffs.money import round_money
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    """One participant's month, in the market's currency (``total`` rounded)."""
+
+    participant: str
+    utility: Decimal
+    p2p_paid: Decimal
+    p2p_received: Decimal
+    fuel: Decimal
+    total: Decimal
+    bill: Bill | None
+
+
+def month_costs(community: Community, records: RunRecords) -> dict[str, Cost]:
+    currency = community.settings.currency
+    month = community.report_month
+    rounding = community.rounding
+    out: dict[str, Cost] = {}
+    for p in community.participants.values():
+        acc = records.accounts[p.id]
+        imp = acc.columns["grid_import_wh"]
+        exp = acc.columns["grid_export_wh"]
+        bill: Bill | None = None
+        if p.kind == CAR_KIND:
+            utility = _car_utility(community, records, p, month)
+        elif p.kind == OFFICE_KIND:
+            assert p.office_tariff is not None
+            bill = office_bill(p.id, month, imp.tolist(), exp.tolist(), p.office_tariff,
+                               community.settings.slot_minutes, p.buyback, currency, rounding=rounding)
+            utility = bill.total
+        else:
+            assert p.retail is not None
+            bill = home_bill(p.id, month, imp.tolist(), exp.tolist(), p.retail, p.contract_a, p.buyback,
+                             currency, rounding=rounding)
+            utility = bill.total
+        fuel = Decimal(int(acc.columns["shortfall_wh"].sum())) / 1000 * Decimal(str(p.fuel_cost_per_kwh))
+        total = round_money(utility + acc.p2p_paid - acc.p2p_received + fuel, currency, "half_up")
+        out[p.id] = Cost(p.id, utility, acc.p2p_paid, acc.p2p_received, fuel, total, bill)
+    return out
+
+
+def _car_utility(community: Community, records: RunRecords, car: Participant, month: date) -> Decimal:
+    """Owner's bill with the car's meter minus without it (or a standalone energy bill)."""
+    currency = community.settings.currency
+    acc = records.accounts[car.id]
+    car_imp = acc.columns["grid_import_wh"]
+    car_exp = acc.columns["grid_export_wh"]
+    assert car.retail is not None
+    owner = community.participants.get(car.owner) if car.owner else None
+    if owner is None:
+        alone = home_bill(car.id, month, car_imp.tolist(), car_exp.tolist(), car.retail, 10, None, currency,
+                          rounding=community.rounding)
+        return alone.total - round_money(car.retail.basic_charge(10), currency, community.rounding)
+    own = records.accounts[owner.id].columns
+    with_car = home_bill(owner.id, month, (own["grid_import_wh"] + car_imp).tolist(),
+                         (own["grid_export_wh"] + car_exp).tolist(), car.retail, owner.contract_a, owner.buyback,
+                         currency, rounding=community.rounding)
+    without = home_bill(owner.id, month, own["grid_import_wh"].tolist(), own["grid_export_wh"].tolist(),
+                        car.retail, owner.contract_a, owner.buyback, currency, rounding=community.rounding)
+    return with_car.total - without.total

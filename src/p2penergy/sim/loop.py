@@ -1,0 +1,201 @@
+"""The slot loop of the P2P run.
+
+For each slot of the report month, in order:
+
+1. every ``replan_slots`` slots, each agent (in a seeded random order) observes — its own
+   forecasts from metered history before now — plans, and posts or revises orders;
+2. the slot's book closes (a call auction clears now; a CDA has traded continuously);
+3. meters read the actual load and PV; batteries and cars follow their physics
+   (:mod:`p2penergy.sim.physics`); P2P trades settle as traded, the rest with the utility;
+4. hooks (journal and chain, provenance) see the slot's orders, trades and meters.
+
+The model owns the only random generator (seeded); agents never touch each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from p2penergy.agents.gateway import ForecastKit, horizon_for, observe
+from p2penergy.agents.market_access import InProcessAccess, PriceTape
+from p2penergy.agents.trader import AgentConfig, TradingAgent, marginal_retail_per_kwh
+from p2penergy.community import CAR_KIND, LOCATIONS, Community, Participant
+from p2penergy.market import Order, Trade, make_exchange
+from p2penergy.sim.physics import SlotMeter, dispatch_car, dispatch_site
+from p2penergy.sim.records import RunRecords
+
+
+class SlotHook(Protocol):
+    """Observes the run without changing it (journal, chain, provenance, progress)."""
+
+    def on_order(self, order: Order) -> None: ...
+
+    def on_cancel(self, order_id: str, participant: str, now: datetime) -> None: ...
+
+    def on_slot(self, slot_start: datetime, trades: Sequence[Trade], meters: dict[str, SlotMeter]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoopConfig:
+    """``mechanism``: cda, pay-as-clear or pay-as-bid; ``replan_slots``: agents act every N slots."""
+
+    mechanism: str = "cda"
+    replan_slots: int = 4
+    agent: AgentConfig = field(default_factory=AgentConfig)
+
+
+def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: Sequence[SlotHook] = (),
+            progress: Callable[[int, int], None] | None = None) -> RunRecords:
+    """Simulate the report month with the exchange and the agents."""
+    settings = community.settings
+    exchange = make_exchange(settings, config.mechanism)
+    tape = PriceTape(opening_price=opening_reference(community))
+    rng = np.random.default_rng(community.seed)
+    index = community.index
+    month = community.month
+    n = month.stop - month.start
+    participants = list(community.participants.values())
+    records = RunRecords.empty([p.id for p in participants], n)
+    slot_trades: list[Trade] = []
+
+    def on_order(order: Order) -> None:
+        for h in hooks:
+            h.on_order(order)
+
+    def on_cancel(order_id: str, who: str, now: datetime) -> None:
+        for h in hooks:
+            h.on_cancel(order_id, who, now)
+
+    agents = {p.id: TradingAgent(p, config.agent) for p in participants}
+    access = {p.id: _RecordingAccess(exchange, p.id, tape, on_order, on_cancel, slot_trades) for p in participants}
+    history = {p.id: _site_frame(p, index) for p in participants if p.kind != CAR_KIND}
+    soc = {p.id: p.battery.initial_soc_wh for p in participants if p.battery is not None}
+    car_soc = {p.id: p.car_store.initial_soc_wh for p in participants if p.car_store is not None}
+    month_import = dict.fromkeys(community.participants, 0)
+    peak_w = dict.fromkeys(community.participants, 0.0)
+    slot_minutes = settings.slot_minutes
+    trades_by_slot: dict[datetime, list[Trade]] = {}
+
+    for k in range(n):
+        i = month.start + k
+        now = community.slot(i)
+        if k % config.replan_slots == 0:
+            horizon = horizon_for(index, i, settings.tz)
+            j = slice(i, i + len(horizon))
+            for pid in rng.permutation(sorted(agents)):
+                p = community.participants[str(pid)]
+                owner_import = month_import.get(p.owner, 0) if p.owner else 0
+                obs = observe(
+                    p, history[p.id].iloc[:i] if p.id in history else None, kit if p.id in history else None,
+                    now, horizon, soc_wh=soc.get(p.id), car_soc_wh=car_soc.get(p.id),
+                    car_location=p.location[j] if p.location is not None else None,
+                    car_drive_wh=p.drive_wh[j] if p.drive_wh is not None else None,
+                    month_import_wh=month_import[p.id] + owner_import, peak_so_far_w=peak_w[p.id],
+                )
+                agents[p.id].act(obs, access[p.id])
+                if p.kind != CAR_KIND:
+                    records.log_forecast("load_wh", p.id, k, obs.load_wh[: config.replan_slots], n)
+                    if p.has_pv:
+                        records.log_forecast("pv_wh", p.id, k, obs.pv_wh[: config.replan_slots], n)
+        closed = exchange.close(now)
+        tape.record(list(closed.trades))
+        slot_trades.extend(closed.trades)
+        mine = [t for t in slot_trades if t.slot_start == now]
+        slot_trades[:] = [t for t in slot_trades if t.slot_start != now]
+        trades_by_slot[now] = mine
+        positions = records.settle_trades(k, mine)
+        meters: dict[str, SlotMeter] = {}
+        for p in participants:
+            buy, sell = positions.get(p.id, (0, 0))
+            if p.kind == CAR_KIND:
+                assert p.car_store is not None and p.phv is not None and p.location is not None
+                assert p.drive_wh is not None
+                charge, discharge = agents[p.id].setpoints.get(now, (0, 0))
+                meter = dispatch_car(LOCATIONS[p.location[i]], int(p.drive_wh[i]), buy, sell, charge, discharge,
+                                     p.car_store, p.phv, car_soc[p.id], slot_minutes)
+                car_soc[p.id] = meter.soc_wh
+            else:
+                meter = dispatch_site(int(p.load_wh[i]), int(p.pv_wh[i]), buy, sell, p.battery,
+                                      soc.get(p.id, 0), slot_minutes)
+                if p.battery is not None:
+                    soc[p.id] = meter.soc_wh
+            records.accounts[p.id].put(k, meter)
+            month_import[p.id] += meter.grid_import_wh
+            peak_w[p.id] = max(peak_w[p.id], meter.grid_import_wh * 60 / slot_minutes)
+            meters[p.id] = meter
+        for h in hooks:
+            h.on_slot(now, mine, meters)
+        if progress is not None:
+            progress(k + 1, n)
+    return records
+
+
+def run_baseline(community: Community) -> RunRecords:
+    """The same devices and weather with no market: batteries charge from their own
+    surplus, cars charge at home as fast as they can, everything else is the utility's."""
+    month = community.month
+    n = month.stop - month.start
+    participants = list(community.participants.values())
+    records = RunRecords.empty([p.id for p in participants], n)
+    slot_minutes = community.settings.slot_minutes
+    for p in participants:
+        account = records.accounts[p.id]
+        if p.kind == CAR_KIND:
+            assert p.car_store is not None and p.phv is not None and p.location is not None
+            assert p.drive_wh is not None
+            s = p.car_store.initial_soc_wh
+            for k in range(n):
+                i = month.start + k
+                where = LOCATIONS[p.location[i]]
+                target = p.phv.charge_power_w * slot_minutes // 60 if where == "home" else 0
+                meter = dispatch_car(where, int(p.drive_wh[i]), 0, 0, target, 0, p.car_store, p.phv, s,
+                                     slot_minutes)
+                s = meter.soc_wh
+                account.put(k, meter)
+        else:
+            s = p.battery.initial_soc_wh if p.battery is not None else 0
+            for k in range(n):
+                i = month.start + k
+                meter = dispatch_site(int(p.load_wh[i]), int(p.pv_wh[i]), 0, 0, p.battery, s, slot_minutes)
+                s = meter.soc_wh
+                account.put(k, meter)
+    return records
+
+
+class _RecordingAccess(InProcessAccess):
+    """In-process access that also collects every trade for the loop's settlement."""
+
+    def __init__(self, exchange: object, participant: str, tape: PriceTape, on_order: Callable[[Order], None],
+                 on_cancel: Callable[[str, str, datetime], None], sink: list[Trade]) -> None:
+        super().__init__(exchange, participant, tape, on_order, on_cancel)  # type: ignore[arg-type]
+        self._sink = sink
+
+    def submit(self, order: Order) -> list[Trade]:
+        trades = super().submit(order)
+        self._sink.extend(trades)
+        return trades
+
+
+def opening_reference(community: Community) -> Decimal:
+    """Public reference price before the first trade: the midpoint of the utility's retail
+    price of a typical home's next kWh (at 150 kWh into the month) and the lowest buyback."""
+    month = community.report_month
+    retail = [marginal_retail_per_kwh(p.retail, month, 150_000) for p in community.participants.values()
+              if p.retail is not None and p.kind != CAR_KIND]
+    buyback = [p.buyback.price_per_kwh for p in community.participants.values() if p.buyback is not None]
+    if not retail:
+        return (community.settings.price_min_per_kwh + community.settings.price_max_per_kwh) / 2
+    mid = (sum(retail) / len(retail) + (min(buyback) if buyback else Decimal(0))) / 2
+    return community.settings.floor_to_tick(mid)
+
+
+def _site_frame(p: Participant, index: pd.DatetimeIndex) -> pd.DataFrame:
+    """Metered history of a site as the forecasters read it."""
+    return pd.DataFrame({"load_wh": p.load_wh, "pv_wh": p.pv_wh}, index=index)

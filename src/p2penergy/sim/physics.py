@@ -1,0 +1,101 @@
+"""What happens behind each meter in one slot: batteries, cars, and the utility residual.
+
+Integer Wh throughout. Every participant's slot balances exactly:
+
+    pv + battery_discharge + car_discharge + p2p_buy + grid_import
+        == load + battery_charge + car_charge + p2p_sell + grid_export
+
+and a store's state of charge changes by what reaches its cells (``BatterySpec.step``)
+less what driving draws. Rules (README, "Simulation rules"):
+
+* **Home battery** absorbs the site's imbalance within its limits: surplus (PV plus P2P
+  purchases minus load minus P2P sales) charges it, a deficit discharges it; the rest is
+  exported to / imported from the utility. The same rule runs in the baseline (with no
+  P2P trades), which is "the battery charges from its own surplus".
+* **Car** parked (at home or at the office): charges or discharges by its setpoint
+  (the agent's plan; in the baseline: charge as fast as possible at home, never at the
+  office), bounded by power and state of charge; what its P2P trades do not cover is
+  bought from (or sold to) the utility. On the road it trades nothing and driving draws
+  from the battery; what the battery cannot supply the engine does (``shortfall_wh``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from p2penergy.assets.battery import BatterySpec
+from p2penergy.assets.car import PhvSpec
+
+HOME, OFFICE, ROAD = "home", "office", "road"
+
+
+@dataclass(frozen=True, slots=True)
+class SlotMeter:
+    """One participant's energy flows in one slot [Wh] and its stores' end-of-slot charge."""
+
+    load_wh: int = 0
+    pv_wh: int = 0
+    p2p_buy_wh: int = 0
+    p2p_sell_wh: int = 0
+    battery_charge_wh: int = 0
+    battery_discharge_wh: int = 0
+    battery_loss_wh: int = 0
+    soc_wh: int = 0
+    car_charge_wh: int = 0
+    car_discharge_wh: int = 0
+    car_loss_wh: int = 0
+    drive_wh: int = 0
+    shortfall_wh: int = 0
+    grid_import_wh: int = 0
+    grid_export_wh: int = 0
+
+    def balance_wh(self) -> int:
+        """Inflows minus outflows at the meter's bus; zero for every valid slot."""
+        inflow = self.pv_wh + self.battery_discharge_wh + self.car_discharge_wh + self.p2p_buy_wh + self.grid_import_wh
+        outflow = self.load_wh + self.battery_charge_wh + self.car_charge_wh + self.p2p_sell_wh + self.grid_export_wh
+        return inflow - outflow
+
+
+def _residual(net_wh: int) -> tuple[int, int]:
+    """(grid_import_wh, grid_export_wh) for a net surplus ``net_wh`` (negative: deficit)."""
+    return (0, net_wh) if net_wh >= 0 else (-net_wh, 0)
+
+
+def dispatch_site(load_wh: int, pv_wh: int, buy_wh: int, sell_wh: int, battery: BatterySpec | None,
+                  soc_wh: int, slot_minutes: int) -> SlotMeter:
+    """A home or the office: the battery (if any) absorbs the imbalance, the utility the rest."""
+    net = pv_wh - load_wh + buy_wh - sell_wh
+    charge = discharge = loss = 0
+    if battery is not None:
+        if net > 0:
+            charge = min(net, battery.max_charge_wh(soc_wh, slot_minutes))
+        elif net < 0:
+            discharge = min(-net, battery.max_discharge_wh(soc_wh, slot_minutes))
+        soc_wh, loss = battery.step(soc_wh, charge, discharge, slot_minutes)
+    grid_import, grid_export = _residual(net - charge + discharge)
+    return SlotMeter(load_wh=load_wh, pv_wh=pv_wh, p2p_buy_wh=buy_wh, p2p_sell_wh=sell_wh,
+                     battery_charge_wh=charge, battery_discharge_wh=discharge, battery_loss_wh=loss,
+                     soc_wh=soc_wh, grid_import_wh=grid_import, grid_export_wh=grid_export)
+
+
+def dispatch_car(location: str, drive_wh: int, buy_wh: int, sell_wh: int, charge_target_wh: int,
+                 discharge_target_wh: int, store: BatterySpec, phv: PhvSpec, soc_wh: int,
+                 slot_minutes: int) -> SlotMeter:
+    """A car participant in one slot (see the module rules)."""
+    charge = discharge = loss = shortfall = 0
+    if location == ROAD:
+        taken = min(drive_wh, soc_wh - store.soc_min_wh)
+        shortfall = drive_wh - taken
+        soc_wh -= taken
+    else:
+        room = store.max_charge_wh(soc_wh, slot_minutes)
+        avail = store.max_discharge_wh(soc_wh, slot_minutes)
+        if charge_target_wh > 0:
+            charge = min(charge_target_wh, room, phv.charge_power_w * slot_minutes // 60)
+        elif discharge_target_wh > 0:
+            discharge = min(discharge_target_wh, avail, phv.discharge_power_w * slot_minutes // 60)
+        soc_wh, loss = store.step(soc_wh, charge, discharge)
+    grid_import, grid_export = _residual(buy_wh - sell_wh - charge + discharge)
+    return SlotMeter(p2p_buy_wh=buy_wh, p2p_sell_wh=sell_wh, soc_wh=soc_wh, car_charge_wh=charge,
+                     car_discharge_wh=discharge, car_loss_wh=loss, drive_wh=drive_wh - shortfall,
+                     shortfall_wh=shortfall, grid_import_wh=grid_import, grid_export_wh=grid_export)

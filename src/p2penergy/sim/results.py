@@ -1,0 +1,143 @@
+"""Savings per group in the layout of the demonstration's table, and the run's KPIs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+
+import numpy as np
+
+from p2penergy.community import CAR_KIND, HOME_KIND, OFFICE_KIND, Community
+from p2penergy.sim.costs import Cost
+from p2penergy.sim.records import RunRecords
+
+# The demonstration's published improvements, August 2020 (MISSION.md).
+DEMONSTRATION_PCT: dict[str, float] = {
+    "all": 8.6, "consumers": 6.1, "consumers_no_phv": 2.1, "consumers_phv": 9.2, "prosumers": 18.0,
+    "pv_only": 32.3, "pv_battery": 32.0, "pv_phv": 8.4, "pv_battery_phv": 107.6, "phv": 25.4,
+}
+GROUP_LABELS: dict[str, str] = {
+    "all": "all participants (homes + cars)", "consumers": "consumers (homes + cars)",
+    "consumers_no_phv": "  consumers without PHV", "consumers_phv": "  consumers with PHV (homes + cars)",
+    "prosumers": "prosumers (homes + cars)", "pv_only": "  PV only", "pv_battery": "  PV + battery",
+    "pv_phv": "  PV + PHV (homes + cars)", "pv_battery_phv": "  PV + battery + PHV (home + car)",
+    "phv": "PHVs alone",
+}
+CONSUMER_TYPES = ("consumer", "consumer_phv")
+PROSUMER_TYPES = ("pv_only", "pv_battery", "pv_phv", "pv_battery_phv")
+GASOLINE_KG_CO2_PER_L = 2.32  # combustion factor of gasoline (Japan's GHG inventory: 2.32 kg-CO2/L)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupResult:
+    members: tuple[str, ...]
+    baseline_cost: Decimal
+    p2p_cost: Decimal
+
+    @property
+    def improvement_pct(self) -> float:
+        if self.baseline_cost == 0:
+            return 0.0
+        pct = (self.baseline_cost - self.p2p_cost) / abs(self.baseline_cost) * 100
+        return float(pct.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def groups(community: Community) -> dict[str, tuple[str, ...]]:
+    """Members of every reported group: homes by type, with the cars their owners own."""
+    homes = [p for p in community.participants.values() if p.kind == HOME_KIND]
+    cars = [p for p in community.participants.values() if p.kind == CAR_KIND]
+    type_of = {h.id: h.group for h in homes}
+
+    def members(types: tuple[str, ...]) -> tuple[str, ...]:
+        hs = [h.id for h in homes if h.group in types]
+        cs = [c.id for c in cars if c.owner is not None and type_of.get(c.owner) in types]
+        return tuple(hs + cs)
+
+    out = {
+        "all": tuple([h.id for h in homes] + [c.id for c in cars]),
+        "consumers": members(CONSUMER_TYPES),
+        "consumers_no_phv": members(("consumer",)),
+        "consumers_phv": members(("consumer_phv",)),
+        "prosumers": members(PROSUMER_TYPES),
+    }
+    for t in PROSUMER_TYPES:
+        out[t] = members((t,))
+    out["phv"] = tuple(c.id for c in cars)
+    return out
+
+
+def group_results(community: Community, baseline: dict[str, Cost], p2p: dict[str, Cost]) -> dict[str, GroupResult]:
+    result = {}
+    for name, members in groups(community).items():
+        result[name] = GroupResult(
+            members,
+            sum((baseline[m].total for m in members), Decimal(0)),
+            sum((p2p[m].total for m in members), Decimal(0)),
+        )
+    return result
+
+
+def kpis(community: Community, baseline: RunRecords, p2p: RunRecords, renewable_driving_share: float | None,
+         ) -> dict[str, float | None]:
+    """Energy traded, P2P price, self-sufficiency, office peak, CO2, renewable driving."""
+    slot_minutes = community.settings.slot_minutes
+    traded_wh = sum(t.energy_wh for t in p2p.trades)
+    amount = sum((t.amount for t in p2p.trades), Decimal(0))
+    office = [p.id for p in community.participants.values() if p.kind == OFFICE_KIND]
+
+    def total(records: RunRecords, column: str, kinds: tuple[str, ...] | None = None) -> int:
+        return int(sum(int(records.accounts[p.id].columns[column].sum())
+                       for p in community.participants.values() if kinds is None or p.kind in kinds))
+
+    def net_import_wh(records: RunRecords, kinds: tuple[str, ...] | None = None) -> int:
+        """What the community (or its members of ``kinds``) drew from the upstream grid: per slot,
+        imports net of other members' exports at the same time (P2P trades are virtual; physics
+        nets behind the transformer)."""
+        members = [p.id for p in community.participants.values() if kinds is None or p.kind in kinds]
+        imp = sum(records.accounts[m].columns["grid_import_wh"] for m in members)
+        exp = sum(records.accounts[m].columns["grid_export_wh"] for m in members)
+        return int(np.maximum(imp - exp, 0).sum())
+
+    def self_sufficiency(records: RunRecords) -> float:
+        demand = total(records, "load_wh") + total(records, "car_charge_wh") + total(records, "battery_charge_wh")
+        return 1 - net_import_wh(records) / demand if demand else 0.0
+
+    def peak_kw(records: RunRecords) -> float:
+        if not office:
+            return 0.0
+        return float(np.max(records.accounts[office[0]].columns["grid_import_wh"])) * 60 / slot_minutes / 1000
+
+    factor = community.grid_kg_co2_per_kwh
+
+    def co2_kg(records: RunRecords, kinds: tuple[str, ...] | None = None) -> float:
+        """Grid CO2 of the community's net import (cars: their own imports) plus engine fuel."""
+        grid_wh = total(records, "grid_import_wh", kinds) if kinds == (CAR_KIND,) else net_import_wh(records, kinds)
+        grid = grid_wh / 1000 * factor
+        fuel_l = 0.0
+        for p in community.participants.values():
+            if p.kind == CAR_KIND and p.phv is not None and (kinds is None or CAR_KIND in kinds):
+                km = records.accounts[p.id].columns["shortfall_wh"].sum() / p.phv.wh_per_km
+                fuel_l += km / p.phv.hybrid_km_per_l
+        return float(grid + fuel_l * GASOLINE_KG_CO2_PER_L)
+
+    base_co2, p2p_co2 = co2_kg(baseline), co2_kg(p2p)
+    base_car, p2p_car = co2_kg(baseline, (CAR_KIND,)), co2_kg(p2p, (CAR_KIND,))
+    base_peak, p2p_peak = peak_kw(baseline), peak_kw(p2p)
+    return {
+        "p2p_energy_kwh": traded_wh / 1000,
+        "p2p_trades": len(p2p.trades),
+        "p2p_vwap_per_kwh": float(amount * 1000 / traded_wh) if traded_wh else None,
+        "self_sufficiency_baseline": round(self_sufficiency(baseline), 4),
+        "self_sufficiency_p2p": round(self_sufficiency(p2p), 4),
+        "office_peak_kw_baseline": base_peak,
+        "office_peak_kw_p2p": p2p_peak,
+        "office_peak_reduction_pct": round((base_peak - p2p_peak) / base_peak * 100, 1) if base_peak else None,
+        "co2_kg_baseline": round(base_co2, 1),
+        "co2_kg_p2p": round(p2p_co2, 1),
+        "co2_reduction_pct": round((base_co2 - p2p_co2) / base_co2 * 100, 1) if base_co2 else None,
+        "car_co2_kg_baseline": round(base_car, 1),
+        "car_co2_kg_p2p": round(p2p_car, 1),
+        "car_co2_reduction_pct": round((base_car - p2p_car) / base_car * 100, 1) if base_car else None,
+        "car_renewable_driving_share": renewable_driving_share,
+        "car_fuel_kwh_equivalent_p2p": total(p2p, "shortfall_wh", (CAR_KIND,)) / 1000,
+    }

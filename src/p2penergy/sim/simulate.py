@@ -1,0 +1,135 @@
+"""One whole run: data, learning, the utility-only baseline, the P2P month, bills and results.
+
+This is the product's main job (``p2penergy simulate``). It is deterministic: the same
+scenario, period, mechanism and seed give the same bills to the yen.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pandas as pd
+
+from p2penergy.agents.forecast import GradientBoostingForecaster
+from p2penergy.agents.gateway import ForecastKit
+from p2penergy.agents.trader import AgentConfig
+from p2penergy.agents.weather_forecast import WeatherForecastSource
+from p2penergy.community import CAR_KIND, Community
+from p2penergy.provenance.metrics import renewable_driving_share
+from p2penergy.scenario.generate import generate
+from p2penergy.scenario.model import Scenario
+from p2penergy.sim.build import build_community
+from p2penergy.sim.costs import Cost, month_costs
+from p2penergy.sim.loop import LoopConfig, SlotHook, run_baseline, run_p2p
+from p2penergy.sim.provenance_hook import ProvenanceHook
+from p2penergy.sim.records import RunRecords
+from p2penergy.sim.results import GroupResult, group_results, kpis
+
+AGENT_MODES = {
+    # the demonstration's agents: economy mode, revise a slot's orders within 2 h of delivery
+    "demonstration": AgentConfig(),
+    # optimising agents set to their best: plan every slot, revise up to 4 h ahead, tighter concession
+    "best": AgentConfig(revise_slots=8),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SimulationOptions:
+    """What to run. ``period``: the report month (default: the scenario's)."""
+
+    mechanism: str = "cda"
+    period: date | None = None
+    seed: int | None = None
+    agents: str = "demonstration"
+    replan_slots: int = 4
+    history_days: int = 42
+
+
+@dataclass(slots=True)
+class Simulation:
+    """Everything a run produced."""
+
+    community: Community
+    options: SimulationOptions
+    baseline: RunRecords
+    p2p: RunRecords
+    baseline_costs: dict[str, Cost]
+    p2p_costs: dict[str, Cost]
+    groups: dict[str, GroupResult]
+    kpis: dict[str, Any]
+    provenance: ProvenanceHook
+    kit: ForecastKit
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[SlotHook] = (),
+             progress: Callable[[int, int], None] | None = None) -> Simulation:
+    """Run baseline and P2P for the report month; learning uses only the weeks before it."""
+    if options.agents not in AGENT_MODES:
+        raise ValueError(f"agents: must be one of {', '.join(AGENT_MODES)}, got {options.agents!r}")
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(stage: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[stage] = timings.get(stage, 0.0) + now - clock
+        clock = now
+
+    month = (options.period or scenario.period.report_month).replace(day=1)
+    if options.period is not None:
+        scenario = scenario.model_copy(update={"period": replace_period(scenario, month)})
+    seed = scenario.scenario.seed if options.seed is None else options.seed
+    if seed != scenario.scenario.seed:
+        scenario = scenario.model_copy(update={"scenario": scenario.scenario.model_copy(update={"seed": seed})})
+    start = max(scenario.period.start, month - timedelta(days=options.history_days))
+    next_month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+    # one more day after the month (when the period has it) so agents can plan "tomorrow"
+    data = generate(scenario, start, min(scenario.period.end, next_month))
+    community = build_community(scenario, data, seed)
+    lap("data")
+    kit = fit_forecasters(community, seed)
+    lap("learning")
+    baseline = run_baseline(community)
+    baseline_costs = month_costs(community, baseline)
+    lap("baseline")
+    prov = ProvenanceHook(community)
+    config = LoopConfig(mechanism=options.mechanism, replan_slots=options.replan_slots,
+                        agent=AGENT_MODES[options.agents])
+    p2p = run_p2p(community, kit, config, [*hooks, prov], progress)
+    lap("p2p month")
+    p2p_costs = month_costs(community, p2p)
+    share = renewable_driving_share(prov.events).total.value
+    result_groups = group_results(community, baseline_costs, p2p_costs)
+    indicators = kpis(community, baseline, p2p, share)
+    lap("settlement")
+    return Simulation(community, options, baseline, p2p, baseline_costs, p2p_costs, result_groups, indicators,
+                      prov, kit, timings)
+
+
+def replace_period(scenario: Scenario, month: date) -> Any:
+    """The scenario's period with ``month`` as the report month (the data must cover it)."""
+    period = scenario.period
+    end = max(period.end, (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1))
+    start = min(period.start, month)
+    return period.model_copy(update={"report_month": month, "start": start, "end": end})
+
+
+def fit_forecasters(community: Community, seed: int) -> ForecastKit:
+    """Load and PV models trained on the slots before the report month (walk-forward cut)."""
+    index = community.index
+    cutoff: datetime = community.slot(community.month.start)
+    weather = WeatherForecastSource(community.weather, rng_seed=seed)
+    history = {
+        p.id: pd.DataFrame({"load_wh": p.load_wh, "pv_wh": p.pv_wh}, index=index)
+        for p in community.participants.values() if p.kind != CAR_KIND
+    }
+    pv_history = {pid: frame for pid, frame in history.items() if community.participants[pid].has_pv}
+    load = GradientBoostingForecaster(target="load_wh", seed=seed).fit(history, weather, cutoff=cutoff)
+    pv = GradientBoostingForecaster(target="pv_wh", seed=seed).fit(pv_history, weather, cutoff=cutoff)
+    return ForecastKit(load=load, pv=pv, weather=weather)
+
