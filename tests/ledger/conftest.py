@@ -25,13 +25,13 @@ SELLERS = ["house-01", "house-02", "office"]
 BUYERS = ["house-03", "house-04", "car-01"]
 
 
-def run_market(ledger: Ledger, slots: int = 3, seed: int = 7, mechanism: str = "cda") -> dict[str, object]:
+def run_market(ledger: Ledger, slots: int = 3, seed: int = 7) -> dict[str, object]:
     """Register six participants, trade ``slots`` slots, meter, certify and commit each slot.
 
     Returns the trades and the per-participant totals the live run saw.
     """
     rng = np.random.default_rng(seed)
-    exchange = make_exchange(SETTINGS, mechanism)
+    exchange = make_exchange(ledger.settings)  # the mechanism the journal records
     ledger.register(SELLERS + BUYERS)
     trades = []
     tx_hashes = []

@@ -8,7 +8,9 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(no_args_is_help=False, add_completion=False)
+# One command registered as a group (cli/__init__ adds every area with add_typer): interspersed args let
+# options follow RUN_DIR.
+app = typer.Typer(no_args_is_help=False, add_completion=False, context_settings={"allow_interspersed_args": True})
 
 
 @app.callback(invoke_without_command=True)
