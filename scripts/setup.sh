@@ -14,4 +14,6 @@ if ! { [ -x "$ANVIL" ] && "$ANVIL" --version 2>/dev/null | grep -q "$ANVIL_VERSI
     mkdir -p .tools/anvil
     npm install --silent --no-audit --no-fund --prefix .tools/anvil "@foundry-rs/anvil@$ANVIL_VERSION" >/dev/null
 fi
-export P2PENERGY_ANVIL="$ANVIL"
+# the platform binary itself (the .bin/anvil wrapper is a node script that would outlive a kill)
+P2PENERGY_ANVIL=$(ls "$PWD"/.tools/anvil/node_modules/@foundry-rs/anvil-*/bin/anvil 2>/dev/null | head -n 1)
+export P2PENERGY_ANVIL="${P2PENERGY_ANVIL:-$ANVIL}"

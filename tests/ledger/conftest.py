@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -84,16 +85,15 @@ def run_market(ledger: Ledger, slots: int = 3, seed: int = 7) -> dict[str, objec
 def anvil_url() -> str:
     """A real anvil node on 127.0.0.1 (npm @foundry-rs/anvil, installed by scripts/setup.sh)."""
     root = Path(__file__).resolve().parents[2]
-    binary = os.environ.get("P2PENERGY_ANVIL") or str(root / ".tools/anvil/node_modules/.bin/anvil")
-    if not Path(binary).exists():
-        binary = shutil.which("anvil") or binary
+    found = sorted(root.glob(".tools/anvil/node_modules/@foundry-rs/anvil-*/bin/anvil"))
+    binary = os.environ.get("P2PENERGY_ANVIL") or (str(found[0]) if found else shutil.which("anvil") or "anvil")
     if not Path(binary).exists():
         pytest.fail(f"anvil not found at {binary}: run scripts/setup.sh (installs @foundry-rs/anvil into .tools/)")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", str(port), "--prune-history",
-                             "--silent"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                             "--silent"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -106,8 +106,8 @@ def anvil_url() -> str:
                 pytest.fail(f"anvil did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
             time.sleep(0.05)
     yield url
-    proc.terminate()
+    os.killpg(proc.pid, signal.SIGTERM)  # its own session: nothing it started outlives it
     try:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)

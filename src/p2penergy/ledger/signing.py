@@ -117,8 +117,13 @@ def requirements_hash(requirements: tuple[Requirement, ...]) -> bytes:
     return keccak(canonical_json([r.as_dict() for r in requirements]).encode())
 
 
+@lru_cache(maxsize=65536)
 def struct_hash(action: Action, nonce: int, address: str | bytes) -> bytes:
-    """EIP-712 ``hashStruct`` of an action signed by ``address`` with ``nonce``."""
+    """EIP-712 ``hashStruct`` of an action signed by ``address`` with ``nonce``.
+
+    Memoised by value (actions are frozen dataclasses; equal values encode equally), so a
+    simulation that signs and then verifies the same action hashes it once.
+    """
     if isinstance(action, Order):
         body = (_ORDER_TH + keccak(action.order_id.encode()) + _addr(address)
                 + _u(0 if action.side == BUY else 1) + _u((action.slot_start - _EPOCH) // timedelta(seconds=1))
@@ -140,9 +145,14 @@ def batch_hash(address: str | bytes, items: Sequence[bytes]) -> bytes:
     return keccak(_BATCH_TH + _addr(address) + keccak(b"".join(items)))
 
 
+@lru_cache(maxsize=1024)
+def _private(private_key: bytes) -> PrivateKey:
+    return PrivateKey(private_key)  # building one costs as much as a signature: keep them
+
+
 def sign_digest(private_key: bytes, digest: bytes) -> bytes:
     """65-byte ``r || s || v`` signature (v = 27 or 28) of a 32-byte digest."""
-    sig = PrivateKey(private_key).sign_recoverable(digest, hasher=None)
+    sig = _private(private_key).sign_recoverable(digest, hasher=None)
     return sig[:64] + bytes([27 + sig[64]])
 
 
