@@ -136,3 +136,10 @@ def test_audit_api_reports_counts(run_dir):
     report = audit(j, chain)
     assert report.ok and report.slots_committed == 3 and report.trades_replayed > 0
     assert report.signed_actions == sum(1 for r in j.rows() if r.kind in ("order", "modify", "cancel"))
+
+
+def test_cli_errors_are_clear(tmp_path, run_dir):
+    missing = run_audit(tmp_path / "nowhere")
+    assert missing.exit_code == 2 and "ledger.json not found" in missing.output
+    unknown = run_audit(run_dir, "--prove", "no-such-trade")
+    assert unknown.exit_code == 2 and "no trade 'no-such-trade'" in unknown.output

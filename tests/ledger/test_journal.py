@@ -51,7 +51,7 @@ def test_a_failed_transaction_writes_nothing(tmp_path):
     j.append("meter", {"n": 1})
     j.flush()
     j.append("meter", {"n": 2})
-    j._buffer.append(dict(j._buffer[0]))  # a duplicate seq: the insert fails
+    j._buffer.append(j._buffer[0])  # a duplicate seq: the insert fails
     with pytest.raises(IntegrityError):
         j.flush()
     assert [r.seq for r in Journal(j.url).rows()] == [1]

@@ -27,10 +27,16 @@ def audit_command(
     Exits 1 naming the first mismatch.
     """
     from p2penergy.ledger.audit import audit, open_run, prove_trade
+    from p2penergy.ledger.chain import ChainError
+    from p2penergy.ledger.journal import JournalError
 
     if run_dir is None and db is None:
         raise typer.BadParameter("give RUN_DIR or --db URL")
-    journal, chain = open_run(run_dir, db, chain_url)
+    try:
+        journal, chain = open_run(run_dir, db, chain_url)
+    except (FileNotFoundError, ValueError, ChainError, JournalError) as exc:
+        typer.echo(f"audit FAILED: cannot open the run: {exc}", err=True)
+        raise typer.Exit(2) from exc
     try:
         report = audit(journal, chain, check_replay=not no_replay)
         if report.ok:
@@ -41,7 +47,11 @@ def audit_command(
         else:
             typer.echo(f"audit FAILED: {report.error}", err=True)
         if prove is not None:
-            typer.echo(json.dumps(prove_trade(journal, chain, prove), indent=1))
+            try:
+                typer.echo(json.dumps(prove_trade(journal, chain, prove), indent=1))
+            except KeyError as exc:
+                typer.echo(f"--prove: {exc.args[0]}", err=True)
+                raise typer.Exit(2) from exc
     finally:
         journal.close()
         chain.close()

@@ -18,12 +18,12 @@ from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_account import Account
-from eth_hash.auto import keccak
 from web3 import Web3
 from web3.exceptions import TransactionNotFound
 from web3.logs import DISCARD
 
 from p2penergy.ledger.contract.build import load_artifact
+from p2penergy.ledger.hashing import keccak
 from p2penergy.ledger.keys import Key
 
 EMBEDDED = "embedded"

@@ -14,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from coincurve import PrivateKey
-from eth_hash.auto import keccak
+
+from p2penergy.ledger.hashing import keccak
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 OPERATOR_ID = "@operator"

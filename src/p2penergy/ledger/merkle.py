@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from eth_hash.auto import keccak
+from p2penergy.ledger.hashing import keccak
 
 EMPTY_ROOT = b"\x00" * 32
 

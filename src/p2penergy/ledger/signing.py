@@ -29,9 +29,9 @@ from decimal import Decimal
 from functools import lru_cache
 
 from coincurve import PrivateKey, PublicKey
-from eth_hash.auto import keccak
 
 from p2penergy.ledger.actions import Action, Cancel, Modify, canonical_json
+from p2penergy.ledger.hashing import keccak
 from p2penergy.ledger.keys import SECP256K1_N, Key, address_from_public
 from p2penergy.market import BUY, Order, Requirement, Tag
 
