@@ -82,7 +82,8 @@ class Ledger:
         self.verifier = Verifier(self.domain)
         self.keys: dict[str, Key] = {}
         self._next_nonce: dict[str, int] = defaultdict(int)
-        self._slot_of_order: dict[str, int] = {}
+        self._slot_of_order: dict[str, int] = {}  # open orders only: forgotten when their slot is committed
+        self._orders_of_slot: dict[int, list[str]] = defaultdict(list)
         self._leaves: dict[int, dict[str, list[bytes]]] = defaultdict(lambda: {"orders": [], "trades": [],
                                                                              "certificates": []})
         self._closed: set[int] = set()
@@ -221,6 +222,7 @@ class Ledger:
         if isinstance(action, Order):
             slot = unix_seconds(action.slot_start)
             self._slot_of_order[action.order_id] = slot
+            self._orders_of_slot[slot].append(action.order_id)
         else:
             slot = self._slot_of_order.get(action.order_id)
             if slot is None:
@@ -298,6 +300,8 @@ class Ledger:
         self.journal.flush()
         self._leaves.pop(slot, None)
         self._closed.discard(slot)
+        for order_id in self._orders_of_slot.pop(slot, ()):
+            self._slot_of_order.pop(order_id, None)
         return tx_hash
 
     def _timed(self, fn: Any, *args: Any) -> Any:

@@ -142,7 +142,12 @@ def struct_hash(action: Action, nonce: int, address: str | bytes) -> bytes:
 
 def batch_hash(address: str | bytes, items: Sequence[bytes]) -> bytes:
     """``hashStruct(Batch)``: arrays encode as keccak of their concatenated elements."""
-    return keccak(_BATCH_TH + _addr(address) + keccak(b"".join(items)))
+    return _batch_digest_input(_addr(address), tuple(items))
+
+
+@lru_cache(maxsize=4096)
+def _batch_digest_input(padded_address: bytes, items: tuple[bytes, ...]) -> bytes:
+    return keccak(_BATCH_TH + padded_address + keccak(b"".join(items)))
 
 
 @lru_cache(maxsize=1024)
@@ -190,8 +195,13 @@ class SignedBatch:
     signature: bytes
 
 
+def _raw(address: str) -> bytes:
+    return bytes.fromhex(address.removeprefix("0x"))  # the form Verifier uses: one memo entry per action
+
+
 def sign_action(key: Key, domain: Domain, action: Action, nonce: int) -> Signed:
-    return Signed(action, nonce, sign_digest(key.private_key, domain.digest(struct_hash(action, nonce, key.address))))
+    digest = domain.digest(struct_hash(action, nonce, _raw(key.address)))
+    return Signed(action, nonce, sign_digest(key.private_key, digest))
 
 
 def sign_batch(key: Key, domain: Domain, entries: Iterable[tuple[Action, int]]) -> SignedBatch:
@@ -199,8 +209,9 @@ def sign_batch(key: Key, domain: Domain, entries: Iterable[tuple[Action, int]]) 
     for action, _ in entries:
         if action.participant != key.participant:
             raise SignatureError(f"participant: batch of {key.participant!r} holds an action of {action.participant!r}")
-    items = [struct_hash(a, n, key.address) for a, n in entries]
-    digest = domain.digest(batch_hash(key.address, items))
+    address = _raw(key.address)
+    items = [struct_hash(a, n, address) for a, n in entries]
+    digest = domain.digest(batch_hash(address, items))
     return SignedBatch(key.participant, entries, sign_digest(key.private_key, digest))
 
 
