@@ -7,3 +7,13 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 "$VENV/bin/python" -m pip install -q -e ".[test]"
 export PATH="$PWD/$VENV/bin:$PATH"
+# anvil (Foundry's local EVM node, from the npm package) for the ledger's integration tests.
+ANVIL_VERSION=1.7.1
+ANVIL="$PWD/.tools/anvil/node_modules/.bin/anvil"
+if ! { [ -x "$ANVIL" ] && "$ANVIL" --version 2>/dev/null | grep -q "$ANVIL_VERSION"; }; then
+    mkdir -p .tools/anvil
+    npm install --silent --no-audit --no-fund --prefix .tools/anvil "@foundry-rs/anvil@$ANVIL_VERSION" >/dev/null
+fi
+# the platform binary itself (the .bin/anvil wrapper is a node script that would outlive a kill)
+P2PENERGY_ANVIL=$(ls "$PWD"/.tools/anvil/node_modules/@foundry-rs/anvil-*/bin/anvil 2>/dev/null | head -n 1)
+export P2PENERGY_ANVIL="${P2PENERGY_ANVIL:-$ANVIL}"

@@ -1,0 +1,1 @@
+"""The settlement contract: Vyper source, its committed compiled artifact, and the build."""

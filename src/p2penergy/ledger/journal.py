@@ -1,0 +1,186 @@
+"""The append-only, hash-chained journal, in any SQLAlchemy database.
+
+Every row is ``(seq, kind, slot_start, ref, body, prev_hash, hash)`` with
+``hash = keccak256(prev_hash || seq (8 bytes) || kind || 0x00 || body)`` and the
+first row's ``prev_hash`` 32 zero bytes: changing, inserting or deleting any row breaks
+the chain from there on. ``body`` is canonical JSON (sorted keys, no spaces).
+
+Rows are buffered and written by :meth:`Journal.flush` in one transaction (the
+simulation flushes once per slot), so after a crash the database holds a prefix of the
+journal that ends at a flush. SQLite (the default, a file) runs in WAL mode with
+``synchronous=NORMAL``; PostgreSQL works by URL (``postgresql+psycopg://...``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    insert,
+    select,
+)
+from sqlalchemy.pool import StaticPool
+
+from p2penergy.ledger.actions import canonical_json
+from p2penergy.ledger.hashing import keccak
+
+GENESIS_PREV = b"\x00" * 32
+KINDS = ("genesis", "participant", "batch", "order", "modify", "cancel", "trade", "close", "meter", "certificate",
+         "commit")
+
+metadata = MetaData()
+journal_table = Table(
+    "journal", metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("kind", String(16), nullable=False),
+    Column("slot_start", BigInteger, nullable=True, index=True),
+    Column("ref", String(200), nullable=True),
+    Column("body", Text, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+)
+meta_table = Table(
+    "ledger_meta", metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+
+class JournalError(RuntimeError):
+    """The journal is not usable (bad URL, or a broken chain when opening for writing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRow:
+    """One journal row. ``slot_start`` is Unix seconds of the delivery slot, if any."""
+
+    seq: int
+    kind: str
+    slot_start: int | None
+    ref: str | None
+    body: str
+    prev_hash: str
+    hash: str
+
+    def expected_hash(self) -> str:
+        return row_hash(bytes.fromhex(self.prev_hash), self.seq, self.kind, self.body).hex()
+
+
+def row_hash(prev: bytes, seq: int, kind: str, body: str) -> bytes:
+    return keccak(prev + seq.to_bytes(8, "big") + kind.encode("ascii") + b"\x00" + body.encode("utf-8"))
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite:///{Path(path).resolve()}"
+
+
+def make_engine(url: str) -> Engine:
+    """Engine for ``url``; SQLite files get WAL mode, NORMAL sync and a busy timeout."""
+    try:
+        in_memory = url.endswith(":memory:") or url.rstrip("/") in ("sqlite:", "sqlite+pysqlite:")
+        if url.startswith("sqlite") and in_memory:
+            engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+        else:
+            engine = create_engine(url)
+    except Exception as exc:  # sqlalchemy raises ArgumentError / NoSuchModuleError
+        raise JournalError(f"db_url: not a usable SQLAlchemy URL ({exc})") from exc
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA busy_timeout=5000")
+            cur.close()
+    return engine
+
+
+class Journal:
+    """Appends hash-chained rows (buffered; :meth:`flush` writes them in one transaction)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        metadata.create_all(self.engine)
+        self._buffer: list[tuple[Any, ...]] = []
+        mark = {"qmark": "?", "numeric": ":{}"}.get(self.engine.dialect.paramstyle, "%s")  # psycopg: %s
+        marks = ", ".join(mark.format(i + 1) for i in range(len(journal_table.columns)))
+        columns = ", ".join(c.name for c in journal_table.columns)
+        self._insert_sql = f"INSERT INTO journal ({columns}) VALUES ({marks})"
+        self.last_body = ""  # canonical JSON of the last appended row (Merkle leaves are built from it)
+        with self.engine.connect() as conn:
+            last = conn.execute(
+                select(journal_table.c.seq, journal_table.c.hash).order_by(journal_table.c.seq.desc()).limit(1)
+            ).first()
+        self._seq = last.seq if last else 0
+        self._head = bytes.fromhex(last.hash) if last else GENESIS_PREV
+
+    @property
+    def head(self) -> tuple[int, bytes]:
+        """``(seq, hash)`` of the last appended row (``(0, zeros)`` when empty)."""
+        return self._seq, self._head
+
+    def append(self, kind: str, body: dict[str, Any], slot_start: int | None = None,
+               ref: str | None = None) -> tuple[int, bytes]:
+        """Buffer one row; returns its ``(seq, hash)``."""
+        if kind not in KINDS:
+            raise JournalError(f"kind: one of {', '.join(KINDS)}; got {kind!r}")
+        text = canonical_json(body)
+        seq = self._seq + 1
+        digest = row_hash(self._head, seq, kind, text)
+        self._buffer.append((seq, kind, slot_start, ref, text, self._head.hex(), digest.hex()))
+        self._seq, self._head = seq, digest
+        self.last_body = text
+        return seq, digest
+
+    def flush(self) -> int:
+        """Write buffered rows in one transaction; returns how many were written."""
+        if not self._buffer:
+            return 0
+        rows, self._buffer = self._buffer, []
+        with self.engine.begin() as conn:
+            # The driver's executemany with plain tuples: 5x faster than Core's insert() with dicts.
+            conn.exec_driver_sql(self._insert_sql, rows)
+        return len(rows)
+
+    def rows(self, kinds: tuple[str, ...] | None = None, batch: int = 5000) -> Iterator[JournalRow]:
+        """Stream flushed rows in ``seq`` order (optionally only some kinds), bounded memory."""
+        self.flush()
+        after = 0
+        t = journal_table
+        while True:
+            query = select(t).where(t.c.seq > after).order_by(t.c.seq).limit(batch)
+            if kinds is not None:
+                query = query.where(t.c.kind.in_(kinds))
+            with self.engine.connect() as conn:
+                chunk = [JournalRow(*r) for r in conn.execute(query)]
+            if not chunk:
+                return
+            yield from chunk
+            after = chunk[-1].seq
+
+    def get_meta(self, key: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(meta_table.c.value).where(meta_table.c.key == key)).scalar()
+
+    def set_meta(self, values: dict[str, str]) -> None:
+        with self.engine.begin() as conn:
+            for key, value in values.items():
+                conn.execute(meta_table.delete().where(meta_table.c.key == key))
+                conn.execute(insert(meta_table).values(key=key, value=value))
+
+    def close(self) -> None:
+        self.flush()
+        self.engine.dispose()

@@ -1,0 +1,277 @@
+"""EIP-712 typed data for orders, cancels and modifies; signing, verification, replay.
+
+Typed structs (field order is the encoding order)::
+
+    Order(string orderId,address participant,uint8 side,uint64 slotStart,uint64 energyWh,
+          uint256 priceMicros,uint64 submittedAtUs,bytes32 attributes,bytes32 requirements,uint64 nonce)
+    Cancel(string orderId,address participant,uint64 cancelledAtUs,uint64 nonce)
+    Modify(string orderId,address participant,uint64 energyWh,uint256 priceMicros,uint64 modifiedAtUs,uint64 nonce)
+    Batch(address participant,bytes32[] items)
+
+``side`` is 0 for buy and 1 for sell; ``slotStart`` is Unix seconds, other times Unix
+microseconds; ``priceMicros`` is the price per kWh times 10^6 (exact);
+``attributes`` / ``requirements`` are keccak256 of their canonical JSON. The domain is
+``EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)``
+with name ``p2penergy``, version ``1`` and the settlement contract.
+
+A participant signs either one action (its own digest) or a :class:`SignedBatch`: one
+signature over the struct hashes of all the actions an agent takes in one step. Every
+action carries a nonce; per participant nonces must strictly increase, so a replayed or
+re-ordered action is rejected (:class:`ReplayError`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+
+from coincurve import PrivateKey, PublicKey
+
+from p2penergy.ledger.actions import Action, Cancel, Modify, canonical_json
+from p2penergy.ledger.hashing import keccak
+from p2penergy.ledger.keys import SECP256K1_N, Key, address_from_public
+from p2penergy.market import BUY, Order, Requirement, Tag
+
+DOMAIN_TYPE = b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+ORDER_TYPE = (b"Order(string orderId,address participant,uint8 side,uint64 slotStart,uint64 energyWh,"
+              b"uint256 priceMicros,uint64 submittedAtUs,bytes32 attributes,bytes32 requirements,uint64 nonce)")
+CANCEL_TYPE = b"Cancel(string orderId,address participant,uint64 cancelledAtUs,uint64 nonce)"
+MODIFY_TYPE = (b"Modify(string orderId,address participant,uint64 energyWh,uint256 priceMicros,"
+               b"uint64 modifiedAtUs,uint64 nonce)")
+BATCH_TYPE = b"Batch(address participant,bytes32[] items)"
+_ORDER_TH, _CANCEL_TH, _MODIFY_TH, _BATCH_TH, _DOMAIN_TH = (
+    keccak(t) for t in (ORDER_TYPE, CANCEL_TYPE, MODIFY_TYPE, BATCH_TYPE, DOMAIN_TYPE)
+)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_HALF_N = SECP256K1_N // 2
+
+
+class SignatureError(ValueError):
+    """A signature is malformed or was not made by the participant's registered key."""
+
+
+class ReplayError(SignatureError):
+    """An action's nonce was already used (a replay) or is not increasing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Domain:
+    """EIP-712 domain: the chain and the settlement contract orders are bound to."""
+
+    chain_id: int
+    verifying_contract: str
+    name: str = "p2penergy"
+    version: str = "1"
+    separator: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        sep = keccak(_DOMAIN_TH + keccak(self.name.encode()) + keccak(self.version.encode())
+                     + _u(self.chain_id) + _addr(self.verifying_contract))
+        object.__setattr__(self, "separator", sep)
+
+    def digest(self, struct_hash: bytes) -> bytes:
+        return keccak(b"\x19\x01" + self.separator + struct_hash)
+
+    def as_typed_data_domain(self) -> dict[str, object]:
+        return {"name": self.name, "version": self.version, "chainId": self.chain_id,
+                "verifyingContract": self.verifying_contract}
+
+
+def _u(value: int) -> bytes:
+    return value.to_bytes(32, "big")
+
+
+def _addr(address: str | bytes) -> bytes:
+    raw = address if isinstance(address, bytes) else bytes.fromhex(address.removeprefix("0x"))
+    if len(raw) != 20:
+        raise SignatureError(f"address: 20 bytes, got {address!r}")
+    return b"\x00" * 12 + raw
+
+
+def micros(when: datetime) -> int:
+    """Unix time in whole microseconds (exact)."""
+    value = (when - _EPOCH) // _US
+    if value < 0:
+        raise SignatureError(f"time: on or after 1970-01-01, got {when.isoformat()}")
+    return value
+
+
+def price_micros(price_per_kwh: Decimal) -> int:
+    scaled = price_per_kwh * 1_000_000
+    if scaled != scaled.to_integral_value() or scaled < 0:
+        raise SignatureError(f"price_per_kwh: >= 0 with at most 6 decimal places to be signed, got {price_per_kwh}")
+    return int(scaled)
+
+
+@lru_cache(maxsize=4096)
+def tag_hash(tag: Tag) -> bytes:
+    return keccak(canonical_json(tag.as_dict()).encode())
+
+
+@lru_cache(maxsize=4096)
+def requirements_hash(requirements: tuple[Requirement, ...]) -> bytes:
+    return keccak(canonical_json([r.as_dict() for r in requirements]).encode())
+
+
+@lru_cache(maxsize=65536)
+def struct_hash(action: Action, nonce: int, address: str | bytes) -> bytes:
+    """EIP-712 ``hashStruct`` of an action signed by ``address`` with ``nonce``.
+
+    Memoised by value (actions are frozen dataclasses; equal values encode equally), so a
+    simulation that signs and then verifies the same action hashes it once.
+    """
+    if isinstance(action, Order):
+        body = (_ORDER_TH + keccak(action.order_id.encode()) + _addr(address)
+                + _u(0 if action.side == BUY else 1) + _u((action.slot_start - _EPOCH) // timedelta(seconds=1))
+                + _u(action.energy_wh) + _u(price_micros(action.price_per_kwh)) + _u(micros(action.submitted_at))
+                + tag_hash(action.tag) + requirements_hash(action.requirements) + _u(nonce))
+    elif isinstance(action, Cancel):
+        body = (_CANCEL_TH + keccak(action.order_id.encode()) + _addr(address)
+                + _u(micros(action.cancelled_at)) + _u(nonce))
+    elif isinstance(action, Modify):
+        body = (_MODIFY_TH + keccak(action.order_id.encode()) + _addr(address) + _u(action.energy_wh)
+                + _u(price_micros(action.price_per_kwh)) + _u(micros(action.modified_at)) + _u(nonce))
+    else:
+        raise TypeError(f"action: an Order, Cancel or Modify, got {type(action).__name__}")
+    return keccak(body)
+
+
+def batch_hash(address: str | bytes, items: Sequence[bytes]) -> bytes:
+    """``hashStruct(Batch)``: arrays encode as keccak of their concatenated elements."""
+    return _batch_digest_input(_addr(address), tuple(items))
+
+
+@lru_cache(maxsize=4096)
+def _batch_digest_input(padded_address: bytes, items: tuple[bytes, ...]) -> bytes:
+    return keccak(_BATCH_TH + padded_address + keccak(b"".join(items)))
+
+
+@lru_cache(maxsize=1024)
+def _private(private_key: bytes) -> PrivateKey:
+    return PrivateKey(private_key)  # building one costs as much as a signature: keep them
+
+
+def sign_digest(private_key: bytes, digest: bytes) -> bytes:
+    """65-byte ``r || s || v`` signature (v = 27 or 28) of a 32-byte digest."""
+    sig = _private(private_key).sign_recoverable(digest, hasher=None)
+    return sig[:64] + bytes([27 + sig[64]])
+
+
+def recover(digest: bytes, signature: bytes) -> bytes:
+    """20-byte address that made ``signature`` over ``digest``; rejects malleable forms."""
+    if not isinstance(signature, bytes | bytearray) or len(signature) != 65:
+        raise SignatureError("signature: 65 bytes (r, s, v)")
+    v = signature[64]
+    if v not in (27, 28):
+        raise SignatureError(f"signature: v must be 27 or 28, got {v}")
+    if int.from_bytes(signature[32:64], "big") > _HALF_N:
+        raise SignatureError("signature: s must be in the lower half of the curve order (EIP-2)")
+    try:
+        public = PublicKey.from_signature_and_message(bytes(signature[:64]) + bytes([v - 27]), digest, hasher=None)
+    except Exception as exc:
+        raise SignatureError(f"signature: cannot recover a key ({exc})") from exc
+    return address_from_public(public.format(compressed=False))
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """One action with its nonce and its own EIP-712 signature."""
+
+    action: Action
+    nonce: int
+    signature: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SignedBatch:
+    """Actions of one participant, with nonces, under one ``Batch`` signature."""
+
+    participant: str
+    entries: tuple[tuple[Action, int], ...]
+    signature: bytes
+
+
+def _raw(address: str) -> bytes:
+    return bytes.fromhex(address.removeprefix("0x"))  # the form Verifier uses: one memo entry per action
+
+
+def sign_action(key: Key, domain: Domain, action: Action, nonce: int) -> Signed:
+    digest = domain.digest(struct_hash(action, nonce, _raw(key.address)))
+    return Signed(action, nonce, sign_digest(key.private_key, digest))
+
+
+def sign_batch(key: Key, domain: Domain, entries: Iterable[tuple[Action, int]]) -> SignedBatch:
+    entries = tuple(entries)
+    for action, _ in entries:
+        if action.participant != key.participant:
+            raise SignatureError(f"participant: batch of {key.participant!r} holds an action of {action.participant!r}")
+    address = _raw(key.address)
+    items = [struct_hash(a, n, address) for a, n in entries]
+    digest = domain.digest(batch_hash(address, items))
+    return SignedBatch(key.participant, entries, sign_digest(key.private_key, digest))
+
+
+class Verifier:
+    """Checks signatures against registered addresses and enforces increasing nonces."""
+
+    def __init__(self, domain: Domain, addresses: dict[str, str] | None = None) -> None:
+        self.domain = domain
+        self._address: dict[str, bytes] = {}
+        self._last_nonce: dict[str, int] = {}
+        for pid, address in (addresses or {}).items():
+            self.register(pid, address)
+
+    def register(self, participant: str, address: str) -> None:
+        self._address[participant] = _addr(address)[12:]
+
+    def address(self, participant: str) -> bytes:
+        try:
+            return self._address[participant]
+        except KeyError:
+            raise SignatureError(f"participant: {participant!r} is not registered") from None
+
+    def _check_nonce(self, participant: str, nonce: int, what: str) -> None:
+        last = self._last_nonce.get(participant, -1)
+        if isinstance(nonce, bool) or not isinstance(nonce, int) or not 0 <= nonce < 2**64:
+            raise SignatureError(f"nonce: a whole number in [0, 2**64), got {nonce!r}")
+        if nonce <= last:
+            raise ReplayError(f"{what}: nonce {nonce} of {participant!r} is not above the last used {last} "
+                              "(replayed or re-ordered)")
+
+    def verify(self, signed: Signed) -> bytes:
+        """Check one signed action; mark its nonce used; return its struct hash."""
+        action = signed.action
+        expected = self.address(action.participant)
+        self._check_nonce(action.participant, signed.nonce, action.order_id)
+        sh = struct_hash(action, signed.nonce, expected)
+        if recover(self.domain.digest(sh), signed.signature) != expected:
+            raise SignatureError(f"{action.order_id}: signature was not made by {action.participant!r}'s "
+                                 "registered key over this content (altered or forged)")
+        self._last_nonce[action.participant] = signed.nonce
+        return sh
+
+    def verify_batch(self, batch: SignedBatch) -> list[bytes]:
+        """Check a batch; mark its nonces used; return the struct hash of each entry."""
+        expected = self.address(batch.participant)
+        last = self._last_nonce.get(batch.participant, -1)
+        items = []
+        for action, nonce in batch.entries:
+            if action.participant != batch.participant:
+                raise SignatureError(f"{action.order_id}: participant {action.participant!r} in a batch of "
+                                     f"{batch.participant!r}")
+            if nonce <= last:
+                self._check_nonce(batch.participant, nonce, action.order_id)
+                raise ReplayError(f"{action.order_id}: nonce {nonce} not increasing within the batch")
+            last = nonce
+            items.append(struct_hash(action, nonce, expected))
+        if batch.entries:
+            self._check_nonce(batch.participant, batch.entries[0][1], batch.entries[0][0].order_id)
+        if recover(self.domain.digest(batch_hash(expected, items)), batch.signature) != expected:
+            raise SignatureError(f"batch of {batch.participant!r}: signature was not made by its registered key "
+                                 "over these actions (altered or forged)")
+        self._last_nonce[batch.participant] = last
+        return items

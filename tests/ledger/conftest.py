@@ -1,0 +1,113 @@
+"""A small deterministic market run through the ledger, shared by the ledger tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections import defaultdict
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pytest
+
+from p2penergy.ledger import Cancel, Ledger, Modify
+from p2penergy.market import MarketSettings, Order, Requirement, Tag, make_exchange
+
+SETTINGS = MarketSettings.demonstration()
+START = datetime(2020, 8, 1, 9, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
+SELLERS = ["house-01", "house-02", "office"]
+BUYERS = ["house-03", "house-04", "car-01"]
+
+
+def run_market(ledger: Ledger, slots: int = 3, seed: int = 7) -> dict[str, object]:
+    """Register six participants, trade ``slots`` slots, meter, certify and commit each slot.
+
+    Returns the trades and the per-participant totals the live run saw.
+    """
+    rng = np.random.default_rng(seed)
+    exchange = make_exchange(ledger.settings)  # the mechanism the journal records
+    ledger.register(SELLERS + BUYERS)
+    trades = []
+    tx_hashes = []
+    n = 0
+    for k in range(slots):
+        slot = START + k * SETTINGS.slot_length
+        at = slot - timedelta(hours=1)
+        for pid in SELLERS + BUYERS:
+            actions: list[Order | Cancel | Modify] = []
+            for _ in range(2):
+                n += 1
+                price = Decimal(int(rng.integers(1000, 2500))) / 100
+                energy = int(rng.integers(100, 900))
+                if pid in SELLERS:
+                    order = Order(f"o{n}", pid, "sell", slot, energy, price, at,
+                                  tag=Tag.of(source="solar", producer=pid, device=f"pv-{pid}"))
+                else:
+                    order = Order(f"o{n}", pid, "buy", slot, energy, price, at,
+                                  requirements=(Requirement.of({"source": "solar"}, "1"), Requirement.any()))
+                actions.append(order)
+            batch = ledger.sign(pid, actions)
+            trades += ledger.submit(exchange, batch).trades
+            at += timedelta(seconds=30)
+        # a revision step: one buyer raises a price, one seller cancels (may be filled: then refused)
+        mod = Modify(f"o{n}", BUYERS[-1], 300, Decimal("24.50"), at + timedelta(minutes=1))
+        trades += ledger.submit(exchange, ledger.sign(BUYERS[-1], [mod])).trades
+        cancel = Cancel(f"o{n - 11}", SELLERS[0], at + timedelta(minutes=2))
+        trades += ledger.submit(exchange, ledger.sign(SELLERS[0], [cancel])).trades
+        trades += ledger.close_slot(exchange, slot).trades
+        tag_wh: dict[str, int] = defaultdict(int)
+        for t in trades:
+            if t.slot_start == slot:
+                tag_wh[str(t.tag)] += t.energy_wh
+        for pid in SELLERS + BUYERS:
+            ledger.record_meter(slot, pid, {"load_wh": int(rng.integers(200, 800)), "pv_wh": 0})
+        devices = []
+        for pid in SELLERS:
+            issued = int(rng.integers(500, 1500))
+            claimed = min(issued, tag_wh.get(str(Tag.of(source="solar", producer=pid, device=f"pv-{pid}")), 0))
+            ledger.record_certificate_event(slot, {"event": "issue", "certificate_id": f"c-{k}-{pid}",
+                                                   "device": f"pv-{pid}", "energy_wh": issued})
+            ledger.record_certificate_event(slot, {"event": "claim", "certificate_id": f"c-{k}-{pid}",
+                                                   "device": f"pv-{pid}", "energy_wh": claimed})
+            devices.append((f"pv-{pid}", issued, claimed))
+        tx_hashes.append(ledger.commit_slot(slot, dict(tag_wh), devices))
+    return {"trades": trades, "tx_hashes": tx_hashes}
+
+
+@pytest.fixture(scope="session")
+def anvil_url() -> str:
+    """A real anvil node on 127.0.0.1 (npm @foundry-rs/anvil, installed by scripts/setup.sh)."""
+    root = Path(__file__).resolve().parents[2]
+    found = sorted(root.glob(".tools/anvil/node_modules/@foundry-rs/anvil-*/bin/anvil"))
+    binary = os.environ.get("P2PENERGY_ANVIL") or (str(found[0]) if found else shutil.which("anvil") or "anvil")
+    if not Path(binary).exists():
+        pytest.fail(f"anvil not found at {binary}: run scripts/setup.sh (installs @foundry-rs/anvil into .tools/)")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([binary, "--host", "127.0.0.1", "--port", str(port), "--prune-history",
+                             "--silent"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"anvil did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
+            time.sleep(0.05)
+    yield url
+    os.killpg(proc.pid, signal.SIGTERM)  # its own session: nothing it started outlives it
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)

@@ -1,0 +1,145 @@
+import json
+
+import pytest
+from conftest import SETTINGS, run_market
+from eth_abi import decode, encode
+from eth_account import Account
+from eth_account.typed_transactions import TypedTransaction
+from hexbytes import HexBytes
+from sqlalchemy import update
+from typer.testing import CliRunner
+
+from p2penergy.cli import app
+from p2penergy.ledger import Ledger, audit, open_run
+from p2penergy.ledger.chain import _COMMIT_SELECTOR, _COMMIT_TYPES
+from p2penergy.ledger.journal import Journal, journal_table, row_hash, sqlite_url
+from p2penergy.ledger.keys import OPERATOR_ID, Key
+from p2penergy.ledger.merkle import merkle_root
+from p2penergy.ledger.recorder import leaf_of
+
+SEED = 21
+
+
+@pytest.fixture
+def run_dir(tmp_path):
+    d = tmp_path / "run"
+    led = Ledger.create(SETTINGS, run_dir=d, seed=SEED)
+    out = run_market(led, slots=3)
+    led.close()
+    assert out["trades"]
+    return d
+
+
+def run_audit(*args):
+    return CliRunner().invoke(app, ["audit", *map(str, args)])
+
+
+def test_an_untouched_run_passes(run_dir):
+    result = run_audit(run_dir)
+    assert result.exit_code == 0, result.output
+    assert "audit passed" in result.output and "3 slots match the chain" in result.output
+
+
+def _trade_rows(run_dir):
+    j = Journal(sqlite_url(run_dir / "journal.sqlite"))
+    return j, [r for r in j.rows() if r.kind == "trade"]
+
+
+def test_an_altered_journal_row_fails_by_name(run_dir):
+    j, trades = _trade_rows(run_dir)
+    row = trades[1]
+    body = json.loads(row.body)
+    body["energy_wh"] += 1
+    with j.engine.begin() as conn:
+        conn.execute(update(journal_table).where(journal_table.c.seq == row.seq)
+                     .values(body=json.dumps(body, sort_keys=True, separators=(",", ":"))))
+    result = run_audit(run_dir)
+    assert result.exit_code == 1
+    assert f"journal row {row.seq} (trade {row.ref}): hash does not match its content" in result.output
+
+
+def _rewrite_chain_from(j, seq, edit):
+    """What an operator covering its tracks would do: edit rows, then re-hash everything after."""
+    rows = list(j.rows())
+    prev = bytes.fromhex(rows[seq - 2].hash) if seq > 1 else b"\x00" * 32
+    with j.engine.begin() as conn:
+        for r in rows[seq - 1:]:
+            body = edit(r, prev)
+            h = row_hash(prev, r.seq, r.kind, body)
+            conn.execute(update(journal_table).where(journal_table.c.seq == r.seq)
+                         .values(body=body, prev_hash=prev.hex(), hash=h.hex()))
+            prev = h
+
+
+def test_a_rehashed_journal_still_fails_against_the_chain(run_dir):
+    j, trades = _trade_rows(run_dir)
+    target = trades[0]
+    forged_body = json.loads(target.body)
+    forged_body["price_per_kwh"] = "1.00"
+    forged = json.dumps(forged_body, sort_keys=True, separators=(",", ":"))
+    slot_trades = [forged if r.seq == target.seq else r.body for r in trades if r.slot_start == target.slot_start]
+    new_root = merkle_root([leaf_of("trade", b) for b in slot_trades]).hex()
+
+    def edit(r, prev):
+        if r.seq == target.seq:
+            return forged
+        if r.kind == "commit":  # a thorough forger fixes every commit row it can
+            body = json.loads(r.body)
+            body["journal_head"] = prev.hex()
+            if r.slot_start == target.slot_start:
+                body["trades_root"] = new_root
+            return json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return r.body
+
+    _rewrite_chain_from(j, target.seq, edit)
+    result = run_audit(run_dir)
+    assert result.exit_code == 1
+    assert "trades root recomputed from the journal" in result.output, result.output
+    assert "committed on chain" in result.output
+
+
+def test_an_altered_slot_commitment_fails(run_dir):
+    log = run_dir / "chain-transactions.jsonl"
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    operator = Key.derive(SEED, OPERATOR_ID)
+    slot = None
+    for i, line in enumerate(lines):
+        tx = TypedTransaction.from_bytes(HexBytes(line["raw"])).as_dict()
+        data = bytes(tx["data"])
+        if data[:4] == _COMMIT_SELECTOR:
+            args = list(decode(_COMMIT_TYPES, data[4:]))
+            slot = args[0]
+            args[2] = b"\xee" * 32  # a different trades root, signed by the operator's key
+            tx["data"] = HexBytes(data[:4] + encode(_COMMIT_TYPES, args))
+            tx.pop("v", None), tx.pop("r", None), tx.pop("s", None)
+            tx["type"] = 2
+            lines[i] = {"raw": "0x" + bytes(Account.sign_transaction(tx, operator.private_key).raw_transaction).hex()}
+            break
+    assert slot is not None
+    log.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    result = run_audit(run_dir)
+    assert result.exit_code == 1
+    assert "trades root recomputed from the journal" in result.output and "committed on chain" in result.output
+
+
+def test_prove_prints_a_verified_merkle_proof(run_dir):
+    _, trades = _trade_rows(run_dir)
+    result = run_audit(run_dir, "--prove", trades[2].ref)
+    assert result.exit_code == 0, result.output
+    proof = json.loads(result.output[result.output.index("{"):])
+    assert proof["trade_id"] == trades[2].ref and proof["verified"] is True
+    assert proof["root_on_chain"].startswith("0x")
+
+
+def test_audit_api_reports_counts(run_dir):
+    j, chain = open_run(run_dir)
+    report = audit(j, chain)
+    assert report.ok and report.slots_committed == 3 and report.trades_replayed > 0
+    assert report.signed_actions == sum(1 for r in j.rows() if r.kind in ("order", "modify", "cancel"))
+
+
+def test_cli_errors_are_clear(tmp_path, run_dir):
+    missing = run_audit(tmp_path / "nowhere")
+    assert missing.exit_code == 2 and "ledger.json not found" in missing.output
+    unknown = run_audit(run_dir, "--prove", "no-such-trade")
+    assert unknown.exit_code == 2 and "no trade 'no-such-trade'" in unknown.output

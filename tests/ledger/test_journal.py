@@ -1,0 +1,81 @@
+import sqlite3
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+
+from p2penergy.ledger.journal import GENESIS_PREV, Journal, journal_table, row_hash, sqlite_url
+
+
+def test_rows_are_hash_chained(tmp_path):
+    j = Journal(sqlite_url(tmp_path / "j.sqlite"))
+    _, h1 = j.append("meter", {"participant": "a", "values": {"load_wh": 5}}, 100, "a")
+    _, h2 = j.append("meter", {"participant": "b", "values": {"load_wh": 7}}, 100, "b")
+    j.flush()
+    rows = list(j.rows())
+    assert [r.seq for r in rows] == [1, 2]
+    assert h1 == row_hash(GENESIS_PREV, 1, "meter", '{"participant":"a","values":{"load_wh":5}}')
+    assert rows[1].prev_hash == h1.hex() and rows[1].hash == h2.hex()
+    assert all(r.expected_hash() == r.hash for r in rows)
+    j.close()
+
+
+def test_sqlite_runs_in_wal_mode(tmp_path):
+    path = tmp_path / "j.sqlite"
+    j = Journal(sqlite_url(path))
+    j.append("meter", {"x": 1})
+    j.close()
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_unflushed_rows_are_lost_whole_and_the_chain_continues(tmp_path):
+    url = sqlite_url(tmp_path / "j.sqlite")
+    j = Journal(url)
+    j.append("meter", {"n": 1})
+    j.flush()
+    j.append("meter", {"n": 2})  # "crash": never flushed
+    j.engine.dispose()
+    again = Journal(url)
+    assert again.head[0] == 1
+    again.append("meter", {"n": 3})
+    again.flush()
+    rows = list(again.rows())
+    assert [r.seq for r in rows] == [1, 2]
+    assert rows[1].prev_hash == rows[0].hash and rows[1].body == '{"n":3}'
+
+
+def test_a_failed_transaction_writes_nothing(tmp_path):
+    j = Journal(sqlite_url(tmp_path / "j.sqlite"))
+    j.append("meter", {"n": 1})
+    j.flush()
+    j.append("meter", {"n": 2})
+    j._buffer.append(j._buffer[0])  # a duplicate seq: the insert fails
+    with pytest.raises(IntegrityError):
+        j.flush()
+    assert [r.seq for r in Journal(j.url).rows()] == [1]
+
+
+def test_altering_a_row_breaks_its_hash(tmp_path):
+    j = Journal(sqlite_url(tmp_path / "j.sqlite"))
+    for n in range(5):
+        j.append("meter", {"n": n})
+    j.flush()
+    with j.engine.begin() as conn:
+        conn.execute(update(journal_table).where(journal_table.c.seq == 3).values(body='{"n":99}'))
+    bad = [r.seq for r in j.rows() if r.expected_hash() != r.hash]
+    assert bad == [3]
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.lists(st.dictionaries(st.text(max_size=5), st.integers(), max_size=3), min_size=1, max_size=30))
+def test_chain_verifies_for_any_bodies(bodies):
+    j = Journal("sqlite://")
+    for b in bodies:
+        j.append("certificate", b, 1)
+    prev = GENESIS_PREV.hex()
+    for r in j.rows():
+        assert r.prev_hash == prev and r.expected_hash() == r.hash
+        prev = r.hash
+    assert prev == j.head[1].hex()
