@@ -52,6 +52,7 @@ class Participant:
     contract_a: int = 0
     buyback: Buyback | None = None
     office_tariff: OfficeTariff | None = None
+    charger_power_w: int = 0
 
     @property
     def has_pv(self) -> bool:

@@ -7,6 +7,7 @@ before ``now`` is passed on; forecasts come from the fitted forecasters.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -36,21 +37,33 @@ def horizon_for(index: pd.DatetimeIndex, i: int, tz: object) -> pd.DatetimeIndex
     return index[i:max(stop, i + 1)]
 
 
-def observe(participant: Participant, history: pd.DataFrame | None, kit: ForecastKit | None, now: datetime,
-            horizon: pd.DatetimeIndex, *, soc_wh: int | None = None, car_soc_wh: int | None = None,
+def forecast_sites(kit: ForecastKit, histories: Mapping[str, tuple[pd.DataFrame, bool]], now: datetime,
+                   horizon: pd.DatetimeIndex) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Load and PV forecasts over ``horizon`` for every site in ``histories`` (site ->
+    (metered history before ``now``, has PV)), from one weather forecast issued at ``now``
+    and one model call per target."""
+    ids = list(histories)
+    weather = kit.weather.issue(now, len(horizon))
+    load = kit.load.predict_many([histories[i][0] for i in ids], now, horizon, weather) if ids else []
+    pv_ids = [i for i in ids if histories[i][1]]
+    pv = kit.pv.predict_many([histories[i][0] for i in pv_ids], now, horizon, weather) if pv_ids else []
+    pv_of = dict(zip(pv_ids, pv, strict=True))
+    zeros = np.zeros(len(horizon))
+    return {i: (np.asarray(load[k], dtype=float), np.asarray(pv_of.get(i, zeros), dtype=float))
+            for k, i in enumerate(ids)}
+
+
+def observe(participant: Participant, forecast: tuple[np.ndarray, np.ndarray] | None, now: datetime,
+            horizon: pd.DatetimeIndex, *, slot_starts: tuple[datetime, ...] | None = None,
+            soc_wh: int | None = None, car_soc_wh: int | None = None,
             car_location: np.ndarray | None = None, car_drive_wh: np.ndarray | None = None,
             month_import_wh: int = 0, peak_so_far_w: float = 0.0) -> Observation:
-    """Observation for ``participant`` at ``now``; ``history`` must end before ``now``."""
+    """Observation for ``participant`` at ``now`` from its site's forecast (none for a car)."""
     n = len(horizon)
-    load = np.zeros(n)
-    pv = np.zeros(n)
-    if participant.kind != CAR_KIND and kit is not None and history is not None:
-        weather = kit.weather.issue(now, n)
-        load = kit.load.predict(history, now, horizon, weather)
-        if participant.has_pv:
-            pv = kit.pv.predict(history, now, horizon, weather)
+    load, pv = forecast if forecast is not None and participant.kind != CAR_KIND else (np.zeros(n), np.zeros(n))
     return Observation(
-        now=now, horizon=horizon, load_wh=np.asarray(load, dtype=float), pv_wh=np.asarray(pv, dtype=float),
+        now=now, horizon=horizon, load_wh=load, pv_wh=pv,
+        slot_starts=slot_starts if slot_starts is not None else tuple(ts.to_pydatetime() for ts in horizon),
         soc_wh=soc_wh, car_soc_wh=car_soc_wh, car_location=car_location, car_drive_wh=car_drive_wh,
         month_import_wh=month_import_wh, peak_so_far_w=peak_so_far_w,
     )

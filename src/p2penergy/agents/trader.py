@@ -54,6 +54,7 @@ class Observation:
     horizon: pd.DatetimeIndex
     load_wh: np.ndarray
     pv_wh: np.ndarray
+    slot_starts: tuple[datetime, ...] = ()
     soc_wh: int | None = None
     car_soc_wh: int | None = None
     car_location: np.ndarray | None = None
@@ -104,7 +105,7 @@ class TradingAgent:
         inp = self.plan_input(obs, settings.slot_minutes, reference)
         result = plan(inp)
         self.last_plan = result
-        starts = [ts.to_pydatetime() for ts in obs.horizon]
+        starts = obs.slot_starts or tuple(ts.to_pydatetime() for ts in obs.horizon)
         if self.participant.kind == CAR_KIND:
             charge = np.rint(result.car_charge_wh[0]).astype(np.int64)
             discharge = np.rint(result.car_discharge_wh[0]).astype(np.int64)
@@ -113,7 +114,7 @@ class TradingAgent:
         for oid, oo in market.open_orders().items():
             by_slot.setdefault(oo.order.slot_start, []).append((oid, oo))
         buy_reserve = self._buy_reservation(obs, result, settings.price_max_per_kwh)
-        sell_reserve = self._sell_reservation()
+        sell_reserve = self._sell_reservation(obs)
         strategy = self.config.strategy
         for k, slot in enumerate(starts):
             if not settings.gate_is_open(slot, obs.now):
@@ -181,7 +182,9 @@ class TradingAgent:
             store_wh = p.battery.power_w * slot_minutes / 60 if p.battery is not None else 0.0
             surplus = np.maximum(obs.pv_wh - obs.load_wh, 0.0)
             deficit = np.maximum(obs.load_wh - obs.pv_wh, 0.0)
-            kwargs["p2p_sell_max_wh"] = surplus + store_wh
+            # the office may also sell its PV to cars at its own chargers (behind its connection)
+            chargers_wh = p.charger_power_w * slot_minutes / 60
+            kwargs["p2p_sell_max_wh"] = surplus + store_wh + np.minimum(obs.pv_wh, chargers_wh)
             kwargs["p2p_buy_max_wh"] = deficit + store_wh
         if p.battery is not None and obs.soc_wh is not None:
             b = p.battery
@@ -217,10 +220,10 @@ class TradingAgent:
         buy = round(max(net, 0.0) * (self.config.buy_hedge if hedged else 1.0))
         sell = round(max(-net, 0.0) * (self.config.sell_hedge if hedged else 1.0))
         if p.office_tariff is not None and sell:
-            # with a demand charge, never sell what a cloud could turn into a new peak: if PV fell
-            # to 30 % of its forecast, import must stay within the month's peak so far
+            # with a demand charge, never sell what a forecast error could turn into a new peak: if
+            # load came 50 % above and PV at 30 % of forecast, import must stay within the month's peak
             slot_h = self._slot_hours(obs)
-            worst_import_wh = float(obs.load_wh[k]) - 0.3 * float(obs.pv_wh[k]) + sell
+            worst_import_wh = 1.5 * float(obs.load_wh[k]) - 0.3 * float(obs.pv_wh[k]) + sell
             room = obs.peak_so_far_w * slot_h - worst_import_wh
             sell = max(0, min(sell, round(sell + room)))
         wants: list[tuple[str, list[tuple[object, int]]]] = [(BUY_SIDE, [(self._requirements(), buy)] if buy else [])]
@@ -284,11 +287,13 @@ class TradingAgent:
             return (obs.horizon[1] - obs.horizon[0]).total_seconds() / 3600
         return 0.5
 
-    def _sell_reservation(self) -> Decimal:
+    def _sell_reservation(self, obs: Observation) -> Decimal:
+        """A seller's floor: its buyback price; the office never sells below its own import price."""
         p = self.participant
-        if p.buyback is not None:
-            return p.buyback.price_per_kwh
-        return Decimal(0)
+        floor = p.buyback.price_per_kwh if p.buyback is not None else Decimal(0)
+        if p.office_tariff is not None:
+            floor = max(floor, Decimal(str(round(self._retail_per_kwh(obs), 2))))
+        return floor
 
 
 def _same_book(current: list[tuple[str, OpenOrder]], wanted: list[Order]) -> bool:

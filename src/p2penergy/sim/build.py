@@ -35,6 +35,7 @@ def build_community(scenario: Scenario, data: CommunityData, seed: int | None = 
         pv_device=f"{office.id}-pv" if office.pv is not None else None,
         pv_capacity_w=round(office.pv.kwp * 1000) if office.pv is not None else 0,
         buyback=tariffs.buyback_scheme(tariffs.office.buyback), office_tariff=tariffs.office_tariff(),
+        charger_power_w=office.chargers.count * office.chargers.power_w,
     )
     phv = scenario.phv.spec()
     km_per_kwh = Decimal(1000) / Decimal(str(phv.wh_per_km))

@@ -23,7 +23,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from p2penergy.agents.gateway import ForecastKit, horizon_for, observe
+from p2penergy.agents.gateway import ForecastKit, forecast_sites, horizon_for, observe
 from p2penergy.agents.market_access import InProcessAccess, PriceTape
 from p2penergy.agents.trader import AgentConfig, TradingAgent, marginal_retail_per_kwh
 from p2penergy.community import CAR_KIND, LOCATIONS, Community, Participant
@@ -89,12 +89,16 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
         if k % config.replan_slots == 0:
             horizon = horizon_for(index, i, settings.tz)
             j = slice(i, i + len(horizon))
+            starts = tuple(ts.to_pydatetime() for ts in horizon)
+            forecasts = forecast_sites(
+                kit, {pid: (frame.iloc[:i], community.participants[pid].has_pv) for pid, frame in history.items()},
+                now, horizon)
             for pid in rng.permutation(sorted(agents)):
                 p = community.participants[str(pid)]
                 owner_import = month_import.get(p.owner, 0) if p.owner else 0
                 obs = observe(
-                    p, history[p.id].iloc[:i] if p.id in history else None, kit if p.id in history else None,
-                    now, horizon, soc_wh=soc.get(p.id), car_soc_wh=car_soc.get(p.id),
+                    p, forecasts.get(p.id), now, horizon, slot_starts=starts,
+                    soc_wh=soc.get(p.id), car_soc_wh=car_soc.get(p.id),
                     car_location=p.location[j] if p.location is not None else None,
                     car_drive_wh=p.drive_wh[j] if p.drive_wh is not None else None,
                     month_import_wh=month_import[p.id] + owner_import, peak_so_far_w=peak_w[p.id],
