@@ -40,7 +40,8 @@ from p2penergy.agents.forecast_features import (
     same_slot_yesterday,
     site_view,
     view_of,
-    weather_arrays,
+    weather_lookup,
+    weather_table,
 )
 from p2penergy.agents.plan_input import AgentInputError
 from p2penergy.agents.weather_forecast import WeatherForecastSource
@@ -264,7 +265,8 @@ class GradientBoostingForecaster:
         """Forecasts for several sites at once (one model call): shape ``(len(histories), len(horizon))``."""
         target_ns = horizon_ns(horizon)
         issued_ns = aware_ns(issued_at, "issued_at")
-        weather = weather_arrays(weather_forecast, target_ns)
+        table = weather_table(weather_forecast)
+        weather = weather_lookup(table, target_ns)
         blocks = []
         scales = np.empty(len(histories))
         calendar = None
@@ -274,7 +276,7 @@ class GradientBoostingForecaster:
                 hour, weekday, day = local_calendar(target_ns, series.tz)
                 calendar = (hour, weekday), day_off_flags(weekday, day, self.days_off)
             view = view_of(series, issued_ns, target_ns)
-            then = weather_arrays(weather_forecast, lag_ns(series, view))
+            then = weather_lookup(table, lag_ns(series, view))
             x, scales[i] = features(view, self.target, calendar[0], weather, then, calendar[1])
             blocks.append(x)
         if not blocks:
