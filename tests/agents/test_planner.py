@@ -228,7 +228,8 @@ def test_slot_by_slot_plan_matches_the_lp(load, pv, retail, buyback, p2p_buy, p2
                     v2b_price_per_kwh=v2b_price)
     fast = plan(inp)
     lp = plan(inp, solver="lp")
-    assert fast.cost == pytest.approx(lp.cost, abs=1e-6)
+    assert fast.cost <= lp.cost + 1e-6  # never worse than HiGHS (which stops within its tolerances)
+    assert fast.cost == pytest.approx(lp.cost, abs=1e-4)
     supply = fast.grid_import_wh + fast.p2p_buy_wh + fast.v2b_buy_wh + np.asarray(pv)
     demand = np.asarray(load) + fast.grid_export_wh + fast.p2p_sell_wh + fast.curtail_wh
     np.testing.assert_allclose(supply, demand, atol=1e-6)
