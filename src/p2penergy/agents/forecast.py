@@ -107,6 +107,11 @@ class SevenDayMean:
         return _fill(same_slot_mean(site_view(history, self.target, issued_at, horizon)))
 
 
+def _local_midnight_after(ts: pd.Timestamp, days: int) -> pd.Timestamp:
+    """Local midnight ``days`` calendar days after ``ts``'s day (days of 23–25 h included)."""
+    return (ts.normalize() + pd.Timedelta(hours=24 * days + 2)).normalize()
+
+
 def rest_of_today_and_tomorrow(issued_at: datetime, slot_minutes: int, tz: object | None = None) -> pd.DatetimeIndex:
     """Slot starts from the slot containing ``issued_at`` to the end of the next local day."""
     ts = pd.Timestamp(issued_at)
@@ -115,9 +120,7 @@ def rest_of_today_and_tomorrow(issued_at: datetime, slot_minutes: int, tz: objec
     if tz is not None:
         ts = ts.tz_convert(tz)
     slot = pd.Timedelta(minutes=slot_minutes)
-    first = ts.floor(slot)
-    end = (ts.normalize() + pd.Timedelta(days=2)).normalize()
-    return pd.date_range(first, end, freq=slot, inclusive="left")
+    return pd.date_range(ts.floor(slot), _local_midnight_after(ts, 2), freq=slot, inclusive="left")
 
 
 @dataclass
@@ -289,14 +292,17 @@ class GradientBoostingForecaster:
 
 
 def day_ahead_issue_time(day: pd.Timestamp, hour: float = 12.0) -> pd.Timestamp:
-    """The day-ahead issue time for local ``day``: ``hour`` o'clock the day before."""
-    start = pd.Timestamp(day).normalize()
-    return (start - pd.Timedelta(days=1)).normalize() + pd.Timedelta(hours=hour)
+    """The day-ahead issue time for local ``day``: ``hour`` o'clock (wall clock) the day before."""
+    before = (pd.Timestamp(day).normalize() - pd.Timedelta(hours=12)).normalize()
+    minutes = round(hour * 60)
+    return before.replace(hour=minutes // 60, minute=minutes % 60)
 
 
 def slots_of_day(day: pd.Timestamp, slot_minutes: int) -> pd.DatetimeIndex:
+    """The slot starts of local ``day`` (92, 96 or 100 quarter hours on DST days)."""
     start = pd.Timestamp(day).normalize()
-    return pd.date_range(start, start + pd.Timedelta(days=1), freq=timedelta(minutes=slot_minutes), inclusive="left")
+    return pd.date_range(start, _local_midnight_after(start, 1), freq=timedelta(minutes=slot_minutes),
+                         inclusive="left")
 
 
 __all__ = [
