@@ -16,7 +16,8 @@ from p2penergy.agents.forecast import (
     rest_of_today_and_tomorrow,
     slots_of_day,
 )
-from p2penergy.agents.plan_input import AgentInputError
+from p2penergy.agents.plan_input import AgentInputError, Battery, PlanInput
+from p2penergy.agents.planner import plan
 from p2penergy.agents.weather_forecast import WeatherForecastSource
 
 from .synthetic_community import CUTOFF, END, TZ, make_community
@@ -175,3 +176,24 @@ def test_quarter_hours_across_a_dst_change() -> None:
     for f in (model, SameSlotYesterday("pv_wh"), SevenDayMean("pv_wh")):
         out = f.predict(sites["house-01"], issued, horizon, wf)
         assert out.shape == (100,) and np.isfinite(out).all() and (out >= 0).all()
+
+
+def test_no_look_ahead_from_data_to_plan(community, weather_source, fitted) -> None:
+    # The whole numerical path of an agent — weather forecast, load and PV forecasts, plan —
+    # made at t is the same when the site's data after t is replaced by noise.
+    _, sites, _ = community
+    t = pd.Timestamp("2020-08-06 17:30", tz=TZ)
+    changed = _perturbed_after(sites, t, np.random.default_rng(2))
+
+    def plan_at(frames: dict[str, pd.DataFrame]):
+        horizon = rest_of_today_and_tomorrow(t.to_pydatetime(), 30)
+        wf = weather_source.issue_for(t.to_pydatetime(), horizon)
+        load = fitted["load_wh"].predict(frames["house-01"], t.to_pydatetime(), horizon, wf)
+        pv = fitted["pv_wh"].predict(frames["house-01"], t.to_pydatetime(), horizon, wf)
+        return plan(PlanInput(30, load, pv, 26.0, 8.5, 18.0, 15.0, p2p_buy_max_wh=500.0,
+                              battery=Battery(capacity_wh=9800, power_w=3000, soc_wh=5000)))
+
+    before, after = plan_at(sites), plan_at(changed)
+    for name in ("grid_import_wh", "p2p_buy_wh", "p2p_sell_wh", "battery_charge_wh", "soc_wh"):
+        np.testing.assert_array_equal(getattr(before, name), getattr(after, name))
+    assert before.cost == after.cost
