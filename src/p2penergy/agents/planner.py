@@ -19,6 +19,9 @@ minus sales, plus ``price_per_kw·(peak − peak_so_far)/1000``, minus the termi
 stored energy. Green mode solves economy first (cost C*), then maximises Σ renewable
 subject to ``objective ≤ C* + green_max_extra_cost`` (a lexicographic, budget-bounded
 preference), breaking ties by cost.
+
+Plans without storage, demand charge or green stage are separable by slot and are solved
+in closed form instead (:func:`_plan_by_slot`, the same optimum; tested against the LP).
 """
 
 from __future__ import annotations
