@@ -12,10 +12,12 @@ from p2penergy.agents.forecast import (
     GradientBoostingForecaster,
     SameSlotYesterday,
     SevenDayMean,
+    day_ahead_issue_time,
     rest_of_today_and_tomorrow,
     slots_of_day,
 )
-from p2penergy.agents.plan_input import AgentInputError
+from p2penergy.agents.plan_input import AgentInputError, Battery, PlanInput
+from p2penergy.agents.planner import plan
 from p2penergy.agents.weather_forecast import WeatherForecastSource
 
 from .synthetic_community import CUTOFF, END, TZ, make_community
@@ -153,3 +155,45 @@ def test_pv_forecast_is_zero_at_night_and_for_sites_without_pv(community, weathe
     pv = fitted["pv_wh"].predict(sites["house-01"], issued, horizon, wf)
     night = wf.loc[horizon, "clearsky_ghi_w_m2"].to_numpy() == 0
     assert (pv[night] == 0).all() and pv[~night].sum() > 0
+
+
+def test_quarter_hours_across_a_dst_change() -> None:
+    # A 15-min market in Europe/Berlin over the end of summer time (2020-10-25 has 25 h,
+    # 100 slots): forecasts follow the horizon's slots, whatever their number per day.
+    weather, sites, _ = make_community(seed=3, homes=2, pv_homes=1, days=16, start="2020-10-12", slot_minutes=15)
+    berlin = "Europe/Berlin"
+    weather = weather.tz_convert(berlin)
+    sites = {k: v.tz_convert(berlin) for k, v in sites.items()}
+    src = WeatherForecastSource(weather, rng_seed=1)
+    issued = pd.Timestamp("2020-10-24 12:00", tz=berlin).to_pydatetime()
+    model = GradientBoostingForecaster("pv_wh", n_estimators=10).fit(sites, src, issued)
+    horizon = slots_of_day(pd.Timestamp("2020-10-25", tz=berlin), 15)
+    assert len(horizon) == 100
+    # from noon: 12 h × 4 of the 24th, then the 25 h of the 25th
+    assert len(rest_of_today_and_tomorrow(issued, 15)) == 48 + 100
+    assert day_ahead_issue_time(pd.Timestamp("2020-10-26", tz=berlin)) == pd.Timestamp("2020-10-25 12:00", tz=berlin)
+    wf = src.issue_for(issued, horizon)
+    for f in (model, SameSlotYesterday("pv_wh"), SevenDayMean("pv_wh")):
+        out = f.predict(sites["house-01"], issued, horizon, wf)
+        assert out.shape == (100,) and np.isfinite(out).all() and (out >= 0).all()
+
+
+def test_no_look_ahead_from_data_to_plan(community, weather_source, fitted) -> None:
+    # The whole numerical path of an agent — weather forecast, load and PV forecasts, plan —
+    # made at t is the same when the site's data after t is replaced by noise.
+    _, sites, _ = community
+    t = pd.Timestamp("2020-08-06 17:30", tz=TZ)
+    changed = _perturbed_after(sites, t, np.random.default_rng(2))
+
+    def plan_at(frames: dict[str, pd.DataFrame]):
+        horizon = rest_of_today_and_tomorrow(t.to_pydatetime(), 30)
+        wf = weather_source.issue_for(t.to_pydatetime(), horizon)
+        load = fitted["load_wh"].predict(frames["house-01"], t.to_pydatetime(), horizon, wf)
+        pv = fitted["pv_wh"].predict(frames["house-01"], t.to_pydatetime(), horizon, wf)
+        return plan(PlanInput(30, load, pv, 26.0, 8.5, 18.0, 15.0, p2p_buy_max_wh=500.0,
+                              battery=Battery(capacity_wh=9800, power_w=3000, soc_wh=5000)))
+
+    before, after = plan_at(sites), plan_at(changed)
+    for name in ("grid_import_wh", "p2p_buy_wh", "p2p_sell_wh", "battery_charge_wh", "soc_wh"):
+        np.testing.assert_array_equal(getattr(before, name), getattr(after, name))
+    assert before.cost == after.cost

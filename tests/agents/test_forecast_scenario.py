@@ -56,7 +56,7 @@ def test_intraday_beats_both_baselines_for_all_sites_and_pv(scenario) -> None:
     # Intraday, "same slot yesterday" is as good as the model on the homes' sums (heat
     # persists from one day to the next); the community's sum and PV are where it wins.
     _, _, _, _, cutoff, end = scenario
-    issues = intraday_issues(cutoff, end, 30, every_slots=8)
+    issues = intraday_issues(cutoff, end, 30, every_slots=12)
     load = _table(scenario, "load_wh", issues)
     assert load.loc["all sum", "gbm"] < load.loc["all sum", list(BASELINES)].min()
     pv = _table(scenario, "pv_wh", issues)

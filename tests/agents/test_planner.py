@@ -214,3 +214,25 @@ def test_invariants_hold_for_random_plans(load, pv, retail, p2p, parked, trip, s
     # green costs at most its budget more than economy
     assert p.cost <= p.economy_cost + 5 + 1e-4  # solver tolerance, in currency
     assert (p.renewable_buy_wh <= p.p2p_buy_wh + tol).all()
+
+
+@settings(max_examples=60, deadline=None)
+@given(load=slot_values, pv=slot_values, retail=prices, buyback=prices, p2p_buy=prices, p2p_sell=prices,
+       caps=st.lists(st.sampled_from([0.0, 300.0, 1000.0, np.inf]), min_size=4, max_size=4),
+       v2b_price=st.floats(0, 50))
+def test_slot_by_slot_plan_matches_the_lp(load, pv, retail, buyback, p2p_buy, p2p_sell, caps, v2b_price) -> None:
+    # Without storage, peak or green stage the closed form must reach the LP's optimum,
+    # whatever the prices (also "wrong-way" ones, where selling P2P pays more than retail).
+    inp = PlanInput(30, load, pv, retail, buyback, p2p_buy, p2p_sell, p2p_buy_max_wh=caps[0],
+                    p2p_sell_max_wh=caps[1], grid_export_max_wh=caps[2], v2b_max_wh=min(caps[3], 500.0),
+                    v2b_price_per_kwh=v2b_price)
+    fast = plan(inp)
+    lp = plan(inp, solver="lp")
+    assert fast.cost <= lp.cost + 1e-6  # never worse than HiGHS (which stops within its tolerances)
+    assert fast.cost == pytest.approx(lp.cost, abs=1e-4)
+    supply = fast.grid_import_wh + fast.p2p_buy_wh + fast.v2b_buy_wh + np.asarray(pv)
+    demand = np.asarray(load) + fast.grid_export_wh + fast.p2p_sell_wh + fast.curtail_wh
+    np.testing.assert_allclose(supply, demand, atol=1e-6)
+    assert (fast.p2p_sell_wh + fast.grid_export_wh + fast.curtail_wh <= np.asarray(pv) + 1e-6).all()
+    for got, cap in zip((fast.p2p_buy_wh, fast.p2p_sell_wh, fast.grid_export_wh), caps, strict=False):
+        assert (got <= cap + 1e-9).all()

@@ -98,3 +98,14 @@ def test_source_prepends_only_observed_weather(weather) -> None:
     assert past.sum() == 95 and f.index.is_monotonic_increasing
     pd.testing.assert_frame_equal(f[past], weather.loc[f.index[past], list(f.columns)].astype(float))
     pd.testing.assert_frame_equal(f[~past], src.issue(mid_slot, 10, lookback_days=0))
+
+
+def test_repeated_issues_are_equal_and_independent(weather) -> None:
+    # The source keeps the last issues (all agents of a slot ask for the same one); a caller
+    # changing its copy changes nobody else's.
+    src = WeatherForecastSource(weather, rng_seed=4)
+    first = src.issue(ISSUED, 48)
+    first.iloc[:, :] = -1.0
+    again = src.issue(ISSUED, 48)
+    assert (again["clearsky_ghi_w_m2"] >= 0).all()
+    pd.testing.assert_frame_equal(again, WeatherForecastSource(weather, rng_seed=4).issue(ISSUED, 48))

@@ -35,8 +35,11 @@ def nmae(forecast: np.ndarray, actual: np.ndarray) -> float:
 
 
 def _days(start: datetime, end: datetime, tz: object) -> pd.DatetimeIndex:
-    first = pd.Timestamp(start).tz_convert(tz).normalize()
-    return pd.date_range(first, pd.Timestamp(end).tz_convert(tz), freq="D", inclusive="left")
+    """Local midnights of the calendar days from ``start``'s day up to (not including) ``end``."""
+    first = pd.Timestamp(start).tz_convert(tz).date()
+    last = pd.Timestamp(end).tz_convert(tz)
+    days = pd.date_range(first, last.date(), freq="D").tz_localize(tz)
+    return days[days < last]
 
 
 def day_ahead_issues(start: datetime, end: datetime, slot_minutes: int, hour: float = 12.0) -> list[Issue]:

@@ -40,7 +40,8 @@ from p2penergy.agents.forecast_features import (
     same_slot_yesterday,
     site_view,
     view_of,
-    weather_arrays,
+    weather_lookup,
+    weather_table,
 )
 from p2penergy.agents.plan_input import AgentInputError
 from p2penergy.agents.weather_forecast import WeatherForecastSource
@@ -106,6 +107,11 @@ class SevenDayMean:
         return _fill(same_slot_mean(site_view(history, self.target, issued_at, horizon)))
 
 
+def _local_midnight_after(ts: pd.Timestamp, days: int) -> pd.Timestamp:
+    """Local midnight ``days`` calendar days after ``ts``'s day (days of 23–25 h included)."""
+    return (ts.normalize() + pd.Timedelta(hours=24 * days + 2)).normalize()
+
+
 def rest_of_today_and_tomorrow(issued_at: datetime, slot_minutes: int, tz: object | None = None) -> pd.DatetimeIndex:
     """Slot starts from the slot containing ``issued_at`` to the end of the next local day."""
     ts = pd.Timestamp(issued_at)
@@ -114,9 +120,7 @@ def rest_of_today_and_tomorrow(issued_at: datetime, slot_minutes: int, tz: objec
     if tz is not None:
         ts = ts.tz_convert(tz)
     slot = pd.Timedelta(minutes=slot_minutes)
-    first = ts.floor(slot)
-    end = (ts.normalize() + pd.Timedelta(days=2)).normalize()
-    return pd.date_range(first, end, freq=slot, inclusive="left")
+    return pd.date_range(ts.floor(slot), _local_midnight_after(ts, 2), freq=slot, inclusive="left")
 
 
 @dataclass
@@ -264,7 +268,8 @@ class GradientBoostingForecaster:
         """Forecasts for several sites at once (one model call): shape ``(len(histories), len(horizon))``."""
         target_ns = horizon_ns(horizon)
         issued_ns = aware_ns(issued_at, "issued_at")
-        weather = weather_arrays(weather_forecast, target_ns)
+        table = weather_table(weather_forecast)
+        weather = weather_lookup(table, target_ns)
         blocks = []
         scales = np.empty(len(histories))
         calendar = None
@@ -274,7 +279,7 @@ class GradientBoostingForecaster:
                 hour, weekday, day = local_calendar(target_ns, series.tz)
                 calendar = (hour, weekday), day_off_flags(weekday, day, self.days_off)
             view = view_of(series, issued_ns, target_ns)
-            then = weather_arrays(weather_forecast, lag_ns(series, view))
+            then = weather_lookup(table, lag_ns(series, view))
             x, scales[i] = features(view, self.target, calendar[0], weather, then, calendar[1])
             blocks.append(x)
         if not blocks:
@@ -287,14 +292,17 @@ class GradientBoostingForecaster:
 
 
 def day_ahead_issue_time(day: pd.Timestamp, hour: float = 12.0) -> pd.Timestamp:
-    """The day-ahead issue time for local ``day``: ``hour`` o'clock the day before."""
-    start = pd.Timestamp(day).normalize()
-    return (start - pd.Timedelta(days=1)).normalize() + pd.Timedelta(hours=hour)
+    """The day-ahead issue time for local ``day``: ``hour`` o'clock (wall clock) the day before."""
+    before = (pd.Timestamp(day).normalize() - pd.Timedelta(hours=12)).normalize()
+    minutes = round(hour * 60)
+    return before.replace(hour=minutes // 60, minute=minutes % 60)
 
 
 def slots_of_day(day: pd.Timestamp, slot_minutes: int) -> pd.DatetimeIndex:
+    """The slot starts of local ``day`` (92, 96 or 100 quarter hours on DST days)."""
     start = pd.Timestamp(day).normalize()
-    return pd.date_range(start, start + pd.Timedelta(days=1), freq=timedelta(minutes=slot_minutes), inclusive="left")
+    return pd.date_range(start, _local_midnight_after(start, 1), freq=timedelta(minutes=slot_minutes),
+                         inclusive="left")
 
 
 __all__ = [

@@ -172,22 +172,36 @@ def site_scale(view: SiteView, target: str) -> float:
     return float(recent.max()) if recent.size else 0.0
 
 
-def weather_arrays(weather_forecast: pd.DataFrame | None, target_ns: np.ndarray) -> np.ndarray:
-    """(4, n) forecast ``temp_c, ghi, clearsky, cloud`` on the horizon; NaN where not forecast."""
-    n = len(target_ns)
+WeatherTable = tuple[np.ndarray, np.ndarray]
+"""A weather frame as (slot starts in UTC ns, ``(4, rows)`` values in ``WEATHER_COLUMNS`` order)."""
+
+
+def weather_table(weather_forecast: pd.DataFrame | None) -> WeatherTable | None:
+    """Extract a weather forecast frame once (columns checked) for many :func:`weather_lookup` calls."""
     if weather_forecast is None:
-        return np.full((4, n), np.nan)
+        return None
     missing = [c for c in WEATHER_COLUMNS if c not in weather_forecast.columns]
     if missing:
         raise AgentInputError("weather_forecast", f"columns {', '.join(WEATHER_COLUMNS)}; missing {', '.join(missing)}")
-    wns = index_ns(weather_forecast.index)
-    rows = np.searchsorted(wns, target_ns)
-    ok = rows < len(wns)
-    ok[ok] = wns[rows[ok]] == target_ns[ok]
-    out = np.full((4, n), np.nan)
-    for i, c in enumerate(WEATHER_COLUMNS):
-        out[i, ok] = weather_forecast[c].to_numpy(dtype=np.float64)[rows[ok]]
+    values = np.stack([weather_forecast[c].to_numpy(dtype=np.float64) for c in WEATHER_COLUMNS])
+    return index_ns(weather_forecast.index), values
+
+
+def weather_lookup(table: WeatherTable | None, target_ns: np.ndarray) -> np.ndarray:
+    """(4, n) weather at the given slot starts; NaN where the table has no row."""
+    out = np.full((4, len(target_ns)), np.nan)
+    if table is None or len(table[0]) == 0:
+        return out
+    wns, values = table
+    rows = np.searchsorted(wns, target_ns).clip(max=len(wns) - 1)
+    ok = wns[rows] == target_ns
+    out[:, ok] = values[:, rows[ok]]
     return out
+
+
+def weather_arrays(weather_forecast: pd.DataFrame | None, target_ns: np.ndarray) -> np.ndarray:
+    """(4, n) forecast ``temp_c, ghi, clearsky, cloud`` at the given slot starts; NaN where not given."""
+    return weather_lookup(weather_table(weather_forecast), target_ns)
 
 
 def lag_ns(series: SiteSeries, view: SiteView) -> np.ndarray:

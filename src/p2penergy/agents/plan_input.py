@@ -241,7 +241,10 @@ class Plan:
     the market purchase to be bought with a renewable requirement (green mode).
     ``cost`` is the expected money cost over the horizon (imports and purchases minus
     sales, fuel for shortfalls, and the demand charge's increase); the value of energy
-    left in storage at the end is *not* in it (``terminal_value``).
+    left in storage at the end is *not* in it (``terminal_value``). ``peak_w``: with a
+    demand charge, the period's planned peak (never below ``peak_so_far_w``); otherwise the
+    highest slot-average net import of the plan. ``economy_cost``: the economy optimum's
+    cost (equal to ``cost`` in economy mode; green mode spends at most its budget more).
     """
 
     mode: str

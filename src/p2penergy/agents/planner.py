@@ -19,6 +19,9 @@ minus sales, plus ``price_per_kw·(peak − peak_so_far)/1000``, minus the termi
 stored energy. Green mode solves economy first (cost C*), then maximises Σ renewable
 subject to ``objective ≤ C* + green_max_extra_cost`` (a lexicographic, budget-bounded
 preference), breaking ties by cost.
+
+Plans without storage, demand charge or green stage are separable by slot and are solved
+in closed form instead (:func:`_plan_by_slot`, the same optimum; tested against the LP).
 """
 
 from __future__ import annotations
@@ -106,10 +109,91 @@ def _solve(h: highspy.Highs) -> np.ndarray:
     return np.asarray(h.getSolution().col_value)
 
 
-def plan(inp: PlanInput) -> Plan:
-    """Solve the agent's LP and return its :class:`Plan` (deterministic: one HiGHS thread)."""
+def _is_separable(inp: PlanInput) -> bool:
+    """No storage, no peak, no green stage: the LP splits into independent slots."""
+    green = inp.mode == "green" and bool(inp.renewable_wh.any())
+    return inp.battery is None and not inp.cars and inp.demand_charge is None and not green
+
+
+def _plan_by_slot(inp: PlanInput) -> Plan:
+    """The optimum of a separable LP, slot by slot (same cost as HiGHS; tested against it).
+
+    PV first covers the load; the rest of the load is bought from the cheapest sources
+    (retail, P2P, V2B within their caps), the rest of the PV sold to the best outlets (P2P,
+    utility, curtailment at 0). Then, while the best remaining outlet pays more than the
+    cheapest remaining source costs, PV is sold and the load bought instead.
+    """
+    n = inp.n_slots
+    rows = np.arange(n)
+    inf = np.full(n, np.inf)
+    # sources ascending by price (imp, buy, v2b), outlets descending (sell, exp, curtail at 0)
+    src_price = np.stack([inp.retail_price_per_kwh, inp.p2p_buy_price_per_kwh, inp.v2b_price_per_kwh], axis=1)
+    src_cap = np.stack([inf, inp.p2p_buy_max_wh, inp.v2b_max_wh], axis=1)
+    out_price = np.stack([inp.p2p_sell_price_per_kwh, inp.buyback_price_per_kwh, np.zeros(n)], axis=1)
+    out_cap = np.stack([inp.p2p_sell_max_wh, inp.grid_export_max_wh, inf], axis=1)
+    s_order = np.argsort(src_price, axis=1, kind="stable")
+    o_order = np.argsort(-out_price, axis=1, kind="stable")
+    sp, sl = np.take_along_axis(src_price, s_order, 1), np.take_along_axis(src_cap, s_order, 1)
+    op, ol = np.take_along_axis(out_price, o_order, 1), np.take_along_axis(out_cap, o_order, 1)
+    s_got, o_got = np.zeros((n, 3)), np.zeros((n, 3))
+    own = np.minimum(inp.load_wh, inp.pv_wh)
+    need, spare = inp.load_wh - own, inp.pv_wh - own
+    for j in range(3):  # the last source/outlet with room is unbounded (retail, curtailment)
+        take = np.minimum(need, sl[:, j])
+        s_got[:, j] += take
+        sl[:, j] -= take
+        need = need - take
+        take = np.minimum(spare, ol[:, j])
+        o_got[:, j] += take
+        ol[:, j] -= take
+        spare = spare - take
+    for _ in range(6):  # each step exhausts own PV, an outlet or a source: at most 6 steps
+        si = np.argmax(sl > 0, axis=1)
+        oi = np.argmax(ol > 0, axis=1)
+        active = (own > 0) & (op[rows, oi] > sp[rows, si])
+        if not active.any():
+            break
+        take = np.where(active, np.minimum(own, np.minimum(ol[rows, oi], sl[rows, si])), 0.0)
+        o_got[rows, oi] += take
+        ol[rows, oi] -= take
+        s_got[rows, si] += take
+        sl[rows, si] -= take
+        own = own - take
+    src_flow, out_flow = np.zeros((n, 3)), np.zeros((n, 3))
+    np.put_along_axis(src_flow, s_order, s_got, 1)
+    np.put_along_axis(out_flow, o_order, o_got, 1)
+    flows = {"imp": src_flow[:, 0], "buy": src_flow[:, 1], "v2b": src_flow[:, 2],
+             "sell": out_flow[:, 0], "exp": out_flow[:, 1], "curt": out_flow[:, 2]}
+    k = 1.0 / 1000.0
+    cost = k * float(
+        flows["imp"] @ inp.retail_price_per_kwh + flows["buy"] @ inp.p2p_buy_price_per_kwh
+        + flows["v2b"] @ inp.v2b_price_per_kwh - flows["exp"] @ inp.buyback_price_per_kwh
+        - flows["sell"] @ inp.p2p_sell_price_per_kwh
+    )
+    net = flows["imp"] + flows["buy"] - flows["exp"] - flows["sell"]
+    zeros = np.zeros(n)
+    empty = np.zeros((0, n))
+    return Plan(
+        mode=inp.mode, grid_import_wh=flows["imp"], grid_export_wh=flows["exp"], p2p_buy_wh=flows["buy"],
+        p2p_sell_wh=flows["sell"], v2b_buy_wh=flows["v2b"], renewable_buy_wh=zeros, curtail_wh=flows["curt"],
+        battery_charge_wh=zeros.copy(), battery_discharge_wh=zeros.copy(), soc_wh=zeros.copy(),
+        car_charge_wh=empty, car_discharge_wh=empty.copy(), car_soc_wh=empty.copy(), shortfall_wh=empty.copy(),
+        cost=cost, terminal_value=0.0, peak_w=float(max(net.max(), 0.0) / inp.slot_hours), economy_cost=cost,
+    )
+
+
+def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
+    """The agent's optimal :class:`Plan` (deterministic: one HiGHS thread).
+
+    ``solver="auto"`` solves plans without storage, peak or green stage slot by slot in
+    closed form (the same optimum, vectorised: about 10x faster); ``"lp"`` always builds the LP.
+    """
     if not isinstance(inp, PlanInput):
         raise AgentInputError("inp", "a PlanInput")
+    if solver not in ("auto", "lp"):
+        raise AgentInputError("solver", "auto or lp")
+    if solver == "auto" and _is_separable(inp):
+        return _plan_by_slot(inp)
     n = inp.n_slots
     hours = inp.slot_hours
     k = 1.0 / 1000.0  # price per kWh -> per Wh

@@ -164,16 +164,26 @@ class WeatherForecastSource:
         object.__setattr__(self, "_truth", _truth(self.weather))
         object.__setattr__(self, "_ns", index_ns(self.weather.index))
         object.__setattr__(self, "_step", slot_length_ns(self.weather.index, "weather.index"))
+        object.__setattr__(self, "_recent", {})  # the last few issued frames: agents of one slot share them
 
     def issue(self, issued_at: datetime, horizon_slots: int, lookback_days: int = LOOKBACK_DAYS) -> pd.DataFrame:
         """The forecast as a DataFrame indexed by slot start (see :func:`forecast_weather`),
         preceded by the *observed* weather of the ``lookback_days`` before ``issued_at`` (only
         slots that have ended: measurements an agent has; the forecasters compare them with
         the forecast)."""
+        t_ns = _aware_ns(issued_at, "issued_at")
+        key = (t_ns, horizon_slots, lookback_days)
+        recent: dict = self._recent  # type: ignore[attr-defined]
+        if key not in recent:
+            if len(recent) >= 8:
+                recent.pop(next(iter(recent)))
+            recent[key] = self._issue(issued_at, t_ns, horizon_slots, lookback_days)
+        return recent[key].copy()
+
+    def _issue(self, issued_at: datetime, t_ns: int, horizon_slots: int, lookback_days: int) -> pd.DataFrame:
         forecast = forecast_weather(self.weather, issued_at, horizon_slots, self.rng_seed, self.error)
         if lookback_days <= 0:
             return forecast
-        t_ns = _aware_ns(issued_at, "issued_at")
         ns = self._ns
         stop = int(np.searchsorted(ns + self._step, t_ns, side="right"))
         start = int(np.searchsorted(ns, t_ns - lookback_days * 86_400 * 10**9, side="left"))
