@@ -66,7 +66,11 @@ class Participant:
 
 @dataclass(frozen=True, slots=True)
 class Community:
-    """All participants over one index of slot starts (tz-aware, the market's timezone)."""
+    """All participants over one index of slot starts (tz-aware, the market's timezone).
+
+    ``days_off``: weekdays that are not business days (public holidays, company closures),
+    public knowledge the forecasters use.
+    """
 
     settings: MarketSettings
     index: pd.DatetimeIndex
@@ -76,6 +80,7 @@ class Community:
     seed: int
     grid_kg_co2_per_kwh: float
     rounding: str = "down"
+    days_off: frozenset[date] = frozenset()
     _month_slice: slice = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -58,9 +58,12 @@ def build_community(scenario: Scenario, data: CommunityData, seed: int | None = 
             retail=retail, contract_a=owner.contract_a if owner is not None else 0,
             buyback=owner.buyback if owner is not None else None,
         )
+    business = data.business_day.groupby(data.business_day.index.date).first()
+    days_off = frozenset(day for day, open_ in business.items() if not open_ and day.weekday() < 5)
     return Community(
         settings=scenario.market, index=data.index, participants=people,
         report_month=scenario.period.report_month, weather=data.weather,
         seed=scenario.scenario.seed if seed is None else seed,
         grid_kg_co2_per_kwh=scenario.emissions.grid_kg_co2_per_kwh, rounding=tariffs.rounding,
+        days_off=days_off,
     )

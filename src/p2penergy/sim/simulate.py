@@ -129,7 +129,10 @@ def fit_forecasters(community: Community, seed: int) -> ForecastKit:
         for p in community.participants.values() if p.kind != CAR_KIND
     }
     pv_history = {pid: frame for pid, frame in history.items() if community.participants[pid].has_pv}
-    load = GradientBoostingForecaster(target="load_wh", seed=seed).fit(history, weather, cutoff=cutoff)
-    pv = GradientBoostingForecaster(target="pv_wh", seed=seed).fit(pv_history, weather, cutoff=cutoff)
+    days_off = community.days_off
+    load = GradientBoostingForecaster(target="load_wh", seed=seed, days_off=days_off)
+    load.fit(history, weather, cutoff=cutoff)
+    pv = GradientBoostingForecaster(target="pv_wh", seed=seed, days_off=days_off)
+    pv.fit(pv_history, weather, cutoff=cutoff)
     return ForecastKit(load=load, pv=pv, weather=weather)
 
