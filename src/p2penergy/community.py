@@ -69,7 +69,8 @@ class Community:
     """All participants over one index of slot starts (tz-aware, the market's timezone).
 
     ``days_off``: weekdays that are not business days (public holidays, company closures),
-    public knowledge the forecasters use.
+    public knowledge the forecasters use. ``report_days`` shortens the report month to its
+    first days (quick runs and tests); bills are then for those days only.
     """
 
     settings: MarketSettings
@@ -81,6 +82,7 @@ class Community:
     grid_kg_co2_per_kwh: float
     rounding: str = "down"
     days_off: frozenset[date] = frozenset()
+    report_days: int | None = None
     _month_slice: slice = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -89,7 +91,11 @@ class Community:
         where = np.flatnonzero(mask)
         if where.size == 0:
             raise ValueError(f"period: the data has no slot in the report month {self.report_month:%Y-%m}")
-        object.__setattr__(self, "_month_slice", slice(int(where[0]), int(where[-1]) + 1))
+        stop = int(where[-1]) + 1
+        if self.report_days is not None:
+            per_day = 24 * 60 // self.settings.slot_minutes
+            stop = min(stop, int(where[0]) + self.report_days * per_day)
+        object.__setattr__(self, "_month_slice", slice(int(where[0]), stop))
 
     @property
     def month(self) -> slice:

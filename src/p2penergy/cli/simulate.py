@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from p2penergy.cli.market import fail
+from p2penergy.cli.market import fail, wide_console
 from p2penergy.scenario.load import ScenarioError, load_scenario
 from p2penergy.sim.results import DEMONSTRATION_PCT, GROUP_LABELS
 from p2penergy.sim.simulate import AGENT_MODES, Simulation, SimulationOptions, simulate
@@ -24,6 +24,10 @@ def simulate_command(
     out: Annotated[Path | None, typer.Option(help="Output folder (default: runs/<scenario>-<period>).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of data, agents, market (default: scenario's).")] = None,
     agents: Annotated[str, typer.Option(help="demonstration | best")] = "demonstration",
+    chain_url: Annotated[str | None, typer.Option(help="JSON-RPC node for slot commits (default: in-process).")] = None,
+    db: Annotated[str | None, typer.Option(help="Journal database URL (default: OUT/journal.sqlite).")] = None,
+    ledger: Annotated[bool, typer.Option(help="Sign, journal and commit every slot on chain.")] = True,
+    days: Annotated[int | None, typer.Option(help="Only the first N days of the month (quick runs).")] = None,
 ) -> None:
     """Simulate a month of P2P trading and report savings per group against the utility-only baseline."""
     if mechanism not in ("cda", "pay-as-clear", "pay-as-bid"):
@@ -40,7 +44,12 @@ def simulate_command(
         spec = load_scenario(scenario)
     except ScenarioError as exc:
         raise fail(str(exc)) from exc
-    options = SimulationOptions(mechanism=mechanism, period=month, seed=seed, agents=agents)
+    if days is not None and not 1 <= days <= 31:
+        raise fail(f"--days: must be between 1 and 31, got {days}")
+    report_month = month or spec.period.report_month
+    folder = out or Path("runs") / f"{spec.scenario.name}-{report_month:%Y-%m}-{mechanism}-{agents}"
+    options = SimulationOptions(mechanism=mechanism, period=month, seed=seed, agents=agents, ledger=ledger,
+                                run_dir=folder, chain_url=chain_url, db_url=db, days=days)
     console = Console(stderr=True)
     with Progress(TextColumn("[bold]simulating[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
@@ -51,19 +60,19 @@ def simulate_command(
 
         try:
             sim = simulate(spec, options, progress=progress)
-        except ValueError as exc:
+        except (ValueError, ConnectionError) as exc:
             raise fail(str(exc)) from exc
     from p2penergy.report.files import write_run
     from p2penergy.report.html import render_report
 
-    folder = out or Path("runs") / f"{spec.scenario.name}-{sim.community.report_month:%Y-%m}-{mechanism}-{agents}"
     write_run(sim, folder, render_report(sim))
     print_results(sim)
-    Console().print(f"\nwritten: {folder}/results.json, {folder}/report.html, per-participant CSVs, certificates")
+    Console().print(f"\nwritten: {folder}/results.json, {folder}/report.html, per-participant CSVs, certificates"
+                    + (", journal and chain log (check with: p2penergy audit " + str(folder) + ")" if ledger else ""))
 
 
 def print_results(sim: Simulation) -> None:
-    console = Console()
+    console = wide_console()
     cur = sim.community.settings.currency
     table = Table(title=f"Bill balance vs buying only from the utility, {sim.community.report_month:%B %Y} "
                         f"({sim.options.mechanism}, {sim.options.agents} agents)")

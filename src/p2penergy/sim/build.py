@@ -12,7 +12,8 @@ from p2penergy.scenario.generate import CommunityData
 from p2penergy.scenario.model import Scenario
 
 
-def build_community(scenario: Scenario, data: CommunityData, seed: int | None = None) -> Community:
+def build_community(scenario: Scenario, data: CommunityData, seed: int | None = None,
+                    report_days: int | None = None) -> Community:
     """Participants (homes, the office, cars) with devices, tariffs and series over ``data.index``."""
     tariffs = scenario.tariffs
     retail = tariffs.retail_tariff()
@@ -65,5 +66,5 @@ def build_community(scenario: Scenario, data: CommunityData, seed: int | None = 
         report_month=scenario.period.report_month, weather=data.weather,
         seed=scenario.scenario.seed if seed is None else seed,
         grid_kg_co2_per_kwh=scenario.emissions.grid_kg_co2_per_kwh, rounding=tariffs.rounding,
-        days_off=days_off,
+        days_off=days_off, report_days=report_days,
     )

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ from p2penergy.agents.market_access import InProcessAccess, PriceTape
 from p2penergy.agents.trader import AgentConfig, TradingAgent, marginal_retail_per_kwh
 from p2penergy.community import CAR_KIND, LOCATIONS, Community, Participant
 from p2penergy.market import Order, Trade, make_exchange
+from p2penergy.sim.ledger_hook import LedgerAccess, LedgerHook
 from p2penergy.sim.physics import SlotMeter, dispatch_car, dispatch_site
 from p2penergy.sim.records import RunRecords
 
@@ -52,8 +53,12 @@ class LoopConfig:
 
 
 def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: Sequence[SlotHook] = (),
-            progress: Callable[[int, int], None] | None = None) -> RunRecords:
-    """Simulate the report month with the exchange and the agents."""
+            progress: Callable[[int, int], None] | None = None, ledger: LedgerHook | None = None) -> RunRecords:
+    """Simulate the report month with the exchange and the agents.
+
+    With ``ledger``, agents' actions are signed, verified and journalled (one batch per agent
+    step), closings journalled, and each slot committed on chain after the other hooks ran.
+    """
     settings = community.settings
     exchange = make_exchange(settings, config.mechanism)
     tape = PriceTape(opening_price=opening_reference(community))
@@ -74,7 +79,12 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
             h.on_cancel(order_id, who, now)
 
     agents = {p.id: TradingAgent(p, config.agent) for p in participants}
-    access = {p.id: _RecordingAccess(exchange, p.id, tape, on_order, on_cancel, slot_trades) for p in participants}
+    access: dict[str, Any]
+    if ledger is not None:
+        access = {p.id: LedgerAccess(ledger.ledger, exchange, p.id, tape, slot_trades) for p in participants}
+    else:
+        access = {p.id: _RecordingAccess(exchange, p.id, tape, on_order, on_cancel, slot_trades)
+                  for p in participants}
     history = {p.id: _site_frame(p, index) for p in participants if p.kind != CAR_KIND}
     soc = {p.id: p.battery.initial_soc_wh for p in participants if p.battery is not None}
     car_soc = {p.id: p.car_store.initial_soc_wh for p in participants if p.car_store is not None}
@@ -104,11 +114,13 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
                     month_import_wh=month_import[p.id] + owner_import, peak_so_far_w=peak_w[p.id],
                 )
                 agents[p.id].act(obs, access[p.id])
+                if ledger is not None:
+                    access[p.id].flush()
                 if p.kind != CAR_KIND:
                     records.log_forecast("load_wh", p.id, k, obs.load_wh[: config.replan_slots], n)
                     if p.has_pv:
                         records.log_forecast("pv_wh", p.id, k, obs.pv_wh[: config.replan_slots], n)
-        closed = exchange.close(now)
+        closed = ledger.close_slot(exchange, now) if ledger is not None else exchange.close(now)
         tape.record(list(closed.trades))
         slot_trades.extend(closed.trades)
         mine = [t for t in slot_trades if t.slot_start == now]
@@ -134,7 +146,7 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
             month_import[p.id] += meter.grid_import_wh
             peak_w[p.id] = max(peak_w[p.id], meter.grid_import_wh * 60 / slot_minutes)
             meters[p.id] = meter
-        for h in hooks:
+        for h in (*hooks, ledger) if ledger is not None else hooks:
             h.on_slot(now, mine, meters)
         if progress is not None:
             progress(k + 1, n)

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -19,11 +20,13 @@ from p2penergy.agents.gateway import ForecastKit
 from p2penergy.agents.trader import AgentConfig
 from p2penergy.agents.weather_forecast import WeatherForecastSource
 from p2penergy.community import CAR_KIND, Community
+from p2penergy.ledger.recorder import Ledger
 from p2penergy.provenance.metrics import renewable_driving_share
 from p2penergy.scenario.generate import generate
 from p2penergy.scenario.model import Scenario
 from p2penergy.sim.build import build_community
 from p2penergy.sim.costs import Cost, month_costs
+from p2penergy.sim.ledger_hook import LedgerHook
 from p2penergy.sim.loop import LoopConfig, SlotHook, run_baseline, run_p2p
 from p2penergy.sim.provenance_hook import ProvenanceHook
 from p2penergy.sim.records import RunRecords
@@ -39,14 +42,23 @@ AGENT_MODES = {
 
 @dataclass(frozen=True, slots=True)
 class SimulationOptions:
-    """What to run. ``period``: the report month (default: the scenario's)."""
+    """What to run. ``period``: the report month (default: the scenario's).
+
+    ``ledger``: sign, journal and commit every slot (journal in ``run_dir`` unless ``db_url``;
+    chain in-process unless ``chain_url``).
+    """
 
     mechanism: str = "cda"
     period: date | None = None
+    ledger: bool = True
+    run_dir: Path | None = None
+    chain_url: str | None = None
+    db_url: str | None = None
     seed: int | None = None
     agents: str = "demonstration"
     replan_slots: int = 4
     history_days: int = 42
+    days: int | None = None
 
 
 @dataclass(slots=True)
@@ -90,7 +102,7 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     next_month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
     # one more day after the month (when the period has it) so agents can plan "tomorrow"
     data = generate(scenario, start, min(scenario.period.end, next_month))
-    community = build_community(scenario, data, seed)
+    community = build_community(scenario, data, seed, options.days)
     lap("data")
     kit = fit_forecasters(community, seed)
     lap("learning")
@@ -100,8 +112,21 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     prov = ProvenanceHook(community)
     config = LoopConfig(mechanism=options.mechanism, replan_slots=options.replan_slots,
                         agent=AGENT_MODES[options.agents])
-    p2p = run_p2p(community, kit, config, [*hooks, prov], progress)
+    ledger_hook = None
+    if options.ledger:
+        ledger = Ledger.create(community.settings, run_dir=options.run_dir, db_url=options.db_url,
+                               chain_url=options.chain_url, seed=seed)
+        ledger.register(sorted(community.participants))
+        ledger_hook = LedgerHook(ledger, prov)
+    lap("ledger setup")
+    try:
+        p2p = run_p2p(community, kit, config, [prov, *hooks], progress, ledger_hook)
+    finally:
+        if ledger_hook is not None:
+            ledger_hook.ledger.close()
     lap("p2p month")
+    if ledger_hook is not None:
+        timings["chain (within p2p month)"] = ledger_hook.ledger.chain_seconds
     p2p_costs = month_costs(community, p2p)
     share = renewable_driving_share(prov.events).total.value
     result_groups = group_results(community, baseline_costs, p2p_costs)

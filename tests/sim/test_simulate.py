@@ -1,0 +1,89 @@
+"""A short real run (two days of August, the shipped scenario, ledger on an in-process chain)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from p2penergy.ledger.audit import audit, open_run
+from p2penergy.scenario.load import load_scenario
+from p2penergy.sim.results import groups
+from p2penergy.sim.simulate import SimulationOptions, simulate
+
+DAYS = 2
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    scenario = load_scenario()
+    first = tmp_path_factory.mktemp("run")
+    a = simulate(scenario, SimulationOptions(days=DAYS, history_days=21, run_dir=first))
+    b = simulate(scenario, SimulationOptions(days=DAYS, history_days=21, ledger=False))
+    c = simulate(scenario, SimulationOptions(days=DAYS, history_days=21, ledger=False, seed=7))
+    return a, b, c, first
+
+
+def test_same_seed_same_bills_to_the_yen(runs):
+    a, b, _, _ = runs
+    assert {p: c.total for p, c in a.p2p_costs.items()} == {p: c.total for p, c in b.p2p_costs.items()}
+    assert [t.as_dict() for t in a.p2p.trades] == [t.as_dict() for t in b.p2p.trades]
+
+
+def test_another_seed_changes_the_run(runs):
+    a, _, c, _ = runs
+    assert {p: x.total for p, x in a.p2p_costs.items()} != {p: x.total for p, x in c.p2p_costs.items()}
+
+
+def test_money_and_energy_balance(runs):
+    a = runs[0]
+    paid = sum((x.p2p_paid for x in a.p2p_costs.values()), Decimal(0))
+    received = sum((x.p2p_received for x in a.p2p_costs.values()), Decimal(0))
+    assert paid == received == sum((t.amount for t in a.p2p.trades), Decimal(0))
+    assert a.p2p.trades, "the agents traded"
+    for records in (a.p2p, a.baseline):
+        for acc in records.accounts.values():
+            c = acc.columns
+            inflow = c["pv_wh"] + c["battery_discharge_wh"] + c["car_discharge_wh"] + c["p2p_buy_wh"] + c["grid_import_wh"]
+            outflow = c["load_wh"] + c["battery_charge_wh"] + c["car_charge_wh"] + c["p2p_sell_wh"] + c["grid_export_wh"]
+            assert (inflow == outflow).all()
+    bought = sum(int(acc.columns["p2p_buy_wh"].sum()) for acc in a.p2p.accounts.values())
+    assert bought == sum(t.energy_wh for t in a.p2p.trades)
+
+
+def test_groups_follow_the_demonstration(runs):
+    a = runs[0]
+    g = groups(a.community)
+    assert len(g["all"]) == 29 and len(g["phv"]) == 9
+    assert len(g["consumers"]) == 18 and len(g["prosumers"]) == 11
+    assert set(g["consumers"]) | set(g["prosumers"]) == set(g["all"])
+    assert not set(g["consumers"]) & set(g["prosumers"])
+    assert "office" not in g["all"]
+
+
+def test_run_folder_is_complete_and_audits(runs, tmp_path):
+    from p2penergy.report.files import write_run
+    from p2penergy.report.html import render_report
+
+    a, _, _, folder = runs
+    write_run(a, folder, render_report(a))
+    body = json.loads((folder / "results.json").read_text())
+    assert body["currency"] == "JPY"
+    assert set(body["groups"]) == {"all", "consumers", "consumers_no_phv", "consumers_phv", "prosumers", "pv_only",
+                                   "pv_battery", "pv_phv", "pv_battery_phv", "phv"}
+    for g in body["groups"].values():
+        assert {"members", "baseline_cost", "p2p_cost", "improvement_pct"} <= set(g)
+    assert (folder / "report.html").stat().st_size > 100_000
+    assert (folder / "participants" / "house-01.p2p.slots.csv").exists()
+    assert (folder / "certificates.csv").exists()
+    assert not (folder / ".partial").exists()
+    journal, chain = open_run(Path(folder))
+    try:
+        report = audit(journal, chain)
+    finally:
+        journal.close()
+        chain.close()
+    assert report.ok, report.error
+    assert report.slots_committed == DAYS * 48 and report.trades_replayed == len(a.p2p.trades)
