@@ -12,45 +12,17 @@ slot later, and all of them at :meth:`PipelinedChain.close`); a failed commit ra
 
 from __future__ import annotations
 
-import multiprocessing
+import socket
+import subprocess
+import sys
 from collections import deque
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from p2penergy.ledger.chain import EMBEDDED, Chain, ChainError, OnChainCommitment, TxSigner, commit_call
+from p2penergy.ledger.chain import EMBEDDED, ChainError, OnChainCommitment, TxSigner, commit_call
 from p2penergy.ledger.hashing import keccak
 from p2penergy.ledger.keys import Key
-
-
-def _serve(conn: Any, private_key: bytes, participant: str, tx_log: str | None) -> None:
-    chain = None
-    while True:
-        method, args = conn.recv()
-        if method == "stop":
-            if chain is not None:
-                chain.close()
-            conn.send(("ok", None))
-            return
-        try:
-            if method == "start":
-                chain = Chain.in_process(Key.from_hex(participant, private_key.hex()),
-                                         Path(tx_log) if tx_log else None)
-                result: Any = None
-            elif method == "raw":
-                raw, slot = args
-                assert chain is not None
-                receipt = chain._send_raw(raw, f"commit slot {slot}")
-                chain._nonce += 1
-                result = chain.settled(receipt, slot)
-            elif method == "state":
-                assert chain is not None
-                signer = chain.signer()
-                result = (signer.chain_id, signer.to, signer.nonce, signer.max_fee, signer.tip)
-            else:
-                result = getattr(chain, method)(*args)
-            conn.send(("ok", result))
-        except Exception as exc:  # report, keep serving: the parent decides
-            conn.send(("err", f"{exc}"))
 
 
 class PipelinedChain:
@@ -59,11 +31,14 @@ class PipelinedChain:
     kind = EMBEDDED
 
     def __init__(self, operator: Key, tx_log: Path | None = None) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self._conn, child = ctx.Pipe()
-        self._proc = ctx.Process(target=_serve, args=(child, operator.private_key, operator.participant,
-                                                      str(tx_log) if tx_log else None), daemon=True)
-        self._proc.start()
+        # A fresh interpreter (not multiprocessing's spawn, which re-runs the parent's main script,
+        # nor fork, which copies the parent's threads and database handles) on a socket pair.
+        ours, theirs = socket.socketpair()
+        self._proc = subprocess.Popen([sys.executable, "-m", "p2penergy.ledger.chain_worker", str(theirs.fileno())],
+                                      pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
+        theirs.close()
+        self._conn = Connection(ours.detach())
+        self._conn.send((operator.private_key, operator.participant, str(tx_log) if tx_log else None))
         self.operator = operator
         self._waiting: deque[int] = deque()  # slots whose receipts are still to come
         self._call("start")
@@ -126,10 +101,12 @@ class PipelinedChain:
         return self._call("committed_slots")
 
     def close(self) -> None:
-        if self._proc.is_alive():
+        if self._proc.poll() is None:
             try:
                 self.drain()
             finally:
                 self._conn.send(("stop", ()))
                 self._conn.recv()
-                self._proc.join(timeout=30)
+                self._conn.close()
+                self._proc.wait(timeout=30)
+
