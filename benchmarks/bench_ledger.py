@@ -191,7 +191,7 @@ class _ExchangeOnly:
 
 
 def bench_month(slots: int, agents: int, folder: Path, chain_url: str | None, ledger: bool = True,
-                pipelined: bool = True) -> dict[str, float]:
+                pipelined: bool = False) -> dict[str, float]:
     rng = np.random.default_rng(1)
     t0 = time.perf_counter()
     led = (Ledger.create(SETTINGS, run_dir=folder, chain_url=chain_url, seed=1, pipelined=pipelined) if ledger
@@ -281,7 +281,7 @@ def main() -> None:
             if "in-process" in name:
                 lines.append(("  in-process memory growth", f"{mb:,.1f} MB / 1,000 blocks", "", None))
         base = bench_month(args.slots, args.agents, folder / "month-base", None, ledger=False)
-        runs = [("embedded, worker process (default)", None, True), ("embedded, same process", None, False)]
+        runs = [("embedded, same process (default)", None, False), ("embedded, worker process", None, True)]
         runs += [("anvil", anvil[1], False)] if anvil else []
         for name, url, pipelined in runs:
             m = bench_month(args.slots, args.agents, folder / f"month-{len(lines)}", url, pipelined=pipelined)

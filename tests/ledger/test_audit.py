@@ -24,9 +24,9 @@ SEED = 21
 
 @pytest.fixture(scope="module")
 def template_run(tmp_path_factory):
-    """One run with the default (pipelined embedded) chain; each test gets its own copy to alter."""
+    """One run with the embedded chain in its worker process; each test gets its own copy to alter."""
     d = tmp_path_factory.mktemp("template") / "run"
-    led = Ledger.create(SETTINGS, run_dir=d, seed=SEED)
+    led = Ledger.create(SETTINGS, run_dir=d, seed=SEED, pipelined=True)
     out = run_market(led, slots=3)
     led.close()
     assert out["trades"]

@@ -12,7 +12,7 @@ from p2penergy.market import Order, Tag, make_exchange
 
 @pytest.fixture
 def ledger(tmp_path):
-    led = Ledger.create(SETTINGS, run_dir=tmp_path / "run", seed=11, pipelined=False)
+    led = Ledger.create(SETTINGS, run_dir=tmp_path / "run", seed=11)
     yield led
     led.close()
 
@@ -69,7 +69,7 @@ def test_meter_values_must_be_integers(ledger):
 
 
 def test_a_failed_pipelined_commit_is_reported_with_its_slot(tmp_path):
-    led = Ledger.create(SETTINGS, run_dir=tmp_path / "run", seed=11)  # default: pipelined embedded chain
+    led = Ledger.create(SETTINGS, run_dir=tmp_path / "run", seed=11, pipelined=True)
     led.register(["a"])
     led.commit_slot(START, {}, [])
     led.commit_slot(START, {}, [])  # the contract refuses a slot committed twice; the parent does not wait

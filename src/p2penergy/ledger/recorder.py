@@ -94,13 +94,14 @@ class Ledger:
     @classmethod
     def create(cls, settings: MarketSettings, run_dir: Path | None = None, db_url: str | None = None,
                chain_url: str | None = None, seed: int = 0, operator_key_hex: str | None = None,
-               pipelined: bool = True) -> Ledger:
+               pipelined: bool = False) -> Ledger:
         """Open a new journal, connect the chain (in-process unless ``chain_url``), deploy the contract.
 
         With ``run_dir`` the journal is ``run_dir/journal.sqlite`` (unless ``db_url``), the embedded
         chain's transactions go to ``run_dir/chain-transactions.jsonl`` and ``run_dir/ledger.json``
         says where everything is (what ``p2penergy audit RUN_DIR`` reads). ``pipelined`` runs the
-        embedded chain in a worker process so commits overlap the simulation (see ``pipeline.py``).
+        embedded chain in a worker process so commits overlap the simulation (see ``pipeline.py``):
+        faster only when a core is free.
         """
         if run_dir is not None:
             run_dir = Path(run_dir)
