@@ -1,4 +1,6 @@
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 from eth_abi import decode, encode
@@ -20,14 +22,20 @@ from p2penergy.ledger.recorder import leaf_of
 SEED = 21
 
 
-@pytest.fixture
-def run_dir(tmp_path):
-    d = tmp_path / "run"
-    led = Ledger.create(SETTINGS, run_dir=d, seed=SEED)
+@pytest.fixture(scope="module")
+def template_run(tmp_path_factory):
+    """One run with the embedded chain in its worker process; each test gets its own copy to alter."""
+    d = tmp_path_factory.mktemp("template") / "run"
+    led = Ledger.create(SETTINGS, run_dir=d, seed=SEED, pipelined=True)
     out = run_market(led, slots=3)
     led.close()
     assert out["trades"]
     return d
+
+
+@pytest.fixture
+def run_dir(tmp_path, template_run):
+    return Path(shutil.copytree(template_run, tmp_path / "run"))
 
 
 def run_audit(*args):

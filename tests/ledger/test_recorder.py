@@ -5,7 +5,7 @@ from decimal import Decimal
 import pytest
 
 from conftest import SETTINGS, START, run_market
-from p2penergy.ledger import Journal, Ledger, ReplayError, SignatureError, replay
+from p2penergy.ledger import ChainError, Journal, Ledger, ReplayError, SignatureError, replay
 from p2penergy.ledger.replay import balances_of
 from p2penergy.market import Order, Tag, make_exchange
 
@@ -17,9 +17,10 @@ def ledger(tmp_path):
     led.close()
 
 
-@pytest.mark.parametrize("mechanism", ["cda", "pay-as-clear"])
-def test_replay_rebuilds_trades_and_balances(tmp_path, mechanism):
-    led = Ledger.create(replace(SETTINGS, mechanism=mechanism), run_dir=tmp_path / mechanism, seed=11)
+@pytest.mark.parametrize(("mechanism", "pipelined"), [("cda", True), ("pay-as-clear", False)])
+def test_replay_rebuilds_trades_and_balances(tmp_path, mechanism, pipelined):
+    led = Ledger.create(replace(SETTINGS, mechanism=mechanism), run_dir=tmp_path / mechanism, seed=11,
+                        pipelined=pipelined)
     live = run_market(led, slots=3)
     led.close()
     assert live["trades"], "the scenario must trade for this test to mean anything"
@@ -65,3 +66,12 @@ def test_book_refusals_are_reported_not_journaled(ledger):
 def test_meter_values_must_be_integers(ledger):
     with pytest.raises(ValueError, match=r"fields\.load_wh"):
         ledger.record_meter(START, "a", {"load_wh": 1.5})
+
+
+def test_a_failed_pipelined_commit_is_reported_with_its_slot(tmp_path):
+    led = Ledger.create(SETTINGS, run_dir=tmp_path / "run", seed=11, pipelined=True)
+    led.register(["a"])
+    led.commit_slot(START, {}, [])
+    led.commit_slot(START, {}, [])  # the contract refuses a slot committed twice; the parent does not wait
+    with pytest.raises(ChainError, match=r"commit of slot 1596240000 failed in the embedded chain"):
+        led.close()

@@ -163,6 +163,13 @@ class Chain:
         self.attach(receipt["contractAddress"])
         return self.contract.address
 
+    @property
+    def address(self) -> str:
+        """The settlement contract's address."""
+        if self.contract is None:
+            raise ChainError("contract: deploy or attach first")
+        return self.contract.address
+
     def attach(self, address: str) -> None:
         if not self.w3.eth.get_code(Web3.to_checksum_address(address)):
             raise ChainError(f"contract: no code at {address} on {self.kind}")
@@ -191,30 +198,24 @@ class Chain:
                     journal_head: bytes, journal_seq: int, tag_energy_wh: dict[str, int],
                     device_certificates: list[tuple[str, int, int]]) -> tuple[str, int, dict[str, Any]]:
         """One settlement transaction; returns (tx hash, block number, SlotCommitted event args)."""
-        tags = sorted(tag_energy_wh)
-        devices = sorted(((id32(d), d, i, c) for d, i, c in device_certificates), key=lambda x: x[0])
-        for a, b in itertools.pairwise(devices):
-            if a[0] == b[0]:
-                raise ChainError(f"device_certificates: device {a[1]!r} appears twice in slot {slot_start}")
-        for _, device, issued, claimed in devices:
-            if claimed > issued:
-                raise ChainError(f"device_certificates: {device!r} claims {claimed} Wh of certificates but only "
-                                 f"{issued} Wh were issued in slot {slot_start}")
-        if len(tags) > MAX_BATCH or len(devices) > MAX_BATCH:
-            raise ChainError(f"commit slot {slot_start}: at most {MAX_BATCH} tags and {MAX_BATCH} devices per slot")
-        args = [slot_start, orders_root, trades_root, certificates_root, journal_head, journal_seq,
-                [id32(t) for t in tags], [tag_energy_wh[t] for t in tags],
-                [d[0] for d in devices], [d[2] for d in devices], [d[3] for d in devices]]
-        gas = _GAS_COMMIT_BASE + _GAS_COMMIT_TAG * len(tags) + _GAS_COMMIT_DEVICE * len(device_certificates)
         if self.contract is None:
             raise ChainError("contract: deploy or attach first")
-        data = "0x" + (_COMMIT_SELECTOR + abi_encode(_COMMIT_TYPES, args)).hex()  # 10x faster than web3's encoder
+        data, gas = commit_call(slot_start, orders_root, trades_root, certificates_root, journal_head, journal_seq,
+                                tag_energy_wh, device_certificates)
         receipt = self._transact(data, gas, f"commit slot {slot_start}", self.contract.address)
+        return self.settled(receipt, slot_start)
+
+    def settled(self, receipt: Any, slot_start: int) -> tuple[str, int, dict[str, Any]]:
+        """(tx hash, block, SlotCommitted args) of a commit's receipt."""
         events = self.contract.events.SlotCommitted().process_receipt(receipt, errors=DISCARD)
         if len(events) != 1:
             raise ChainError(f"commit slot {slot_start}: receipt holds {len(events)} SlotCommitted events")
         return "0x" + receipt["transactionHash"].hex().removeprefix("0x"), receipt["blockNumber"], dict(
             events[0]["args"])
+
+    def signer(self) -> TxSigner:
+        """What another process needs to sign this operator's next transactions to the contract."""
+        return TxSigner(self.operator, self.chain_id, self.contract.address, self._nonce, self._max_fee, self._tip)
 
     # -- reads ----------------------------------------------------------------------------
     def commitment(self, slot_start: int) -> OnChainCommitment | None:
@@ -230,6 +231,46 @@ class Chain:
     def account_of(self, participant: str) -> str:
         return self.contract.functions.account_of(id32(participant)).call()
 
+
+
+@dataclass(slots=True)
+class TxSigner:
+    """Signs the operator's transactions to the contract with consecutive nonces, no node needed."""
+
+    operator: Key
+    chain_id: int
+    to: str
+    nonce: int
+    max_fee: int
+    tip: int
+
+    def sign(self, data: str, gas: int) -> bytes:
+        tx = {"chainId": self.chain_id, "nonce": self.nonce, "gas": gas, "value": 0, "data": data,
+              "maxFeePerGas": self.max_fee, "maxPriorityFeePerGas": self.tip, "type": 2, "to": self.to}
+        self.nonce += 1
+        return bytes(Account.sign_transaction(tx, self.operator.private_key).raw_transaction)
+
+
+def commit_call(slot_start: int, orders_root: bytes, trades_root: bytes, certificates_root: bytes,
+                journal_head: bytes, journal_seq: int, tag_energy_wh: dict[str, int],
+                device_certificates: list[tuple[str, int, int]]) -> tuple[str, int]:
+    """Checked call data and gas bound of ``commit_slot``; names the device that over-claims."""
+    tags = sorted(tag_energy_wh)
+    devices = sorted(((id32(d), d, i, c) for d, i, c in device_certificates), key=lambda x: x[0])
+    for a, b in itertools.pairwise(devices):
+        if a[0] == b[0]:
+            raise ChainError(f"device_certificates: device {a[1]!r} appears twice in slot {slot_start}")
+    for _, device, issued, claimed in devices:
+        if claimed > issued:
+            raise ChainError(f"device_certificates: {device!r} claims {claimed} Wh of certificates but only "
+                             f"{issued} Wh were issued in slot {slot_start}")
+    if len(tags) > MAX_BATCH or len(devices) > MAX_BATCH:
+        raise ChainError(f"commit slot {slot_start}: at most {MAX_BATCH} tags and {MAX_BATCH} devices per slot")
+    args = [slot_start, orders_root, trades_root, certificates_root, journal_head, journal_seq,
+            [id32(t) for t in tags], [tag_energy_wh[t] for t in tags],
+            [d[0] for d in devices], [d[2] for d in devices], [d[3] for d in devices]]
+    gas = _GAS_COMMIT_BASE + _GAS_COMMIT_TAG * len(tags) + _GAS_COMMIT_DEVICE * len(devices)
+    return "0x" + (_COMMIT_SELECTOR + abi_encode(_COMMIT_TYPES, args)).hex(), gas  # 10x faster than web3's
 
 
 def _fund(w3: Web3, address: str) -> None:

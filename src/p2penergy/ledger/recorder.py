@@ -28,6 +28,7 @@ from p2penergy.ledger.chain import EMBEDDED, Chain
 from p2penergy.ledger.journal import Journal, sqlite_url
 from p2penergy.ledger.keys import OPERATOR_ID, Key, derive_keys
 from p2penergy.ledger.merkle import leaf_hash, merkle_root
+from p2penergy.ledger.pipeline import PipelinedChain
 from p2penergy.ledger.signing import Domain, Signed, SignedBatch, Verifier, sign_action, sign_batch
 from p2penergy.market import Exchange, MarketSettings, Order, Trade
 from p2penergy.market.errors import MarketError
@@ -78,7 +79,7 @@ class Ledger:
         self.chain = chain
         self.seed = seed
         self.run_dir = run_dir
-        self.domain = Domain(chain.chain_id, chain.contract.address)
+        self.domain = Domain(chain.chain_id, chain.address)
         self.verifier = Verifier(self.domain)
         self.keys: dict[str, Key] = {}
         self._next_nonce: dict[str, int] = defaultdict(int)
@@ -92,12 +93,15 @@ class Ledger:
     # -- construction -------------------------------------------------------------------
     @classmethod
     def create(cls, settings: MarketSettings, run_dir: Path | None = None, db_url: str | None = None,
-               chain_url: str | None = None, seed: int = 0, operator_key_hex: str | None = None) -> Ledger:
+               chain_url: str | None = None, seed: int = 0, operator_key_hex: str | None = None,
+               pipelined: bool = False) -> Ledger:
         """Open a new journal, connect the chain (in-process unless ``chain_url``), deploy the contract.
 
         With ``run_dir`` the journal is ``run_dir/journal.sqlite`` (unless ``db_url``), the embedded
         chain's transactions go to ``run_dir/chain-transactions.jsonl`` and ``run_dir/ledger.json``
-        says where everything is (what ``p2penergy audit RUN_DIR`` reads).
+        says where everything is (what ``p2penergy audit RUN_DIR`` reads). ``pipelined`` runs the
+        embedded chain in a worker process so commits overlap the simulation (see ``pipeline.py``):
+        faster only when a core is free.
         """
         if run_dir is not None:
             run_dir = Path(run_dir)
@@ -114,14 +118,14 @@ class Ledger:
             log = run_dir / CHAIN_LOG_FILE if run_dir is not None else None
             if log is not None and log.exists():
                 log.unlink()
-            chain = Chain.in_process(operator, log)
+            chain = PipelinedChain(operator, log) if pipelined else Chain.in_process(operator, log)
         chain.deploy()
         ledger = cls(settings, journal, chain, seed, run_dir)
         meta = {
             "format_version": FORMAT_VERSION,
             "chain": chain.kind,
             "chain_id": chain.chain_id,
-            "contract": chain.contract.address,
+            "contract": chain.address,
             "operator": operator.address,
             "market": settings.to_mapping(),
         }
@@ -314,5 +318,6 @@ class Ledger:
             self.chain_seconds += time.perf_counter() - start
 
     def close(self) -> None:
+        """Flush the journal; wait for every pending commit (raises ChainError if one failed)."""
         self.journal.close()
-        self.chain.close()
+        self._timed(self.chain.close)
