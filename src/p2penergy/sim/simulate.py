@@ -115,7 +115,7 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     ledger_hook = None
     if options.ledger:
         ledger = Ledger.create(community.settings, run_dir=options.run_dir, db_url=options.db_url,
-                               chain_url=options.chain_url, seed=seed)
+                               chain_url=options.chain_url, seed=seed, pipelined=options.chain_url is None)
         ledger.register(sorted(community.participants))
         ledger_hook = LedgerHook(ledger, prov)
     lap("ledger setup")
