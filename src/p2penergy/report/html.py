@@ -16,12 +16,19 @@ from p2penergy.sim.results import DEMONSTRATION_PCT, GROUP_LABELS
 from p2penergy.sim.simulate import Simulation
 
 EXPLANATIONS = {
-    "consumers_no_phv": "Homes without PV or car only buy: their saving is the P2P discount on the part of their "
-                        "load that found a seller, so it is small and depends on how much surplus the prosumers offer.",
-    "pv_only": "Prosumers save by selling surplus above the buyback price and buying below retail; the model's "
-               "FIT homes already earn 21-24 JPY/kWh from the utility, which limits their gain.",
-    "pv_battery_phv": "With battery and car one home can turn a net income (improvement above 100 %) only if its "
-                      "sales exceed its purchases; the model's home sells less than the demonstration's did.",
+    "all": "The sum of the cells below; the all-participants saving follows from them.",
+    "consumers": "Consumers buy P2P energy below their marginal retail tier; see the rows below.",
+    "consumers_no_phv": "P2P energy (about 22 JPY/kWh in the model) replaces the most expensive retail tier "
+                        "(26.48-30.57 JPY/kWh plus surcharge); the demonstration's P2P prices were not published "
+                        "and were probably nearer retail.",
+    "consumers_phv": "Their cars charge from P2P energy at the office instead of from the grid at home.",
+    "prosumers": "Several model homes are past their FIT term (8.5 JPY/kWh buyback), so P2P sales are worth "
+                 "more to them than to FIT homes; the demonstration did not publish its homes' FIT status.",
+    "pv_only": "As for prosumers: P2P sales against a low post-FIT buyback price.",
+    "pv_battery": "The battery also buys cheap P2P energy and sells stored energy; post-FIT buyback as above.",
+    "pv_phv": "Post-FIT buyback as above, and the car charges from office PV.",
+    "pv_battery_phv": "A net income (above 100 %) needs sales above purchases; the model home sells less than "
+                      "the demonstration's did.",
     "phv": "Cars save by charging from P2P energy at the office in daytime instead of at home from the grid.",
 }
 

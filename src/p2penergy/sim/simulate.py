@@ -10,11 +10,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from p2penergy.agents.bidding import BiddingStrategy
 from p2penergy.agents.forecast import GradientBoostingForecaster
 from p2penergy.agents.gateway import ForecastKit
 from p2penergy.agents.trader import AgentConfig
@@ -32,11 +34,11 @@ from p2penergy.sim.provenance_hook import ProvenanceHook
 from p2penergy.sim.records import RunRecords
 from p2penergy.sim.results import GroupResult, group_results, kpis
 
-AGENT_MODES = {
-    # the demonstration's agents: economy mode, revise a slot's orders within 2 h of delivery
-    "demonstration": AgentConfig(),
-    # optimising agents set to their best: plan every slot, revise up to 4 h ahead, tighter concession
-    "best": AgentConfig(revise_slots=8),
+AGENT_MODES: dict[str, tuple[AgentConfig, int]] = {
+    # the demonstration's agents: economy mode, plan every 2 h, revise a slot within 2 h of delivery
+    "demonstration": (AgentConfig(), 4),
+    # optimising agents at their best: plan every hour, revise up to 4 h ahead, tighter concession
+    "best": (AgentConfig(revise_slots=8, strategy=BiddingStrategy(spread_per_kwh=Decimal(2))), 2),
 }
 
 
@@ -56,7 +58,7 @@ class SimulationOptions:
     db_url: str | None = None
     seed: int | None = None
     agents: str = "demonstration"
-    replan_slots: int = 4
+    replan_slots: int | None = None
     history_days: int = 42
     days: int | None = None
 
@@ -110,8 +112,8 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     baseline_costs = month_costs(community, baseline)
     lap("baseline")
     prov = ProvenanceHook(community)
-    config = LoopConfig(mechanism=options.mechanism, replan_slots=options.replan_slots,
-                        agent=AGENT_MODES[options.agents])
+    agent_config, replan = AGENT_MODES[options.agents]
+    config = LoopConfig(mechanism=options.mechanism, replan_slots=options.replan_slots or replan, agent=agent_config)
     ledger_hook = None
     if options.ledger:
         ledger = Ledger.create(community.settings, run_dir=options.run_dir, db_url=options.db_url,
