@@ -36,6 +36,10 @@ class MarketAccess(Protocol):
 
     def open_orders(self) -> dict[str, OpenOrder]: ...
 
+    def position(self, slot_start: datetime) -> tuple[int, int]:
+        """Wh I have bought and sold so far for the slot (my trades)."""
+        ...
+
     def reference_price(self) -> Decimal | None:
         """Volume-weighted price of recent public trades, or ``None`` before any."""
         ...
@@ -55,8 +59,10 @@ class InProcessAccess:
         prices: PriceTape,
         on_order: Callable[[Order], None] | None = None,
         on_cancel: Callable[[str, str, datetime], None] | None = None,
+        fills: Fills | None = None,
     ) -> None:
         self.settings = exchange.settings
+        self._fills = fills if fills is not None else Fills()
         self._exchange = exchange
         self.participant = participant
         self._prices = prices
@@ -72,6 +78,7 @@ class InProcessAccess:
             self._on_order(order)
         self._mine[order.order_id] = order
         self._prices.record(trades)
+        self._fills.record(trades)
         return trades
 
     def cancel(self, order_id: str, now: datetime) -> int:
@@ -91,8 +98,27 @@ class InProcessAccess:
                 del self._mine[oid]
         return result
 
+    def position(self, slot_start: datetime) -> tuple[int, int]:
+        return self._fills.of(self.participant, slot_start)
+
     def reference_price(self) -> Decimal | None:
         return self._prices.reference_price()
+
+
+class Fills:
+    """Wh bought and sold per participant and slot, from every trade the exchange reports."""
+
+    def __init__(self) -> None:
+        self._wh: dict[tuple[str, datetime], list[int]] = {}
+
+    def record(self, trades: list[Trade]) -> None:
+        for t in trades:
+            self._wh.setdefault((t.buyer, t.slot_start), [0, 0])[0] += t.energy_wh
+            self._wh.setdefault((t.seller, t.slot_start), [0, 0])[1] += t.energy_wh
+
+    def of(self, participant: str, slot_start: datetime) -> tuple[int, int]:
+        bought, sold = self._wh.get((participant, slot_start), (0, 0))
+        return bought, sold
 
 
 class PriceTape:

@@ -123,7 +123,8 @@ class TradingAgent:
                 continue
             self._posted.add(slot)
             wanted: list[Order] = []
-            for side, items in self._positions(result, obs, k):
+            bought, sold = market.position(slot)
+            for side, items in self._positions(result, obs, k, bought, sold):
                 for tag_or_reqs, energy_wh in items:
                     if energy_wh < self.config.min_order_wh:
                         continue
@@ -212,13 +213,15 @@ class TradingAgent:
         )
 
     # -- positions and orders -------------------------------------------------------------
-    def _positions(self, result: Plan, obs: Observation, k: int) -> list[tuple[str, list[tuple[object, int]]]]:
-        """Per side, the orders the plan wants for horizon slot ``k``: (tag or requirements, Wh)."""
+    def _positions(self, result: Plan, obs: Observation, k: int, bought_wh: int = 0,
+                   sold_wh: int = 0) -> list[tuple[str, list[tuple[object, int]]]]:
+        """Per side, the orders the plan wants for horizon slot ``k``: (tag or requirements, Wh),
+        less what has already traded for the slot (``bought_wh`` / ``sold_wh``)."""
         p = self.participant
         net = float(result.p2p_buy_wh[k]) - float(result.p2p_sell_wh[k])
         hedged = p.battery is None and p.kind != CAR_KIND
-        buy = round(max(net, 0.0) * (self.config.buy_hedge if hedged else 1.0))
-        sell = round(max(-net, 0.0) * (self.config.sell_hedge if hedged else 1.0))
+        buy = max(round(max(net, 0.0) * (self.config.buy_hedge if hedged else 1.0)) - bought_wh + sold_wh, 0)
+        sell = max(round(max(-net, 0.0) * (self.config.sell_hedge if hedged else 1.0)) - sold_wh + bought_wh, 0)
         if p.office_tariff is not None and sell:
             # with a demand charge, never sell what a forecast error could turn into a new peak: if
             # load came 50 % above and PV at 30 % of forecast, import must stay within the month's peak

@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from p2penergy.agents.market_access import OpenOrder, PriceTape
+from p2penergy.agents.market_access import Fills, OpenOrder, PriceTape
 from p2penergy.ledger.actions import Action, Cancel
 from p2penergy.ledger.recorder import Ledger
 from p2penergy.market import Exchange, MarketSettings, Order, Trade
@@ -32,13 +32,14 @@ class LedgerAccess:
     """:class:`MarketAccess` whose actions go through the ledger in one signed batch per step."""
 
     def __init__(self, ledger: Ledger, exchange: Exchange, participant: str, tape: PriceTape,
-                 sink: list[Trade]) -> None:
+                 sink: list[Trade], fills: Fills) -> None:
         self.settings: MarketSettings = exchange.settings
         self._ledger = ledger
         self._exchange = exchange
         self.participant = participant
         self._tape = tape
         self._sink = sink
+        self._fills = fills
         self._pending: list[Action] = []
         self._mine: dict[str, Order] = {}
 
@@ -65,6 +66,9 @@ class LedgerAccess:
     def reference_price(self) -> Decimal | None:
         return self._tape.reference_price()
 
+    def position(self, slot_start: datetime) -> tuple[int, int]:
+        return self._fills.of(self.participant, slot_start)
+
     def flush(self) -> list[Trade]:
         """Sign the step's actions as one batch, verify, apply and journal them."""
         if not self._pending:
@@ -73,6 +77,7 @@ class LedgerAccess:
         self._pending = []
         result = self._ledger.submit(self._exchange, batch)
         self._tape.record(result.trades)
+        self._fills.record(result.trades)
         self._sink.extend(result.trades)
         return result.trades
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from p2penergy.agents.gateway import ForecastKit, forecast_sites, horizon_for, observe
-from p2penergy.agents.market_access import InProcessAccess, PriceTape
+from p2penergy.agents.market_access import Fills, InProcessAccess, PriceTape
 from p2penergy.agents.trader import AgentConfig, TradingAgent, marginal_retail_per_kwh
 from p2penergy.community import CAR_KIND, LOCATIONS, Community, Participant
 from p2penergy.market import Order, Trade, make_exchange
@@ -79,11 +79,12 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
             h.on_cancel(order_id, who, now)
 
     agents = {p.id: TradingAgent(p, config.agent) for p in participants}
+    fills = Fills()
     access: dict[str, Any]
     if ledger is not None:
-        access = {p.id: LedgerAccess(ledger.ledger, exchange, p.id, tape, slot_trades) for p in participants}
+        access = {p.id: LedgerAccess(ledger.ledger, exchange, p.id, tape, slot_trades, fills) for p in participants}
     else:
-        access = {p.id: _RecordingAccess(exchange, p.id, tape, on_order, on_cancel, slot_trades)
+        access = {p.id: _RecordingAccess(exchange, p.id, tape, on_order, on_cancel, slot_trades, fills)
                   for p in participants}
     history = {p.id: _site_frame(p, index) for p in participants if p.kind != CAR_KIND}
     soc = {p.id: p.battery.initial_soc_wh for p in participants if p.battery is not None}
@@ -122,6 +123,7 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
                         records.log_forecast("pv_wh", p.id, k, obs.pv_wh[: config.replan_slots], n)
         closed = ledger.close_slot(exchange, now) if ledger is not None else exchange.close(now)
         tape.record(list(closed.trades))
+        fills.record(list(closed.trades))
         slot_trades.extend(closed.trades)
         mine = [t for t in slot_trades if t.slot_start == now]
         slot_trades[:] = [t for t in slot_trades if t.slot_start != now]
@@ -189,8 +191,8 @@ class _RecordingAccess(InProcessAccess):
     """In-process access that also collects every trade for the loop's settlement."""
 
     def __init__(self, exchange: object, participant: str, tape: PriceTape, on_order: Callable[[Order], None],
-                 on_cancel: Callable[[str, str, datetime], None], sink: list[Trade]) -> None:
-        super().__init__(exchange, participant, tape, on_order, on_cancel)  # type: ignore[arg-type]
+                 on_cancel: Callable[[str, str, datetime], None], sink: list[Trade], fills: Fills) -> None:
+        super().__init__(exchange, participant, tape, on_order, on_cancel, fills)  # type: ignore[arg-type]
         self._sink = sink
 
     def submit(self, order: Order) -> list[Trade]:
