@@ -16,32 +16,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from p2penergy.agents.market_access import Fills, OpenOrder, PriceTape
+from p2penergy.agents.market_access import Fills, InProcessAccess, PriceTape
 from p2penergy.ledger.actions import Action, Cancel
 from p2penergy.ledger.recorder import Ledger
-from p2penergy.market import Exchange, MarketSettings, Order, Trade
+from p2penergy.market import Exchange, Order, Trade
 from p2penergy.market.exchange import SlotClose
 from p2penergy.sim.physics import SlotMeter
 from p2penergy.sim.provenance_hook import ProvenanceHook
 
 
-class LedgerAccess:
+class LedgerAccess(InProcessAccess):
     """:class:`MarketAccess` whose actions go through the ledger in one signed batch per step."""
 
     def __init__(self, ledger: Ledger, exchange: Exchange, participant: str, tape: PriceTape,
                  sink: list[Trade], fills: Fills) -> None:
-        self.settings: MarketSettings = exchange.settings
+        super().__init__(exchange, participant, tape, fills=fills)
         self._ledger = ledger
-        self._exchange = exchange
-        self.participant = participant
-        self._tape = tape
         self._sink = sink
-        self._fills = fills
         self._pending: list[Action] = []
-        self._mine: dict[str, Order] = {}
 
     def submit(self, order: Order) -> list[Trade]:
         self._pending.append(order)
@@ -53,22 +47,6 @@ class LedgerAccess:
         self._mine.pop(order_id, None)
         return self._exchange.remaining_wh(order_id)
 
-    def open_orders(self) -> dict[str, OpenOrder]:
-        result = {}
-        for oid, order in list(self._mine.items()):
-            left = self._exchange.remaining_wh(oid)
-            if left > 0:
-                result[oid] = OpenOrder(order, left)
-            else:
-                del self._mine[oid]
-        return result
-
-    def reference_price(self) -> Decimal | None:
-        return self._tape.reference_price()
-
-    def position(self, slot_start: datetime) -> tuple[int, int]:
-        return self._fills.of(self.participant, slot_start)
-
     def flush(self) -> list[Trade]:
         """Sign the step's actions as one batch, verify, apply and journal them."""
         if not self._pending:
@@ -76,7 +54,7 @@ class LedgerAccess:
         batch = self._ledger.sign(self.participant, self._pending)
         self._pending = []
         result = self._ledger.submit(self._exchange, batch)
-        self._tape.record(result.trades)
+        self._prices.record(result.trades)
         self._fills.record(result.trades)
         self._sink.extend(result.trades)
         return result.trades
