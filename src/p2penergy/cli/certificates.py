@@ -12,15 +12,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from p2penergy.cli.output import fail
 from p2penergy.formats.certificates_file import CertificateFileError, read_certificates
 from p2penergy.provenance import EVENT_FIELDS
 from p2penergy.provenance.metrics import Summary, summarize
 from p2penergy.provenance.sankey import sankey_data, sankey_figure
-
-
-def fail(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code=2)
 
 
 def certificates(

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from p2penergy.cli.output import fail, wide_console
 from p2penergy.formats.orders_csv import RowError, read_orders
 from p2penergy.market import FieldError, MarketSettings, OrderRejected
 from p2penergy.market.batch import BatchResult, clear_batch
@@ -17,10 +17,6 @@ from p2penergy.market.batch import BatchResult, clear_batch
 app = typer.Typer(no_args_is_help=True, help="Clear orders on the exchange.")
 
 
-def fail(message: str) -> typer.Exit:
-    """Print ``message`` to standard error; the caller raises the returned exit (code 2)."""
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False)
-    return typer.Exit(code=2)
 
 
 def load_market(path: Path | None) -> MarketSettings:
@@ -93,10 +89,6 @@ def result_json(result: BatchResult, settings: MarketSettings) -> dict[str, obje
     return body
 
 
-def wide_console() -> Console:
-    """A console that does not squeeze tables when output is piped."""
-    console = Console()
-    return console if console.is_terminal else Console(width=160)
 
 
 def print_result(result: BatchResult, settings: MarketSettings) -> None:

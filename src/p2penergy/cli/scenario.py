@@ -10,7 +10,7 @@ import numpy as np
 import typer
 from rich.table import Table
 
-from p2penergy.cli.market import fail, wide_console
+from p2penergy.cli.output import fail, wide_console
 from p2penergy.formats.community import write_community
 from p2penergy.scenario import CommunityData, MeasuredDataError, Scenario, ScenarioError, generate, load_scenario
 from p2penergy.tariffs import home_bill, office_bill

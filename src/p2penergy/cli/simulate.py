@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from p2penergy.cli.market import fail, wide_console
+from p2penergy.cli.output import fail, wide_console
 from p2penergy.scenario.load import ScenarioError, load_scenario
 from p2penergy.sim.results import DEMONSTRATION_PCT, GROUP_LABELS
 from p2penergy.sim.simulate import AGENT_MODES, Simulation, SimulationOptions, simulate
