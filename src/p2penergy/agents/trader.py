@@ -92,7 +92,7 @@ class TradingAgent:
     def __init__(self, participant: Participant, config: AgentConfig | None = None) -> None:
         self.participant = participant
         self.config = config or AgentConfig()
-        self._posted: set[tuple[datetime, str]] = set()
+        self._posted: set[datetime] = set()
         self._order_seq = 0
         self.setpoints: dict[datetime, tuple[int, int]] = {}
         self.last_plan: Plan | None = None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -136,6 +135,3 @@ def _forecasts(sim: Simulation) -> go.Figure:
                       height=380)
     return fig
 
-
-def money(value: Decimal) -> str:
-    return f"{value:,.0f}"

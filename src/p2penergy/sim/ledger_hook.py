@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -31,8 +31,9 @@ class LedgerAccess(InProcessAccess):
     """:class:`MarketAccess` whose actions go through the ledger in one signed batch per step."""
 
     def __init__(self, ledger: Ledger, exchange: Exchange, participant: str, tape: PriceTape,
-                 sink: list[Trade], fills: Fills) -> None:
-        super().__init__(exchange, participant, tape, fills=fills)
+                 sink: list[Trade], fills: Fills, on_order: Callable[[Order], None] | None = None,
+                 on_cancel: Callable[[str, str, datetime], None] | None = None) -> None:
+        super().__init__(exchange, participant, tape, on_order, on_cancel, fills)
         self._ledger = ledger
         self._sink = sink
         self._pending: list[Action] = []
@@ -40,11 +41,15 @@ class LedgerAccess(InProcessAccess):
     def submit(self, order: Order) -> list[Trade]:
         self._pending.append(order)
         self._mine[order.order_id] = order
+        if self._on_order is not None:
+            self._on_order(order)
         return []  # trades are known when the step's batch is applied (flush)
 
     def cancel(self, order_id: str, now: datetime) -> int:
         self._pending.append(Cancel(order_id, self.participant, now))
         self._mine.pop(order_id, None)
+        if self._on_cancel is not None:
+            self._on_cancel(order_id, self.participant, now)
         return self._exchange.remaining_wh(order_id)
 
     def flush(self) -> list[Trade]:

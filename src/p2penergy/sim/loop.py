@@ -82,7 +82,8 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
     fills = Fills()
     access: dict[str, Any]
     if ledger is not None:
-        access = {p.id: LedgerAccess(ledger.ledger, exchange, p.id, tape, slot_trades, fills) for p in participants}
+        access = {p.id: LedgerAccess(ledger.ledger, exchange, p.id, tape, slot_trades, fills, on_order, on_cancel)
+                  for p in participants}
     else:
         access = {p.id: _RecordingAccess(exchange, p.id, tape, on_order, on_cancel, slot_trades, fills)
                   for p in participants}
