@@ -2,10 +2,10 @@
 
 import json
 
-from conftest import SETTINGS, run_market
 from eth_hash.auto import keccak
 from typer.testing import CliRunner
 
+from conftest import SETTINGS, run_market
 from p2penergy.cli import app
 from p2penergy.ledger import Ledger, audit, open_run
 from p2penergy.ledger.contract.build import load_artifact

@@ -1,7 +1,6 @@
 import json
 
 import pytest
-from conftest import SETTINGS, run_market
 from eth_abi import decode, encode
 from eth_account import Account
 from eth_account.typed_transactions import TypedTransaction
@@ -9,6 +8,7 @@ from hexbytes import HexBytes
 from sqlalchemy import update
 from typer.testing import CliRunner
 
+from conftest import SETTINGS, run_market
 from p2penergy.cli import app
 from p2penergy.ledger import Ledger, audit, open_run
 from p2penergy.ledger.chain import _COMMIT_SELECTOR, _COMMIT_TYPES

@@ -3,8 +3,8 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from conftest import SETTINGS, START, run_market
 
+from conftest import SETTINGS, START, run_market
 from p2penergy.ledger import Journal, Ledger, ReplayError, SignatureError, replay
 from p2penergy.ledger.replay import balances_of
 from p2penergy.market import Order, Tag, make_exchange

@@ -1,0 +1,69 @@
+"""Orders: submit and cancel (signed EIP-712 actions), and a participant's own orders and trades."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query
+
+from p2penergy.ledger.actions import Cancel
+from p2penergy.ledger.signing import Signed
+from p2penergy.market.errors import FieldError
+from p2penergy.service.deps import Live, RateLimiter, Reader, limiter
+from p2penergy.service.live import ServiceError
+from p2penergy.service.models import CancelAck, CancelIn, MyOrder, OrderAck, OrderIn, Problem, SignedOrderIn, TradeOut
+
+router = APIRouter(tags=["orders"])
+ERRORS: dict[int | str, dict[str, object]] = {
+    c: {"model": Problem} for c in (401, 403, 404, 409, 413, 422, 429)}
+
+
+def _signature(hex_text: str) -> bytes:
+    return bytes.fromhex(hex_text.removeprefix("0x"))
+
+
+@router.post("/api/orders", status_code=201, response_model=OrderAck, responses=ERRORS)
+def submit_order(body: SignedOrderIn, ex: Live, limits: Annotated[RateLimiter, Depends(limiter)]) -> OrderAck:
+    """Submit a signed order; it matches at once (CDA) and rests for the rest. Acknowledged after journaling."""
+    limits.take(body.order.participant)
+    try:
+        order = body.order.to_order()
+    except FieldError as exc:
+        raise ServiceError(422, exc.field, f"must be {exc.allowed}") from exc
+    trades = ex.submit(Signed(order, body.nonce, _signature(body.signature)))
+    status, left = ex.status_of(order.order_id)
+    return OrderAck(order_id=order.order_id, status=status, remaining_wh=left,
+                    trades=[TradeOut.mine(t, order.participant) for t in trades])
+
+
+@router.post("/api/orders/{order_id}/cancel", response_model=CancelAck, responses=ERRORS)
+def cancel_order(order_id: str, body: CancelIn, ex: Live,
+                 limits: Annotated[RateLimiter, Depends(limiter)]) -> CancelAck:
+    """Cancel my open order (signed EIP-712 ``Cancel``); returns the Wh that were still open."""
+    limits.take(body.participant)
+    if order_id not in ex.orders:
+        raise ServiceError(404, "order_id", f"no order {order_id!r} on this exchange")
+    left = ex.cancel(Signed(Cancel(order_id, body.participant, body.cancelled_at), body.nonce,
+                            _signature(body.signature)))
+    return CancelAck(order_id=order_id, cancelled_wh=left)
+
+
+@router.get("/api/me/orders", response_model=list[MyOrder], responses=ERRORS)
+def my_orders(who: Reader, ex: Live,
+              status: Annotated[Literal["open", "all"], Query()] = "open") -> list[MyOrder]:
+    """My orders (signed read): open ones by default, or all with their status."""
+    with ex.lock:
+        if status == "open":
+            return [MyOrder(order=OrderIn.of(o), status="open", remaining_wh=left) for o, left in ex.open_orders(who)]
+        out = []
+        for oid in ex.mine.get(who, ()):
+            st, left = ex.status_of(oid)
+            out.append(MyOrder(order=OrderIn.of(ex.orders[oid]), status=st, remaining_wh=left))  # type: ignore[arg-type]
+        return out
+
+
+@router.get("/api/me/trades", response_model=list[TradeOut], responses=ERRORS)
+def my_trades(who: Reader, ex: Live) -> list[TradeOut]:
+    """My trades (signed read), with my side and my order id."""
+    with ex.lock:
+        return [TradeOut.mine(t, who) for t in ex.trades_of.get(who, ())]
