@@ -84,7 +84,8 @@ def create_app(settings: ServiceSettings, market: MarketSettings | None = None) 
     market = market or market_settings_of(settings)
     clock = clock_of(settings, market)
     ex = LiveExchange.open(settings.db_url, market, clock, chain_url=settings.chain_url, chain_id=settings.chain_id,
-                           seed=settings.seed, max_skew=timedelta(seconds=settings.max_skew_s))
+                           seed=settings.seed)
+    ex.max_skew = timedelta(seconds=settings.max_skew_s * ex.clock.speed)  # the journal's clock after a restart
     stop = threading.Event()
 
     def ticker() -> None:

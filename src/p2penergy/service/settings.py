@@ -22,8 +22,8 @@ class ServiceSettings(BaseSettings):
     ``clock_start`` and runs ``speed`` times faster than wall time; survives restarts).
     ``admin_token``: bearer token that may register participants.
     ``rate_per_s`` / ``burst``: token bucket of state-changing requests per participant.
-    ``max_body_bytes``: larger request bodies get 413. ``max_skew_s``: how far (market
-    seconds) an action's signed time may be from the service's clock.
+    ``max_body_bytes``: larger request bodies get 413. ``max_skew_s``: how far (wall
+    seconds, scaled by the clock's speed) an action's signed time may be from the service's clock.
     """
 
     model_config = SettingsConfigDict(env_prefix="P2PENERGY_", extra="forbid")
@@ -42,7 +42,7 @@ class ServiceSettings(BaseSettings):
     rate_per_s: float = Field(500.0, gt=0)
     burst: int = Field(1000, ge=1)
     max_body_bytes: int = Field(16_384, ge=256)
-    max_skew_s: float = Field(300.0, gt=0)
+    max_skew_s: float = Field(30.0, gt=0)
     read_skew_s: float = Field(120.0, gt=0)
     tick_s: float = Field(0.25, gt=0)
     seed: int = 0
