@@ -27,3 +27,15 @@ if [ -n "$_missing" ] && [ "$(id -u)" = "0" ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $_missing >/dev/null
 fi
 export P2PENERGY_CHROMIUM="$(command -v chromium || true)"
+# A PostgreSQL cluster on loopback for the journal's PostgreSQL tests (Debian's packaged
+# cluster, started if down; a role and database for the tests, created once).
+if [ "$(id -u)" = "0" ] && command -v pg_lsclusters >/dev/null 2>&1; then
+    _pg=$(pg_lsclusters -h | head -n 1)
+    if [ -n "$_pg" ]; then
+        read -r _pgver _pgname _pgport _pgstatus _pgrest <<< "$_pg"
+        [ "$_pgstatus" = "online" ] || pg_ctlcluster "$_pgver" "$_pgname" start >/dev/null 2>&1 || true
+        su postgres -c "psql -q -p $_pgport -tAc \"SELECT 1 FROM pg_roles WHERE rolname='p2penergy'\"" 2>/dev/null \
+            | grep -q 1 || su postgres -c "psql -q -p $_pgport -c \"CREATE ROLE p2penergy LOGIN CREATEDB PASSWORD 'p2penergy'\"" >/dev/null
+        export P2PENERGY_TEST_PG_URL="postgresql+psycopg://p2penergy:p2penergy@127.0.0.1:$_pgport/postgres"
+    fi
+fi

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from tests.service.conftest import SLOT, START, TOKEN, free_port, key, now_of, order, register
 from tests.service.test_api import depth, signed_body
 
@@ -39,8 +40,9 @@ def kill9(proc: subprocess.Popen) -> None:
     proc.wait(timeout=10)
 
 
-def test_kill_9_and_restart_keeps_every_acknowledged_order_and_trade(tmp_path: Path):
-    db = f"sqlite:///{tmp_path / 'journal.sqlite'}"
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_kill_9_and_restart_keeps_every_acknowledged_order_and_trade(tmp_path: Path, database: str, request):
+    db = f"sqlite:///{tmp_path / 'journal.sqlite'}" if database == "sqlite" else request.getfixturevalue("pg_url")
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = start(db, port)
