@@ -6,6 +6,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -44,6 +45,7 @@ class Server:
         return httpx.Client(base_url=self.url, timeout=10)
 
 
+@contextmanager
 def run_server(settings: ServiceSettings, market: MarketSettings | None = None) -> Iterator[Server]:
     app = create_app(settings, market or MarketSettings.demonstration())
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
@@ -71,7 +73,8 @@ def service_settings(tmp_path: Path, **kw: object) -> ServiceSettings:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    yield from run_server(service_settings(tmp_path))
+    with run_server(service_settings(tmp_path)) as s:
+        yield s
 
 
 def key(pid: str) -> Key:

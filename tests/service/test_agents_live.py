@@ -33,7 +33,7 @@ def test_http_agent_posts_exactly_the_in_process_orders(tmp_path: Path, communit
     p = community.participants[pid]
     kit = fit_kit(community, [pid], START, "seven-day-mean")
     keys = derive_keys(community.seed, [pid])
-    for srv in run_server(service_settings(tmp_path, clock_start=START, speed=1.0), community.settings):
+    with run_server(service_settings(tmp_path, clock_start=START, speed=1.0), community.settings) as srv:
         import p2penergy.service.live_agents as la
 
         register_keys(srv.url, keys)
@@ -70,7 +70,7 @@ def test_live_agents_trade_and_upload_meters(tmp_path: Path, community):
     kit = fit_kit(community, chosen, START, "seven-day-mean")
     keys = derive_keys(community.seed, chosen)
     # 600x: a 30-minute slot every 3 s of wall time
-    for srv in run_server(service_settings(tmp_path, clock_start=START, speed=600.0), community.settings):
+    with run_server(service_settings(tmp_path, clock_start=START, speed=600.0), community.settings) as srv:
         register_keys(srv.url, keys)
         runners = make_runners(srv.url, community, kit, keys, replan_slots=1)
         run(runners, threading.Event(), max_slots=3)

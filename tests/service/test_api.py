@@ -138,7 +138,7 @@ def test_nobody_cancels_or_reads_another_participants_orders(server):
 def test_body_size_and_rate_limits(tmp_path):
     from tests.service.conftest import run_server, service_settings
 
-    for srv in run_server(service_settings(tmp_path, burst=3, rate_per_s=0.01, max_body_bytes=2048)):
+    with run_server(service_settings(tmp_path, burst=3, rate_per_s=0.01, max_body_bytes=2048)) as srv:
         register(srv.url, "a")
         a = HttpMarketAccess(srv.url, key("a"))
         now = now_of(srv.url)
