@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from p2penergy.market import MarketSettings
 from p2penergy.service import routes_account, routes_market, routes_orders
 from p2penergy.service.clock import MarketClock
+from p2penergy.service.commit import GroupCommit
 from p2penergy.service.deps import RateLimiter
 from p2penergy.service.live import LiveExchange, ServiceError
 from p2penergy.service.settings import ServiceSettings
@@ -112,6 +113,7 @@ def create_app(settings: ServiceSettings, market: MarketSettings | None = None) 
                               "public depth, trades and prices, private orders, bills and certificates.")
     app.state.live = ex
     app.state.settings = settings
+    app.state.commits = GroupCommit(ex)
     app.state.limiter = RateLimiter(settings.rate_per_s, settings.burst)
     app.state.stopping = False
 
@@ -135,7 +137,7 @@ def create_app(settings: ServiceSettings, market: MarketSettings | None = None) 
         return HTMLResponse(html)
 
     @app.get("/health", tags=["market"])
-    def health() -> dict[str, str]:
+    async def health() -> dict[str, str]:
         return {"status": "ok"}
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]

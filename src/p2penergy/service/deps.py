@@ -11,19 +11,27 @@ from fastapi import Depends, Header, Request
 
 from p2penergy.ledger.signing import SignatureError, recover
 from p2penergy.service.auth import read_digest
+from p2penergy.service.commit import GroupCommit
 from p2penergy.service.live import LiveExchange, ServiceError
 from p2penergy.service.settings import ServiceSettings
 
 
-def live(request: Request) -> LiveExchange:
+async def live(request: Request) -> LiveExchange:
     return request.app.state.live  # type: ignore[no-any-return]
 
 
-def settings(request: Request) -> ServiceSettings:
+async def settings(request: Request) -> ServiceSettings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
 Live = Annotated[LiveExchange, Depends(live)]
+
+
+async def commits(request: Request) -> GroupCommit:
+    return request.app.state.commits  # type: ignore[no-any-return]
+
+
+Commits = Annotated[GroupCommit, Depends(commits)]
 
 
 class RateLimiter:
@@ -47,11 +55,11 @@ class RateLimiter:
             self._buckets[participant] = (tokens - 1, now)
 
 
-def limiter(request: Request) -> RateLimiter:
+async def limiter(request: Request) -> RateLimiter:
     return request.app.state.limiter  # type: ignore[no-any-return]
 
 
-def admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+async def admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
     """Only the bearer of the service's admin token."""
     token = request.app.state.settings.admin_token
     given = (authorization or "").removeprefix("Bearer ").strip()
@@ -59,7 +67,7 @@ def admin(request: Request, authorization: Annotated[str | None, Header()] = Non
         raise ServiceError(401, "authorization", "'Bearer <admin token>' is required to register participants")
 
 
-def reader(request: Request, x_participant: Annotated[str | None, Header()] = None,
+async def reader(request: Request, x_participant: Annotated[str | None, Header()] = None,
            x_timestamp: Annotated[str | None, Header()] = None,
            x_signature: Annotated[str | None, Header()] = None) -> str:
     """The participant whose signed headers authenticate this private read (see service.auth)."""

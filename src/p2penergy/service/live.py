@@ -93,7 +93,9 @@ class LiveExchange:
         self.max_skew = max_skew
         self.lock = threading.RLock()
         self.on_trades: list[Callable[[list[Trade]], None]] = []
+        self.generation = 0  # bumped each time memory is rebuilt from the journal
         self._load()
+        self.flushed_seq = self.journal.head[0]
 
     # -- opening ------------------------------------------------------------------------
     @classmethod
@@ -214,13 +216,18 @@ class LiveExchange:
             self.journal.flush()
         except Exception as exc:
             url = self.journal.url
-            try:
-                self.journal.engine.dispose()
-                self.journal = Journal(url)
-                self._load()
-            finally:
-                pass
+            self.journal.engine.dispose()
+            self.journal = Journal(url)
+            self.generation += 1
+            self._load()
+            self.flushed_seq = self.journal.head[0]
             raise ServiceError(503, "journal", f"could not be written; nothing was accepted ({exc})") from exc
+        self.flushed_seq = self.journal.head[0]
+
+    def flush(self) -> None:
+        """Make every journaled row durable (group commit of the rows appended since the last flush)."""
+        with self.lock:
+            self._flush()
 
     # -- commands -------------------------------------------------------------------------
     def register(self, participant: str, address: str) -> None:
@@ -264,7 +271,12 @@ class LiveExchange:
             raise ServiceError(401, "signature", str(exc)) from exc
         return before
 
-    def submit(self, signed: Signed) -> list[Trade]:
+    def submit(self, signed: Signed, durable: bool = True) -> tuple[list[Trade], int, int]:
+        """Apply a signed order; returns its trades and ``(seq, generation)`` of its last journal row.
+
+        With ``durable`` the journal is flushed before returning; without, the caller must
+        wait for a flush that covers ``seq`` in the same generation before acknowledging.
+        """
         order = signed.action
         assert isinstance(order, Order)
         self._check_time("submitted_at", order.submitted_at)
@@ -275,12 +287,13 @@ class LiveExchange:
             except MarketError as exc:
                 self.verifier.set_last_nonce(order.participant, before)
                 raise _as_service_error(exc) from exc
-            self._journal_action(signed, trades)
+            self._journal_action(signed, trades, durable)
             self._index(order)
             self._record_trades(trades)
-            return trades
+            return trades, self.journal.head[0], self.generation
 
-    def cancel(self, signed: Signed) -> int:
+    def cancel(self, signed: Signed, durable: bool = True) -> tuple[int, int, int]:
+        """Apply a signed cancel; returns the Wh that were open and ``(seq, generation)`` as :meth:`submit`."""
         cancel = signed.action
         assert isinstance(cancel, Cancel)
         self._check_time("cancelled_at", cancel.cancelled_at)
@@ -291,11 +304,11 @@ class LiveExchange:
             except MarketError as exc:
                 self.verifier.set_last_nonce(cancel.participant, before)
                 raise _as_service_error(exc) from exc
-            self._journal_action(signed, [])
+            self._journal_action(signed, [], durable)
             self.cancelled.add(cancel.order_id)
-            return left
+            return left, self.journal.head[0], self.generation
 
-    def _journal_action(self, signed: Signed, trades: list[Trade]) -> None:
+    def _journal_action(self, signed: Signed, trades: list[Trade], durable: bool = True) -> None:
         action = signed.action
         kind = kind_of(action)
         slot = self.orders[action.order_id].slot_start if not isinstance(action, Order) else action.slot_start
@@ -303,7 +316,8 @@ class LiveExchange:
         self.journal.append(kind, body, unix_seconds(slot), action.order_id)
         for t in trades:
             self.journal.append("trade", trade_to_dict(t), unix_seconds(t.slot_start), t.trade_id)
-        self._flush()
+        if durable:
+            self._flush()
 
     def upload_meter(self, participant: str, slot_start: datetime, values: dict[str, int], nonce: int,
                      signature: bytes) -> None:
@@ -350,8 +364,8 @@ class LiveExchange:
                 self.slot_orders.pop(slot, None)
                 self._record_trades(list(closing.trades))
                 done.append(slot)
-                if self.chain is not None:
-                    self._commit(slot)
+        for slot in done if self.chain is not None else ():
+            self._commit(slot)  # outside the lock: a chain transaction takes a while
         return done
 
     def _commit(self, slot: datetime) -> None:
@@ -366,17 +380,21 @@ class LiveExchange:
                 if kind in group:
                     leaves[group[kind]].append(leaf_of(kind, body))
         tag_wh: dict[str, int] = defaultdict(int)
-        for trade in self.trades:
+        with self.lock:
+            trades = list(self.trades)
+        for trade in trades:
             if trade.slot_start == slot:
                 tag_wh[str(trade.tag)] += trade.energy_wh
-        head_seq, head = self.journal.head
+        with self.lock:
+            head_seq, head = self.journal.head
         tx_hash, block, _ = self.chain.commit_slot(  # type: ignore[union-attr]
             s, merkle_root(leaves["orders"]), merkle_root(leaves["trades"]), merkle_root(leaves["certificates"]),
             head, head_seq, dict(tag_wh), [])
-        self.journal.append("commit", {"slot_start": slot.isoformat(), "journal_head": head.hex(),
-                                       "journal_seq": head_seq, "tx_hash": tx_hash, "block": block}, s, tx_hash)
-        self._flush()
-        self.committed.add(s)
+        with self.lock:
+            self.journal.append("commit", {"slot_start": slot.isoformat(), "journal_head": head.hex(),
+                                           "journal_seq": head_seq, "tx_hash": tx_hash, "block": block}, s, tx_hash)
+            self._flush()
+            self.committed.add(s)
 
     # -- queries ----------------------------------------------------------------------------
     def open_orders(self, participant: str) -> list[tuple[Order, int]]:
