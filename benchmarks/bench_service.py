@@ -136,7 +136,7 @@ def as_request(body: dict) -> bytes:
 
 def report(name: str, elapsed: float, lat: np.ndarray) -> None:
     print(f"{name:<28} {len(lat):>7} req  {len(lat) / elapsed:>8.0f} req/s   p50 {np.percentile(lat, 50) * 1e3:6.2f} ms"
-          f"   p99 {np.percentile(lat, 99) * 1e3:6.2f} ms")
+          f"   p99 {np.percentile(lat, 99) * 1e3:6.2f} ms   max {lat.max() * 1e3:6.1f} ms")
 
 
 def main() -> None:

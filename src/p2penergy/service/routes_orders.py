@@ -35,7 +35,8 @@ async def submit_order(body: SignedOrderIn, ex: Live, limits: Annotated[RateLimi
     except FieldError as exc:
         raise ServiceError(422, exc.field, f"must be {exc.allowed}") from exc
     trades, seq, generation = ex.submit(Signed(order, body.nonce, _signature(body.signature)), durable=False)
-    status, left = ex.status_of(order.order_id)
+    with ex.lock:
+        status, left = ex.status_of(order.order_id)
     await commits.durable(seq, generation)  # acknowledged only once journaled
     return OrderAck(order_id=order.order_id, status=status, remaining_wh=left,
                     trades=[TradeOut.mine(t, order.participant) for t in trades])
