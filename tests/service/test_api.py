@@ -182,3 +182,24 @@ def test_stream_sends_trades_and_prices(server):
                 break
     assert events[0]["energy_wh"] == 300 and events[0]["price_per_kwh"] == "18.00"
     assert events[1]["vwap_per_kwh"] == "18.0000"
+
+
+def test_only_the_owner_changes_an_order(server):
+    register(server.url, "alice", "bob")
+    alice = HttpMarketAccess(server.url, key("alice"))
+    bob = HttpMarketAccess(server.url, key("bob"))
+    now = now_of(server.url)
+    alice.submit(order("al1", "alice", "sell", 400, "21.00", now))
+    bob.submit(order("bo1", "bob", "buy", 300, "19.00", now))
+    with pytest.raises(OrderRejected) as err:
+        bob.modify("al1", 400, Decimal("1.00"), now_of(server.url))
+    assert err.value.field == "participant"
+    with pytest.raises(OrderRejected) as err:
+        alice.modify("al1", 400, Decimal("99.00"), now_of(server.url))
+    assert err.value.field == "price_per_kwh"
+    assert alice.modify("al1", 350, Decimal("21.00"), now_of(server.url)) == []  # less energy, same price
+    assert depth(server.url)["sell"] == [{"price_per_kwh": "21.00", "energy_wh": 350}]
+    # re-priced below the bid: it trades at once, at the resting bid's price
+    trades = alice.modify("al1", 350, Decimal("18.50"), now_of(server.url))
+    assert [(t.energy_wh, t.price_per_kwh) for t in trades] == [(300, Decimal("19.00"))]
+    assert alice.open_orders()["al1"].remaining_wh == 50

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
@@ -53,6 +54,7 @@ def test_kill_9_and_restart_keeps_every_acknowledged_order_and_trade(tmp_path: P
         for i in range(5):
             s.submit(order(f"s{i}", "s", "sell", 200, f"{10 + i}.00", now))
         b.submit(order("b0", "b", "buy", 500, "12.00", now))  # takes s0, s1 and 100 Wh of s2
+        s.modify("s4", 150, Decimal("14.50"), now_of(url))
         replayable = signed_body(b, order("b1", "b", "buy", 50, "1.00", now))
         assert httpx.post(f"{url}/api/orders", json=replayable).status_code == 201
         trades_before = httpx.get(f"{url}/api/trades").json()
@@ -67,7 +69,7 @@ def test_kill_9_and_restart_keeps_every_acknowledged_order_and_trade(tmp_path: P
         assert httpx.get(f"{url}/api/trades").json() == trades_before
         assert depth(url) == depth_before
         assert {oid: oo.remaining_wh for oid, oo in s.open_orders().items()} == open_before == {
-            "s2": 100, "s3": 200, "s4": 200}
+            "s2": 100, "s3": 200, "s4": 150}
         assert now_of(url) >= clock_before  # the accelerated clock resumed, not restarted
         assert httpx.get(f"{url}/api/participants").json() == ["b", "s"]
         # nonces survived: the old request cannot be replayed

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 
 from p2penergy.agents.market_access import OpenOrder
-from p2penergy.ledger.actions import Cancel
+from p2penergy.ledger.actions import Cancel, Modify
 from p2penergy.ledger.keys import Key
 from p2penergy.ledger.signing import Domain, sign_action, sign_digest
 from p2penergy.market import MarketSettings, Order, OrderRejected, Tag, Trade
@@ -97,6 +97,20 @@ class HttpMarketAccess:
         if r.status_code >= 400:
             raise OrderRejected(order_id, *_problem(r))
         return int(r.json()["cancelled_wh"])
+
+    def modify(self, order_id: str, energy_wh: int, price_per_kwh: Decimal, now: datetime) -> list[Trade]:
+        """Set my open order's energy and price (not part of :class:`MarketAccess`)."""
+        action = Modify(order_id, self.participant, energy_wh, price_per_kwh, now)
+        signed = sign_action(self.key, self.domain, action, self.next_nonce())
+        r = self.http.post(f"/api/orders/{order_id}/modify", json={
+            "participant": self.participant, "energy_wh": energy_wh, "price_per_kwh": str(price_per_kwh),
+            "modified_at": now.isoformat(), "nonce": signed.nonce, "signature": "0x" + signed.signature.hex()})
+        if r.status_code >= 400:
+            raise OrderRejected(order_id, *_problem(r))
+        rows = r.json()["trades"]
+        return [Trade(t["trade_id"], datetime.fromisoformat(t["slot_start"]), "?", "?", "?", "?", int(t["energy_wh"]),
+                      Decimal(t["price_per_kwh"]), Decimal(t["premium_per_kwh"]), Tag.of(t["attributes"]), 0,
+                      Decimal(t["price_per_kwh"]), Decimal(t["price_per_kwh"])) for t in rows]
 
     def open_orders(self) -> dict[str, OpenOrder]:
         rows = self._get("/api/me/orders", signed=True)

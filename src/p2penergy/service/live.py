@@ -25,7 +25,7 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from p2penergy.agents.market_access import PriceTape
-from p2penergy.ledger.actions import Cancel, action_to_dict, kind_of
+from p2penergy.ledger.actions import Cancel, Modify, action_from_dict, action_to_dict, kind_of
 from p2penergy.ledger.chain import Chain
 from p2penergy.ledger.journal import Journal, journal_table
 from p2penergy.ledger.keys import OPERATOR_ID, Key
@@ -168,12 +168,16 @@ class LiveExchange:
                 self.committed.add(row.slot_start)
         for pid, nonce in last.items():
             self.verifier.set_last_nonce(pid, nonce)
-        from p2penergy.ledger.actions import action_from_dict
-
-        for row in self.journal.rows(kinds=("order",)):
-            order = action_from_dict("order", json.loads(row.body)["action"])
-            assert isinstance(order, Order)
-            self._index(order)
+        for row in self.journal.rows(kinds=("order", "modify")):
+            action = action_from_dict(row.kind, json.loads(row.body)["action"])
+            if isinstance(action, Order):
+                self._index(action)
+            else:
+                assert isinstance(action, Modify)
+                old = self.orders[action.order_id]
+                self.orders[action.order_id] = Order(old.order_id, old.participant, old.side, old.slot_start,
+                                                     action.energy_wh, action.price_per_kwh, action.modified_at,
+                                                     old.tag, old.requirements)
         self._record_trades(replayed.trades)
 
     # -- bookkeeping ----------------------------------------------------------------------
@@ -307,6 +311,26 @@ class LiveExchange:
             self._journal_action(signed, [], durable)
             self.cancelled.add(cancel.order_id)
             return left, self.journal.head[0], self.generation
+
+    def modify(self, signed: Signed, durable: bool = True) -> tuple[list[Trade], int, int]:
+        """Apply a signed modify (new open energy and price of my order); returns as :meth:`submit`."""
+        mod = signed.action
+        assert isinstance(mod, Modify)
+        self._check_time("modified_at", mod.modified_at)
+        with self.lock:
+            before = self._verify(signed)
+            try:
+                trades = self.exchange.modify(mod.order_id, mod.participant, mod.energy_wh, mod.price_per_kwh,
+                                              mod.modified_at)
+            except MarketError as exc:
+                self.verifier.set_last_nonce(mod.participant, before)
+                raise _as_service_error(exc) from exc
+            self._journal_action(signed, trades, durable)
+            old = self.orders[mod.order_id]
+            self.orders[mod.order_id] = Order(old.order_id, old.participant, old.side, old.slot_start, mod.energy_wh,
+                                              mod.price_per_kwh, mod.modified_at, old.tag, old.requirements)
+            self._record_trades(trades)
+            return trades, self.journal.head[0], self.generation
 
     def _journal_action(self, signed: Signed, trades: list[Trade], durable: bool = True) -> None:
         action = signed.action

@@ -77,6 +77,17 @@ class CancelIn(Strict):
     signature: str = Field(pattern=SIGNATURE)
 
 
+class ModifyIn(Strict):
+    """A signed EIP-712 ``Modify`` of the order in the path: its new open energy and price."""
+
+    participant: str = _id()
+    energy_wh: int = Field(gt=0, le=10**9)
+    price_per_kwh: Decimal = Field(ge=0, le=10**6, max_digits=16, decimal_places=6)
+    modified_at: AwareDatetime
+    nonce: int = _nonce()
+    signature: str = Field(pattern=SIGNATURE)
+
+
 class ParticipantIn(Strict):
     participant: str = _id()
     address: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")

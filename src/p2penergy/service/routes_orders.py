@@ -6,12 +6,22 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
-from p2penergy.ledger.actions import Cancel
+from p2penergy.ledger.actions import Cancel, Modify
 from p2penergy.ledger.signing import Signed
 from p2penergy.market.errors import FieldError
 from p2penergy.service.deps import Commits, Live, RateLimiter, Reader, limiter
 from p2penergy.service.live import ServiceError
-from p2penergy.service.models import CancelAck, CancelIn, MyOrder, OrderAck, OrderIn, Problem, SignedOrderIn, TradeOut
+from p2penergy.service.models import (
+    CancelAck,
+    CancelIn,
+    ModifyIn,
+    MyOrder,
+    OrderAck,
+    OrderIn,
+    Problem,
+    SignedOrderIn,
+    TradeOut,
+)
 
 router = APIRouter(tags=["orders"])
 ERRORS: dict[int | str, dict[str, object]] = {
@@ -53,6 +63,25 @@ async def cancel_order(order_id: str, body: CancelIn, ex: Live,
                                              _signature(body.signature)), durable=False)
     await commits.durable(seq, generation)
     return CancelAck(order_id=order_id, cancelled_wh=left)
+
+
+@router.post("/api/orders/{order_id}/modify", response_model=OrderAck, responses=ERRORS)
+async def modify_order(order_id: str, body: ModifyIn, ex: Live,
+                       limits: Annotated[RateLimiter, Depends(limiter)], commits: Commits) -> OrderAck:
+    """Change my open order's energy and price (signed EIP-712 ``Modify``).
+
+    Lowering only the energy keeps time priority; anything else re-queues it and it may trade at once.
+    """
+    limits.take(body.participant)
+    if order_id not in ex.orders:
+        raise ServiceError(404, "order_id", f"no order {order_id!r} on this exchange")
+    action = Modify(order_id, body.participant, body.energy_wh, body.price_per_kwh, body.modified_at)
+    trades, seq, generation = ex.modify(Signed(action, body.nonce, _signature(body.signature)), durable=False)
+    with ex.lock:
+        status, left = ex.status_of(order_id)
+    await commits.durable(seq, generation)
+    return OrderAck(order_id=order_id, status=status, remaining_wh=left,
+                    trades=[TradeOut.mine(t, body.participant) for t in trades])
 
 
 @router.get("/api/me/orders", response_model=list[MyOrder], responses=ERRORS)
