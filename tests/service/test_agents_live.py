@@ -79,5 +79,5 @@ def test_live_agents_trade_and_upload_meters(tmp_path: Path, community):
         assert {o.participant for o in ex.orders.values()} >= set(sellers)
         # every runner metered the slots that ended, in Wh, from the scenario's data
         for r in runners:
-            assert ex.meters[r.participant.id]["load_wh"] > 0
+            assert ex.meter_totals(r.participant.id)["load_wh"] > 0
         assert not [e for r in runners for e in r.errors if "HTTP 5" in e]

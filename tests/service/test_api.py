@@ -203,3 +203,30 @@ def test_only_the_owner_changes_an_order(server):
     trades = alice.modify("al1", 350, Decimal("18.50"), now_of(server.url))
     assert [(t.energy_wh, t.price_per_kwh) for t in trades] == [(300, Decimal("19.00"))]
     assert alice.open_orders()["al1"].remaining_wh == 50
+
+
+def test_bill_adds_the_utility_bill_of_uploaded_readings(server):
+    """house-01 of the shipped scenario: tiered retail tariff; the reference is the tariff code itself."""
+    from p2penergy.scenario.load import load_scenario
+    from p2penergy.tariffs.bills import home_bill
+
+    register(server.url, "house-01", "house-02")
+    h1, h2 = HttpMarketAccess(server.url, key("house-01")), HttpMarketAccess(server.url, key("house-02"))
+    now = now_of(server.url)
+    h2.submit(order("s1", "house-02", "sell", 1000, "20.00", now))
+    h1.submit(order("b1", "house-01", "buy", 1000, "20.00", now))  # pays 20 JPY
+    first = SLOT - timedelta(hours=2)
+    readings = [(first - timedelta(minutes=30 * k), 700 + 10 * k, 100 * (k % 2)) for k in range(4)]
+    for slot, imp, exp in readings:
+        h1.upload_meter(slot, {"grid_import_wh": imp, "grid_export_wh": exp})
+    h1.upload_meter(readings[0][0], {"grid_import_wh": readings[0][1], "grid_export_wh": readings[0][2]})  # again
+    bill = h1.bill()
+    spec = load_scenario(None)
+    home = next(h for h in spec.homes if h.id == "house-01")
+    expected = home_bill("house-01", SLOT.date().replace(day=1), [r[1] for r in readings], [r[2] for r in readings],
+                         spec.tariffs.retail_tariff(), home.contract_a, spec.tariffs.buyback_scheme(home.buyback),
+                         "JPY", spec.tariffs.rounding)
+    assert bill["month"] == "2020-08" and bill["utility"]["total"] == str(expected.total)
+    assert bill["metered"]["grid_import_wh"] == sum(r[1] for r in readings)  # a re-upload replaces, not adds
+    assert Decimal(bill["total"]) == expected.total + Decimal(20)
+    assert h2.bill()["utility"]["import_kwh"] == "0" and Decimal(h2.bill()["received"]) == 20

@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from p2penergy.market import MarketSettings
 from p2penergy.service import routes_account, routes_market, routes_orders
+from p2penergy.service.billing import contracts_of
 from p2penergy.service.clock import MarketClock
 from p2penergy.service.commit import GroupCommit
 from p2penergy.service.deps import RateLimiter
@@ -63,11 +64,15 @@ def _problem(status: int, field: str, message: str) -> JSONResponse:
     return JSONResponse({"field": field, "message": message}, status_code=status)
 
 
-def market_settings_of(settings: ServiceSettings) -> MarketSettings:
-    """The market of the scenario (the shipped one unless ``settings.scenario``)."""
+def scenario_of(settings: ServiceSettings) -> Any:
+    """The scenario (the shipped one unless ``settings.scenario``): its market and contracts."""
     from p2penergy.scenario.load import load_scenario
 
-    market = load_scenario(settings.scenario).market
+    return load_scenario(settings.scenario)
+
+
+def market_settings_of(settings: ServiceSettings, scenario: Any) -> MarketSettings:
+    market = scenario.market
     if settings.mechanism:
         market = dataclasses.replace(market, mechanism=settings.mechanism)
     return market
@@ -82,10 +87,12 @@ def clock_of(settings: ServiceSettings, market: MarketSettings) -> MarketClock:
 
 def create_app(settings: ServiceSettings, market: MarketSettings | None = None) -> FastAPI:
     """Open the journal (rebuilding the books if it has rows) and build the app."""
-    market = market or market_settings_of(settings)
+    scenario = scenario_of(settings)
+    market = market or market_settings_of(settings, scenario)
     clock = clock_of(settings, market)
     ex = LiveExchange.open(settings.db_url, market, clock, chain_url=settings.chain_url, chain_id=settings.chain_id,
                            seed=settings.seed)
+    ex.contracts = contracts_of(scenario)
     ex.max_skew = timedelta(seconds=settings.max_skew_s * ex.clock.speed)  # the journal's clock after a restart
     stop = threading.Event()
 

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 
@@ -93,6 +94,7 @@ class LiveExchange:
         self.max_skew = max_skew
         self.lock = threading.RLock()
         self.on_trades: list[Callable[[list[Trade]], None]] = []
+        self.contracts: dict[str, Any] = {}  # participant -> utility bill function (service.billing)
         self.generation = 0  # bumped each time memory is rebuilt from the journal
         self._load()
         self.flushed_seq = self.journal.head[0]
@@ -145,7 +147,7 @@ class LiveExchange:
         self.trades_of: dict[str, list[Trade]] = defaultdict(list)
         self.stats: dict[datetime, SlotStats] = {}
         self.balances: dict[str, Balance] = defaultdict(Balance)
-        self.meters: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(METER_FIELDS, 0))
+        self.readings: dict[str, dict[datetime, dict[str, int]]] = defaultdict(dict)
         self.tape = PriceTape()
         self.committed: set[int] = set()
         last: dict[str, int] = {}
@@ -161,7 +163,7 @@ class LiveExchange:
                     self.cancelled.add(action["order_id"])
             elif row.kind == "meter":
                 last[body["participant"]] = body["nonce"]
-                self._add_meter(body["participant"], body["values"])
+                self.readings[body["participant"]][datetime.fromisoformat(body["slot_start"])] = body["values"]
             elif row.kind == "close":
                 self.closed.add(datetime.fromisoformat(body["slot_start"]))
             elif row.kind == "commit" and row.slot_start is not None:
@@ -209,10 +211,19 @@ class LiveExchange:
             for listener in self.on_trades:
                 listener(trades)
 
-    def _add_meter(self, participant: str, values: dict[str, int]) -> None:
-        totals = self.meters[participant]
-        for name, value in values.items():
-            totals[name] = value if name == "soc_wh" else totals.get(name, 0) + value
+    def meter_totals(self, participant: str, month: tuple[int, int] | None = None) -> dict[str, int]:
+        """Sums of a participant's readings (of one local ``(year, month)`` if given); ``soc_wh``: the latest.
+
+        A slot uploaded again replaces its earlier reading.
+        """
+        totals = dict.fromkeys(METER_FIELDS, 0)
+        for slot, values in sorted(self.readings.get(participant, {}).items()):
+            local = slot.astimezone(self.settings.tz)
+            if month is not None and (local.year, local.month) != month:
+                continue
+            for name, value in values.items():
+                totals[name] = value if name == "soc_wh" else totals[name] + value
+        return totals
 
     def _flush(self) -> None:
         """Write the buffered journal rows; on failure rebuild memory from the journal and refuse."""
@@ -371,7 +382,7 @@ class LiveExchange:
                                 participant)
             self._flush()
             self.verifier.set_last_nonce(participant, nonce)
-            self._add_meter(participant, values)
+            self.readings[participant][slot_start] = dict(values)
 
     def close_due(self, now: datetime | None = None) -> list[datetime]:
         """Close every book whose gate has closed by ``now``; journal (and commit) each."""

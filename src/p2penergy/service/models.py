@@ -165,16 +165,39 @@ class SlotPrice(BaseModel):
     by_source_wh: dict[str, int]
 
 
+class BillLine(BaseModel):
+    name: str
+    quantity: str
+    unit: str
+    rate: str
+    amount: str
+
+
+class UtilityBill(BaseModel):
+    """The utility's bill of the month's uploaded readings on the participant's contract."""
+
+    import_kwh: str
+    export_kwh: str
+    charges: str
+    surcharge: str
+    credit: str
+    total: str
+    lines: list[BillLine]
+
+
 class Bill(BaseModel):
-    """P2P position so far: energy and money both ways; metered totals if uploaded."""
+    """One participant's month so far: P2P energy and money both ways, the utility bill of its
+    uploaded readings (``None`` without a contract, e.g. a car), and the total to pay."""
 
     participant: str
+    month: str
     currency: str
     bought_wh: int
     sold_wh: int
     paid: str
     received: str
-    net: str
+    utility: UtilityBill | None
+    total: str
     metered: dict[str, int]
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
 
 from p2penergy.service.deps import Live, RateLimiter, Reader, admin, limiter
 from p2penergy.service.live import ServiceError
 from p2penergy.service.models import Bill, Certificate, MeterIn, ParticipantIn, Problem
-from p2penergy.service.routes_market import bill_of
+from p2penergy.service.routes_market import bill_of, month_of
 
 router = APIRouter(tags=["participants"])
 ERRORS: dict[int | str, dict[str, object]] = {c: {"model": Problem} for c in (401, 409, 413, 422, 429)}
@@ -42,10 +42,11 @@ def upload_meter(body: MeterIn, ex: Live, limits: Annotated[RateLimiter, Depends
 
 
 @router.get("/api/me/bill", response_model=Bill, responses=ERRORS)
-def my_bill(who: Reader, ex: Live) -> Bill:
-    """My running P2P bill (signed read) and my metered totals."""
+def my_bill(who: Reader, ex: Live, month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None) -> Bill:
+    """My bill of a month so far (signed read): P2P, the utility's bill of my readings, the total."""
+    m = month_of(ex, month)
     with ex.lock:
-        return bill_of(ex, who)
+        return bill_of(ex, who, m)
 
 
 @router.get("/api/me/certificates", response_model=list[Certificate], responses=ERRORS)

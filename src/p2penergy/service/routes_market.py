@@ -10,16 +10,31 @@ import asyncio
 import json
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
+from p2penergy.market import Trade
+from p2penergy.service.billing import month_readings
 from p2penergy.service.deps import Live
-from p2penergy.service.live import ServiceError
-from p2penergy.service.models import Bill, Depth, Flow, Level, MarketInfo, Problem, ReferencePrice, SlotPrice, TradeOut
+from p2penergy.service.live import LiveExchange, ServiceError
+from p2penergy.service.models import (
+    Bill,
+    BillLine,
+    Depth,
+    Flow,
+    Level,
+    MarketInfo,
+    Problem,
+    ReferencePrice,
+    SlotPrice,
+    TradeOut,
+    UtilityBill,
+)
 
 router = APIRouter(tags=["market"])
 
@@ -76,25 +91,59 @@ def reference_price(ex: Live) -> ReferencePrice:
     return ReferencePrice(price_per_kwh=str(p) if p is not None else None)
 
 
-@router.get("/api/bills", response_model=list[Bill])
-def bills(ex: Live) -> list[Bill]:
-    """The community's running P2P bills (what the dashboard shows)."""
+@router.get("/api/bills", response_model=list[Bill], responses={422: {"model": Problem}})
+def bills(ex: Live, month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None) -> list[Bill]:
+    """The community's running bills of a month (default: the current one; what the dashboard shows)."""
+    m = month_of(ex, month)
     with ex.lock:
-        return [bill_of(ex, pid) for pid in sorted(ex.addresses)]
+        return [bill_of(ex, pid, m) for pid in sorted(ex.addresses)]
 
 
-def bill_of(ex: object, pid: str) -> Bill:
-    from p2penergy.service.live import LiveExchange
+def bill_of(ex: LiveExchange, pid: str, month: date) -> Bill:
+    """``pid``'s bill for the local calendar ``month`` (caller holds the lock)."""
+    settings = ex.settings
+    tz = settings.tz
+    key = (month.year, month.month)
 
-    assert isinstance(ex, LiveExchange)
-    b = ex.balances.get(pid)
-    bought, sold = (b.bought_wh, b.sold_wh) if b else (0, 0)
-    paid, received = (b.paid, b.received) if b else (0, 0)
-    q = ex.settings.price_tick_per_kwh
-    return Bill(participant=pid, currency=ex.settings.currency, bought_wh=bought, sold_wh=sold,
-                paid=str(round(paid, 4)), received=str(round(received, 4)),
-                net=str(round(received - paid, 4)) if q else "0",
-                metered=dict(ex.meters[pid]) if pid in ex.meters else {})
+    def in_month(t: Trade) -> bool:
+        local = t.slot_start.astimezone(tz)
+        return (local.year, local.month) == key
+
+    mine = [t for t in ex.trades_of.get(pid, ()) if in_month(t)]
+    bought = sum(t.energy_wh for t in mine if t.buyer == pid)
+    sold = sum(t.energy_wh for t in mine if t.seller == pid)
+    paid = sum((t.amount for t in mine if t.buyer == pid), Decimal(0))
+    received = sum((t.amount for t in mine if t.seller == pid), Decimal(0))
+    utility = None
+    total = paid - received
+    contract = ex.contracts.get(pid)
+    if contract is not None:
+        imp, exp = month_readings(ex.readings.get(pid, {}), month, tz)
+        b = contract(pid, month, imp, exp, settings.currency, settings.slot_minutes)
+        utility = UtilityBill(import_kwh=str(b.import_kwh), export_kwh=str(b.export_kwh), charges=str(b.charges),
+                              surcharge=str(b.surcharge), credit=str(b.credit), total=str(b.total),
+                              lines=[BillLine(name=x.name, quantity=str(x.quantity), unit=x.unit, rate=str(x.rate),
+                                              amount=str(x.amount)) for x in b.lines])
+        total += b.total
+    return Bill(participant=pid, month=f"{month:%Y-%m}", currency=settings.currency, bought_wh=bought, sold_wh=sold,
+                paid=_exact(paid), received=_exact(received), utility=utility, total=_exact(total),
+                metered=ex.meter_totals(pid, key))
+
+
+def _exact(value: Decimal) -> str:
+    """Exact money as text, no exponent and no trailing zeros (amounts are Wh x price / 1000)."""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def month_of(ex: LiveExchange, month: str | None) -> date:
+    """``YYYY-MM`` (default: the exchange clock's current local month)."""
+    if month is None:
+        return ex.now().astimezone(ex.settings.tz).date().replace(day=1)
+    try:
+        return date.fromisoformat(f"{month}-01")
+    except ValueError:
+        raise ServiceError(422, "month", f"a month as YYYY-MM, got {month!r}") from None
 
 
 @router.get("/api/provenance", response_model=list[Flow])
