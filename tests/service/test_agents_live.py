@@ -81,3 +81,48 @@ def test_live_agents_trade_and_upload_meters(tmp_path: Path, community):
         for r in runners:
             assert ex.meter_totals(r.participant.id)["load_wh"] > 0
         assert not [e for r in runners for e in r.errors if "HTTP 5" in e]
+
+
+def test_agent_command_trades_one_site_over_http(tmp_path: Path):
+    """``p2penergy agent --site ... --url ...`` as a user runs it (its own process)."""
+    import subprocess
+    import sys
+
+    from tests.service.conftest import TOKEN
+
+    with run_server(service_settings(tmp_path, clock_start=START, speed=600.0)) as srv:
+        pid = "house-15"
+        done = subprocess.run(
+            [sys.executable, "-m", "p2penergy", "agent", "--site", pid, "--url", srv.url, "--admin-token", TOKEN,
+             "--forecaster", "seven-day-mean", "--replan-slots", "1", "--slots", "2"],
+            capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        ex = srv.app.state.live
+        assert pid in ex.addresses and ex.mine[pid]  # registered itself, posted orders
+        assert ex.readings[pid]  # metered the slot that ended
+        assert f"{pid}: bought" in done.stdout
+        bad = subprocess.run([sys.executable, "-m", "p2penergy", "agent", "--site", "house-99", "--url", srv.url],
+                             capture_output=True, text=True, timeout=120)
+        assert bad.returncode == 2 and "--site" in bad.stderr
+
+
+def test_demo_live_runs_the_whole_community(tmp_path: Path):
+    import sqlite3
+    import subprocess
+    import sys
+
+    from tests.service.conftest import free_port
+
+    db = tmp_path / "demo.sqlite"
+    done = subprocess.run(
+        [sys.executable, "-m", "p2penergy", "demo", "--live", "--no-browser", "--port", str(free_port()),
+         "--db", f"sqlite:///{db}", "--speed", "1200", "--slots", "2", "--forecaster", "seven-day-mean"],
+        capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert "dashboard: http://127.0.0.1:" in done.stderr
+    with sqlite3.connect(db) as conn:
+        kinds = dict(conn.execute("SELECT kind, count(*) FROM journal GROUP BY kind").fetchall())
+        traders = conn.execute("SELECT count(DISTINCT json_extract(body, '$.action.participant')) FROM journal "
+                               "WHERE kind = 'order'").fetchone()[0]
+    assert kinds["participant"] == 30  # 20 homes, the office, 9 cars
+    assert traders >= 10 and kinds.get("meter", 0) >= 30
