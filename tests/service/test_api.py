@@ -230,3 +230,19 @@ def test_bill_adds_the_utility_bill_of_uploaded_readings(server):
     assert bill["metered"]["grid_import_wh"] == sum(r[1] for r in readings)  # a re-upload replaces, not adds
     assert Decimal(bill["total"]) == expected.total + Decimal(20)
     assert h2.bill()["utility"]["import_kwh"] == "0" and Decimal(h2.bill()["received"]) == 20
+
+
+def test_a_chunked_body_over_the_limit_gets_413(tmp_path):
+    import socket
+
+    from tests.service.conftest import run_server, service_settings
+
+    with (run_server(service_settings(tmp_path, max_body_bytes=1024)) as srv,
+          socket.create_connection(("127.0.0.1", int(srv.url.rsplit(":", 1)[1]))) as s):
+        s.sendall(b"POST /api/orders HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n")
+        for _ in range(3):
+            chunk = b" " * 600
+            s.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        s.sendall(b"0\r\n\r\n")
+        assert s.recv(4096).startswith(b"HTTP/1.1 413")

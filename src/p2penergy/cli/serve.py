@@ -56,4 +56,6 @@ def serve_command(
     except (ValueError, RuntimeError) as exc:
         raise fail(str(exc)) from exc
     typer.echo(f"p2penergy exchange on http://{host}:{port}/ (dashboard), API docs at /docs", err=True)
+    if admin_token is None:
+        typer.echo(f"admin token (registers participants): {settings.admin_token}", err=True)  # type: ignore[attr-defined]
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -33,7 +33,11 @@ ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitab
 
 
 class BodyLimit:
-    """ASGI middleware: request bodies above ``max_bytes`` get 413 before any handler runs."""
+    """ASGI middleware: request bodies above ``max_bytes`` get 413 before any handler runs.
+
+    A declared ``Content-Length`` is checked at once; a chunked body is read up to the limit
+    and handed on in one piece (so the limit also holds without a declared length).
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -43,21 +47,40 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        too_big = _problem(413, "body", f"at most {self.max_bytes} bytes")
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await _problem(413, "body", f"at most {self.max_bytes} bytes")(scope, receive, send)
+        if length is not None:
+            if not length.isdigit() or int(length) > self.max_bytes:
+                await too_big(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
             return
-        seen = 0
-
-        async def limited() -> Any:
-            nonlocal seen
+        if scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        chunks, size = [], 0
+        while True:
             message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > self.max_bytes:
-                raise ServiceError(413, "body", f"at most {self.max_bytes} bytes")
-            return message
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                await too_big(scope, receive, send)
+                return
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        sent = False
 
-        await self.app(scope, limited, send)
+        async def replay() -> Any:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 def _problem(status: int, field: str, message: str) -> JSONResponse:

@@ -6,6 +6,7 @@ exchange, journal and chain from a :class:`ServiceSettings`.
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Literal
 
@@ -20,7 +21,8 @@ class ServiceSettings(BaseSettings):
     ``chain_url``: a JSON-RPC node to commit each closed slot to (none: journal only).
     ``clock``: ``real`` (wall time) or ``accelerated`` (market time starts at
     ``clock_start`` and runs ``speed`` times faster than wall time; survives restarts).
-    ``admin_token``: bearer token that may register participants.
+    ``admin_token``: bearer token that may register participants (default: a random one, printed by
+    ``p2penergy serve``).
     ``rate_per_s`` / ``burst``: token bucket of state-changing requests per participant.
     ``max_body_bytes``: larger request bodies get 413. ``max_skew_s``: how far (wall
     seconds, scaled by the clock's speed) an action's signed time may be from the service's clock.
@@ -36,7 +38,7 @@ class ServiceSettings(BaseSettings):
     clock: Literal["real", "accelerated"] = "real"
     speed: float = Field(60.0, gt=0)
     clock_start: datetime | None = None
-    admin_token: str = Field("change-me", min_length=8)
+    admin_token: str = Field(default_factory=lambda: secrets.token_urlsafe(24), min_length=8)
     mechanism: str | None = None
     chain_id: int = Field(31337, ge=1)
     rate_per_s: float = Field(500.0, gt=0)
