@@ -21,6 +21,7 @@ from p2penergy.ledger.keys import Key
 from p2penergy.ledger.signing import Domain, sign_action, sign_digest
 from p2penergy.market import MarketSettings, Order, OrderRejected, Tag, Trade
 from p2penergy.service.auth import meter_digest, read_headers
+from p2penergy.service.clock import MarketClock
 from p2penergy.service.models import OrderIn
 
 
@@ -60,6 +61,9 @@ class HttpMarketAccess:
         d = info["domain"]
         self.domain = Domain(int(d["chainId"]), str(d["verifyingContract"]), str(d["name"]), str(d["version"]))
         self._last_nonce = 0
+        # the exchange's clock, run locally (its origin and speed are public): no request per tick
+        self._clock = MarketClock.from_meta(info["clock"])
+        self._offset = datetime.fromisoformat(info["now"]) - self._clock.now()
 
     # -- plumbing -------------------------------------------------------------------------
     def _get(self, path: str, signed: bool = False, **params: Any) -> Any:
@@ -74,8 +78,9 @@ class HttpMarketAccess:
         return self._last_nonce
 
     def now(self) -> datetime:
-        """The exchange's clock."""
-        return datetime.fromisoformat(self._get("/api/market")["now"])
+        """The exchange's clock (computed locally from its published origin and speed, corrected by the
+        offset seen when connecting: at most the request's latency times the speed)."""
+        return self._clock.now() + self._offset
 
     # -- MarketAccess ---------------------------------------------------------------------
     def submit(self, order: Order) -> list[Trade]:

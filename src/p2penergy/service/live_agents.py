@@ -184,11 +184,9 @@ def run(runners: list[SiteRunner], stop: threading.Event, poll_s: float = 0.1, m
     """Step every runner at each new slot of the exchange's clock until ``stop`` (or ``max_slots`` slots)."""
     if not runners:
         return
-    clock = runners[0].access
     while not stop.is_set():
-        now = clock.now()
         for r in runners:
-            r.step(now)
+            r.step(r.access.now())  # each at the exchange's time when its turn comes
         if max_slots is not None and min(r.steps for r in runners) >= max_slots:
             return
         stop.wait(poll_s)
