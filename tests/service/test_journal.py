@@ -61,3 +61,28 @@ def test_closed_slots_are_committed_on_chain(tmp_path: Path, anvil_url: str):  #
         commit_row = next(r for r in rows if r.kind == "commit")
         assert on_chain.journal_seq < commit_row.seq
         assert ex.open_orders("s") == []  # the closed slot's offer is gone
+
+
+def test_a_slot_closed_but_not_committed_before_a_crash_is_committed_on_start(tmp_path: Path,
+                                                                           anvil_url: str):  # noqa: F811
+    from p2penergy.ledger.signing import Signed, sign_action
+    from p2penergy.market import MarketSettings
+    from p2penergy.service.clock import MarketClock
+    from p2penergy.service.live import LiveExchange
+
+    db = f"sqlite:///{tmp_path / 'j.sqlite'}"
+    clock = MarketClock.accelerated(START, 1.0)
+    ex = LiveExchange.open(db, MarketSettings.demonstration(), clock, chain_url=anvil_url)
+    ex.register("s", key("s").address)
+    slot = START + timedelta(minutes=30)
+    o = order("s1", "s", "sell", 100, "10", clock.now(), slot=slot)
+    signed = sign_action(key("s"), ex.domain, o, 1)
+    ex.submit(Signed(o, signed.nonce, signed.signature))
+    chain, ex.chain = ex.chain, None  # "crash" after closing, before committing
+    assert ex.close_due(slot + timedelta(hours=1)) == [slot]
+    ex.journal.close()
+    again = LiveExchange.open(db, MarketSettings.demonstration(), clock, chain_url=anvil_url)
+    assert again.commit_pending() == [slot]
+    assert again.chain.commitment(unix_seconds(slot)) is not None
+    assert again.commit_pending() == []
+    chain.close()

@@ -41,7 +41,7 @@ def test_no_input_makes_the_service_fail(api_schema):
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def call(case) -> None:
             case.call_and_validate(checks=[not_a_server_error])
             tried.append(case.operation.label)

@@ -116,6 +116,7 @@ def create_app(settings: ServiceSettings, market: MarketSettings | None = None) 
     ex = LiveExchange.open(settings.db_url, market, clock, chain_url=settings.chain_url, chain_id=settings.chain_id,
                            seed=settings.seed)
     ex.contracts = contracts_of(scenario)
+    ex.commit_pending()  # slots a crash left closed but not yet committed
     ex.max_skew = timedelta(seconds=settings.max_skew_s * ex.clock.speed)  # the journal's clock after a restart
     stop = threading.Event()
 

@@ -95,6 +95,16 @@ class LiveQueries:
         return self.clock.now()
 
 
+    def commit_pending(self) -> list[datetime]:
+        """Commit slots that closed but were not committed (a crash between the two); needs a chain."""
+        if self.chain is None:
+            return []
+        with self.lock:
+            pending = sorted(s for s in self.closed if unix_seconds(s) not in self.committed)
+        for slot in pending:
+            self._commit(slot)
+        return pending
+
     def _commit(self, slot: datetime) -> None:
         """Commit a closed slot's journal rows to the chain (leaves read back from the journal)."""
         s = unix_seconds(slot)
