@@ -54,7 +54,7 @@ def serve_command(
     try:
         app = create_app(settings)  # type: ignore[arg-type]
     except (ValueError, RuntimeError) as exc:
-        raise fail(str(exc)) from exc
+        raise fail(str(exc).replace("db_url:", "--db:", 1)) from exc
     typer.echo(f"p2penergy exchange on http://{host}:{port}/ (dashboard), API docs at /docs", err=True)
     if admin_token is None:
         typer.echo(f"admin token (registers participants): {settings.admin_token}", err=True)  # type: ignore[attr-defined]
