@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import httpx
 import pandas as pd
 
 from p2penergy.agents.forecast import GradientBoostingForecaster, SevenDayMean
@@ -130,7 +131,8 @@ class SiteRunner:
                       month_import_wh=self.month_import_wh, peak_so_far_w=self.peak_w)
         try:
             self.agent.act(obs, self.access)
-        except (OrderRejected, ServiceRefused) as exc:  # e.g. a gate closed while planning: next step retries
+        except (OrderRejected, ServiceRefused, httpx.HTTPError) as exc:  # e.g. a gate closed while planning,
+            # or the service restarting: the next replanning step tries again
             self.errors.append(str(exc))
             log.info("%s: %s", p.id, exc)
 
@@ -139,7 +141,12 @@ class SiteRunner:
         i = self._position(slot)
         minutes = self.access.settings.slot_minutes
         buy = sell = 0
-        for t in self.access.my_trades():
+        try:
+            mine = self.access.my_trades()
+        except (ServiceRefused, httpx.HTTPError) as exc:
+            mine = []
+            self.errors.append(f"trades of {slot.isoformat()}: {exc}")
+        for t in mine:
             if datetime.fromisoformat(t["slot_start"]) == slot:
                 if t["side"] == "buy":
                     buy += int(t["energy_wh"])
@@ -163,7 +170,7 @@ class SiteRunner:
             values["soc_wh"] = meter.soc_wh
         try:
             self.access.upload_meter(slot, values)
-        except ServiceRefused as exc:
+        except (ServiceRefused, httpx.HTTPError) as exc:
             self.errors.append(str(exc))
 
 
