@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from tests.service.agents_util import register_keys
 from tests.service.conftest import run_server, service_settings
 
 from p2penergy.agents.gateway import horizon_for, observe
@@ -50,16 +51,6 @@ def test_http_agent_posts_exactly_the_in_process_orders(tmp_path: Path, communit
         remote = {oid: (oo.order, oo.remaining_wh) for oid, oo in http.open_orders().items()}
         here = {oid: (oo.order, oo.remaining_wh) for oid, oo in local.open_orders().items()}
         assert remote and remote == here
-
-
-def register_keys(url: str, keys: dict) -> None:
-    import tests.service.conftest as c
-
-    with httpx.Client(base_url=url) as client:
-        for pid, k in keys.items():
-            r = client.post("/api/participants", json={"participant": pid, "address": k.address},
-                            headers={"Authorization": f"Bearer {c.TOKEN}"})
-            assert r.status_code == 201
 
 
 def test_live_agents_trade_and_upload_meters(tmp_path: Path, community):

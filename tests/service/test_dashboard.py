@@ -103,3 +103,48 @@ def test_dashboard_shows_and_updates_live_numbers(server, tmp_path: Path):
         assert page.js("document.querySelector('#depth tbody').innerText.trim()") == ""  # offer used up
     finally:
         page.close()
+
+
+def test_dashboard_follows_live_agents_trading(tmp_path: Path):
+    """The page is open while the simulation's agents trade over HTTP on a 600x clock."""
+    import threading
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from tests.service.agents_util import register_keys
+    from tests.service.conftest import run_server, service_settings
+
+    from p2penergy.ledger.keys import derive_keys
+    from p2penergy.service.live_agents import fit_kit, make_runners, prepare_community, run
+
+    start = datetime(2020, 8, 4, 9, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
+    community = prepare_community(None, start, history_days=14)
+    sites = [p.id for p in community.participants.values() if p.kind != "car"]
+    chosen = [p for p in sites if community.participants[p].has_pv][:3] + \
+        [p for p in sites if not community.participants[p].has_pv][:3]
+    keys = derive_keys(community.seed, chosen)
+    kit = fit_kit(community, chosen, start, "seven-day-mean")
+    with run_server(service_settings(tmp_path, clock_start=start, speed=600.0), community.settings) as srv:
+        register_keys(srv.url, keys)
+        page = Page(tmp_path / "profile")
+        stop = threading.Event()
+        try:
+            page.call("Page.navigate", url=f"{srv.url}/")
+            page.wait_for("document.getElementById('clock').textContent !== '–'")
+            agents = threading.Thread(target=run, args=(make_runners(srv.url, community, kit, keys, replan_slots=1),
+                                                        stop), kwargs={"max_slots": 4})
+            agents.start()
+            first = int(page.wait_for("Number(document.getElementById('trade-count').dataset.value) || 0"))
+            later = int(page.wait_for(f"Number(document.getElementById('trade-count').dataset.value) > {first} && "
+                                      "Number(document.getElementById('trade-count').dataset.value)"))
+            agents.join(timeout=60)
+            assert later > first > 0
+            assert int(page.js("document.getElementById('updates').dataset.value")) >= 2
+            total = len(srv.app.state.live.trades)
+            assert page.wait_for(f"document.getElementById('trade-count').dataset.value === '{total}'")
+            bills = page.js("document.querySelector('#bills tbody').innerText")
+            assert all(pid in bills for pid in chosen)
+            assert "solar" in page.js("document.querySelector('#by-tag tbody').innerText")
+        finally:
+            stop.set()
+            page.close()
