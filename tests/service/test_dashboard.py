@@ -99,8 +99,9 @@ def test_dashboard_shows_and_updates_live_numbers(server, tmp_path: Path):
         b.submit(order("b2", "house-02", "buy", 500, "19.00", now_of(server.url)))
         assert page.wait_for("document.getElementById('trade-count').dataset.value === '2'")
         assert page.js("document.getElementById('volume-total').textContent") == "1.50"
-        assert int(page.js("document.getElementById('updates').dataset.value")) >= 2
-        assert page.js("document.querySelector('#depth tbody').innerText.trim()") == ""  # offer used up
+        # the update counter is set at the end of a refresh, after the counts: wait for it too
+        assert page.wait_for("Number(document.getElementById('updates').dataset.value) >= 2")
+        assert page.wait_for("document.querySelector('#depth tbody').innerText.trim() === ''")  # offer used up
     finally:
         page.close()
 
@@ -139,7 +140,8 @@ def test_dashboard_follows_live_agents_trading(tmp_path: Path):
                                       "Number(document.getElementById('trade-count').dataset.value)"))
             agents.join(timeout=60)
             assert later > first > 0
-            assert int(page.js("document.getElementById('updates').dataset.value")) >= 2
+            # the update counter is set at the end of a refresh, after the counts: wait for it too
+            assert page.wait_for("Number(document.getElementById('updates').dataset.value) >= 2")
             total = len(srv.app.state.live.trades)
             assert page.wait_for(f"document.getElementById('trade-count').dataset.value === '{total}'")
             bills = page.js("document.querySelector('#bills tbody').innerText")
