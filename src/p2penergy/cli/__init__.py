@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import typer
 
-from p2penergy.cli import audit, certificates, market, scenario, simulate
+from p2penergy.cli import agent, audit, certificates, market, scenario, serve, simulate
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Peer-to-peer electricity trading.")
 app.add_typer(market.app, name="market")
 app.add_typer(scenario.app, name="scenario")
 app.command("simulate")(simulate.simulate_command)
 app.command("certificates", help="Certificates of origin of a simulation run.")(certificates.certificates)
+app.command("serve")(serve.serve_command)
+app.command("agent")(agent.agent_command)
+app.command("demo")(agent.demo_command)
 app.command("audit", help="Audit a run's journal and signatures against its on-chain commitments.")(audit.audit_command)
 
 

@@ -1,0 +1,61 @@
+"""``p2penergy serve``: the live exchange over HTTP (FastAPI + uvicorn)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from p2penergy.cli.market import fail
+
+
+def service_settings(**values: object) -> object:
+    """``ServiceSettings`` from options; a bad value fails naming the option."""
+    from p2penergy.service.settings import ServiceSettings
+
+    try:
+        return ServiceSettings(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise fail(f"--{'-'.join(str(p) for p in first['loc']).replace('_', '-')}: {first['msg']}") from exc
+
+
+def serve_command(
+    scenario: Annotated[Path | None, typer.Argument(help="Scenario TOML (default: shipped).")] = None,
+    db: Annotated[str | None, typer.Option(help="Journal URL (default sqlite:///p2penergy-service.sqlite; "
+                                                "postgresql+psycopg://...).")] = None,
+    chain_url: Annotated[str | None, typer.Option(help="JSON-RPC node to commit closed slots to.")] = None,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    clock: Annotated[str, typer.Option(help="real | accelerated")] = "real",
+    speed: Annotated[float, typer.Option(help="Accelerated clock: market seconds per wall second.")] = 60.0,
+    clock_start: Annotated[str | None, typer.Option(help="Accelerated clock's start (ISO 8601 with offset).")] = None,
+    admin_token: Annotated[str | None, typer.Option(envvar="P2PENERGY_ADMIN_TOKEN",
+                                                    help="Bearer token that registers participants.")] = None,
+    mechanism: Annotated[str | None, typer.Option(help="cda | pay-as-clear | pay-as-bid (default: scenario's)")] = None,
+) -> None:
+    """Run the exchange service: signed orders, per-slot books closing by the clock, dashboard at /."""
+    import uvicorn
+
+    from p2penergy.service.app import create_app
+
+    start = None
+    if clock_start is not None:
+        try:
+            start = datetime.fromisoformat(clock_start)
+        except ValueError as exc:
+            raise fail(f"--clock-start: an ISO 8601 datetime with offset, got {clock_start!r}") from exc
+    settings = service_settings(scenario=str(scenario) if scenario else None, db_url=db, chain_url=chain_url,
+                                host=host, port=port, clock=clock, speed=speed, clock_start=start,
+                                admin_token=admin_token, mechanism=mechanism)
+    try:
+        app = create_app(settings)  # type: ignore[arg-type]
+    except (ValueError, RuntimeError) as exc:
+        raise fail(str(exc).replace("db_url:", "--db:", 1)) from exc
+    typer.echo(f"p2penergy exchange on http://{host}:{port}/ (dashboard), API docs at /docs", err=True)
+    if admin_token is None:
+        typer.echo(f"admin token (registers participants): {settings.admin_token}", err=True)  # type: ignore[attr-defined]
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -1,0 +1,175 @@
+"""The FastAPI application of the live exchange: :func:`create_app` builds everything.
+
+Routers: orders (submit, cancel, mine), market (public data and the event stream),
+participants (registration, meters, my bill and certificates), and the dashboard. A
+background thread closes each slot's book when its gate closes on the service's clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from p2penergy.market import MarketSettings
+from p2penergy.service import routes_account, routes_market, routes_orders
+from p2penergy.service.billing import contracts_of
+from p2penergy.service.clock import MarketClock
+from p2penergy.service.commit import GroupCommit
+from p2penergy.service.deps import RateLimiter
+from p2penergy.service.live import LiveExchange, ServiceError
+from p2penergy.service.settings import ServiceSettings
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]
+
+
+class BodyLimit:
+    """ASGI middleware: request bodies above ``max_bytes`` get 413 before any handler runs.
+
+    A declared ``Content-Length`` is checked at once; a chunked body is read up to the limit
+    and handed on in one piece (so the limit also holds without a declared length).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        too_big = _problem(413, "body", f"at most {self.max_bytes} bytes")
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None:
+            if not length.isdigit() or int(length) > self.max_bytes:
+                await too_big(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+            return
+        if scope.get("method") in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.max_bytes:
+                await too_big(scope, receive, send)
+                return
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Any:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+def _problem(status: int, field: str, message: str) -> JSONResponse:
+    return JSONResponse({"field": field, "message": message}, status_code=status)
+
+
+def scenario_of(settings: ServiceSettings) -> Any:
+    """The scenario (the shipped one unless ``settings.scenario``): its market and contracts."""
+    from p2penergy.scenario.load import load_scenario
+
+    return load_scenario(settings.scenario)
+
+
+def market_settings_of(settings: ServiceSettings, scenario: Any) -> MarketSettings:
+    market = scenario.market
+    if settings.mechanism:
+        market = dataclasses.replace(market, mechanism=settings.mechanism)
+    return market
+
+
+def clock_of(settings: ServiceSettings, market: MarketSettings) -> MarketClock:
+    if settings.clock == "real":
+        return MarketClock.real()
+    start = settings.clock_start or market.slot_start_of(datetime.now(UTC))
+    return MarketClock.accelerated(start, settings.speed)
+
+
+def create_app(settings: ServiceSettings, market: MarketSettings | None = None) -> FastAPI:
+    """Open the journal (rebuilding the books if it has rows) and build the app."""
+    scenario = scenario_of(settings)
+    market = market or market_settings_of(settings, scenario)
+    clock = clock_of(settings, market)
+    ex = LiveExchange.open(settings.db_url, market, clock, chain_url=settings.chain_url, chain_id=settings.chain_id,
+                           seed=settings.seed)
+    ex.contracts = contracts_of(scenario)
+    ex.commit_pending()  # slots a crash left closed but not yet committed
+    ex.max_skew = timedelta(seconds=settings.max_skew_s * ex.clock.speed)  # the journal's clock after a restart
+    stop = threading.Event()
+
+    def ticker() -> None:
+        while not stop.wait(settings.tick_s):
+            try:
+                ex.close_due()
+            except ServiceError:
+                continue  # journal unavailable: the next tick retries
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        thread = threading.Thread(target=ticker, name="slot-closer", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            app.state.stopping = True
+            stop.set()
+            thread.join(timeout=5)
+            ex.journal.close()
+
+    app = FastAPI(title="p2penergy exchange", version="1", lifespan=lifespan,
+                  description="Live P2P electricity exchange: signed tagged orders, per-slot books, "
+                              "public depth, trades and prices, private orders, bills and certificates.")
+    app.state.live = ex
+    app.state.settings = settings
+    app.state.commits = GroupCommit(ex)
+    app.state.limiter = RateLimiter(settings.rate_per_s, settings.burst)
+    app.state.stopping = False
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
+        return _problem(exc.status, exc.field, exc.message)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": ("body",), "msg": "invalid"}
+        loc = [str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        return _problem(422, ".".join(loc) or "body", str(first.get("msg", "invalid")))
+
+    app.include_router(routes_orders.router)
+    app.include_router(routes_market.router)
+    app.include_router(routes_account.router)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def dashboard() -> HTMLResponse:
+        html = resources.files("p2penergy.service").joinpath("dashboard.html").read_text(encoding="utf-8")
+        return HTMLResponse(html)
+
+    @app.get("/health", tags=["market"])
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    return app

@@ -1,0 +1,160 @@
+"""An agent's :class:`~p2penergy.agents.market_access.MarketAccess` over HTTP.
+
+:class:`HttpMarketAccess` signs every action with the participant's own key (EIP-712,
+bound to the domain the service announces) and every private read with signed headers,
+so :class:`~p2penergy.agents.trader.TradingAgent` runs unchanged against a live service.
+Refusals come back as the market's :class:`OrderRejected` naming the field, as in-process.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from p2penergy.agents.market_access import OpenOrder
+from p2penergy.ledger.actions import Cancel, Modify
+from p2penergy.ledger.keys import Key
+from p2penergy.ledger.signing import Domain, sign_action, sign_digest
+from p2penergy.market import MarketSettings, Order, OrderRejected, Tag, Trade
+from p2penergy.service.auth import meter_digest, read_headers
+from p2penergy.service.clock import MarketClock
+from p2penergy.service.models import OrderIn
+
+
+class ServiceRefused(RuntimeError):
+    """The service refused a request that is not an order (HTTP status, field, message)."""
+
+    def __init__(self, status: int, field: str, message: str) -> None:
+        self.status = status
+        self.field = field
+        super().__init__(f"HTTP {status}: {field}: {message}")
+
+
+def _problem(response: httpx.Response) -> tuple[str, str]:
+    try:
+        body = response.json()
+        return str(body.get("field", "?")), str(body.get("message", body))
+    except ValueError:
+        return "?", response.text
+
+
+class HttpMarketAccess:
+    """:class:`MarketAccess` for one participant on the service at ``url``.
+
+    Nonces are Unix microseconds (kept strictly increasing), so an agent that restarts
+    never reuses one. ``opening_price`` is the reference before the first public trade.
+    """
+
+    def __init__(self, url: str, key: Key, opening_price: Decimal | None = None,
+                 client: httpx.Client | None = None, timeout_s: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.key = key
+        self.participant = key.participant
+        self.opening_price = opening_price
+        self.http = client or httpx.Client(base_url=self.url, timeout=timeout_s)
+        info = self._get("/api/market")
+        self.settings = MarketSettings.from_mapping(info["market"])
+        d = info["domain"]
+        self.domain = Domain(int(d["chainId"]), str(d["verifyingContract"]), str(d["name"]), str(d["version"]))
+        self._last_nonce = 0
+        # the exchange's clock, run locally (its origin and speed are public): no request per tick
+        self._clock = MarketClock.from_meta(info["clock"])
+        self._offset = datetime.fromisoformat(info["now"]) - self._clock.now()
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _get(self, path: str, signed: bool = False, **params: Any) -> Any:
+        headers = read_headers(self.key, self.domain, path, time.time()) if signed else None
+        r = self.http.get(path, params=params or None, headers=headers)
+        if r.status_code >= 400:
+            raise ServiceRefused(r.status_code, *_problem(r))
+        return r.json()
+
+    def next_nonce(self) -> int:
+        self._last_nonce = max(self._last_nonce + 1, time.time_ns() // 1000)
+        return self._last_nonce
+
+    def now(self) -> datetime:
+        """The exchange's clock (computed locally from its published origin and speed, corrected by the
+        offset seen when connecting: at most the request's latency times the speed)."""
+        return self._clock.now() + self._offset
+
+    # -- MarketAccess ---------------------------------------------------------------------
+    def submit(self, order: Order) -> list[Trade]:
+        if order.participant != self.participant:
+            raise OrderRejected(order.order_id, "participant", f"must be {self.participant!r}")
+        signed = sign_action(self.key, self.domain, order, self.next_nonce())
+        body = {"order": OrderIn.of(order).model_dump(mode="json"), "nonce": signed.nonce,
+                "signature": "0x" + signed.signature.hex()}
+        r = self.http.post("/api/orders", json=body)
+        if r.status_code >= 400:
+            raise OrderRejected(order.order_id, *_problem(r))
+        return [_trade(t, order) for t in r.json()["trades"]]
+
+    def cancel(self, order_id: str, now: datetime) -> int:
+        signed = sign_action(self.key, self.domain, Cancel(order_id, self.participant, now), self.next_nonce())
+        r = self.http.post(f"/api/orders/{order_id}/cancel", json={
+            "participant": self.participant, "cancelled_at": now.isoformat(), "nonce": signed.nonce,
+            "signature": "0x" + signed.signature.hex()})
+        if r.status_code >= 400:
+            raise OrderRejected(order_id, *_problem(r))
+        return int(r.json()["cancelled_wh"])
+
+    def modify(self, order_id: str, energy_wh: int, price_per_kwh: Decimal, now: datetime) -> list[Trade]:
+        """Set my open order's energy and price (not part of :class:`MarketAccess`)."""
+        action = Modify(order_id, self.participant, energy_wh, price_per_kwh, now)
+        signed = sign_action(self.key, self.domain, action, self.next_nonce())
+        r = self.http.post(f"/api/orders/{order_id}/modify", json={
+            "participant": self.participant, "energy_wh": energy_wh, "price_per_kwh": str(price_per_kwh),
+            "modified_at": now.isoformat(), "nonce": signed.nonce, "signature": "0x" + signed.signature.hex()})
+        if r.status_code >= 400:
+            raise OrderRejected(order_id, *_problem(r))
+        rows = r.json()["trades"]
+        return [Trade(t["trade_id"], datetime.fromisoformat(t["slot_start"]), "?", "?", "?", "?", int(t["energy_wh"]),
+                      Decimal(t["price_per_kwh"]), Decimal(t["premium_per_kwh"]), Tag.of(t["attributes"]), 0,
+                      Decimal(t["price_per_kwh"]), Decimal(t["price_per_kwh"])) for t in rows]
+
+    def open_orders(self) -> dict[str, OpenOrder]:
+        rows = self._get("/api/me/orders", signed=True)
+        out = {}
+        for row in rows:
+            order = OrderIn.model_validate(row["order"]).to_order()
+            out[order.order_id] = OpenOrder(order, int(row["remaining_wh"]))
+        return out
+
+    def reference_price(self) -> Decimal | None:
+        price = self._get("/api/reference-price")["price_per_kwh"]
+        return Decimal(price) if price is not None else self.opening_price
+
+    # -- beyond the protocol: meters and my account ------------------------------------------
+    def upload_meter(self, slot_start: datetime, values: dict[str, int]) -> None:
+        reading = {"participant": self.participant, "slot_start": slot_start.isoformat(), "values": values,
+                   "nonce": self.next_nonce()}
+        sig = sign_digest(self.key.private_key, meter_digest(self.domain, reading))
+        r = self.http.post("/api/meter", json={**reading, "signature": "0x" + sig.hex()})
+        if r.status_code >= 400:
+            raise ServiceRefused(r.status_code, *_problem(r))
+
+    def bill(self) -> dict[str, Any]:
+        return self._get("/api/me/bill", signed=True)  # type: ignore[no-any-return]
+
+    def my_trades(self) -> list[dict[str, Any]]:
+        return self._get("/api/me/trades", signed=True)  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def _trade(row: dict[str, Any], order: Order) -> Trade:
+    """A trade as the submitting agent sees it (its own side; the counterparty is not disclosed)."""
+    price = Decimal(row["price_per_kwh"])
+    mine_buy = order.side == "buy"
+    other = "?"
+    return Trade(row["trade_id"], datetime.fromisoformat(row["slot_start"]),
+                 order.order_id if mine_buy else other, other if mine_buy else order.order_id,
+                 order.participant if mine_buy else other, other if mine_buy else order.participant,
+                 int(row["energy_wh"]), price, Decimal(row["premium_per_kwh"]), Tag.of(row["attributes"]), 0,
+                 price, price)

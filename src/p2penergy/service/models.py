@@ -1,0 +1,233 @@
+"""Request and response bodies of the HTTP API (pydantic at the edge; the core stays dataclasses).
+
+Prices are decimal strings in the market's currency per kWh (exact); energy is whole Wh;
+times are ISO 8601 with an offset. Signatures are 65-byte ``r || s || v`` hex.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from p2penergy.market import Order, Requirement, Tag, Trade
+
+SIGNATURE = r"^0x[0-9a-fA-F]{130}$"
+
+
+def _id() -> Any:
+    return Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_.:\-]+$")
+
+
+def _nonce() -> Any:
+    return Field(ge=0, lt=2**64)
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RequirementIn(Strict):
+    match: dict[str, str | list[str]] = Field(default_factory=dict, max_length=4)
+    premium_per_kwh: Decimal = Field(Decimal(0), ge=0, le=10**6, max_digits=16, decimal_places=6)
+
+
+class OrderIn(Strict):
+    """An order as signed (EIP-712 ``Order``): buy orders carry requirements, sell orders attributes."""
+
+    order_id: str = _id()
+    participant: str = _id()
+    side: Literal["buy", "sell"]
+    slot_start: AwareDatetime
+    energy_wh: int = Field(gt=0, le=10**9)
+    price_per_kwh: Decimal = Field(ge=0, le=10**6, max_digits=16, decimal_places=6)
+    submitted_at: AwareDatetime
+    attributes: dict[str, str] = Field(default_factory=dict, max_length=4)
+    requirements: list[RequirementIn] = Field(default_factory=list, max_length=8)
+
+    def to_order(self) -> Order:
+        """The core order; raises the market's ``OrderError`` naming a bad attribute or requirement."""
+        return Order(self.order_id, self.participant, self.side, self.slot_start, self.energy_wh,
+                     self.price_per_kwh, self.submitted_at, tag=Tag.of(self.attributes),
+                     requirements=tuple(Requirement.of(r.match, r.premium_per_kwh) for r in self.requirements))
+
+    @classmethod
+    def of(cls, order: Order) -> OrderIn:
+        return cls(order_id=order.order_id, participant=order.participant, side=order.side,  # type: ignore[arg-type]
+                   slot_start=order.slot_start, energy_wh=order.energy_wh, price_per_kwh=order.price_per_kwh,
+                   submitted_at=order.submitted_at, attributes=order.tag.as_dict(),
+                   requirements=[RequirementIn(match=r.as_dict()["match"],  # type: ignore[arg-type]
+                                               premium_per_kwh=r.premium_per_kwh) for r in order.requirements])
+
+
+class SignedOrderIn(Strict):
+    order: OrderIn
+    nonce: int = _nonce()
+    signature: str = Field(pattern=SIGNATURE)
+
+
+class CancelIn(Strict):
+    """A signed EIP-712 ``Cancel`` of the order in the path."""
+
+    participant: str = _id()
+    cancelled_at: AwareDatetime
+    nonce: int = _nonce()
+    signature: str = Field(pattern=SIGNATURE)
+
+
+class ModifyIn(Strict):
+    """A signed EIP-712 ``Modify`` of the order in the path: its new open energy and price."""
+
+    participant: str = _id()
+    energy_wh: int = Field(gt=0, le=10**9)
+    price_per_kwh: Decimal = Field(ge=0, le=10**6, max_digits=16, decimal_places=6)
+    modified_at: AwareDatetime
+    nonce: int = _nonce()
+    signature: str = Field(pattern=SIGNATURE)
+
+
+class ParticipantIn(Strict):
+    participant: str = _id()
+    address: str = Field(pattern=r"^0x[0-9a-fA-F]{40}$")
+
+
+class MeterIn(Strict):
+    """One slot's metered values (whole Wh; ``soc_wh`` is the state of charge at the slot's end)."""
+
+    participant: str = _id()
+    slot_start: AwareDatetime
+    values: dict[str, int] = Field(max_length=5)
+    nonce: int = _nonce()
+    signature: str = Field(pattern=SIGNATURE)
+
+
+class TradeOut(BaseModel):
+    trade_id: str
+    slot_start: datetime
+    energy_wh: int
+    price_per_kwh: str
+    premium_per_kwh: str
+    attributes: dict[str, str]
+    side: Literal["buy", "sell"] | None = None
+    order_id: str | None = None
+
+    @classmethod
+    def public(cls, t: Trade) -> TradeOut:
+        return cls(trade_id=t.trade_id, slot_start=t.slot_start, energy_wh=t.energy_wh,
+                   price_per_kwh=str(t.price_per_kwh), premium_per_kwh=str(t.premium_per_kwh),
+                   attributes=t.tag.as_dict())
+
+    @classmethod
+    def mine(cls, t: Trade, participant: str) -> TradeOut:
+        out = cls.public(t)
+        out.side = "buy" if t.buyer == participant else "sell"
+        out.order_id = t.buy_id if t.buyer == participant else t.sell_id
+        return out
+
+
+class OrderAck(BaseModel):
+    order_id: str
+    status: str
+    remaining_wh: int
+    trades: list[TradeOut]
+
+
+class CancelAck(BaseModel):
+    order_id: str
+    cancelled_wh: int
+
+
+class MyOrder(BaseModel):
+    order: OrderIn
+    status: Literal["open", "filled", "cancelled", "expired"]
+    remaining_wh: int
+
+
+class Level(BaseModel):
+    price_per_kwh: str
+    energy_wh: int
+
+
+class Depth(BaseModel):
+    slot_start: datetime
+    buy: list[Level]
+    sell: list[Level]
+
+
+class SlotPrice(BaseModel):
+    slot_start: datetime
+    volume_wh: int
+    trades: int
+    vwap_per_kwh: str | None
+    last_price_per_kwh: str | None
+    by_source_wh: dict[str, int]
+
+
+class BillLine(BaseModel):
+    name: str
+    quantity: str
+    unit: str
+    rate: str
+    amount: str
+
+
+class UtilityBill(BaseModel):
+    """The utility's bill of the month's uploaded readings on the participant's contract."""
+
+    import_kwh: str
+    export_kwh: str
+    charges: str
+    surcharge: str
+    credit: str
+    total: str
+    lines: list[BillLine]
+
+
+class Bill(BaseModel):
+    """One participant's month so far: P2P energy and money both ways, the utility bill of its
+    uploaded readings (``None`` without a contract, e.g. a car), and the total to pay."""
+
+    participant: str
+    month: str
+    currency: str
+    bought_wh: int
+    sold_wh: int
+    paid: str
+    received: str
+    utility: UtilityBill | None
+    total: str
+    metered: dict[str, int]
+
+
+class Certificate(BaseModel):
+    """Origin of energy a participant bought on the exchange (one per trade)."""
+
+    trade_id: str
+    slot_start: datetime
+    energy_wh: int
+    attributes: dict[str, str]
+
+
+class Flow(BaseModel):
+    source: str
+    producer: str
+    buyer: str
+    energy_wh: int
+
+
+class MarketInfo(BaseModel):
+    market: dict[str, object]
+    domain: dict[str, object]
+    now: datetime
+    clock: dict[str, object]
+
+
+class Problem(BaseModel):
+    field: str
+    message: str
+
+
+class ReferencePrice(BaseModel):
+    price_per_kwh: str | None

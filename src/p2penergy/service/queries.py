@@ -1,0 +1,136 @@
+"""Reads of the live exchange's state: open orders, order status, depth, meters; and slot commits."""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from p2penergy.ledger.journal import Journal, journal_table
+from p2penergy.ledger.merkle import merkle_root
+from p2penergy.ledger.recorder import leaf_of, unix_seconds
+from p2penergy.market import Exchange, MarketSettings, Order, Trade
+
+METER_FIELDS = ("load_wh", "pv_wh", "grid_import_wh", "grid_export_wh", "soc_wh")
+
+
+class LiveQueries:
+    """What :class:`~p2penergy.service.live.LiveExchange` answers without changing anything
+    (besides :meth:`_commit`, which records a chain commitment of a closed slot)."""
+
+    lock: threading.RLock
+    settings: MarketSettings
+    exchange: Exchange
+    journal: Journal
+    chain: Any
+    orders: dict[str, Order]
+    mine: dict[str, list[str]]
+    cancelled: set[str]
+    closed: set[datetime]
+    slot_orders: dict[datetime, set[str]]
+    readings: dict[str, dict[datetime, dict[str, int]]]
+    trades: list[Trade]
+    committed: set[int]
+    clock: Any
+
+    def _flush(self) -> None: ...
+
+    def meter_totals(self, participant: str, month: tuple[int, int] | None = None) -> dict[str, int]:
+        """Sums of a participant's readings (of one local ``(year, month)`` if given); ``soc_wh``: the latest.
+
+        A slot uploaded again replaces its earlier reading.
+        """
+        totals = dict.fromkeys(METER_FIELDS, 0)
+        for slot, values in sorted(self.readings.get(participant, {}).items()):
+            local = slot.astimezone(self.settings.tz)
+            if month is not None and (local.year, local.month) != month:
+                continue
+            for name, value in values.items():
+                totals[name] = value if name == "soc_wh" else totals[name] + value
+        return totals
+
+    def open_orders(self, participant: str) -> list[tuple[Order, int]]:
+        with self.lock:
+            out = []
+            for oid in self.mine.get(participant, ()):
+                order = self.orders[oid]
+                if order.slot_start in self.closed:
+                    continue
+                left = self.exchange.remaining_wh(oid)
+                if left > 0:
+                    out.append((order, left))
+            return out
+
+    def status_of(self, order_id: str) -> tuple[str, int]:
+        left = self.exchange.remaining_wh(order_id)
+        if order_id in self.cancelled:
+            return "cancelled", 0
+        if left > 0:
+            return "open", left
+        order = self.orders[order_id]
+        return ("expired" if order.slot_start in self.closed else "filled"), 0
+
+    def depth(self, slot_start: datetime) -> dict[str, list[tuple[Decimal, int]]]:
+        """Per side, ``(price, Wh)`` levels, best first; buy prices are base prices."""
+        with self.lock:
+            levels: dict[str, dict[Decimal, int]] = {"buy": {}, "sell": {}}
+            for oid in self.slot_orders.get(slot_start, ()):
+                left = self.exchange.remaining_wh(oid)
+                if left > 0:
+                    o = self.orders[oid]
+                    side = levels[o.side]
+                    price = self.settings.ticks_to_price(self.settings.price_to_ticks(o.price_per_kwh))
+                    side[price] = side.get(price, 0) + left
+            return {"buy": sorted(levels["buy"].items(), reverse=True), "sell": sorted(levels["sell"].items())}
+
+    def open_slots(self) -> list[datetime]:
+        with self.lock:
+            return sorted(self.slot_orders)
+
+    def now(self) -> datetime:
+        return self.clock.now()
+
+
+    def commit_pending(self) -> list[datetime]:
+        """Commit slots that closed but were not committed (a crash between the two); needs a chain."""
+        if self.chain is None:
+            return []
+        with self.lock:
+            pending = sorted(s for s in self.closed if unix_seconds(s) not in self.committed)
+        for slot in pending:
+            self._commit(slot)
+        return pending
+
+    def _commit(self, slot: datetime) -> None:
+        """Commit a closed slot's journal rows to the chain (leaves read back from the journal)."""
+        s = unix_seconds(slot)
+        leaves: dict[str, list[bytes]] = {"orders": [], "trades": [], "certificates": []}
+        group = {"order": "orders", "modify": "orders", "cancel": "orders", "trade": "trades",
+                 "certificate": "certificates"}
+        t = journal_table
+        with self.journal.engine.connect() as conn:
+            for kind, body in conn.execute(select(t.c.kind, t.c.body).where(t.c.slot_start == s).order_by(t.c.seq)):
+                if kind in group:
+                    leaves[group[kind]].append(leaf_of(kind, body))
+        tag_wh: dict[str, int] = defaultdict(int)
+        with self.lock:
+            trades = list(self.trades)
+        for trade in trades:
+            if trade.slot_start == slot:
+                tag_wh[str(trade.tag)] += trade.energy_wh
+        with self.lock:
+            head_seq, head = self.journal.head
+        tx_hash, block, _ = self.chain.commit_slot(  # type: ignore[union-attr]
+            s, merkle_root(leaves["orders"]), merkle_root(leaves["trades"]), merkle_root(leaves["certificates"]),
+            head, head_seq, dict(tag_wh), [])
+        with self.lock:
+            self.journal.append("commit", {"slot_start": slot.isoformat(), "journal_head": head.hex(),
+                                           "journal_seq": head_seq, "tx_hash": tx_hash, "block": block}, s, tx_hash)
+            self._flush()
+            self.committed.add(s)
+
+    # -- queries ----------------------------------------------------------------------------

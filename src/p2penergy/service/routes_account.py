@@ -1,0 +1,63 @@
+"""Participants and their accounts: registration (admin), meter uploads, my bill and certificates."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from p2penergy.service.deps import Live, RateLimiter, Reader, admin, limiter
+from p2penergy.service.live import ServiceError
+from p2penergy.service.models import Bill, Certificate, MeterIn, ParticipantIn, Problem
+from p2penergy.service.routes_market import bill_of, month_of
+
+router = APIRouter(tags=["participants"])
+ERRORS: dict[int | str, dict[str, object]] = {c: {"model": Problem} for c in (401, 409, 413, 422, 429)}
+
+
+@router.post("/api/participants", status_code=201, response_model=ParticipantIn, responses=ERRORS,
+             dependencies=[Depends(admin)])
+def register(body: ParticipantIn, ex: Live) -> ParticipantIn:
+    """Register a participant's address (admin token). The participant keeps its private key."""
+    ex.register(body.participant, body.address)
+    return body
+
+
+@router.get("/api/participants", response_model=list[str])
+def participants(ex: Live) -> list[str]:
+    """Registered participant ids."""
+    return sorted(ex.addresses)
+
+
+@router.post("/api/meter", status_code=201, response_model=dict[str, str], responses=ERRORS)
+def upload_meter(body: MeterIn, ex: Live, limits: Annotated[RateLimiter, Depends(limiter)]) -> dict[str, str]:
+    """Upload one slot's meter reading, signed by the participant (see service.auth)."""
+    limits.take(body.participant)
+    for name, value in body.values.items():
+        if value < 0:
+            raise ServiceError(422, f"values.{name}", "zero or more Wh")
+    ex.upload_meter(body.participant, body.slot_start, body.values, body.nonce,
+                    bytes.fromhex(body.signature.removeprefix("0x")))
+    return {"status": "recorded"}
+
+
+@router.get("/api/me/bill", response_model=Bill, responses=ERRORS)
+def my_bill(who: Reader, ex: Live, month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None) -> Bill:
+    """My bill of a month so far (signed read): P2P, the utility's bill of my readings, the total."""
+    m = month_of(ex, month)
+    with ex.lock:
+        return bill_of(ex, who, m)
+
+
+@router.get("/api/me/certificates", response_model=list[Certificate], responses=ERRORS)
+def my_certificates(who: Reader, ex: Live) -> list[Certificate]:
+    """Origin of every Wh I bought on the exchange (signed read)."""
+    with ex.lock:
+        return [Certificate(trade_id=t.trade_id, slot_start=t.slot_start, energy_wh=t.energy_wh,
+                            attributes=t.tag.as_dict()) for t in ex.trades_of.get(who, ()) if t.buyer == who]
+
+
+@router.get("/api/me/nonce", response_model=dict[str, int], responses=ERRORS)
+def my_nonce(who: Reader, ex: Live) -> dict[str, int]:
+    """The last nonce I used (-1 before any): the next action must use a larger one."""
+    return {"last_nonce": ex.verifier.last_nonce(who)}

@@ -1,0 +1,183 @@
+"""Public market data: market rules and clock, book depth, trades, prices, bills, provenance, stream.
+
+Nothing here names the parties of an order or trade except the community views the
+dashboard shows (running bills and provenance flows, aggregated per participant).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
+
+from p2penergy.market import Trade
+from p2penergy.service.billing import month_readings
+from p2penergy.service.deps import Live
+from p2penergy.service.live import LiveExchange, ServiceError
+from p2penergy.service.models import (
+    Bill,
+    BillLine,
+    Depth,
+    Flow,
+    Level,
+    MarketInfo,
+    Problem,
+    ReferencePrice,
+    SlotPrice,
+    TradeOut,
+    UtilityBill,
+)
+
+router = APIRouter(tags=["market"])
+
+
+@router.get("/api/market", response_model=MarketInfo)
+def market(ex: Live) -> MarketInfo:
+    """Market rules, the EIP-712 domain to sign orders for, and the exchange's clock."""
+    return MarketInfo(market=ex.settings.to_mapping(), domain=ex.domain.as_typed_data_domain(), now=ex.now(),
+                      clock=ex.clock.as_meta())
+
+
+@router.get("/api/slots", response_model=list[datetime])
+def open_slots(ex: Live) -> list[datetime]:
+    """Slots whose books hold orders and have not closed."""
+    return ex.open_slots()
+
+
+@router.get("/api/depth", response_model=Depth, responses={422: {"model": Problem}})
+def depth(ex: Live, slot_start: Annotated[AwareDatetime, Query()]) -> Depth:
+    """Aggregated order-book depth of a slot: Wh per price level, best first (buy prices without premiums)."""
+    if not ex.settings.is_slot_start(slot_start):
+        raise ServiceError(422, "slot_start", f"the start of a {ex.settings.slot_minutes}-minute slot")
+    d = ex.depth(slot_start)
+    return Depth(slot_start=slot_start,
+                 buy=[Level(price_per_kwh=str(p), energy_wh=e) for p, e in d["buy"]],
+                 sell=[Level(price_per_kwh=str(p), energy_wh=e) for p, e in d["sell"]])
+
+
+@router.get("/api/trades", response_model=list[TradeOut])
+def trades(ex: Live, after: Annotated[int, Query(ge=0)] = 0,
+           limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[TradeOut]:
+    """Public trades in order, from position ``after`` (no participants or order ids)."""
+    with ex.lock:
+        return [TradeOut.public(t) for t in ex.trades[after:after + limit]]
+
+
+@router.get("/api/prices", response_model=list[SlotPrice])
+def prices(ex: Live, limit: Annotated[int, Query(ge=1, le=1000)] = 96) -> list[SlotPrice]:
+    """Per traded slot (latest ``limit``): volume, trades, volume-weighted and last price, Wh by source."""
+    with ex.lock:
+        slots = sorted(ex.stats)[-limit:]
+        return [SlotPrice(slot_start=s, volume_wh=st.volume_wh, trades=st.trades,
+                          vwap_per_kwh=str(st.vwap_per_kwh) if st.vwap_per_kwh is not None else None,
+                          last_price_per_kwh=str(st.last_price_per_kwh) if st.last_price_per_kwh is not None else None,
+                          by_source_wh=dict(st.by_source_wh))
+                for s in slots for st in (ex.stats[s],)]
+
+
+@router.get("/api/reference-price", response_model=ReferencePrice)
+def reference_price(ex: Live) -> ReferencePrice:
+    """The public price tape's faded volume-weighted price (what agents see in the simulation)."""
+    with ex.lock:
+        p = ex.tape.reference_price()
+    return ReferencePrice(price_per_kwh=str(p) if p is not None else None)
+
+
+@router.get("/api/bills", response_model=list[Bill], responses={422: {"model": Problem}})
+def bills(ex: Live, month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None) -> list[Bill]:
+    """The community's running bills of a month (default: the current one; what the dashboard shows)."""
+    m = month_of(ex, month)
+    with ex.lock:
+        return [bill_of(ex, pid, m) for pid in sorted(ex.addresses)]
+
+
+def bill_of(ex: LiveExchange, pid: str, month: date) -> Bill:
+    """``pid``'s bill for the local calendar ``month`` (caller holds the lock)."""
+    settings = ex.settings
+    tz = settings.tz
+    key = (month.year, month.month)
+
+    def in_month(t: Trade) -> bool:
+        local = t.slot_start.astimezone(tz)
+        return (local.year, local.month) == key
+
+    mine = [t for t in ex.trades_of.get(pid, ()) if in_month(t)]
+    bought = sum(t.energy_wh for t in mine if t.buyer == pid)
+    sold = sum(t.energy_wh for t in mine if t.seller == pid)
+    paid = sum((t.amount for t in mine if t.buyer == pid), Decimal(0))
+    received = sum((t.amount for t in mine if t.seller == pid), Decimal(0))
+    utility = None
+    total = paid - received
+    contract = ex.contracts.get(pid)
+    if contract is not None:
+        imp, exp = month_readings(ex.readings.get(pid, {}), month, tz)
+        b = contract(pid, month, imp, exp, settings.currency, settings.slot_minutes)
+        utility = UtilityBill(import_kwh=str(b.import_kwh), export_kwh=str(b.export_kwh), charges=str(b.charges),
+                              surcharge=str(b.surcharge), credit=str(b.credit), total=str(b.total),
+                              lines=[BillLine(name=x.name, quantity=str(x.quantity), unit=x.unit, rate=str(x.rate),
+                                              amount=str(x.amount)) for x in b.lines])
+        total += b.total
+    return Bill(participant=pid, month=f"{month:%Y-%m}", currency=settings.currency, bought_wh=bought, sold_wh=sold,
+                paid=_exact(paid), received=_exact(received), utility=utility, total=_exact(total),
+                metered=ex.meter_totals(pid, key))
+
+
+def _exact(value: Decimal) -> str:
+    """Exact money as text, no exponent and no trailing zeros (amounts are Wh x price / 1000)."""
+    text = format(value, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def month_of(ex: LiveExchange, month: str | None) -> date:
+    """``YYYY-MM`` (default: the exchange clock's current local month)."""
+    if month is None:
+        return ex.now().astimezone(ex.settings.tz).date().replace(day=1)
+    try:
+        return date.fromisoformat(f"{month}-01")
+    except ValueError:
+        raise ServiceError(422, "month", f"a month as YYYY-MM, got {month!r}") from None
+
+
+@router.get("/api/provenance", response_model=list[Flow])
+def provenance(ex: Live) -> list[Flow]:
+    """Energy traded from each (source, producer) to each buyer, Wh."""
+    with ex.lock:
+        flows: dict[tuple[str, str, str], int] = defaultdict(int)
+        for t in ex.trades:
+            flows[(t.tag.get("source") or "untagged", t.tag.get("producer") or t.seller, t.buyer)] += t.energy_wh
+    return [Flow(source=s, producer=p, buyer=b, energy_wh=e) for (s, p, b), e in sorted(flows.items())]
+
+
+@router.get("/api/stream", response_class=StreamingResponse,
+            responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}})
+async def stream(request: Request, ex: Live, after: Annotated[int, Query(ge=0)] = 0) -> StreamingResponse:
+    """Server-sent events: ``trade`` (each public trade) and ``price`` (its slot's running prices)."""
+
+    async def events() -> AsyncIterator[bytes]:
+        seen = after
+        yield b": connected\n\n"
+        while not await request.is_disconnected():
+            with ex.lock:
+                new = ex.trades[seen:]
+                stats = {t.slot_start: ex.stats[t.slot_start] for t in new}
+            for t in new:
+                seen += 1
+                data = TradeOut.public(t).model_dump(mode="json")
+                yield f"id: {seen}\nevent: trade\ndata: {json.dumps(data)}\n\n".encode()
+            for slot, st in stats.items():
+                price = {"slot_start": slot.isoformat(), "volume_wh": st.volume_wh,
+                         "vwap_per_kwh": str(st.vwap_per_kwh), "last_price_per_kwh": str(st.last_price_per_kwh)}
+                yield f"event: price\ndata: {json.dumps(price)}\n\n".encode()
+            if request.app.state.stopping:
+                return
+            await asyncio.sleep(0.25)
+
+    return StreamingResponse(events(), media_type="text/event-stream")

@@ -1,0 +1,57 @@
+"""Settings of the live exchange service (environment ``P2PENERGY_*`` or arguments).
+
+Nothing is built at import time: :func:`p2penergy.service.app.create_app` builds the
+exchange, journal and chain from a :class:`ServiceSettings`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    """What one service instance runs.
+
+    ``db_url``: the journal (SQLite file by default; ``postgresql+psycopg://...``).
+    ``chain_url``: a JSON-RPC node to commit each closed slot to (none: journal only).
+    ``clock``: ``real`` (wall time) or ``accelerated`` (market time starts at
+    ``clock_start`` and runs ``speed`` times faster than wall time; survives restarts).
+    ``admin_token``: bearer token that may register participants (default: a random one, printed by
+    ``p2penergy serve``).
+    ``rate_per_s`` / ``burst``: token bucket of state-changing requests per participant.
+    ``max_body_bytes``: larger request bodies get 413. ``max_skew_s``: how far (wall
+    seconds, scaled by the clock's speed) an action's signed time may be from the service's clock.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="P2PENERGY_", extra="forbid")
+
+    scenario: str | None = None
+    db_url: str = "sqlite:///p2penergy-service.sqlite"
+    chain_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    clock: Literal["real", "accelerated"] = "real"
+    speed: float = Field(60.0, gt=0)
+    clock_start: datetime | None = None
+    admin_token: str = Field(default_factory=lambda: secrets.token_urlsafe(24), min_length=8)
+    mechanism: str | None = None
+    chain_id: int = Field(31337, ge=1)
+    rate_per_s: float = Field(500.0, gt=0)
+    burst: int = Field(1000, ge=1)
+    max_body_bytes: int = Field(16_384, ge=256)
+    max_skew_s: float = Field(30.0, gt=0)
+    read_skew_s: float = Field(120.0, gt=0)
+    tick_s: float = Field(0.25, gt=0)
+    seed: int = 0
+
+    @field_validator("clock_start")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("clock_start: a timezone-aware ISO 8601 datetime")
+        return value

@@ -1,0 +1,124 @@
+"""A real uvicorn server on a free loopback port, and signing participants."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import uvicorn
+
+from p2penergy.ledger.keys import Key
+from p2penergy.market import MarketSettings, Order, Requirement, Tag
+from p2penergy.service.app import create_app
+from p2penergy.service.settings import ServiceSettings
+
+TOKEN = "test-admin-token"
+TOKYO = ZoneInfo("Asia/Tokyo")
+# the accelerated clock starts here, at speed 1: slot times are known, gates are real
+START = datetime(2020, 8, 3, 9, 0, tzinfo=TOKYO)
+SLOT = START + timedelta(hours=2)  # gate open (opened 24 h before), closes 10 min before its end
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Server:
+    url: str
+    app: object
+    settings: ServiceSettings
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=10)
+
+
+@contextmanager
+def run_server(settings: ServiceSettings, market: MarketSettings | None = None) -> Iterator[Server]:
+    app = create_app(settings, market or MarketSettings.demonstration())
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
+                                           access_log=False, lifespan="on"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("server did not start")
+        time.sleep(0.02)
+    try:
+        yield Server(f"http://127.0.0.1:{settings.port}", app, settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+def service_settings(tmp_path: Path, **kw: object) -> ServiceSettings:
+    values: dict[str, object] = dict(db_url=f"sqlite:///{tmp_path / 'journal.sqlite'}", port=free_port(),
+                                     clock="accelerated", speed=1.0, clock_start=START, admin_token=TOKEN)
+    values.update(kw)
+    return ServiceSettings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    with run_server(service_settings(tmp_path)) as s:
+        yield s
+
+
+def key(pid: str) -> Key:
+    return Key.derive(7, pid)
+
+
+def register(url: str, *pids: str) -> None:
+    with httpx.Client(base_url=url) as c:
+        for pid in pids:
+            r = c.post("/api/participants", json={"participant": pid, "address": key(pid).address},
+                       headers={"Authorization": f"Bearer {TOKEN}"})
+            assert r.status_code == 201, r.text
+
+
+def now_of(url: str) -> datetime:
+    return datetime.fromisoformat(httpx.get(f"{url}/api/market").json()["now"])
+
+
+def order(oid: str, pid: str, side: str, energy_wh: int, price: str, now: datetime, slot: datetime = SLOT,
+          source: str = "solar") -> Order:
+    if side == "sell":
+        return Order(oid, pid, side, slot, energy_wh, Decimal(price), now, tag=Tag.of(source=source, producer=pid))
+    return Order(oid, pid, side, slot, energy_wh, Decimal(price), now,
+                 requirements=(Requirement.of({"source": "solar"}), Requirement.any()))
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh database on the PostgreSQL server that scripts/setup.sh starts (dropped afterwards)."""
+    import os
+    import uuid
+
+    import psycopg
+
+    admin_url = os.environ.get("P2PENERGY_TEST_PG_URL")
+    if not admin_url:
+        raise RuntimeError("P2PENERGY_TEST_PG_URL is not set: run the tests through scripts/test.sh "
+                           "(scripts/setup.sh installs and starts PostgreSQL)")
+    name = f"p2p_test_{uuid.uuid4().hex[:12]}"
+    plain = admin_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
