@@ -12,7 +12,7 @@ import pytest
 from tests.service.agents_util import register_keys
 from tests.service.conftest import run_server, service_settings
 
-from p2penergy.agents.gateway import horizon_for, observe
+from p2penergy.agents.gateway import forecast_sites, horizon_for, observe
 from p2penergy.agents.market_access import InProcessAccess, PriceTape
 from p2penergy.agents.trader import TradingAgent
 from p2penergy.ledger.keys import derive_keys
@@ -41,8 +41,9 @@ def test_http_agent_posts_exactly_the_in_process_orders(tmp_path: Path, communit
         now = datetime.fromisoformat(httpx.get(f"{srv.url}/api/market").json()["now"])
         i = int(community.index.get_loc(community.settings.slot_start_of(now)))
         hist = la._history(p, community.index).iloc[:i]
-        obs = observe(p, hist, kit, now, horizon_for(community.index, i, community.settings.tz),
-                      soc_wh=p.battery.initial_soc_wh if p.battery else None)
+        horizon = horizon_for(community.index, i, community.settings.tz)
+        forecast = forecast_sites(kit, {pid: (hist, p.has_pv)}, now, horizon)[pid]
+        obs = observe(p, forecast, now, horizon, soc_wh=p.battery.initial_soc_wh if p.battery else None)
         opening = la.opening_price(community)
         http = HttpMarketAccess(srv.url, keys[pid], opening)
         TradingAgent(p, la.AgentConfig()).act(obs, http)

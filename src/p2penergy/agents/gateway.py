@@ -44,13 +44,24 @@ def forecast_sites(kit: ForecastKit, histories: Mapping[str, tuple[pd.DataFrame,
     and one model call per target."""
     ids = list(histories)
     weather = kit.weather.issue(now, len(horizon))
-    load = kit.load.predict_many([histories[i][0] for i in ids], now, horizon, weather) if ids else []
+    load = _predict(kit.load, [histories[i][0] for i in ids], now, horizon, weather)
     pv_ids = [i for i in ids if histories[i][1]]
-    pv = kit.pv.predict_many([histories[i][0] for i in pv_ids], now, horizon, weather) if pv_ids else []
+    pv = _predict(kit.pv, [histories[i][0] for i in pv_ids], now, horizon, weather)
     pv_of = dict(zip(pv_ids, pv, strict=True))
     zeros = np.zeros(len(horizon))
     return {i: (np.asarray(load[k], dtype=float), np.asarray(pv_of.get(i, zeros), dtype=float))
             for k, i in enumerate(ids)}
+
+
+def _predict(model: Forecaster, frames: list[pd.DataFrame], now: datetime, horizon: pd.DatetimeIndex,
+             weather: pd.DataFrame) -> list[np.ndarray]:
+    """One model call for all sites where the forecaster can (``predict_many``), else one each."""
+    if not frames:
+        return []
+    many = getattr(model, "predict_many", None)
+    if many is not None:
+        return list(many(frames, now, horizon, weather))
+    return [model.predict(frame, now, horizon, weather) for frame in frames]
 
 
 def observe(participant: Participant, forecast: tuple[np.ndarray, np.ndarray] | None, now: datetime,

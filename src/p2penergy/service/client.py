@@ -125,6 +125,17 @@ class HttpMarketAccess:
             out[order.order_id] = OpenOrder(order, int(row["remaining_wh"]))
         return out
 
+    def position(self, slot_start: datetime) -> tuple[int, int]:
+        """Wh I have bought and sold for the slot so far (from my trades, a signed read)."""
+        bought = sold = 0
+        for row in self.my_trades():
+            if datetime.fromisoformat(str(row["slot_start"])) == slot_start:
+                if row["side"] == "buy":
+                    bought += int(row["energy_wh"])
+                else:
+                    sold += int(row["energy_wh"])
+        return bought, sold
+
     def reference_price(self) -> Decimal | None:
         price = self._get("/api/reference-price")["price_per_kwh"]
         return Decimal(price) if price is not None else self.opening_price

@@ -20,7 +20,7 @@ import httpx
 import pandas as pd
 
 from p2penergy.agents.forecast import GradientBoostingForecaster, SevenDayMean
-from p2penergy.agents.gateway import ForecastKit, horizon_for, observe
+from p2penergy.agents.gateway import ForecastKit, forecast_sites, horizon_for, observe
 from p2penergy.agents.trader import AgentConfig, TradingAgent
 from p2penergy.agents.weather_forecast import WeatherForecastSource
 from p2penergy.community import CAR_KIND, LOCATIONS, Community, Participant
@@ -122,8 +122,10 @@ class SiteRunner:
         i = self._position(slot)
         horizon = horizon_for(index, i, self.access.settings.tz)
         j = slice(i, i + len(horizon))
-        obs = observe(p, self._history.iloc[:i] if self._history is not None else None,
-                      self.kit if self._history is not None else None, now, horizon,
+        forecast = None
+        if self._history is not None and self.kit is not None:
+            forecast = forecast_sites(self.kit, {p.id: (self._history.iloc[:i], p.has_pv)}, now, horizon)[p.id]
+        obs = observe(p, forecast, now, horizon,
                       soc_wh=self.soc_wh if p.battery is not None else None,
                       car_soc_wh=self.soc_wh if p.kind == CAR_KIND else None,
                       car_location=p.location[j] if p.location is not None else None,
