@@ -30,6 +30,7 @@ from p2penergy.agents.forecast_features import (
     DAY_NS,
     TARGETS,
     SiteSeries,
+    SiteView,
     aware_ns,
     day_off_flags,
     features,
@@ -72,8 +73,8 @@ def _fill(values: np.ndarray) -> np.ndarray:
 
 
 @dataclass
-class SameSlotYesterday:
-    """Baseline: the latest observed value at the same time of day."""
+class _NaiveForecaster:
+    """A baseline: nothing to fit; ``predict`` applies :meth:`_rule` to the observed past."""
 
     target: str = "load_wh"
 
@@ -86,25 +87,29 @@ class SameSlotYesterday:
 
     def predict(self, history: pd.DataFrame, issued_at: datetime, horizon: pd.DatetimeIndex,
                 weather_forecast: pd.DataFrame | None = None) -> np.ndarray:
-        return _fill(same_slot_yesterday(site_view(history, self.target, issued_at, horizon)))
+        return _fill(self._rule(site_view(history, self.target, issued_at, horizon)))
+
+    @staticmethod
+    def _rule(view: SiteView) -> np.ndarray:
+        raise NotImplementedError
 
 
 @dataclass
-class SevenDayMean:
+class SameSlotYesterday(_NaiveForecaster):
+    """Baseline: the latest observed value at the same time of day."""
+
+    @staticmethod
+    def _rule(view: SiteView) -> np.ndarray:
+        return same_slot_yesterday(view)
+
+
+@dataclass
+class SevenDayMean(_NaiveForecaster):
     """Baseline: the mean of the last 7 observed values at the same time of day."""
 
-    target: str = "load_wh"
-
-    def __post_init__(self) -> None:
-        _check_target(self.target)
-
-    def fit(self, history: Mapping[str, pd.DataFrame], weather_forecasts: WeatherForecastSource | None = None,
-            cutoff: datetime | None = None) -> Self:
-        return self
-
-    def predict(self, history: pd.DataFrame, issued_at: datetime, horizon: pd.DatetimeIndex,
-                weather_forecast: pd.DataFrame | None = None) -> np.ndarray:
-        return _fill(same_slot_mean(site_view(history, self.target, issued_at, horizon)))
+    @staticmethod
+    def _rule(view: SiteView) -> np.ndarray:
+        return same_slot_mean(view)
 
 
 def _local_midnight_after(ts: pd.Timestamp, days: int) -> pd.Timestamp:
