@@ -87,3 +87,19 @@ def test_run_folder_is_complete_and_audits(runs, tmp_path):
         chain.close()
     assert report.ok, report.error
     assert report.slots_committed == DAYS * 48 and report.trades_replayed == len(a.p2p.trades)
+
+
+def test_call_auction_run_audits(tmp_path):
+    """A call-auction month is journalled with its mechanism, so the audit's replay matches."""
+    sim = simulate(load_scenario(), SimulationOptions(mechanism="pay-as-clear", days=1, history_days=14,
+                                                      run_dir=tmp_path))
+    assert sim.community.settings.mechanism == "pay-as-clear"
+    assert sim.p2p.trades
+    journal, chain = open_run(tmp_path)
+    try:
+        report = audit(journal, chain)
+    finally:
+        journal.close()
+        chain.close()
+    assert report.ok, report.error
+    assert report.trades_replayed == len(sim.p2p.trades)

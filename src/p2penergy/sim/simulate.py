@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,9 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
         timings[stage] = timings.get(stage, 0.0) + now - clock
         clock = now
 
+    if options.mechanism != scenario.market.mechanism:
+        # the market's settings carry the mechanism: the journal's replay and audit read it there
+        scenario = scenario.model_copy(update={"market": replace(scenario.market, mechanism=options.mechanism)})
     month = (options.period or scenario.period.report_month).replace(day=1)
     if options.period is not None:
         scenario = scenario.model_copy(update={"period": replace_period(scenario, month)})
