@@ -23,7 +23,7 @@ def simulate_command(
     mechanism: Annotated[str, typer.Option(help="cda | pay-as-clear | pay-as-bid")] = "cda",
     out: Annotated[Path | None, typer.Option(help="Output folder (default: runs/<scenario>-<period>).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of data, agents, market (default: scenario's).")] = None,
-    agents: Annotated[str, typer.Option(help="demonstration | hourly")] = "demonstration",
+    agents: Annotated[str, typer.Option(help="demonstration | best")] = "demonstration",
     chain_url: Annotated[str | None, typer.Option(help="JSON-RPC node for slot commits (default: in-process).")] = None,
     db: Annotated[str | None, typer.Option(help="Journal database URL (default: OUT/journal.sqlite).")] = None,
     ledger: Annotated[bool, typer.Option(help="Sign, journal and commit every slot on chain.")] = True,
