@@ -93,7 +93,6 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
     month_import = dict.fromkeys(community.participants, 0)
     peak_w = dict.fromkeys(community.participants, 0.0)
     slot_minutes = settings.slot_minutes
-    trades_by_slot: dict[datetime, list[Trade]] = {}
 
     for k in range(n):
         i = month.start + k
@@ -128,7 +127,6 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
         slot_trades.extend(closed.trades)
         mine = [t for t in slot_trades if t.slot_start == now]
         slot_trades[:] = [t for t in slot_trades if t.slot_start != now]
-        trades_by_slot[now] = mine
         positions = records.settle_trades(k, mine)
         meters: dict[str, SlotMeter] = {}
         for p in participants:
