@@ -103,3 +103,16 @@ def test_call_auction_run_audits(tmp_path):
         chain.close()
     assert report.ok, report.error
     assert report.trades_replayed == len(sim.p2p.trades)
+
+
+def test_green_agents_buy_more_renewable_energy():
+    from p2penergy.market import RENEWABLE_SOURCES
+
+    def renewable_wh(sim):
+        return sum(t.energy_wh for t in sim.p2p.trades if t.tag.get("source") in RENEWABLE_SOURCES)
+
+    economy = simulate(load_scenario(), SimulationOptions(days=4, history_days=14, ledger=False))
+    green = simulate(load_scenario(), SimulationOptions(days=4, history_days=14, ledger=False, green=True))
+    assert renewable_wh(green) > renewable_wh(economy)
+    assert any(t.premium_per_kwh > 0 for t in green.p2p.trades)
+    assert not any(t.premium_per_kwh > 0 for t in economy.p2p.trades)

@@ -220,8 +220,9 @@ class TradingAgent:
         p = self.participant
         net = float(result.p2p_buy_wh[k]) - float(result.p2p_sell_wh[k])
         hedged = p.battery is None and p.kind != CAR_KIND
-        buy = max(round(max(net, 0.0) * (self.config.buy_hedge if hedged else 1.0)) - bought_wh + sold_wh, 0)
-        sell = max(round(max(-net, 0.0) * (self.config.sell_hedge if hedged else 1.0)) - sold_wh + bought_wh, 0)
+        # what is still wanted on each side; energy already traded is never traded back
+        buy = max(round(max(net, 0.0) * (self.config.buy_hedge if hedged else 1.0)) - bought_wh, 0)
+        sell = max(round(max(-net, 0.0) * (self.config.sell_hedge if hedged else 1.0)) - sold_wh, 0)
         if p.office_tariff is not None and sell:
             # with a demand charge, never sell what a forecast error could turn into a new peak: if
             # load came 50 % above and PV at 30 % of forecast, import must stay within the month's peak
@@ -229,7 +230,17 @@ class TradingAgent:
             worst_import_wh = 1.5 * float(obs.load_wh[k]) - 0.3 * float(obs.pv_wh[k]) + sell
             room = obs.peak_so_far_w * slot_h - worst_import_wh
             sell = max(0, min(sell, round(sell + room)))
-        wants: list[tuple[str, list[tuple[object, int]]]] = [(BUY_SIDE, [(self._requirements(), buy)] if buy else [])]
+        bids: list[tuple[object, int]] = []
+        if buy and self.config.mode == "green":
+            # the plan's renewable part is bid for renewable energy only, with the premium
+            green = min(buy, max(round(float(result.renewable_buy_wh[k])) - bought_wh, 0))
+            if green:
+                premium = self.config.green_premium_per_kwh
+                bids.append(((Requirement.of({"source": list(RENEWABLE_SOURCES)}, premium),), green))
+            buy -= green
+        if buy:
+            bids.append((self._requirements(), buy))
+        wants: list[tuple[str, list[tuple[object, int]]]] = [(BUY_SIDE, bids)]
         offers: list[tuple[object, int]] = []
         if sell:
             if p.kind == CAR_KIND:
@@ -246,8 +257,8 @@ class TradingAgent:
         return wants
 
     def _requirements(self) -> tuple[Requirement, ...]:
-        premium = self.config.green_premium_per_kwh if self.config.mode == "green" else Decimal(0)
-        return (Requirement.of({"source": list(RENEWABLE_SOURCES)}, premium), Requirement.any())
+        """Renewable sources preferred (no premium), anything else accepted."""
+        return (Requirement.of({"source": list(RENEWABLE_SOURCES)}), Requirement.any())
 
     def _order(self, slot: datetime, side: str, energy_wh: int, price: Decimal, now: datetime,
                tag: object = None, requirements: object = ()) -> Order:

@@ -28,6 +28,7 @@ def simulate_command(
     db: Annotated[str | None, typer.Option(help="Journal database URL (default: OUT/journal.sqlite).")] = None,
     ledger: Annotated[bool, typer.Option(help="Sign, journal and commit every slot on chain.")] = True,
     days: Annotated[int | None, typer.Option(help="Only the first N days of the month (quick runs).")] = None,
+    green: Annotated[bool, typer.Option(help="Agents prefer renewable energy (bounded extra cost).")] = False,
 ) -> None:
     """Simulate a month of P2P trading and report savings per group against the utility-only baseline."""
     if mechanism not in ("cda", "pay-as-clear", "pay-as-bid"):
@@ -49,7 +50,8 @@ def simulate_command(
     report_month = month or spec.period.report_month
     folder = out or Path("runs") / f"{spec.scenario.name}-{report_month:%Y-%m}-{mechanism}-{agents}"
     options = SimulationOptions(mechanism=mechanism, period=month, seed=seed, agents=agents, ledger=ledger,
-                                run_dir=folder, chain_url=chain_url, db_url=db, days=days)
+                                run_dir=folder, chain_url=chain_url, db_url=db, days=days,
+                                green=green)
     console = Console(stderr=True)
     with Progress(TextColumn("[bold]simulating[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as bar:

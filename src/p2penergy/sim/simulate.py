@@ -47,8 +47,9 @@ AGENT_MODES: dict[str, tuple[AgentConfig, int]] = {
 class SimulationOptions:
     """What to run. ``period``: the report month (default: the scenario's).
 
-    ``ledger``: sign, journal and commit every slot (journal in ``run_dir`` unless ``db_url``;
-    chain in-process unless ``chain_url``).
+    ``green``: agents plan in green mode (prefer renewable-tagged energy at a bounded extra
+    cost, and bid a premium for it). ``ledger``: sign, journal and commit every slot
+    (journal in ``run_dir`` unless ``db_url``; chain in-process unless ``chain_url``).
     """
 
     mechanism: str = "cda"
@@ -62,6 +63,7 @@ class SimulationOptions:
     replan_slots: int | None = None
     history_days: int = 42
     days: int | None = None
+    green: bool = False
 
 
 @dataclass(slots=True)
@@ -117,6 +119,8 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     lap("baseline")
     prov = ProvenanceHook(community)
     agent_config, replan = AGENT_MODES[options.agents]
+    if options.green:
+        agent_config = replace(agent_config, mode="green")
     config = LoopConfig(mechanism=options.mechanism, replan_slots=options.replan_slots or replan, agent=agent_config)
     ledger_hook = None
     if options.ledger:
