@@ -37,8 +37,8 @@ AGENT_MODES: dict[str, tuple[AgentConfig, int]] = {
     "demonstration": (AgentConfig(), 4),
     # the optimising agents at their best: re-forecast and re-plan every slot, and revise each
     # slot's orders only in the last step before its gate closes (with the freshest forecast).
-    # Measured, August 2020: 12.8 % for all participants against 12.3 % (README); revising
-    # slots 2-4 h ahead every hour trades more energy but saves less (6.7-7.9 %).
+    # Measured, August 2020: within a few tenths of a point of the default for all
+    # participants (README); prosumers gain, consumers lose a little.
     "best": (AgentConfig(revise_slots=1), 1),
 }
 
