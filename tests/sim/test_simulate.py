@@ -16,6 +16,16 @@ from p2penergy.sim.simulate import SimulationOptions, simulate
 DAYS = 2
 
 
+def audit_folder(folder: Path):
+    """Audit a run folder's journal against its chain log, closing both."""
+    journal, chain = open_run(folder)
+    try:
+        return audit(journal, chain)
+    finally:
+        journal.close()
+        chain.close()
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     scenario = load_scenario()
@@ -79,12 +89,7 @@ def test_run_folder_is_complete_and_audits(runs, tmp_path):
     assert (folder / "participants" / "house-01.p2p.slots.csv").exists()
     assert (folder / "certificates.csv").exists()
     assert not (folder / ".partial").exists()
-    journal, chain = open_run(Path(folder))
-    try:
-        report = audit(journal, chain)
-    finally:
-        journal.close()
-        chain.close()
+    report = audit_folder(Path(folder))
     assert report.ok, report.error
     assert report.slots_committed == DAYS * 48 and report.trades_replayed == len(a.p2p.trades)
 
@@ -95,12 +100,7 @@ def test_call_auction_run_audits(tmp_path):
                                                       run_dir=tmp_path))
     assert sim.community.settings.mechanism == "pay-as-clear"
     assert sim.p2p.trades
-    journal, chain = open_run(tmp_path)
-    try:
-        report = audit(journal, chain)
-    finally:
-        journal.close()
-        chain.close()
+    report = audit_folder(tmp_path)
     assert report.ok, report.error
     assert report.trades_replayed == len(sim.p2p.trades)
 
