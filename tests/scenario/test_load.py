@@ -84,6 +84,8 @@ _DELETE = object()
         (("location", "holiday_country"), "XX", "location.holiday_country", "not known"),
         (("tariffs", "retail", "tiers"), [{"up_to_kwh": "120", "price_per_kwh": "19.88"}], "tariffs.retail.tiers",
          "unlimited"),
+        (("tariffs", "retail", "fuel_adjustment"), "medium-voltage", "tariffs.retail.fuel_adjustment",
+         "unknown schedule 'medium-voltage'"),
     ],
 )
 def test_malformed_scenario_names_the_key(path, value, key, words):
@@ -110,3 +112,17 @@ def test_unreadable_and_invalid_toml(tmp_path):
     bad.write_text("[scenario\nname = 1\n", encoding="utf-8")
     with pytest.raises(ScenarioError, match="not valid TOML"):
         load_scenario(bad)
+
+
+def test_shipped_tariffs_carry_tepcos_fuel_adjustment_for_august_2020(shipped):
+    from decimal import Decimal
+
+    from p2penergy.agents.trader import marginal_retail_per_kwh
+
+    august = date(2020, 8, 1)
+    retail = shipped.tariffs.retail_tariff()
+    assert retail.fuel_adjustment_rate(august) == Decimal("-2.85")
+    assert shipped.tariffs.fuel_adjustment_rates("extra-high-voltage")[-1].price_per_kwh == Decimal("-2.72")
+    assert shipped.tariffs.office_tariff().fuel_adjustment_rate(august) < 0
+    # the agents' price of the next utility kWh includes it (first tier 19.88 + 2.98 − 2.85)
+    assert marginal_retail_per_kwh(retail, august, 0) == Decimal("20.01")

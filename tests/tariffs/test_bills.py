@@ -122,3 +122,36 @@ def test_bill_properties(imports, extra_wh, contract_a):
     assert more.total >= bill.total
     exact = sum(x.amount for x in bill.lines)
     assert Decimal(0) <= exact - bill.total < Decimal(2)
+
+
+# TEPCO's fuel-cost adjustment (燃料費調整単価), August 2020, tax included: low voltage −2.85,
+# high voltage −2.76 JPY/kWh (values in the shipped scenario, with their sources).
+FUEL_LV = (RatePeriod(date(2020, 7, 1), D("-2.44")), RatePeriod(date(2020, 8, 1), D("-2.85")))
+FUEL_HV = (RatePeriod(date(2020, 8, 1), D("-2.76")),)
+
+
+def test_fuel_adjustment_applies_to_every_imported_kwh_and_can_be_negative():
+    tariff = RetailTariff(TEPCO_B.basic_charge_per_10a, TEPCO_B.tiers, SURCHARGE, fuel_adjustment=FUEL_LV)
+    imports = [500] * 700  # 350 kWh, as in the hand-computed bill above
+    bill = home_bill("house-01", date(2020, 8, 1), imports, [0] * 700, tariff, 40, None, "JPY")
+    # charges 9,824.5 + 350 × (−2.85) = 9,824.5 − 997.5 = 8,827 (the adjustment is part of the
+    # energy charge, rounded with it); the surcharge is unchanged
+    assert bill.charges == D(8827)
+    assert bill.surcharge == D(1043)
+    fuel = next(x for x in bill.lines if x.name == "fuel-cost adjustment")
+    assert (fuel.quantity, fuel.rate, fuel.amount) == (D(350), D("-2.85"), D("-997.5"))
+    # the month's own value: July's is −2.44
+    july = home_bill("house-01", date(2020, 7, 1), imports, [0] * 700, tariff, 40, None, "JPY")
+    assert july.charges == D("9824.5") - D("854") - D("0.5")
+    assert tariff.fuel_adjustment_rate(date(2020, 8, 1)) == D("-2.85")
+    assert TEPCO_B.fuel_adjustment_rate(date(2020, 8, 1)) == 0  # a tariff without one
+
+
+def test_office_bill_applies_its_own_fuel_adjustment():
+    tariff = OfficeTariff(D("1716.00"), D("17.76"), D("16.60"), (7, 8, 9), 100, SURCHARGE, fuel_adjustment=FUEL_HV)
+    imports = [20_000] * 99 + [50_600]
+    bill = office_bill("office", date(2020, 8, 1), imports, [0] * 100, tariff, 30, None, "JPY")
+    # 183,382.056 (test above) + 2,030.6 × (−2.76) = 183,382.056 − 5,604.456 = 177,777.6 → 177,777
+    assert bill.charges == D(177777)
+    assert bill.surcharge == D(6051)
+    assert tariff.fuel_adjustment_rate(date(2020, 8, 1)) == D("-2.76")

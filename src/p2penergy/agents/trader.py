@@ -275,7 +275,7 @@ class TradingAgent:
         month = obs.now.date()
         if p.office_tariff is not None:
             t = p.office_tariff
-            return float(t.energy_rate(month) + t.surcharge_rate(month))
+            return float(t.energy_rate(month) + t.fuel_adjustment_rate(month) + t.surcharge_rate(month))
         if p.retail is None:
             return 30.0
         return float(marginal_retail_per_kwh(p.retail, month, obs.month_import_wh))
@@ -327,6 +327,7 @@ def _same_book(current: list[tuple[str, OpenOrder]], wanted: list[Order]) -> boo
 
 
 def marginal_retail_per_kwh(tariff: RetailTariff, month: object, month_import_wh: int) -> Decimal:
-    """Price of the next kWh this month on a tiered tariff, surcharge included."""
+    """Price of the next kWh this month on a tiered tariff, fuel-cost adjustment and surcharge included."""
     kwh = Decimal(month_import_wh) / 1000
-    return tariff.energy_charge(kwh + 1) - tariff.energy_charge(kwh) + tariff.surcharge_rate(month)  # type: ignore[arg-type]
+    return (tariff.energy_charge(kwh + 1) - tariff.energy_charge(kwh)
+            + tariff.fuel_adjustment_rate(month) + tariff.surcharge_rate(month))  # type: ignore[arg-type]

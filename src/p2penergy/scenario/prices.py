@@ -1,8 +1,10 @@
-"""Scenario tables of the utility's prices: retail tiers, renewable surcharge, buyback, office contract."""
+"""Scenario tables of the utility's prices: retail tiers, renewable surcharge, fuel-cost
+adjustment, buyback, office contract."""
 
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -22,10 +24,18 @@ class RateModel(_Model):
     price_per_kwh: Money
 
 
+class SignedRateModel(_Model):
+    """A month's per-kWh amount that may be negative (the fuel-cost adjustment)."""
+
+    valid_from: date
+    price_per_kwh: Decimal
+
+
 class RetailModel(_Model):
     name: str = "retail"
     basic_charge_per_10a: Money
     tiers: list[TierModel] = Field(min_length=1)
+    fuel_adjustment: str | None = None
 
 
 class OfficeTariffModel(_Model):
@@ -36,12 +46,14 @@ class OfficeTariffModel(_Model):
     summer_months: list[int] = Field(default_factory=lambda: [7, 8, 9])
     power_factor_pct: int = Field(default=100, ge=50, le=100)
     buyback: str | None = None
+    fuel_adjustment: str | None = None
 
 
 class Tariffs(_Model):
     rounding: Literal["down", "half_up"] = "down"
     retail: RetailModel
     renewable_surcharge: list[RateModel] = Field(default_factory=list)
+    fuel_adjustment: dict[str, list[SignedRateModel]] = Field(default_factory=dict)
     buyback: dict[str, Money]
     office: OfficeTariffModel
     fuel_price_per_l: Money
@@ -51,16 +63,28 @@ class Tariffs(_Model):
             basic_charge_per_10a=self.retail.basic_charge_per_10a,
             tiers=tuple(Tier(t.up_to_kwh, t.price_per_kwh) for t in self.retail.tiers),
             renewable_surcharge=self.surcharge(), name=self.retail.name,
+            fuel_adjustment=self.fuel_adjustment_rates(self.retail.fuel_adjustment),
         )
 
     def surcharge(self) -> tuple[RatePeriod, ...]:
         return tuple(RatePeriod(r.valid_from, r.price_per_kwh)
                      for r in sorted(self.renewable_surcharge, key=lambda r: r.valid_from))
 
+    def fuel_adjustment_rates(self, schedule: str | None) -> tuple[RatePeriod, ...]:
+        """The monthly fuel-cost adjustment of ``schedule`` (a name in ``[tariffs.fuel_adjustment]``)."""
+        if schedule is None:
+            return ()
+        if schedule not in self.fuel_adjustment:
+            raise ValueError(f"fuel_adjustment: unknown schedule {schedule!r}; known: "
+                             f"{', '.join(sorted(self.fuel_adjustment)) or 'none'}")
+        return tuple(RatePeriod(r.valid_from, r.price_per_kwh)
+                     for r in sorted(self.fuel_adjustment[schedule], key=lambda r: r.valid_from))
+
     def office_tariff(self) -> OfficeTariff:
         o = self.office
         return OfficeTariff(o.demand_charge_per_kw, o.energy_summer_per_kwh, o.energy_other_per_kwh,
-                            tuple(o.summer_months), o.power_factor_pct, self.surcharge(), o.name)
+                            tuple(o.summer_months), o.power_factor_pct, self.surcharge(), o.name,
+                            fuel_adjustment=self.fuel_adjustment_rates(o.fuel_adjustment))
 
     def buyback_scheme(self, scheme: str | None) -> Buyback | None:
         return None if scheme is None else buyback_for(scheme, self.buyback)

@@ -1,8 +1,8 @@
 """A month's utility bill from per-slot import/export energy.
 
 Money is exact (``Decimal``). Each line's amount is exact; the charges (basic, energy,
-demand) are summed and rounded once to the currency's minor unit, the renewable surcharge
-is rounded on its own, and the buyback credit is rounded on its own — all with the tariff's
+demand, fuel-cost adjustment) are summed and rounded once to the currency's minor unit, the
+renewable surcharge is rounded on its own, and the buyback credit is rounded on its own — all with the tariff's
 rounding mode (``down`` by default: TEPCO discards fractions of a yen on each of these
 amounts). Energy in integer Wh per slot, converted to kWh exactly (Wh / 1000).
 The currency comes from the caller (the market settings), never from this module.
@@ -77,6 +77,14 @@ def _finish(site_id: str, month: date, currency: str, lines: list[LineItem], exp
                 import_kwh, export_kwh)
 
 
+def fuel_adjustment_line(rate: Decimal, import_kwh: Decimal) -> list[LineItem]:
+    """The fuel-cost adjustment on every imported kWh (none when the rate or the energy is 0).
+    Every contract's bill adds it with its own rate (low voltage, high voltage, ...)."""
+    if not rate or not import_kwh:
+        return []
+    return [LineItem("fuel-cost adjustment", import_kwh, "kWh", rate, rate * import_kwh)]
+
+
 def home_bill(site_id: str, month: date, import_wh: Sequence[int], export_wh: Sequence[int],
               tariff: RetailTariff, contract_a: int, buyback: Buyback | None, currency: str,
               rounding: str = "down") -> Bill:
@@ -87,6 +95,7 @@ def home_bill(site_id: str, month: date, import_wh: Sequence[int], export_wh: Se
     lines = [LineItem("basic charge", Decimal(contract_a), "A", tariff.basic_charge_per_10a / 10, basic)]
     for i, (tier, kwh) in enumerate(tariff.energy_charge_lines(import_kwh), start=1):
         lines.append(LineItem(f"energy tier {i}", kwh, "kWh", tier.price_per_kwh, tier.price_per_kwh * kwh))
+    lines += fuel_adjustment_line(tariff.fuel_adjustment_rate(month), import_kwh)
     rate = tariff.surcharge_rate(month)
     if rate and import_kwh:
         lines.append(LineItem("renewable surcharge", import_kwh, "kWh", rate, rate * import_kwh))
@@ -97,7 +106,7 @@ def office_bill(site_id: str, month: date, import_wh: Sequence[int], export_wh: 
                 tariff: OfficeTariff, slot_minutes: int, buyback: Buyback | None, currency: str,
                 ratchet_kw: Decimal | None = None, rounding: str = "down") -> Bill:
     """Bill of the office: demand charge on the month's peak slot (or ``ratchet_kw`` if higher)
-    plus seasonal energy charge and surcharge."""
+    plus seasonal energy charge, fuel-cost adjustment and surcharge."""
     import_kwh = _kwh(import_wh, "import_wh")
     export_kwh = _kwh(export_wh, "export_wh")
     peak_kw = peak_demand_kw(list(import_wh), slot_minutes)
@@ -107,6 +116,7 @@ def office_bill(site_id: str, month: date, import_wh: Sequence[int], export_wh: 
     lines = [LineItem("demand charge", peak_kw, "kW", demand_rate, demand_rate * peak_kw)]
     rate = tariff.energy_rate(month)
     lines.append(LineItem("energy charge", import_kwh, "kWh", rate, rate * import_kwh))
+    lines += fuel_adjustment_line(tariff.fuel_adjustment_rate(month), import_kwh)
     surcharge = tariff.surcharge_rate(month)
     if surcharge and import_kwh:
         lines.append(LineItem("renewable surcharge", import_kwh, "kWh", surcharge, surcharge * import_kwh))

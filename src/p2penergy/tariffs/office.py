@@ -1,5 +1,6 @@
 """High-voltage business contract: demand charge per kW of the month's peak demand plus
-seasonal energy charges (and the renewable surcharge).
+seasonal energy charges, the fuel-cost adjustment of its voltage class (per kWh, may be
+negative; see ``retail``) and the renewable surcharge.
 
 Demand is the largest import of one slot expressed as average power (Wh per slot × 60 /
 slot minutes / 1000), rounded half up to whole kW as Japanese utilities round contract
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
-from p2penergy.tariffs.retail import RatePeriod, rate_for
+from p2penergy.tariffs.retail import RatePeriod, check_periods, rate_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,12 +27,15 @@ class OfficeTariff:
     power_factor_pct: int = 100
     renewable_surcharge: tuple[RatePeriod, ...] = ()
     name: str = "office"
+    fuel_adjustment: tuple[RatePeriod, ...] = ()
 
     def __post_init__(self) -> None:
         if not 50 <= self.power_factor_pct <= 100:
             raise ValueError(f"power_factor_pct: must be in [50, 100], got {self.power_factor_pct}")
         if any(not 1 <= m <= 12 for m in self.summer_months):
             raise ValueError("summer_months: must be month numbers 1–12")
+        check_periods("renewable_surcharge", self.renewable_surcharge)
+        check_periods("fuel_adjustment", self.fuel_adjustment)
 
     def demand_factor(self) -> Decimal:
         return Decimal(185 - self.power_factor_pct) / Decimal(100)
@@ -41,6 +45,9 @@ class OfficeTariff:
 
     def surcharge_rate(self, month: date) -> Decimal:
         return rate_for(self.renewable_surcharge, month)
+
+    def fuel_adjustment_rate(self, month: date) -> Decimal:
+        return rate_for(self.fuel_adjustment, month)
 
 
 def peak_demand_kw(import_wh: list[int] | tuple[int, ...], slot_minutes: int) -> Decimal:

@@ -1,6 +1,11 @@
 """Residential retail tariff: basic charge by contract amperage, monthly tiered energy charge,
-and a renewable-energy surcharge whose rate depends on the month (e.g. TEPCO Meter-rate
-Lighting B). All prices in the market's currency, tax included."""
+a fuel-cost adjustment and a renewable-energy surcharge whose rates depend on the month
+(e.g. TEPCO Meter-rate Lighting B). All prices in the market's currency, tax included.
+
+The fuel-cost adjustment (TEPCO: 燃料費調整額) is a per-kWh amount set for each month from
+past fuel import prices, added to (or, when negative, taken off) every kWh bought from the
+utility; it is part of the energy charge and rounded with it. A month's value holds until
+the next listed month (``RatePeriod``), so a scenario lists every month it bills."""
 
 from __future__ import annotations
 
@@ -32,12 +37,14 @@ class RetailTariff:
     basic_charge_per_10a : monthly basic charge per 10 A of contract (TEPCO: 286.00 JPY)
     tiers : increasing ``up_to_kwh`` limits, the last one unlimited
     renewable_surcharge : periods sorted by ``valid_from``
+    fuel_adjustment : fuel-cost adjustment [currency/kWh, may be negative], periods sorted by ``valid_from``
     """
 
     basic_charge_per_10a: Decimal
     tiers: tuple[Tier, ...]
     renewable_surcharge: tuple[RatePeriod, ...] = ()
     name: str = "retail"
+    fuel_adjustment: tuple[RatePeriod, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.tiers or self.tiers[-1].up_to_kwh is not None:
@@ -45,9 +52,8 @@ class RetailTariff:
         limits = [t.up_to_kwh for t in self.tiers[:-1]]
         if any(x is None for x in limits) or limits != sorted(limits) or len(set(limits)) != len(limits):
             raise ValueError("tiers: up_to_kwh must increase strictly; only the last tier is unlimited")
-        starts = [p.valid_from for p in self.renewable_surcharge]
-        if starts != sorted(starts):
-            raise ValueError("renewable_surcharge: periods must be sorted by valid_from")
+        check_periods("renewable_surcharge", self.renewable_surcharge)
+        check_periods("fuel_adjustment", self.fuel_adjustment)
 
     def basic_charge(self, amperage_a: int) -> Decimal:
         """Monthly basic charge for a contract of ``amperage_a`` amperes (pro rata per 10 A)."""
@@ -78,6 +84,17 @@ class RetailTariff:
     def surcharge_rate(self, month: date) -> Decimal:
         """Renewable surcharge [currency/kWh] for the month containing ``month`` (0 if none applies)."""
         return rate_for(self.renewable_surcharge, month)
+
+    def fuel_adjustment_rate(self, month: date) -> Decimal:
+        """Fuel-cost adjustment [currency/kWh] for the month containing ``month`` (0 if none applies)."""
+        return rate_for(self.fuel_adjustment, month)
+
+
+def check_periods(name: str, periods: tuple[RatePeriod, ...]) -> None:
+    """Periods must be sorted by ``valid_from``, each start listed once."""
+    starts = [p.valid_from for p in periods]
+    if starts != sorted(starts) or len(set(starts)) != len(starts):
+        raise ValueError(f"{name}: periods must be sorted by valid_from, each start once")
 
 
 def rate_for(periods: tuple[RatePeriod, ...], month: date) -> Decimal:
