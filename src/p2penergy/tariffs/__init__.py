@@ -7,10 +7,26 @@ utility-only baseline. Pure: no I/O, money exact (``Decimal``), currency passed 
 from p2penergy.tariffs.bills import Bill, LineItem, home_bill, office_bill
 from p2penergy.tariffs.buyback import Buyback, buyback_for
 from p2penergy.tariffs.money import minor_unit, round_money
-from p2penergy.tariffs.office import OfficeTariff, peak_demand_kw
+from p2penergy.tariffs.office import DemandTariff, OfficeTariff, peak_demand_kw
 from p2penergy.tariffs.retail import RatePeriod, RetailTariff, Tier, rate_for
+from p2penergy.tariffs.tou import TimeOfUseTariff, TouPeriod
 
 __all__ = [
-    "Bill", "Buyback", "LineItem", "OfficeTariff", "RatePeriod", "RetailTariff", "Tier", "buyback_for",
-    "home_bill", "minor_unit", "office_bill", "peak_demand_kw", "rate_for", "round_money",
+    "Bill",
+    "Buyback",
+    "DemandTariff",
+    "LineItem",
+    "OfficeTariff",
+    "RatePeriod",
+    "RetailTariff",
+    "Tier",
+    "TimeOfUseTariff",
+    "TouPeriod",
+    "buyback_for",
+    "home_bill",
+    "minor_unit",
+    "office_bill",
+    "peak_demand_kw",
+    "rate_for",
+    "round_money",
 ]

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from p2penergy.tariffs.buyback import Buyback
 from p2penergy.tariffs.money import round_money
 from p2penergy.tariffs.office import OfficeTariff, peak_demand_kw
 from p2penergy.tariffs.retail import RetailTariff
+from p2penergy.tariffs.tou import TimeOfUseTariff
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +104,12 @@ def home_bill(site_id: str, month: date, import_wh: Sequence[int], export_wh: Se
 
 
 def office_bill(site_id: str, month: date, import_wh: Sequence[int], export_wh: Sequence[int],
-                tariff: OfficeTariff, slot_minutes: int, buyback: Buyback | None, currency: str,
-                ratchet_kw: Decimal | None = None, rounding: str = "down") -> Bill:
+                tariff: OfficeTariff | TimeOfUseTariff, slot_minutes: int, buyback: Buyback | None, currency: str,
+                ratchet_kw: Decimal | None = None, rounding: str = "down",
+                slot_starts: Sequence[datetime] | None = None) -> Bill:
     """Bill of the office: demand charge on the month's peak slot (or ``ratchet_kw`` if higher)
-    plus seasonal energy charge, fuel-cost adjustment and surcharge."""
+    plus energy charge (seasonal, or per time band of a time-of-use contract: then ``slot_starts``,
+    local, one per slot, are required), fuel-cost adjustment and surcharge."""
     import_kwh = _kwh(import_wh, "import_wh")
     export_kwh = _kwh(export_wh, "export_wh")
     peak_kw = peak_demand_kw(list(import_wh), slot_minutes)
@@ -114,10 +117,25 @@ def office_bill(site_id: str, month: date, import_wh: Sequence[int], export_wh: 
         peak_kw = max(peak_kw, ratchet_kw)
     demand_rate = tariff.demand_charge_per_kw * tariff.demand_factor()
     lines = [LineItem("demand charge", peak_kw, "kW", demand_rate, demand_rate * peak_kw)]
-    rate = tariff.energy_rate(month)
-    lines.append(LineItem("energy charge", import_kwh, "kWh", rate, rate * import_kwh))
+    lines += _energy_lines(tariff, month, import_wh, import_kwh, slot_starts)
     lines += fuel_adjustment_line(tariff.fuel_adjustment_rate(month), import_kwh)
     surcharge = tariff.surcharge_rate(month)
     if surcharge and import_kwh:
         lines.append(LineItem("renewable surcharge", import_kwh, "kWh", surcharge, surcharge * import_kwh))
     return _finish(site_id, month, currency, lines, export_kwh, import_kwh, buyback, rounding)
+
+
+def _energy_lines(tariff: OfficeTariff | TimeOfUseTariff, month: date, import_wh: Sequence[int],
+                  import_kwh: Decimal, slot_starts: Sequence[datetime] | None) -> list[LineItem]:
+    """One energy line at the month's rate, or one per time band of a time-of-use contract."""
+    if isinstance(tariff, TimeOfUseTariff):
+        if slot_starts is None:
+            raise ValueError("slot_starts: required for a time-of-use contract (one local start per slot)")
+        lines = []
+        for band, wh in tariff.energy_by_band(import_wh, slot_starts).items():
+            kwh, price = Decimal(wh) / Decimal(1000), tariff.band_price(band)
+            if kwh:
+                lines.append(LineItem(f"energy charge ({tariff.band_name(band)})", kwh, "kWh", price, price * kwh))
+        return lines
+    rate = tariff.energy_rate(month)
+    return [LineItem("energy charge", import_kwh, "kWh", rate, rate * import_kwh)]

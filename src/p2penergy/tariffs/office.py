@@ -11,11 +11,13 @@ take the highest demand of the last 12 months ("実量制"); pass ``ratchet_kw``
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from p2penergy.tariffs.retail import RatePeriod, check_periods, rate_for
+from p2penergy.tariffs.tou import TimeOfUseTariff
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,14 @@ class OfficeTariff:
 
     def fuel_adjustment_rate(self, month: date) -> Decimal:
         return rate_for(self.fuel_adjustment, month)
+
+    def unit_prices(self, slot_starts: Sequence[datetime]) -> list[Decimal]:
+        """Energy-charge unit price [currency/kWh] of each slot (the season of its month)."""
+        return [self.energy_rate(s.date()) for s in slot_starts]
+
+
+# A contract with a demand charge: the seasonal one above or a time-of-use one.
+DemandTariff = OfficeTariff | TimeOfUseTariff
 
 
 def peak_demand_kw(import_wh: list[int] | tuple[int, ...], slot_minutes: int) -> Decimal:
