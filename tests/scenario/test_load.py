@@ -77,7 +77,7 @@ _DELETE = object()
         (("market", "slot_minutes"), 7, "market.slot_minutes", "one of (5, 10, 15, 20, 30, 60)"),
         (("period", "end"), date(2020, 5, 1), "period.end", "not be before start"),
         (("tariffs", "retail", "basic_charge_per_10a"), _DELETE, "tariffs.retail.basic_charge_per_10a", "missing"),
-        (("homes", 13, "buyback"), "fit-2030", "homes[13].buyback", "unknown scheme 'fit-2030'"),
+        (("homes", 0, "buyback"), "fit-2030", "homes[0].buyback", "unknown scheme 'fit-2030'"),
         (("weather", "day_type_probabilities", "8"), [0.5, 0.5, 0.5, 0.5], "weather.day_type_probabilities.8",
          "sum to 1"),
         (("scenario", "seed"), -3, "scenario.seed", "greater than or equal to 0"),
@@ -86,6 +86,9 @@ _DELETE = object()
          "unlimited"),
         (("tariffs", "retail", "fuel_adjustment"), "medium-voltage", "tariffs.retail.fuel_adjustment",
          "unknown schedule 'medium-voltage'"),
+        (("homes", 12, "pv_connected"), date(2005, 6, 1), "homes[12].pv_connected", "no price for fiscal year 2005"),
+        (("homes", 12, "buyback"), "post-fit", "homes[12] (house-13).buyback", "not both"),
+        (("homes", 12, "pv_connected"), date(2021, 6, 1), "homes[12].pv_connected", "after"),
     ],
 )
 def test_malformed_scenario_names_the_key(path, value, key, words):
@@ -126,3 +129,23 @@ def test_shipped_tariffs_carry_tepcos_fuel_adjustment_for_august_2020(shipped):
     assert shipped.tariffs.office_tariff().fuel_adjustment_rate(august) < 0
     # the agents' price of the next utility kWh includes it (first tier 19.88 + 2.98 − 2.85)
     assert marginal_retail_per_kwh(retail, august, 0) == Decimal("20.01")
+
+
+def test_prosumers_are_credited_by_the_year_their_pv_was_connected(shipped):
+    """Each PV home has a connection date; in August 2020 its FIT price is that of its fiscal year,
+    or the post-FIT price once its ten years are over."""
+    from decimal import Decimal
+
+    august = date(2020, 8, 1)
+    pv_homes = [h for h in shipped.homes if h.pv is not None]
+    assert all(h.pv_connected is not None and h.buyback is None for h in pv_homes)
+    credit = {h.id: shipped.home_buyback(h, august) for h in pv_homes}
+    fy2012 = [h for h in pv_homes if shipped.tariffs.fit_schedule().fiscal_year(h.pv_connected) == 2012]
+    assert fy2012 and all(credit[h.id].price_per_kwh == Decimal(42) for h in fy2012)
+    before = [h for h in pv_homes if h.pv_connected < date(2010, 8, 1)]
+    assert before and all(credit[h.id].scheme == "post-fit" and credit[h.id].price_per_kwh == Decimal("8.5")
+                          for h in before)
+    assert len({c.price_per_kwh for c in credit.values()}) >= 4
+    assert shipped.home_buyback(shipped.home("house-01"), august) is None
+    prices = shipped.tariffs.fit_schedule().prices
+    assert dict(prices)[2009] == Decimal(48) and dict(prices)[2019] == Decimal(24)

@@ -78,7 +78,7 @@ def show(
         else:
             home = scenario.home(site_id)
             bill = home_bill(site_id, first, imp, exp, tariffs.retail_tariff(), home.contract_a,
-                             tariffs.buyback_scheme(home.buyback), cur, rounding=tariffs.rounding)
+                             scenario.home_buyback(home, first), cur, rounding=tariffs.rounding)
         car_ids = cars_of.get(site_id, [])
         drive = sum(int(data.cars[c]["drive_wh"].sum()) for c in car_ids)
         table.add_row(

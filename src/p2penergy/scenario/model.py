@@ -18,6 +18,7 @@ from p2penergy.market import MarketSettings
 from p2penergy.scenario._base import Strict as _Model
 from p2penergy.scenario.climate import Calendar, Emissions, Location, Period, Weather
 from p2penergy.scenario.prices import Tariffs
+from p2penergy.tariffs import Buyback
 
 HOME_TYPES = ("consumer", "consumer_phv", "pv_only", "pv_battery", "pv_phv", "pv_battery_phv")
 HomeType = Literal["consumer", "consumer_phv", "pv_only", "pv_battery", "pv_phv", "pv_battery_phv"]
@@ -70,6 +71,7 @@ class Home(_Model):
     type: HomeType
     contract_a: int = Field(ge=10, le=60)
     buyback: str | None = None
+    pv_connected: date | None = None
     pv: PVModel | None = None
     battery: BatteryModel | None = None
     load_scale: float = Field(default=1.0, gt=0, le=5)
@@ -86,8 +88,11 @@ class Home(_Model):
             raise ValueError(f"pv: not allowed for a home of type {self.type} (use a pv_* type)")
         if ("battery" in self.type) != (self.battery is not None):
             raise ValueError(f"battery: {'required' if 'battery' in self.type else 'not allowed'} for type {self.type}")
-        if has_pv and self.buyback is None:
-            raise ValueError("buyback: required for a home with PV (a scheme name from [tariffs.buyback])")
+        if has_pv and (self.buyback is None) == (self.pv_connected is None):
+            raise ValueError("buyback: a home with PV needs a buyback scheme (a name from [tariffs.buyback]) "
+                             "or pv_connected (its FIT from [tariffs.fit]), not both")
+        if not has_pv and self.pv_connected is not None:
+            raise ValueError(f"pv_connected: not allowed for a home of type {self.type} (no PV)")
         return self
 
     def load_spec(self, defaults: HomeTypeDefaults, slot_minutes: int) -> HomeLoadSpec:
@@ -227,6 +232,11 @@ class Scenario(_Model):
             if home.buyback is not None and home.buyback not in self.tariffs.buyback:
                 raise ValueError(f"homes[{i}].buyback: unknown scheme {home.buyback!r}; known: "
                                  f"{', '.join(sorted(self.tariffs.buyback))}")
+            if home.pv_connected is not None:
+                try:
+                    self.home_buyback(home, self.period.report_month)
+                except ValueError as exc:
+                    raise ValueError(f"homes[{i}].pv_connected: {str(exc).split(': ', 1)[-1]}") from exc
         months = {d.month for d in _months(self.period.start, self.period.end)}
         missing = sorted(months - set(self.weather.day_type_probabilities))
         if missing:
@@ -242,6 +252,10 @@ class Scenario(_Model):
             if home.id == home_id:
                 return home
         raise KeyError(home_id)
+
+    def home_buyback(self, home: Home, month: date) -> Buyback | None:
+        """How ``home``'s exports are credited in ``month`` (its scheme, or its FIT by connection year)."""
+        return self.tariffs.pv_buyback(home.buyback, home.pv_connected, month)
 
     def site_ids(self) -> list[str]:
         return [self.office.id, *(h.id for h in self.homes)]

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 
 from p2penergy.scenario._base import Money
 from p2penergy.scenario._base import Strict as _Model
-from p2penergy.tariffs import Buyback, OfficeTariff, RatePeriod, RetailTariff, Tier, buyback_for
+from p2penergy.tariffs import Buyback, FitSchedule, OfficeTariff, RatePeriod, RetailTariff, Tier, buyback_for
 
 
 class TierModel(_Model):
@@ -49,12 +49,22 @@ class OfficeTariffModel(_Model):
     fuel_adjustment: str | None = None
 
 
+class FitModel(_Model):
+    """Feed-in tariff by fiscal year of connection (see :class:`FitSchedule`)."""
+
+    price_per_kwh_by_fiscal_year: dict[int, Money] = Field(min_length=1)
+    term_years: int = Field(default=10, gt=0, le=50)
+    after_term: str
+    fiscal_year_start_month: int = Field(default=4, ge=1, le=12)
+
+
 class Tariffs(_Model):
     rounding: Literal["down", "half_up"] = "down"
     retail: RetailModel
     renewable_surcharge: list[RateModel] = Field(default_factory=list)
     fuel_adjustment: dict[str, list[SignedRateModel]] = Field(default_factory=dict)
     buyback: dict[str, Money]
+    fit: FitModel | None = None
     office: OfficeTariffModel
     fuel_price_per_l: Money
 
@@ -89,6 +99,21 @@ class Tariffs(_Model):
     def buyback_scheme(self, scheme: str | None) -> Buyback | None:
         return None if scheme is None else buyback_for(scheme, self.buyback)
 
+    def fit_schedule(self) -> FitSchedule:
+        """The FIT by fiscal year of connection (``[tariffs.fit]``)."""
+        if self.fit is None:
+            raise ValueError("fit: no [tariffs.fit] table (needed by homes with pv_connected)")
+        f = self.fit
+        return FitSchedule(tuple(sorted(f.price_per_kwh_by_fiscal_year.items())), f.term_years,
+                           buyback_for(f.after_term, self.buyback), f.fiscal_year_start_month)
+
+    def pv_buyback(self, scheme: str | None, connected: date | None, month: date) -> Buyback | None:
+        """What a site's exports are credited in ``month``: its named ``scheme``, or the FIT of the
+        fiscal year its PV was ``connected`` (the post-FIT price after the term), or nothing."""
+        if connected is not None:
+            return self.fit_schedule().buyback(connected, month)
+        return self.buyback_scheme(scheme)
+
     @model_validator(mode="after")
     def _check(self) -> Tariffs:
         for name, build in (("retail", self.retail_tariff), ("office", self.office_tariff)):
@@ -96,6 +121,9 @@ class Tariffs(_Model):
                 build()
             except ValueError as exc:
                 raise ValueError(f"{name}.{exc}") from exc
+        if self.fit is not None and self.fit.after_term not in self.buyback:
+            raise ValueError(f"fit.after_term: unknown scheme {self.fit.after_term!r}; known: "
+                             f"{', '.join(sorted(self.buyback))}")
         if self.office.buyback is not None and self.office.buyback not in self.buyback:
             raise ValueError(f"office.buyback: unknown scheme {self.office.buyback!r}; known: "
                              f"{', '.join(sorted(self.buyback))}")

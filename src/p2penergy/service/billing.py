@@ -25,11 +25,10 @@ def contracts_of(scenario: object) -> dict[str, BillFn]:
     rounding = tariffs.rounding
     out: dict[str, BillFn] = {}
     for home in scenario.homes:  # type: ignore[attr-defined]
-        buyback = tariffs.buyback_scheme(home.buyback)
-
         def bill(pid: str, month: date, imp: list[int], exp: list[int], currency: str, _slot: int,
-                 a: int = home.contract_a, bb: object = buyback) -> Bill:
-            return home_bill(pid, month, imp, exp, retail, a, bb, currency, rounding)  # type: ignore[arg-type]
+                 a: int = home.contract_a, h: object = home) -> Bill:
+            buyback = scenario.home_buyback(h, month)  # type: ignore[attr-defined]
+            return home_bill(pid, month, imp, exp, retail, a, buyback, currency, rounding)
 
         out[home.id] = bill
     office = scenario.office  # type: ignore[attr-defined]

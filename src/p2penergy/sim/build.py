@@ -26,7 +26,8 @@ def build_community(scenario: Scenario, data: CommunityData, seed: int | None = 
             battery=home.battery.spec() if home.battery is not None else None,
             pv_device=f"{home.id}-pv" if home.pv is not None else None,
             pv_capacity_w=round(home.pv.kwp * 1000) if home.pv is not None else 0,
-            retail=retail, contract_a=home.contract_a, buyback=tariffs.buyback_scheme(home.buyback),
+            retail=retail, contract_a=home.contract_a,
+            buyback=scenario.home_buyback(home, scenario.period.report_month),
         )
     office = scenario.office
     frame = data.sites[office.id]

@@ -1,9 +1,14 @@
-"""Buyback of exported energy by the utility: feed-in tariff (FIT) or post-FIT price."""
+"""Buyback of exported energy by the utility: feed-in tariff (FIT) or post-FIT price.
+
+A FIT price is fixed for the whole term by the fiscal year the system was connected
+(:class:`FitSchedule`); after the term the utility buys at its post-FIT price.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 
 
@@ -30,3 +35,57 @@ def buyback_for(scheme: str, schemes: Mapping[str, Decimal]) -> Buyback:
     if scheme not in schemes:
         raise ValueError(f"buyback: unknown scheme {scheme!r}; known: {', '.join(sorted(schemes))}")
     return Buyback(scheme, schemes[scheme])
+
+
+@dataclass(frozen=True, slots=True)
+class FitSchedule:
+    """Feed-in tariff by fiscal year of connection, for ``term_years``; then ``after_term``.
+
+    prices : ``((fiscal_year, price_per_kwh), ...)`` — the price fixed for systems connected
+             in that fiscal year (Japan, residential < 10 kW: 48 JPY in FY2009, 42 in FY2012, …)
+    fiscal_year_start_month : the month a fiscal year starts (Japan: April)
+
+    A month is credited at the FIT price when it starts before the term ends (connection date
+    + ``term_years``), so the month a term ends in still earns FIT (the real term ends at the
+    meter reading of the last month; the month's remainder is ignored).
+    """
+
+    prices: tuple[tuple[int, Decimal], ...]
+    term_years: int
+    after_term: Buyback
+    fiscal_year_start_month: int = 4
+
+    def __post_init__(self) -> None:
+        if self.term_years <= 0:
+            raise ValueError(f"term_years: must be > 0, got {self.term_years}")
+        if not 1 <= self.fiscal_year_start_month <= 12:
+            raise ValueError(f"fiscal_year_start_month: must be 1–12, got {self.fiscal_year_start_month}")
+        for year, price in self.prices:
+            if price < 0:
+                raise ValueError(f"fit: price for fiscal year {year} must be >= 0, got {price}")
+
+    def fiscal_year(self, day: date) -> int:
+        """The fiscal year ``day`` falls in, named by the calendar year it starts in."""
+        return day.year if day.month >= self.fiscal_year_start_month else day.year - 1
+
+    def term_end(self, connected: date) -> date:
+        """First day after the FIT term (29 February falls back to the 28th)."""
+        year = connected.year + self.term_years
+        try:
+            return connected.replace(year=year)
+        except ValueError:
+            return connected.replace(year=year, day=28)
+
+    def buyback(self, connected: date, month: date) -> Buyback:
+        """The scheme crediting exports of a system connected on ``connected`` in ``month``."""
+        month = month.replace(day=1)
+        if connected.replace(day=1) > month:
+            raise ValueError(f"pv_connected: {connected} is after the billed month {month:%Y-%m}")
+        year = self.fiscal_year(connected)
+        prices = dict(self.prices)
+        if year not in prices:
+            raise ValueError(f"fit: no price for fiscal year {year} (pv_connected {connected}); known: "
+                             f"{', '.join(str(y) for y in sorted(prices))}")
+        if month >= self.term_end(connected):
+            return self.after_term
+        return Buyback(f"fit-fy{year}", prices[year])
