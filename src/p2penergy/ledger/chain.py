@@ -31,6 +31,14 @@ MAX_BATCH = 128  # the contract's bound on participants per register call and ta
 FUNDING_WEI = 10**21  # 1,000 ether: gas for far more slots than a month
 GWEI = 10**9
 _GAS_DEPLOY = 2_000_000
+_GAS_TRANSFER_OPERATOR = 100_000  # measured ~30,000 on anvil; a bound, not a price
+RPC_TIMEOUT_S = 30.0
+"""How long one JSON-RPC request to an external node may take (s) before it counts as failed: a node
+under load answers in well under a second; longer means it is gone, and the commit queue retries."""
+RECEIPT_WAIT_S = 30.0
+"""How long a sent transaction's receipt is awaited (s): several blocks of any chain we target
+(anvil and geth --dev mine at once; public chains every 2-12 s)."""
+_RECEIPT_POLL_S = 0.005
 _GAS_REGISTER_BASE, _GAS_REGISTER_EACH = 60_000, 75_000
 _GAS_COMMIT_BASE, _GAS_COMMIT_TAG, _GAS_COMMIT_DEVICE = 250_000, 12_000, 18_000
 _COMMIT_TYPES = ["uint256", "bytes32", "bytes32", "bytes32", "bytes32", "uint256",
@@ -39,7 +47,14 @@ _COMMIT_SELECTOR = keccak(f"commit_slot({','.join(_COMMIT_TYPES)})".encode())[:4
 
 
 class ChainError(RuntimeError):
-    """A transaction failed or the chain is not what the ledger expects."""
+    """A transaction failed or the chain is not what the ledger expects.
+
+    ``tx_hash``: the transaction that was sent when it failed, if one was (it may still land).
+    """
+
+    def __init__(self, message: str, tx_hash: str | None = None) -> None:
+        super().__init__(message)
+        self.tx_hash = tx_hash
 
 
 def id32(text: str) -> bytes:
@@ -68,7 +83,7 @@ class Chain:
         self.chain_id = w3.eth.chain_id
         self._artifact = load_artifact()
         self.contract: Any = None
-        self._nonce = w3.eth.get_transaction_count(operator.address)
+        self._nonce: int | None = w3.eth.get_transaction_count(operator.address, "pending")
         base = w3.eth.get_block("latest").get("baseFeePerGas") or GWEI
         self._tip = GWEI
         self._max_fee = 2 * base + self._tip
@@ -87,9 +102,11 @@ class Chain:
     @classmethod
     def connect(cls, url: str, operator: Key, read_only: bool = False) -> Chain:
         """A JSON-RPC node; unless ``read_only``, funds the operator from the node's first account if poor."""
-        w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 30}))
+        w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": RPC_TIMEOUT_S}))
         if not w3.is_connected():
             raise ChainError(f"chain_url: no JSON-RPC node answers at {url}")
+        if not read_only and not operator.private_key:
+            raise ChainError("operator: a key that can sign is needed to write to the chain")
         if not read_only and w3.eth.get_balance(operator.address) < FUNDING_WEI // 10:
             _fund(w3, operator.address)
         return cls(w3, operator, url)
@@ -121,24 +138,49 @@ class Chain:
 
     # -- transactions -------------------------------------------------------------------
     def _send_raw(self, raw: bytes, what: str) -> Any:
-        tx_hash = self.w3.eth.send_raw_transaction(raw)
+        tx_hash = "0x" + keccak(raw).hex()  # known before sending: a failed send may still land
+        try:
+            self.w3.eth.send_raw_transaction(raw)
+        except Exception as exc:
+            try:  # a send retried after the node had taken it ("nonce too low", "already known")
+                self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+            except Exception:
+                raise ChainError(f"{what}: sending {tx_hash} failed: {exc}", tx_hash) from exc
         receipt = None
-        for _ in range(6000):
+        deadline = time.monotonic() + RECEIPT_WAIT_S
+        while receipt is None:
             try:
-                receipt = self.w3.eth.get_transaction_receipt(tx_hash)
-                break
+                receipt = self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
             except TransactionNotFound:
-                time.sleep(0.005)
-        if receipt is None:
-            raise ChainError(f"{what}: no receipt for {tx_hash.hex()} after 30 s")
+                if time.monotonic() > deadline:
+                    raise ChainError(f"{what}: no receipt for {tx_hash} after {RECEIPT_WAIT_S:.0f} s",
+                                     tx_hash) from None
+                time.sleep(_RECEIPT_POLL_S)
+            except Exception as exc:
+                raise ChainError(f"{what}: waiting for the receipt of {tx_hash} failed: {exc}", tx_hash) from exc
         if receipt["status"] != 1:
-            raise ChainError(f"{what}: transaction {tx_hash.hex()} reverted")
+            raise ChainError(f"{what}: transaction {tx_hash} reverted", tx_hash)
         if self._tx_log is not None:
             self._tx_log.write(json.dumps({"raw": "0x" + raw.hex()}) + "\n")
             self._tx_log.flush()
         return receipt
 
+    def _revert_reason(self, tx: dict[str, Any]) -> str:
+        """Why the contract refuses ``tx`` (re-run as a call on the latest block), if it can be had."""
+        if "to" not in tx:
+            return ""
+        try:
+            self.w3.eth.call({"from": self.operator.address, "to": tx["to"], "data": tx["data"]})
+        except Exception as exc:  # web3's ContractLogicError: ("execution reverted: why", data)
+            return f" ({exc.args[0] if exc.args else exc})"
+        return ""
+
     def _transact(self, data: str, gas: int, what: str, to: str | None = None) -> Any:
+        if self._nonce is None:  # unknown after a failure: ask the node (which may still be away)
+            try:
+                self._nonce = self.w3.eth.get_transaction_count(self.operator.address, "pending")
+            except Exception as exc:
+                raise ChainError(f"{what}: the node does not answer ({exc})") from exc
         tx: dict[str, Any] = {
             "chainId": self.chain_id, "nonce": self._nonce, "gas": gas, "value": 0, "data": data,
             "maxFeePerGas": self._max_fee, "maxPriorityFeePerGas": self._tip, "type": 2,
@@ -148,11 +190,13 @@ class Chain:
         try:
             signed = Account.sign_transaction(tx, self.operator.private_key)
             receipt = self._send_raw(bytes(signed.raw_transaction), what)
-        except ChainError:
-            self._nonce = self.w3.eth.get_transaction_count(self.operator.address)
+        except ChainError as exc:
+            self._nonce = None  # re-read before the next transaction
+            if str(exc).endswith("reverted"):
+                raise ChainError(f"{exc}{self._revert_reason(tx)}", exc.tx_hash) from exc
             raise
         except Exception as exc:  # a node that rejects at submission (eth-tester raises on revert)
-            self._nonce = self.w3.eth.get_transaction_count(self.operator.address)
+            self._nonce = None
             raise ChainError(f"{what}: {exc}") from exc
         self._nonce += 1
         return receipt
@@ -213,8 +257,39 @@ class Chain:
         return "0x" + receipt["transactionHash"].hex().removeprefix("0x"), receipt["blockNumber"], dict(
             events[0]["args"])
 
+    def transfer_operator(self, new_operator: str) -> dict[str, Any]:
+        """Hand the contract over to ``new_operator`` (only the current operator may); returns the event's args.
+
+        From the next block on, only ``new_operator``'s key can register participants or commit slots.
+        """
+        if not Web3.is_address(new_operator) or int(new_operator, 16) == 0:
+            raise ChainError(f"new operator: a non-zero 20-byte Ethereum address, got {new_operator!r}")
+        self.ensure_operator()
+        data = self._call_data("transfer_operator", [Web3.to_checksum_address(new_operator)])
+        receipt = self._transact(data, _GAS_TRANSFER_OPERATOR, "transfer operator", self.contract.address)
+        events = self.contract.events.OperatorTransferred().process_receipt(receipt, errors=DISCARD)
+        if len(events) != 1:
+            raise ChainError(f"transfer operator: receipt holds {len(events)} OperatorTransferred events")
+        return dict(events[0]["args"], tx_hash="0x" + receipt["transactionHash"].hex().removeprefix("0x"))
+
+    def operator_of(self) -> str:
+        """The contract's current operator (checksummed)."""
+        if self.contract is None:
+            raise ChainError("contract: deploy or attach first")
+        return Web3.to_checksum_address(self.contract.functions.operator().call())
+
+    def ensure_operator(self) -> None:
+        """Refuse to write with a key that is not the contract's operator (e.g. after a rotation)."""
+        current = self.operator_of()
+        if current.lower() != self.operator.address.lower():
+            raise ChainError(f"operator: the contract {self.contract.address} on {self.kind} is operated by {current}, "
+                             f"not by the key given ({self.operator.address}); give the current operator's key "
+                             "(after a rotation: the new one)")
+
     def signer(self) -> TxSigner:
         """What another process needs to sign this operator's next transactions to the contract."""
+        if self._nonce is None:
+            self._nonce = self.w3.eth.get_transaction_count(self.operator.address, "pending")
         return TxSigner(self.operator, self.chain_id, self.contract.address, self._nonce, self._max_fee, self._tip)
 
     # -- reads ----------------------------------------------------------------------------
@@ -230,6 +305,19 @@ class Chain:
 
     def account_of(self, participant: str) -> str:
         return self.contract.functions.account_of(id32(participant)).call()
+
+    def commit_tx(self, slot_start: int, block: int) -> str | None:
+        """The hash of the transaction that committed ``slot_start`` in ``block`` (read from that one block's logs).
+
+        Only for recovery: when a commit landed but its sender never saw the receipt (a timeout, a crash).
+        """
+        event = self.contract.events.SlotCommitted()
+        logs = self.w3.eth.get_logs({
+            "address": self.contract.address, "fromBlock": block, "toBlock": block,
+            "topics": [event.topic, "0x" + slot_start.to_bytes(32, "big").hex()]})
+        if not logs:
+            return None
+        return "0x" + bytes(logs[0]["transactionHash"]).hex()
 
 
 
@@ -277,6 +365,7 @@ def _fund(w3: Web3, address: str) -> None:
     """Send gas money to the operator from the node's first unlocked account."""
     accounts = w3.eth.accounts
     if not accounts:
-        raise ChainError("operator has no funds and the node has no unlocked account to fund it")
+        raise ChainError(f"operator: {address} has too little ether for gas and the node has no unlocked account "
+                         "to fund it from; send it some (the operator pays for every commit)")
     tx_hash = w3.eth.send_transaction({"from": accounts[0], "to": address, "value": FUNDING_WEI, "gas": 21_000})
     w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30, poll_latency=0.01)
