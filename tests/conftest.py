@@ -1,0 +1,68 @@
+"""Fixtures shared by every test folder: a journal database on SQLite or on a real PostgreSQL server.
+
+``db_url`` is parametrized over both databases, so a test that takes it runs twice
+(``[sqlite]`` and ``[postgresql]``); ``pg_url`` is a fresh PostgreSQL database alone.
+The PostgreSQL server is the one ``scripts/setup.sh`` installs and starts on loopback
+(``P2PENERGY_TEST_PG_URL``); without it the PostgreSQL tests fail, saying so (they never skip).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+DATABASES = ("sqlite", "postgresql")
+
+
+def _admin_url() -> str:
+    url = os.environ.get("P2PENERGY_TEST_PG_URL")
+    if not url:
+        raise RuntimeError("P2PENERGY_TEST_PG_URL is not set: run the tests through scripts/test.sh "
+                           "(scripts/setup.sh installs and starts PostgreSQL)")
+    return url
+
+
+def _plain(url: str) -> str:
+    """The libpq form of a SQLAlchemy URL (psycopg connects without the dialect prefix)."""
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def create_pg_database(template: str | None = None) -> str:
+    """A new database on the test server (optionally a copy of ``template``'s database); returns its URL."""
+    import psycopg
+
+    admin_url = _admin_url()
+    name = f"p2p_test_{uuid.uuid4().hex[:12]}"
+    copy = f' TEMPLATE "{template.rsplit("/", 1)[1]}"' if template else ""
+    with psycopg.connect(_plain(admin_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
+    return admin_url.rsplit("/", 1)[0] + "/" + name
+
+
+def drop_pg_database(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_plain(_admin_url()), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh database on the PostgreSQL test server (dropped afterwards)."""
+    url = create_pg_database()
+    try:
+        yield url
+    finally:
+        drop_pg_database(url)
+
+
+@pytest.fixture(params=DATABASES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty journal database: ``tmp_path/journal.sqlite``, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'journal.sqlite'}"
+    return str(request.getfixturevalue("pg_url"))

@@ -1,3 +1,5 @@
+"""The audit of a run folder whose journal is in SQLite (the run folder's file) or PostgreSQL (by URL)."""
+
 import json
 import shutil
 from pathlib import Path
@@ -8,6 +10,7 @@ from eth_account import Account
 from eth_account.typed_transactions import TypedTransaction
 from hexbytes import HexBytes
 from sqlalchemy import update
+from tests.conftest import DATABASES, create_pg_database, drop_pg_database
 from typer.testing import CliRunner
 
 from conftest import SETTINGS, run_market
@@ -17,25 +20,45 @@ from p2penergy.ledger.chain import _COMMIT_SELECTOR, _COMMIT_TYPES
 from p2penergy.ledger.journal import Journal, journal_table, row_hash, sqlite_url
 from p2penergy.ledger.keys import OPERATOR_ID, Key
 from p2penergy.ledger.merkle import merkle_root
-from p2penergy.ledger.recorder import leaf_of
+from p2penergy.ledger.recorder import JOURNAL_FILE, LEDGER_FILE, leaf_of
 
 SEED = 21
 
 
-@pytest.fixture(scope="module")
-def template_run(tmp_path_factory):
-    """One run with the embedded chain in its worker process; each test gets its own copy to alter."""
+@pytest.fixture(scope="module", params=DATABASES)
+def template_run(request, tmp_path_factory):
+    """One run with the embedded chain in its worker process, its journal in the run folder (SQLite) or in
+    a PostgreSQL database; each test gets its own copy (folder and database) to alter."""
     d = tmp_path_factory.mktemp("template") / "run"
-    led = Ledger.create(SETTINGS, run_dir=d, seed=SEED, pipelined=True)
-    out = run_market(led, slots=3)
-    led.close()
-    assert out["trades"]
-    return d
+    db_url = create_pg_database() if request.param == "postgresql" else None
+    try:
+        led = Ledger.create(SETTINGS, run_dir=d, db_url=db_url, seed=SEED, pipelined=True)
+        out = run_market(led, slots=3)
+        led.close()
+        assert out["trades"]
+        yield d
+    finally:
+        if db_url is not None:
+            drop_pg_database(db_url)
 
 
 @pytest.fixture
 def run_dir(tmp_path, template_run):
-    return Path(shutil.copytree(template_run, tmp_path / "run"))
+    d = Path(shutil.copytree(template_run, tmp_path / "run"))
+    meta = json.loads((d / LEDGER_FILE).read_text())
+    if meta["journal"] != JOURNAL_FILE:  # PostgreSQL: a copy of the template's database for this test alone
+        meta["journal"] = create_pg_database(template=meta["journal"])
+        (d / LEDGER_FILE).write_text(json.dumps(meta))
+        yield d
+        drop_pg_database(meta["journal"])
+    else:
+        yield d
+
+
+def journal_of(run_dir):
+    """The run's journal, wherever ``ledger.json`` says it is."""
+    where = json.loads((run_dir / LEDGER_FILE).read_text())["journal"]
+    return Journal(sqlite_url(run_dir / JOURNAL_FILE) if where == JOURNAL_FILE else where)
 
 
 def run_audit(*args):
@@ -49,7 +72,7 @@ def test_an_untouched_run_passes(run_dir):
 
 
 def _trade_rows(run_dir):
-    j = Journal(sqlite_url(run_dir / "journal.sqlite"))
+    j = journal_of(run_dir)
     return j, [r for r in j.rows() if r.kind == "trade"]
 
 

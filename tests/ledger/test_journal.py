@@ -1,3 +1,5 @@
+"""The hash-chained journal, on SQLite and on PostgreSQL (``db_url`` runs each test on both)."""
+
 import sqlite3
 
 import pytest
@@ -9,8 +11,8 @@ from sqlalchemy.exc import IntegrityError
 from p2penergy.ledger.journal import GENESIS_PREV, Journal, journal_table, row_hash, sqlite_url
 
 
-def test_rows_are_hash_chained(tmp_path):
-    j = Journal(sqlite_url(tmp_path / "j.sqlite"))
+def test_rows_are_hash_chained(db_url):
+    j = Journal(db_url)
     _, h1 = j.append("meter", {"participant": "a", "values": {"load_wh": 5}}, 100, "a")
     _, h2 = j.append("meter", {"participant": "b", "values": {"load_wh": 7}}, 100, "b")
     j.flush()
@@ -30,8 +32,8 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_unflushed_rows_are_lost_whole_and_the_chain_continues(tmp_path):
-    url = sqlite_url(tmp_path / "j.sqlite")
+def test_unflushed_rows_are_lost_whole_and_the_chain_continues(db_url):
+    url = db_url
     j = Journal(url)
     j.append("meter", {"n": 1})
     j.flush()
@@ -46,8 +48,8 @@ def test_unflushed_rows_are_lost_whole_and_the_chain_continues(tmp_path):
     assert rows[1].prev_hash == rows[0].hash and rows[1].body == '{"n":3}'
 
 
-def test_a_failed_transaction_writes_nothing(tmp_path):
-    j = Journal(sqlite_url(tmp_path / "j.sqlite"))
+def test_a_failed_transaction_writes_nothing(db_url):
+    j = Journal(db_url)
     j.append("meter", {"n": 1})
     j.flush()
     j.append("meter", {"n": 2})
@@ -57,8 +59,8 @@ def test_a_failed_transaction_writes_nothing(tmp_path):
     assert [r.seq for r in Journal(j.url).rows()] == [1]
 
 
-def test_altering_a_row_breaks_its_hash(tmp_path):
-    j = Journal(sqlite_url(tmp_path / "j.sqlite"))
+def test_altering_a_row_breaks_its_hash(db_url):
+    j = Journal(db_url)
     for n in range(5):
         j.append("meter", {"n": n})
     j.flush()

@@ -72,8 +72,9 @@ def service_settings(tmp_path: Path, **kw: object) -> ServiceSettings:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
-    with run_server(service_settings(tmp_path)) as s:
+def server(tmp_path: Path, db_url: str) -> Iterator[Server]:
+    """A service on a fresh journal: each test that takes it runs on SQLite and on PostgreSQL."""
+    with run_server(service_settings(tmp_path, db_url=db_url)) as s:
         yield s
 
 
@@ -99,26 +100,3 @@ def order(oid: str, pid: str, side: str, energy_wh: int, price: str, now: dateti
         return Order(oid, pid, side, slot, energy_wh, Decimal(price), now, tag=Tag.of(source=source, producer=pid))
     return Order(oid, pid, side, slot, energy_wh, Decimal(price), now,
                  requirements=(Requirement.of({"source": "solar"}), Requirement.any()))
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh database on the PostgreSQL server that scripts/setup.sh starts (dropped afterwards)."""
-    import os
-    import uuid
-
-    import psycopg
-
-    admin_url = os.environ.get("P2PENERGY_TEST_PG_URL")
-    if not admin_url:
-        raise RuntimeError("P2PENERGY_TEST_PG_URL is not set: run the tests through scripts/test.sh "
-                           "(scripts/setup.sh installs and starts PostgreSQL)")
-    name = f"p2p_test_{uuid.uuid4().hex[:12]}"
-    plain = admin_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield admin_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

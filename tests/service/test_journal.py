@@ -3,12 +3,12 @@ slots are committed to a real EVM node (anvil) with the Merkle roots of their jo
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
+from sqlalchemy import create_engine, text
 from tests.ledger.conftest import anvil_url  # noqa: F401  (the fixture)
 from tests.service.conftest import START, key, now_of, order, register, run_server, service_settings
 from tests.service.test_api import depth, signed_body
@@ -18,14 +18,26 @@ from p2penergy.ledger.recorder import leaf_of, unix_seconds
 from p2penergy.service.client import HttpMarketAccess
 
 
-def test_an_order_the_journal_cannot_hold_is_refused_and_forgotten(server, tmp_path: Path):
+def fail_inserts_of(db_url: str, ref: str) -> None:
+    """Make the database refuse to insert any journal row with ``ref`` (a disk that "fails" for one order)."""
+    engine = create_engine(db_url)
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.execute(text(f"CREATE TRIGGER fail BEFORE INSERT ON journal WHEN NEW.ref = '{ref}' "
+                              "BEGIN SELECT RAISE(ABORT, 'disk full'); END"))
+        else:
+            conn.execute(text(f"CREATE FUNCTION fail() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                              f"IF NEW.ref = '{ref}' THEN RAISE EXCEPTION 'disk full'; END IF; RETURN NEW; END $$"))
+            conn.execute(text("CREATE TRIGGER fail BEFORE INSERT ON journal FOR EACH ROW EXECUTE FUNCTION fail()"))
+    engine.dispose()
+
+
+def test_an_order_the_journal_cannot_hold_is_refused_and_forgotten(server):
     register(server.url, "s", "b")
     s, b = HttpMarketAccess(server.url, key("s")), HttpMarketAccess(server.url, key("b"))
     now = now_of(server.url)
     s.submit(order("s1", "s", "sell", 500, "10.00", now))
-    with sqlite3.connect(tmp_path / "journal.sqlite") as db:  # the disk "fails" for one order id
-        db.execute("CREATE TRIGGER fail BEFORE INSERT ON journal WHEN NEW.ref = 'boom' "
-                   "BEGIN SELECT RAISE(ABORT, 'disk full'); END")
+    fail_inserts_of(server.settings.db_url, "boom")
     body = signed_body(b, order("boom", "b", "buy", 300, "12.00", now))
     r = httpx.post(f"{server.url}/api/orders", json=body)
     assert r.status_code == 503 and r.json()["field"] == "journal"
@@ -39,9 +51,9 @@ def test_an_order_the_journal_cannot_hold_is_refused_and_forgotten(server, tmp_p
     assert depth(server.url)["sell"] == [{"price_per_kwh": "10.00", "energy_wh": 200}]
 
 
-def test_closed_slots_are_committed_on_chain(tmp_path: Path, anvil_url: str):  # noqa: F811
+def test_closed_slots_are_committed_on_chain(tmp_path: Path, anvil_url: str, db_url: str):  # noqa: F811
     # 600x: the 09:30 slot's gate (closes 09:50) closes 50 market minutes = 5 s after the start
-    settings = service_settings(tmp_path, chain_url=anvil_url, speed=600.0)
+    settings = service_settings(tmp_path, chain_url=anvil_url, speed=600.0, db_url=db_url)
     slot = START + timedelta(minutes=30)
     with run_server(settings) as srv:
         register(srv.url, "s", "b")
@@ -63,14 +75,14 @@ def test_closed_slots_are_committed_on_chain(tmp_path: Path, anvil_url: str):  #
         assert ex.open_orders("s") == []  # the closed slot's offer is gone
 
 
-def test_a_slot_closed_but_not_committed_before_a_crash_is_committed_on_start(tmp_path: Path,
-                                                                           anvil_url: str):  # noqa: F811
+def test_a_slot_closed_but_not_committed_before_a_crash_is_committed_on_start(anvil_url: str,  # noqa: F811
+                                                                           db_url: str):
     from p2penergy.ledger.signing import Signed, sign_action
     from p2penergy.market import MarketSettings
     from p2penergy.service.clock import MarketClock
     from p2penergy.service.live import LiveExchange
 
-    db = f"sqlite:///{tmp_path / 'j.sqlite'}"
+    db = db_url
     clock = MarketClock.accelerated(START, 1.0)
     ex = LiveExchange.open(db, MarketSettings.demonstration(), clock, chain_url=anvil_url)
     ex.register("s", key("s").address)

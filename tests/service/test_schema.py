@@ -50,8 +50,8 @@ def test_no_input_makes_the_service_fail(api_schema):
     assert len(set(tried)) == len(operations)
 
 
-def test_concurrent_submissions_never_over_fill(tmp_path: Path):
-    with run_server(service_settings(tmp_path, rate_per_s=10_000, burst=10_000)) as srv:
+def test_concurrent_submissions_never_over_fill(tmp_path: Path, db_url: str):
+    with run_server(service_settings(tmp_path, rate_per_s=10_000, burst=10_000, db_url=db_url)) as srv:
         buyers = [f"b{i}" for i in range(8)]
         register(srv.url, "seller", *buyers)
         now = now_of(srv.url)

@@ -94,13 +94,19 @@ def test_run_folder_is_complete_and_audits(runs, tmp_path):
     assert report.slots_committed == DAYS * 48 and report.trades_replayed == len(a.p2p.trades)
 
 
-def test_call_auction_run_audits(tmp_path):
-    """A call-auction month is journalled with its mechanism, so the audit's replay matches."""
+def test_call_auction_run_audits(tmp_path, pg_url):
+    """A call-auction run is journalled with its mechanism, so the audit's replay matches.
+
+    Its journal is in PostgreSQL, where ``simulate --db URL`` puts it, and the audit finds it from the run
+    folder (the module's CDA run above covers the run folder's own SQLite journal: one run each, not two)."""
+    folder = tmp_path / "run"
     sim = simulate(load_scenario(), SimulationOptions(mechanism="pay-as-clear", days=1, history_days=14,
-                                                      run_dir=tmp_path))
+                                                      run_dir=folder, db_url=pg_url))
     assert sim.community.settings.mechanism == "pay-as-clear"
     assert sim.p2p.trades
-    report = audit_folder(tmp_path)
+    assert not (folder / "journal.sqlite").exists()  # the journal went to the URL, not the run folder
+    assert json.loads((folder / "ledger.json").read_text())["journal"] == pg_url
+    report = audit_folder(folder)
     assert report.ok, report.error
     assert report.trades_replayed == len(sim.p2p.trades)
 
