@@ -15,7 +15,7 @@ import pandas as pd
 from p2penergy.assets.battery import BatterySpec
 from p2penergy.assets.car import PhvSpec
 from p2penergy.market import MarketSettings
-from p2penergy.tariffs.buyback import Buyback
+from p2penergy.tariffs.buyback import OWN_SCHEMES, Buyback, ExportCredit
 from p2penergy.tariffs.office import OfficeTariff
 from p2penergy.tariffs.retail import RetailTariff
 
@@ -71,6 +71,7 @@ class Community:
     ``days_off``: weekdays that are not business days (public holidays, company closures),
     public knowledge the forecasters use. ``report_days`` shortens the report month to its
     first days (quick runs and tests); bills are then for those days only.
+    ``baseline_export_credit``: how the utility-only baseline credits the homes' exports.
     """
 
     settings: MarketSettings
@@ -83,6 +84,7 @@ class Community:
     rounding: str = "down"
     days_off: frozenset[date] = frozenset()
     report_days: int | None = None
+    baseline_export_credit: ExportCredit = OWN_SCHEMES
     _month_slice: slice = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -89,6 +89,7 @@ _DELETE = object()
         (("homes", 12, "pv_connected"), date(2005, 6, 1), "homes[12].pv_connected", "no price for fiscal year 2005"),
         (("homes", 12, "buyback"), "post-fit", "homes[12] (house-13).buyback", "not both"),
         (("homes", 12, "pv_connected"), date(2021, 6, 1), "homes[12].pv_connected", "after"),
+        (("baseline", "export_credit"), "fit", "baseline.export_credit", "must be 'own-scheme', 'none' or a scheme"),
     ],
 )
 def test_malformed_scenario_names_the_key(path, value, key, words):

@@ -83,8 +83,17 @@ def test_run_folder_is_complete_and_audits(runs, tmp_path):
     assert body["currency"] == "JPY"
     assert set(body["groups"]) == {"all", "consumers", "consumers_no_phv", "consumers_phv", "prosumers", "pv_only",
                                    "pv_battery", "pv_phv", "pv_battery_phv", "phv"}
-    for g in body["groups"].values():
-        assert {"members", "baseline_cost", "p2p_cost", "improvement_pct"} <= set(g)
+    for name, g in body["groups"].items():
+        assert {"members", "baseline_balance", "p2p_balance", "improvement_pct", "improvement", "baseline_fuel",
+                "p2p_fuel"} <= set(g)
+        # the headline is the electricity-charge balance: fuel in its own column, never in it
+        assert g["baseline_balance"] == float(a.groups[name].baseline_balance)
+        assert g["improvement"] == a.groups[name].improvement_text
+        assert (g["improvement_pct"] is None) == (g["baseline_balance"] <= 0)
+    assert body["groups"]["phv"]["baseline_fuel"] > 0
+    assert body["baseline_export_credit"] == "each home's own scheme"
+    html = (folder / "report.html").read_text()
+    assert "baseline balance JPY" in html and "fuel JPY" in html
     assert (folder / "report.html").stat().st_size > 100_000
     assert (folder / "participants" / "house-01.p2p.slots.csv").exists()
     assert (folder / "certificates.csv").exists()
@@ -122,3 +131,15 @@ def test_green_agents_buy_more_renewable_energy():
     assert renewable_wh(green) > renewable_wh(economy)
     assert any(t.premium_per_kwh > 0 for t in green.p2p.trades)
     assert not any(t.premium_per_kwh > 0 for t in economy.p2p.trades)
+
+
+def test_cli_table_prints_the_balance_the_fuel_and_the_baseline_setting(runs, capsys):
+    from p2penergy.cli.simulate import print_results
+
+    a = runs[0]
+    print_results(a)
+    out = capsys.readouterr().out
+    assert "Electricity-charge balance" in out and "fuel not included" in out
+    assert "exports credited: each home's own scheme" in out
+    for g in a.groups.values():
+        assert g.improvement_text in out

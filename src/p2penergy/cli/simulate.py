@@ -13,7 +13,7 @@ from rich.table import Table
 
 from p2penergy.cli.output import fail, wide_console
 from p2penergy.scenario.load import ScenarioError, load_scenario
-from p2penergy.sim.results import DEMONSTRATION_PCT, GROUP_LABELS
+from p2penergy.sim.results import DEMONSTRATION_PCT, GROUP_LABELS, NOT_APPLICABLE
 from p2penergy.sim.simulate import AGENT_MODES, Simulation, SimulationOptions, simulate
 
 
@@ -76,15 +76,21 @@ def simulate_command(
 def print_results(sim: Simulation) -> None:
     console = wide_console()
     cur = sim.community.settings.currency
-    table = Table(title=f"Bill balance vs buying only from the utility, {sim.community.report_month:%B %Y} "
-                        f"({sim.options.mechanism}, {sim.options.agents} agents)")
-    for col in ("group", "members", f"baseline {cur}", f"P2P {cur}", "improvement", "demonstration"):
+    table = Table(title=f"Electricity-charge balance vs buying only from the utility, "
+                        f"{sim.community.report_month:%B %Y} ({sim.options.mechanism}, {sim.options.agents} agents)")
+    for col in ("group", "members", f"baseline {cur}", f"P2P {cur}", "improvement", "demonstration",
+                f"fuel {cur} (baseline → P2P)"):
         table.add_column(col, justify="left" if col == "group" else "right")
     for name, g in sim.groups.items():
         demo = DEMONSTRATION_PCT.get(name)
-        table.add_row(GROUP_LABELS.get(name, name), str(len(g.members)), f"{g.baseline_cost:,.0f}",
-                      f"{g.p2p_cost:,.0f}", f"{g.improvement_pct:.1f} %", f"{demo:.1f} %" if demo is not None else "")
+        table.add_row(GROUP_LABELS.get(name, name), str(len(g.members)), f"{g.baseline_balance:,.0f}",
+                      f"{g.p2p_balance:,.0f}", g.improvement_text, f"{demo:.1f} %" if demo is not None else "",
+                      f"{g.baseline_fuel:,.0f} → {g.p2p_fuel:,.0f}")
     console.print(table)
+    console.print("balance = paid for electricity − earned selling it (utility and P2P), fuel not included; "
+                  f"{NOT_APPLICABLE} where the baseline balance is not positive", soft_wrap=True)
+    console.print(f"baseline: utility only, exports credited: {sim.community.baseline_export_credit.label}",
+                  soft_wrap=True)
     k = sim.kpis
     kp = Table(title="Key figures", show_header=False)
     rows = [

@@ -18,6 +18,7 @@ from p2penergy.formats.certificates_file import write_certificates
 from p2penergy.sim.records import METER_FIELDS
 from p2penergy.sim.results import DEMONSTRATION_PCT
 from p2penergy.sim.simulate import Simulation
+from p2penergy.tariffs.money import round_money
 
 
 def results_json(sim: Simulation) -> dict[str, Any]:
@@ -28,23 +29,31 @@ def results_json(sim: Simulation) -> dict[str, Any]:
         "period": f"{sim.community.report_month:%Y-%m}",
         "mechanism": sim.options.mechanism,
         "agents": sim.options.agents,
+        # the headline: electricity-charge balance (paid for electricity − earned selling it,
+        # utility and P2P), fuel apart; improvement_pct is null where the baseline balance is ≤ 0
+        "metric": "electricity-charge balance (fuel not included)",
+        "baseline_export_credit": sim.community.baseline_export_credit.label,
         "groups": {
             name: {
                 "members": list(g.members),
-                "baseline_cost": _num(g.baseline_cost),
-                "p2p_cost": _num(g.p2p_cost),
+                "baseline_balance": _num(g.baseline_balance),
+                "p2p_balance": _num(g.p2p_balance),
                 "improvement_pct": g.improvement_pct,
+                "improvement": g.improvement_text,
                 "demonstration_pct": DEMONSTRATION_PCT.get(name),
+                "baseline_fuel": _num(_rounded(g.baseline_fuel, sim)),
+                "p2p_fuel": _num(_rounded(g.p2p_fuel, sim)),
             }
             for name, g in sim.groups.items()
         },
         "participants": {
             pid: {
-                "baseline_cost": _num(sim.baseline_costs[pid].total),
-                "p2p_cost": _num(sim.p2p_costs[pid].total),
+                "baseline_balance": _num(sim.baseline_costs[pid].balance),
+                "p2p_balance": _num(sim.p2p_costs[pid].balance),
                 "p2p_paid": _num(sim.p2p_costs[pid].p2p_paid),
                 "p2p_received": _num(sim.p2p_costs[pid].p2p_received),
-                "fuel": _num(sim.p2p_costs[pid].fuel),
+                "baseline_fuel": _num(_rounded(sim.baseline_costs[pid].fuel, sim)),
+                "p2p_fuel": _num(_rounded(sim.p2p_costs[pid].fuel, sim)),
             }
             for pid in sim.community.participants
         },
@@ -98,9 +107,14 @@ def _bill_csv(cost: Any, path: Path) -> None:
     rows.append({"item": "utility total", "amount": str(cost.utility)})
     rows.append({"item": "P2P purchases", "amount": str(cost.p2p_paid)})
     rows.append({"item": "P2P sales", "amount": str(-cost.p2p_received)})
+    rows.append({"item": "electricity-charge balance (rounded)", "amount": str(cost.balance)})
     rows.append({"item": "fuel", "amount": str(cost.fuel)})
-    rows.append({"item": "total (rounded)", "amount": str(cost.total)})
+    rows.append({"item": "total with fuel (rounded)", "amount": str(cost.total)})
     pd.DataFrame(rows).to_csv(path, index=False)
+
+
+def _rounded(value: Decimal, sim: Simulation) -> Decimal:
+    return round_money(value, sim.community.settings.currency, "half_up")
 
 
 def _num(value: Decimal) -> float | int:

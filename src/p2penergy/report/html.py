@@ -55,17 +55,24 @@ def render_report(sim: Simulation) -> str:
 
 def _savings_table(sim: Simulation) -> str:
     cur = sim.community.settings.currency
-    rows = [f"<tr><th>group</th><th>members</th><th>baseline {cur}</th><th>P2P {cur}</th>"
-            "<th>improvement</th><th>demonstration</th><th>why it differs</th></tr>"]
+    rows = [f"<tr><th>group</th><th>members</th><th>baseline balance {cur}</th><th>P2P balance {cur}</th>"
+            f"<th>improvement</th><th>demonstration</th><th>fuel {cur} (baseline → P2P)</th>"
+            "<th>why it differs</th></tr>"]
     for name, g in sim.groups.items():
         demo = DEMONSTRATION_PCT.get(name)
-        note = EXPLANATIONS.get(name, "") if demo is not None and abs(g.improvement_pct - demo) > 3 else ""
+        pct = g.improvement_pct
+        note = EXPLANATIONS.get(name, "") if demo is not None and pct is not None and abs(pct - demo) > 3 else ""
         rows.append(
             f"<tr id='group-{name}'><td>{html.escape(GROUP_LABELS.get(name, name))}</td><td>{len(g.members)}</td>"
-            f"<td>{g.baseline_cost:,.0f}</td><td>{g.p2p_cost:,.0f}</td><td>{g.improvement_pct:.1f} %</td>"
-            f"<td>{'' if demo is None else f'{demo:.1f} %'}</td><td style='text-align:left'>{html.escape(note)}</td>"
+            f"<td>{g.baseline_balance:,.0f}</td><td>{g.p2p_balance:,.0f}</td>"
+            f"<td>{html.escape(g.improvement_text)}</td>"
+            f"<td>{'' if demo is None else f'{demo:.1f} %'}</td>"
+            f"<td>{g.baseline_fuel:,.0f} → {g.p2p_fuel:,.0f}</td><td style='text-align:left'>{html.escape(note)}</td>"
             "</tr>")
-    return "<table>" + "".join(rows) + "</table>"
+    caption = (f"<p>Balance = paid for electricity − earned selling it (utility and P2P), fuel not included. "
+               f"Baseline: utility only; exports credited: "
+               f"{html.escape(sim.community.baseline_export_credit.label)}.</p>")
+    return caption + "<table>" + "".join(rows) + "</table>"
 
 
 def _kpi_table(sim: Simulation) -> str:

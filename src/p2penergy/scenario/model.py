@@ -18,7 +18,8 @@ from p2penergy.market import MarketSettings
 from p2penergy.scenario._base import Strict as _Model
 from p2penergy.scenario.climate import Calendar, Emissions, Location, Period, Weather
 from p2penergy.scenario.prices import Tariffs
-from p2penergy.tariffs import Buyback
+from p2penergy.tariffs import Buyback, ExportCredit
+from p2penergy.tariffs.buyback import NO_CREDIT, OWN_SCHEME
 
 HOME_TYPES = ("consumer", "consumer_phv", "pv_only", "pv_battery", "pv_phv", "pv_battery_phv")
 HomeType = Literal["consumer", "consumer_phv", "pv_only", "pv_battery", "pv_phv", "pv_battery_phv"]
@@ -29,6 +30,14 @@ class Meta(_Model):
     name: str
     description: str = ""
     seed: int = Field(ge=0)
+
+
+class BaselineModel(_Model):
+    """The utility-only baseline. ``export_credit``: how it credits the homes' exports —
+    ``own-scheme`` (each home's FIT or post-FIT), ``none``, or a scheme of ``[tariffs.buyback]``
+    for every home with PV (e.g. ``post-fit``)."""
+
+    export_credit: str = OWN_SCHEME
 
 
 class HomeTypeDefaults(_Model):
@@ -189,6 +198,7 @@ class Scenario(_Model):
     weather: Weather
     calendar: Calendar = Calendar()
     tariffs: Tariffs
+    baseline: BaselineModel = BaselineModel()
     home_types: dict[HomeType, HomeTypeDefaults]
     phv: PhvModel
     homes: list[Home] = Field(min_length=0)
@@ -237,6 +247,10 @@ class Scenario(_Model):
                     self.home_buyback(home, self.period.report_month)
                 except ValueError as exc:
                     raise ValueError(f"homes[{i}].pv_connected: {str(exc).split(': ', 1)[-1]}") from exc
+        credit = self.baseline.export_credit
+        if credit not in (OWN_SCHEME, NO_CREDIT) and credit not in self.tariffs.buyback:
+            raise ValueError(f"baseline.export_credit: must be {OWN_SCHEME!r}, {NO_CREDIT!r} or a scheme of "
+                             f"[tariffs.buyback] ({', '.join(sorted(self.tariffs.buyback))}), got {credit!r}")
         months = {d.month for d in _months(self.period.start, self.period.end)}
         missing = sorted(months - set(self.weather.day_type_probabilities))
         if missing:
@@ -256,6 +270,14 @@ class Scenario(_Model):
     def home_buyback(self, home: Home, month: date) -> Buyback | None:
         """How ``home``'s exports are credited in ``month`` (its scheme, or its FIT by connection year)."""
         return self.tariffs.pv_buyback(home.buyback, home.pv_connected, month)
+
+    def baseline_export_credit(self) -> ExportCredit:
+        credit = self.baseline.export_credit
+        if credit == OWN_SCHEME:
+            return ExportCredit.own()
+        if credit == NO_CREDIT:
+            return ExportCredit.none()
+        return ExportCredit.scheme(self.tariffs.buyback_scheme(credit))  # type: ignore[arg-type]
 
     def site_ids(self) -> list[str]:
         return [self.office.id, *(h.id for h in self.homes)]

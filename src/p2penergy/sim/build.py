@@ -67,5 +67,5 @@ def build_community(scenario: Scenario, data: CommunityData, seed: int | None = 
         report_month=scenario.period.report_month, weather=data.weather,
         seed=scenario.scenario.seed if seed is None else seed,
         grid_kg_co2_per_kwh=scenario.emissions.grid_kg_co2_per_kwh, rounding=tariffs.rounding,
-        days_off=days_off, report_days=report_days,
+        days_off=days_off, report_days=report_days, baseline_export_credit=scenario.baseline_export_credit(),
     )

@@ -1,6 +1,8 @@
-"""A month's cost per participant: utility bill, P2P money and fuel.
+"""A month's cost per participant: the electricity-charge balance and, apart, fuel.
 
-``cost = utility bill (charges + surcharge − buyback credit) + P2P paid − P2P received + fuel``
+``balance = utility bill (charges + surcharge − buyback credit) + P2P paid − P2P received``
+— the demonstration's metric (電力料金収支): what was paid for electricity minus what was
+earned selling it; ``total = balance + fuel``.
 
 * Homes and the office: the bill of their own meter (tariffs from the scenario).
 * A car's utility energy is billed on its owner's contract: the car's share is the owner's
@@ -8,8 +10,11 @@
   a home's and its car's costs add up to the one real bill. A car without an owner pays
   its energy on the retail tariff without a basic charge. Fuel: engine kilometres when the
   battery ran short, at the scenario's fuel price.
-* Every amount is exact until the end; each participant's cost is rounded once to the
-  currency's minor unit with the tariff's rounding (bills round their own lines).
+* How exports are credited: each home's own scheme in the P2P run; the baseline takes the
+  scenario's ``ExportCredit`` (own scheme, none, or one scheme for all homes with PV); the
+  office keeps its contract's scheme, a car its owner's.
+* Every amount is exact until the end; each participant's balance and fuel are rounded once
+  (half up) to the currency's minor unit (bills round their own lines).
 """
 
 from __future__ import annotations
@@ -21,23 +26,31 @@ from decimal import Decimal
 from p2penergy.community import CAR_KIND, OFFICE_KIND, Community, Participant
 from p2penergy.sim.records import RunRecords
 from p2penergy.tariffs.bills import Bill, home_bill, office_bill
+from p2penergy.tariffs.buyback import OWN_SCHEMES, Buyback, ExportCredit
 from p2penergy.tariffs.money import round_money
 
 
 @dataclass(frozen=True, slots=True)
 class Cost:
-    """One participant's month, in the market's currency (``total`` rounded)."""
+    """One participant's month, in the market's currency.
+
+    ``balance`` (rounded): utility + P2P paid − P2P received, fuel not included — the headline.
+    ``fuel``: exact; ``total`` = ``balance`` + ``fuel`` rounded.
+    """
 
     participant: str
     utility: Decimal
     p2p_paid: Decimal
     p2p_received: Decimal
     fuel: Decimal
+    balance: Decimal
     total: Decimal
     bill: Bill | None
 
 
-def month_costs(community: Community, records: RunRecords) -> dict[str, Cost]:
+def month_costs(community: Community, records: RunRecords, export_credit: ExportCredit = OWN_SCHEMES
+                ) -> dict[str, Cost]:
+    """Every participant's month; ``export_credit`` says how the homes' exports are credited."""
     currency = community.settings.currency
     month = community.report_month
     rounding = community.rounding
@@ -48,7 +61,7 @@ def month_costs(community: Community, records: RunRecords) -> dict[str, Cost]:
         exp = acc.columns["grid_export_wh"]
         bill: Bill | None = None
         if p.kind == CAR_KIND:
-            utility = _car_utility(community, records, p, month)
+            utility = _car_utility(community, records, p, month, export_credit)
         elif p.kind == OFFICE_KIND:
             assert p.office_tariff is not None
             bill = office_bill(p.id, month, imp.tolist(), exp.tolist(), p.office_tariff,
@@ -56,16 +69,18 @@ def month_costs(community: Community, records: RunRecords) -> dict[str, Cost]:
             utility = bill.total
         else:
             assert p.retail is not None
-            bill = home_bill(p.id, month, imp.tolist(), exp.tolist(), p.retail, p.contract_a, p.buyback,
-                             currency, rounding=rounding)
+            bill = home_bill(p.id, month, imp.tolist(), exp.tolist(), p.retail, p.contract_a,
+                             export_credit.applied(p.buyback), currency, rounding=rounding)
             utility = bill.total
         fuel = Decimal(int(acc.columns["shortfall_wh"].sum())) / 1000 * Decimal(str(p.fuel_cost_per_kwh))
-        total = round_money(utility + acc.p2p_paid - acc.p2p_received + fuel, currency, "half_up")
-        out[p.id] = Cost(p.id, utility, acc.p2p_paid, acc.p2p_received, fuel, total, bill)
+        balance = round_money(utility + acc.p2p_paid - acc.p2p_received, currency, "half_up")
+        total = balance + round_money(fuel, currency, "half_up")
+        out[p.id] = Cost(p.id, utility, acc.p2p_paid, acc.p2p_received, fuel, balance, total, bill)
     return out
 
 
-def _car_utility(community: Community, records: RunRecords, car: Participant, month: date) -> Decimal:
+def _car_utility(community: Community, records: RunRecords, car: Participant, month: date,
+                 export_credit: ExportCredit) -> Decimal:
     """Owner's bill with the car's meter minus without it (or a standalone energy bill)."""
     currency = community.settings.currency
     acc = records.accounts[car.id]
@@ -78,9 +93,10 @@ def _car_utility(community: Community, records: RunRecords, car: Participant, mo
                           rounding=community.rounding)
         return alone.total - round_money(car.retail.basic_charge(10), currency, community.rounding)
     own = records.accounts[owner.id].columns
+    buyback: Buyback | None = export_credit.applied(owner.buyback)
     with_car = home_bill(owner.id, month, (own["grid_import_wh"] + car_imp).tolist(),
-                         (own["grid_export_wh"] + car_exp).tolist(), car.retail, owner.contract_a, owner.buyback,
+                         (own["grid_export_wh"] + car_exp).tolist(), car.retail, owner.contract_a, buyback,
                          currency, rounding=community.rounding)
     without = home_bill(owner.id, month, own["grid_import_wh"].tolist(), own["grid_export_wh"].tolist(),
-                        car.retail, owner.contract_a, owner.buyback, currency, rounding=community.rounding)
+                        car.retail, owner.contract_a, buyback, currency, rounding=community.rounding)
     return with_car.total - without.total

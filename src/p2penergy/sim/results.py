@@ -28,18 +28,37 @@ PROSUMER_TYPES = ("pv_only", "pv_battery", "pv_phv", "pv_battery_phv")
 GASOLINE_KG_CO2_PER_L = 2.32  # combustion factor of gasoline (Japan's GHG inventory: 2.32 kg-CO2/L)
 
 
+NOT_APPLICABLE = "n/a (baseline ≤ 0)"
+
+
 @dataclass(frozen=True, slots=True)
 class GroupResult:
+    """A group's month: the electricity-charge balance (paid for electricity − earned selling it,
+    utility and P2P) in the baseline and with P2P, and the fuel of its cars apart.
+
+    The improvement is ``(baseline − P2P) / baseline`` of the balance; it means nothing when the
+    baseline balance is ≤ 0 (the group already earned more than it paid), so it is ``None``
+    there and reads :data:`NOT_APPLICABLE`.
+    """
+
     members: tuple[str, ...]
-    baseline_cost: Decimal
-    p2p_cost: Decimal
+    baseline_balance: Decimal
+    p2p_balance: Decimal
+    baseline_fuel: Decimal
+    p2p_fuel: Decimal
 
     @property
-    def improvement_pct(self) -> float:
-        if self.baseline_cost == 0:
-            return 0.0
-        pct = (self.baseline_cost - self.p2p_cost) / abs(self.baseline_cost) * 100
+    def improvement_pct(self) -> float | None:
+        if self.baseline_balance <= 0:
+            return None
+        pct = (self.baseline_balance - self.p2p_balance) / self.baseline_balance * 100
         return float(pct.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+    @property
+    def improvement_text(self) -> str:
+        """The improvement as printed everywhere: ``12.3 %`` or ``n/a (baseline ≤ 0)``."""
+        pct = self.improvement_pct
+        return NOT_APPLICABLE if pct is None else f"{pct:.1f} %"
 
 
 def groups(community: Community) -> dict[str, tuple[str, ...]]:
@@ -71,8 +90,10 @@ def group_results(community: Community, baseline: dict[str, Cost], p2p: dict[str
     for name, members in groups(community).items():
         result[name] = GroupResult(
             members,
-            sum((baseline[m].total for m in members), Decimal(0)),
-            sum((p2p[m].total for m in members), Decimal(0)),
+            sum((baseline[m].balance for m in members), Decimal(0)),
+            sum((p2p[m].balance for m in members), Decimal(0)),
+            sum((baseline[m].fuel for m in members), Decimal(0)),
+            sum((p2p[m].fuel for m in members), Decimal(0)),
         )
     return result
 

@@ -115,7 +115,7 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     kit = fit_forecasters(community, seed)
     lap("learning")
     baseline = run_baseline(community)
-    baseline_costs = month_costs(community, baseline)
+    baseline_costs = month_costs(community, baseline, community.baseline_export_credit)
     lap("baseline")
     prov = ProvenanceHook(community)
     agent_config, replan = AGENT_MODES[options.agents]

@@ -5,7 +5,7 @@ utility-only baseline. Pure: no I/O, money exact (``Decimal``), currency passed 
 """
 
 from p2penergy.tariffs.bills import Bill, LineItem, home_bill, office_bill
-from p2penergy.tariffs.buyback import Buyback, FitSchedule, buyback_for
+from p2penergy.tariffs.buyback import Buyback, ExportCredit, FitSchedule, buyback_for
 from p2penergy.tariffs.money import minor_unit, round_money
 from p2penergy.tariffs.office import DemandTariff, OfficeTariff, peak_demand_kw
 from p2penergy.tariffs.retail import RatePeriod, RetailTariff, Tier, rate_for
@@ -15,6 +15,7 @@ __all__ = [
     "Bill",
     "Buyback",
     "DemandTariff",
+    "ExportCredit",
     "FitSchedule",
     "LineItem",
     "OfficeTariff",

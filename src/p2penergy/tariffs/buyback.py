@@ -89,3 +89,58 @@ class FitSchedule:
         if month >= self.term_end(connected):
             return self.after_term
         return Buyback(f"fit-fy{year}", prices[year])
+
+
+OWN_SCHEME = "own-scheme"
+NO_CREDIT = "none"
+
+
+@dataclass(frozen=True, slots=True)
+class ExportCredit:
+    """How a run credits the exports of sites that have a buyback scheme: each with its own
+    scheme (``own-scheme``), not at all (``none``), or all at one ``common`` scheme (``scheme``).
+
+    The utility-only baseline takes this as a setting because the demonstration did not publish
+    how its baseline credited the homes' PV exports (FIT, post-FIT or nothing). Sites without a
+    scheme stay without one.
+    """
+
+    mode: str = OWN_SCHEME
+    common: Buyback | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in (OWN_SCHEME, NO_CREDIT, "scheme"):
+            raise ValueError(f"export_credit: must be {OWN_SCHEME!r}, {NO_CREDIT!r} or a buyback scheme, "
+                             f"got {self.mode!r}")
+        if (self.mode == "scheme") != (self.common is not None):
+            raise ValueError("export_credit: a common scheme goes with mode 'scheme' only")
+
+    @classmethod
+    def own(cls) -> ExportCredit:
+        return cls(OWN_SCHEME)
+
+    @classmethod
+    def none(cls) -> ExportCredit:
+        return cls(NO_CREDIT)
+
+    @classmethod
+    def scheme(cls, buyback: Buyback) -> ExportCredit:
+        return cls("scheme", buyback)
+
+    def applied(self, own: Buyback | None) -> Buyback | None:
+        """The scheme a site whose own scheme is ``own`` is credited by."""
+        if own is None or self.mode == OWN_SCHEME:
+            return own
+        return None if self.mode == NO_CREDIT else self.common
+
+    @property
+    def label(self) -> str:
+        if self.mode == OWN_SCHEME:
+            return "each home's own scheme"
+        if self.common is None:
+            return "none"
+        return f"{self.common.scheme} ({self.common.price_per_kwh}/kWh) for every home with PV"
+
+
+OWN_SCHEMES = ExportCredit()
+"""Every site credited by its own scheme (the default: what a real bill does)."""
