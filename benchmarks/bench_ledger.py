@@ -194,8 +194,10 @@ def bench_month(slots: int, agents: int, folder: Path, chain_url: str | None, le
                 pipelined: bool = False) -> dict[str, float]:
     rng = np.random.default_rng(1)
     t0 = time.perf_counter()
-    led = (Ledger.create(SETTINGS, run_dir=folder, chain_url=chain_url, seed=1, pipelined=pipelined) if ledger
-           else _ExchangeOnly())
+    # a throwaway anvil: a fixed key stands for the operator's own (an external chain refuses derived keys)
+    operator = Key.from_hex(OPERATOR_ID, "0x" + "b1" * 32, "given") if chain_url else None
+    led = (Ledger.create(SETTINGS, run_dir=folder, chain_url=chain_url, seed=1, pipelined=pipelined,
+                         operator=operator) if ledger else _ExchangeOnly())
     ex = make_exchange(SETTINGS)
     pids = [f"agent-{i:02d}" for i in range(agents)]
     led.register(pids)

@@ -3,6 +3,7 @@
 import json
 
 from eth_hash.auto import keccak
+from tests.ledger.nodes import TEST_OPERATOR
 from typer.testing import CliRunner
 
 from conftest import SETTINGS, run_market
@@ -13,12 +14,13 @@ from p2penergy.ledger.contract.build import load_artifact
 
 def test_run_on_anvil_audits_and_detects_an_altered_commitment(tmp_path, anvil_url):
     run_dir = tmp_path / "run"
-    led = Ledger.create(SETTINGS, run_dir=run_dir, chain_url=anvil_url, seed=5)
+    led = Ledger.create(SETTINGS, run_dir=run_dir, chain_url=anvil_url, seed=5, operator=TEST_OPERATOR)
     out = run_market(led, slots=2)
     contract = led.chain.contract.address
     assert led.chain.chain_id == 31337 and len(out["tx_hashes"]) == 2
     led.close()
-    assert json.loads((run_dir / "ledger.json").read_text())["chain"] == anvil_url
+    doc = json.loads((run_dir / "ledger.json").read_text())
+    assert doc["chain"] == anvil_url and doc["operator"] == TEST_OPERATOR.address and doc["operator_key"] == "own"
     assert not (run_dir / "chain-transactions.jsonl").exists()
 
     ok = CliRunner().invoke(app, ["audit", str(run_dir)])

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 from sqlalchemy import create_engine, text
 from tests.ledger.conftest import anvil_url  # noqa: F401  (the fixture)
+from tests.ledger.nodes import TEST_OPERATOR
 from tests.service.conftest import START, key, now_of, order, register, run_server, service_settings
 from tests.service.test_api import depth, signed_body
 
@@ -51,7 +52,9 @@ def test_an_order_the_journal_cannot_hold_is_refused_and_forgotten(server):
     assert depth(server.url)["sell"] == [{"price_per_kwh": "10.00", "energy_wh": 200}]
 
 
-def test_closed_slots_are_committed_on_chain(tmp_path: Path, anvil_url: str, db_url: str):  # noqa: F811
+def test_closed_slots_are_committed_on_chain(tmp_path: Path, anvil_url: str, db_url: str,  # noqa: F811
+                                            monkeypatch):
+    monkeypatch.setenv("P2PENERGY_OPERATOR_KEY", TEST_OPERATOR.private_key.hex())
     # 600x: the 09:30 slot's gate (closes 09:50) closes 50 market minutes = 5 s after the start
     settings = service_settings(tmp_path, chain_url=anvil_url, speed=600.0, db_url=db_url)
     slot = START + timedelta(minutes=30)
@@ -84,7 +87,7 @@ def test_a_slot_closed_but_not_committed_before_a_crash_is_committed_on_start(an
 
     db = db_url
     clock = MarketClock.accelerated(START, 1.0)
-    ex = LiveExchange.open(db, MarketSettings.demonstration(), clock, chain_url=anvil_url)
+    ex = LiveExchange.open(db, MarketSettings.demonstration(), clock, chain_url=anvil_url, operator=TEST_OPERATOR)
     ex.register("s", key("s").address)
     slot = START + timedelta(minutes=30)
     o = order("s1", "s", "sell", 100, "10", clock.now(), slot=slot)
@@ -93,7 +96,7 @@ def test_a_slot_closed_but_not_committed_before_a_crash_is_committed_on_start(an
     chain, ex.chain = ex.chain, None  # "crash" after closing, before committing
     assert ex.close_due(slot + timedelta(hours=1)) == [slot]
     ex.journal.close()
-    again = LiveExchange.open(db, MarketSettings.demonstration(), clock, chain_url=anvil_url)
+    again = LiveExchange.open(db, MarketSettings.demonstration(), clock, chain_url=anvil_url, operator=TEST_OPERATOR)
     assert again.commit_pending() == [slot]
     assert again.chain.commitment(unix_seconds(slot)) is not None
     assert again.commit_pending() == []

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import typer
 
-from p2penergy.cli import agent, audit, certificates, market, scenario, serve, simulate
+from p2penergy.cli import agent, audit, certificates, market, operator, scenario, serve, simulate
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="Peer-to-peer electricity trading.")
 app.add_typer(market.app, name="market")
 app.add_typer(scenario.app, name="scenario")
+app.add_typer(operator.app, name="operator")
 app.command("simulate")(simulate.simulate_command)
 app.command("certificates", help="Certificates of origin of a simulation run.")(certificates.certificates)
 app.command("serve")(serve.serve_command)

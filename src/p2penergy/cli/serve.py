@@ -10,6 +10,8 @@ import typer
 from pydantic import ValidationError
 
 from p2penergy.cli.market import fail
+from p2penergy.cli.operator import KeystoreOption, PasswordFileOption, load_operator
+from p2penergy.ledger.keys import describe_operator
 
 
 def service_settings(**values: object) -> object:
@@ -27,7 +29,10 @@ def serve_command(
     scenario: Annotated[Path | None, typer.Argument(help="Scenario TOML (default: shipped).")] = None,
     db: Annotated[str | None, typer.Option(help="Journal URL (default sqlite:///p2penergy-service.sqlite; "
                                                 "postgresql+psycopg://...).")] = None,
-    chain_url: Annotated[str | None, typer.Option(help="JSON-RPC node to commit closed slots to.")] = None,
+    chain_url: Annotated[str | None, typer.Option(help="JSON-RPC node to commit closed slots to (needs the "
+                                                       "operator's key: --operator-keystore).")] = None,
+    operator_keystore: KeystoreOption = None,
+    operator_password_file: PasswordFileOption = None,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     clock: Annotated[str, typer.Option(help="real | accelerated")] = "real",
@@ -42,6 +47,7 @@ def serve_command(
 
     from p2penergy.service.app import create_app
 
+    load_operator(operator_keystore, operator_password_file, chain_url)  # refuse at once, naming the option
     start = None
     if clock_start is not None:
         try:
@@ -50,12 +56,18 @@ def serve_command(
             raise fail(f"--clock-start: an ISO 8601 datetime with offset, got {clock_start!r}") from exc
     settings = service_settings(scenario=str(scenario) if scenario else None, db_url=db, chain_url=chain_url,
                                 host=host, port=port, clock=clock, speed=speed, clock_start=start,
-                                admin_token=admin_token, mechanism=mechanism)
+                                admin_token=admin_token, mechanism=mechanism,
+                                operator_keystore=str(operator_keystore) if operator_keystore else None,
+                                operator_password_file=str(operator_password_file) if operator_password_file else None)
     try:
         app = create_app(settings)  # type: ignore[arg-type]
     except (ValueError, RuntimeError) as exc:
         raise fail(str(exc).replace("db_url:", "--db:", 1)) from exc
     typer.echo(f"p2penergy exchange on http://{host}:{port}/ (dashboard), API docs at /docs", err=True)
+    live = app.state.live
+    if live.chain is not None:
+        typer.echo(f"contract {live.chain.address} on {live.chain.kind}, {describe_operator(live.chain.operator)}",
+                   err=True)
     if admin_token is None:
         typer.echo(f"admin token (registers participants): {settings.admin_token}", err=True)  # type: ignore[attr-defined]
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -11,7 +11,10 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from p2penergy.cli.operator import KeystoreOption, PasswordFileOption, load_operator
 from p2penergy.cli.output import fail, wide_console
+from p2penergy.ledger.chain import ChainError
+from p2penergy.ledger.keys import describe_operator
 from p2penergy.scenario.load import ScenarioError, load_scenario
 from p2penergy.sim.results import DEMONSTRATION_PCT, GROUP_LABELS, NOT_APPLICABLE
 from p2penergy.sim.simulate import AGENT_MODES, Simulation, SimulationOptions, simulate
@@ -24,7 +27,10 @@ def simulate_command(
     out: Annotated[Path | None, typer.Option(help="Output folder (default: runs/<scenario>-<period>).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of data, agents, market (default: scenario's).")] = None,
     agents: Annotated[str, typer.Option(help="demonstration | best")] = "demonstration",
-    chain_url: Annotated[str | None, typer.Option(help="JSON-RPC node for slot commits (default: in-process).")] = None,
+    chain_url: Annotated[str | None, typer.Option(help="JSON-RPC node for slot commits (default: in-process); needs "
+                                                       "the operator's key: --operator-keystore.")] = None,
+    operator_keystore: KeystoreOption = None,
+    operator_password_file: PasswordFileOption = None,
     db: Annotated[str | None, typer.Option(help="Journal database URL (default: OUT/journal.sqlite).")] = None,
     ledger: Annotated[bool, typer.Option(help="Sign, journal and commit every slot on chain.")] = True,
     days: Annotated[int | None, typer.Option(help="Only the first N days of the month (quick runs).")] = None,
@@ -35,6 +41,7 @@ def simulate_command(
         raise fail(f"--mechanism: must be cda, pay-as-clear or pay-as-bid, got {mechanism!r}")
     if agents not in AGENT_MODES:
         raise fail(f"--agents: must be one of {', '.join(AGENT_MODES)}, got {agents!r}")
+    operator = load_operator(operator_keystore, operator_password_file, chain_url) if ledger else None
     month = None
     if period is not None:
         try:
@@ -51,7 +58,7 @@ def simulate_command(
     folder = out or Path("runs") / f"{spec.scenario.name}-{report_month:%Y-%m}-{mechanism}-{agents}"
     options = SimulationOptions(mechanism=mechanism, period=month, seed=seed, agents=agents, ledger=ledger,
                                 run_dir=folder, chain_url=chain_url, db_url=db, days=days,
-                                green=green)
+                                green=green, operator=operator)
     console = Console(stderr=True)
     with Progress(TextColumn("[bold]simulating[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as bar:
@@ -62,7 +69,7 @@ def simulate_command(
 
         try:
             sim = simulate(spec, options, progress=progress)
-        except (ValueError, ConnectionError) as exc:
+        except (ValueError, ConnectionError, ChainError) as exc:
             raise fail(str(exc)) from exc
     from p2penergy.report.files import write_run
     from p2penergy.report.html import render_report
@@ -71,6 +78,10 @@ def simulate_command(
     print_results(sim)
     Console().print(f"\nwritten: {folder}/results.json, {folder}/report.html, per-participant CSVs, certificates"
                     + (", journal and chain log (check with: p2penergy audit " + str(folder) + ")" if ledger else ""))
+    if ledger:
+        Console().print(describe_operator(operator) if operator is not None else
+                        "operator: demonstration key derived from the seed (embedded chain only: anyone with the "
+                        "seed can sign as the operator)", highlight=False)
 
 
 def print_results(sim: Simulation) -> None:

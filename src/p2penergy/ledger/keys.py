@@ -238,6 +238,11 @@ def operator_for(chain_url: str | None, key: Key | None, seed: int) -> Key:
     return key if key is not None else Key.derive(seed, OPERATOR_ID)
 
 
+def operator_label(key: Key) -> str:
+    """What a genesis row and ``ledger.json`` say of the operator's key: ``"demonstration"`` or ``"own"``."""
+    return DEMONSTRATION if key.demonstration else "own"
+
+
 def describe_operator(key: Key) -> str:
     """One line for output: the operator's address and where its key came from."""
     if key.demonstration:

@@ -26,7 +26,7 @@ from typing import Any
 from p2penergy.ledger.actions import Action, Cancel, action_to_dict, kind_of
 from p2penergy.ledger.chain import EMBEDDED, Chain
 from p2penergy.ledger.journal import Journal, sqlite_url
-from p2penergy.ledger.keys import OPERATOR_ID, Key, derive_keys
+from p2penergy.ledger.keys import Key, derive_keys, operator_for, operator_label
 from p2penergy.ledger.merkle import leaf_hash, merkle_root
 from p2penergy.ledger.pipeline import PipelinedChain
 from p2penergy.ledger.signing import Domain, Signed, SignedBatch, Verifier, sign_action, sign_batch
@@ -93,7 +93,7 @@ class Ledger:
     # -- construction -------------------------------------------------------------------
     @classmethod
     def create(cls, settings: MarketSettings, run_dir: Path | None = None, db_url: str | None = None,
-               chain_url: str | None = None, seed: int = 0, operator_key_hex: str | None = None,
+               chain_url: str | None = None, seed: int = 0, operator: Key | None = None,
                pipelined: bool = False) -> Ledger:
         """Open a new journal, connect the chain (in-process unless ``chain_url``), deploy the contract.
 
@@ -101,8 +101,10 @@ class Ledger:
         chain's transactions go to ``run_dir/chain-transactions.jsonl`` and ``run_dir/ledger.json``
         says where everything is (what ``p2penergy audit RUN_DIR`` reads). ``pipelined`` runs the
         embedded chain in a worker process so commits overlap the simulation (see ``pipeline.py``):
-        faster only when a core is free.
+        faster only when a core is free. ``operator``: the contract operator's own key (required with
+        ``chain_url``; on the embedded chain the default is the demonstration key derived from ``seed``).
         """
+        operator = operator_for(chain_url, operator, seed)  # refuses a seed-derived key on an external chain
         if run_dir is not None:
             run_dir = Path(run_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
@@ -110,8 +112,6 @@ class Ledger:
         journal = Journal(url)
         if journal.head[0] != 0:
             raise ValueError(f"db_url: the journal at {url} is not empty; a run starts a new journal")
-        operator = (Key.from_hex(OPERATOR_ID, operator_key_hex) if operator_key_hex
-                    else Key.derive(seed, OPERATOR_ID))
         if chain_url:
             chain = Chain.connect(chain_url, operator)
         else:
@@ -127,6 +127,7 @@ class Ledger:
             "chain_id": chain.chain_id,
             "contract": chain.address,
             "operator": operator.address,
+            "operator_key": operator_label(operator),
             "market": settings.to_mapping(),
         }
         journal.append("genesis", meta)

@@ -13,12 +13,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from p2penergy.ledger.keys import operator_key
 from p2penergy.market import MarketSettings
 from p2penergy.service import routes_account, routes_market, routes_orders
 from p2penergy.service.billing import contracts_of
@@ -113,8 +115,10 @@ def create_app(settings: ServiceSettings, market: MarketSettings | None = None) 
     scenario = scenario_of(settings)
     market = market or market_settings_of(settings, scenario)
     clock = clock_of(settings, market)
+    keystore, password_file = settings.operator_keystore, settings.operator_password_file
+    operator = operator_key(Path(keystore) if keystore else None, Path(password_file) if password_file else None)
     ex = LiveExchange.open(settings.db_url, market, clock, chain_url=settings.chain_url, chain_id=settings.chain_id,
-                           seed=settings.seed)
+                           seed=settings.seed, operator=operator)
     ex.contracts = contracts_of(scenario)
     ex.commit_pending()  # slots a crash left closed but not yet committed
     ex.max_skew = timedelta(seconds=settings.max_skew_s * ex.clock.speed)  # the journal's clock after a restart

@@ -25,9 +25,9 @@ from typing import Any
 
 from p2penergy.agents.market_access import PriceTape
 from p2penergy.ledger.actions import Cancel, Modify, action_from_dict, action_to_dict, kind_of
-from p2penergy.ledger.chain import Chain
+from p2penergy.ledger.chain import Chain, ChainError
 from p2penergy.ledger.journal import Journal
-from p2penergy.ledger.keys import OPERATOR_ID, Key
+from p2penergy.ledger.keys import Key, operator_for, operator_label
 from p2penergy.ledger.recorder import FORMAT_VERSION, trade_to_dict, unix_seconds
 from p2penergy.ledger.replay import Balance, replay, settings_of
 from p2penergy.ledger.signing import Domain, ReplayError, SignatureError, Signed, Verifier, recover
@@ -99,10 +99,16 @@ class LiveExchange(LiveQueries):
     # -- opening ------------------------------------------------------------------------
     @classmethod
     def open(cls, db_url: str, settings: MarketSettings, clock: MarketClock, chain_url: str | None = None,
-             chain_id: int = 31337, seed: int = 0, max_skew: timedelta = timedelta(minutes=5)) -> LiveExchange:
-        """Open (or create) the journal at ``db_url``; an existing journal's market and clock win."""
+             chain_id: int = 31337, seed: int = 0, max_skew: timedelta = timedelta(minutes=5),
+             operator: Key | None = None) -> LiveExchange:
+        """Open (or create) the journal at ``db_url``; an existing journal's market and clock win.
+
+        With ``chain_url``, ``operator`` must be the contract operator's own key (never one derived
+        from ``seed``); on a restart it must be the contract's current operator (after a rotation,
+        the new one).
+        """
+        operator = operator_for(chain_url, operator, seed)
         journal = Journal(db_url)
-        operator = Key.derive(seed, OPERATOR_ID)
         chain = Chain.connect(chain_url, operator) if chain_url else None
         if journal.head[0] == 0:
             if chain is not None:
@@ -113,6 +119,7 @@ class LiveExchange(LiveQueries):
                 "chain_id": chain.chain_id if chain is not None else chain_id,
                 "contract": chain.contract.address if chain is not None else ZERO_ADDRESS,
                 "operator": operator.address,
+                "operator_key": operator_label(operator),
                 "market": settings.to_mapping(),
                 "clock": clock.as_meta(),
             }
@@ -125,7 +132,11 @@ class LiveExchange(LiveQueries):
             meta = genesis
             clock = MarketClock.from_meta(genesis.get("clock", {"kind": "real"}))
             if chain is not None:
+                if chain.chain_id != int(genesis["chain_id"]):
+                    raise ChainError(f"chain_url: {chain_url} is chain {chain.chain_id}, the journal's contract "
+                                     f"is on chain {genesis['chain_id']}")
                 chain.attach(genesis["contract"])
+                chain.ensure_operator()
         domain = Domain(int(meta["chain_id"]), str(meta["contract"]))
         return cls(journal, settings, domain, clock, chain, max_skew)
 

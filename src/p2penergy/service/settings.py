@@ -18,7 +18,10 @@ class ServiceSettings(BaseSettings):
     """What one service instance runs.
 
     ``db_url``: the journal (SQLite file by default; ``postgresql+psycopg://...``).
-    ``chain_url``: a JSON-RPC node to commit each closed slot to (none: journal only).
+    ``chain_url``: a JSON-RPC node to commit each closed slot to (none: journal only); it needs the
+    contract operator's own key: ``operator_keystore`` (an encrypted Ethereum JSON keystore, its
+    password in ``operator_password_file`` or ``$P2PENERGY_OPERATOR_PASSWORD``) or
+    ``$P2PENERGY_OPERATOR_KEY`` (see ``p2penergy.ledger.keys``).
     ``clock``: ``real`` (wall time) or ``accelerated`` (market time starts at
     ``clock_start`` and runs ``speed`` times faster than wall time; survives restarts).
     ``admin_token``: bearer token that may register participants (default: a random one, printed by
@@ -33,6 +36,8 @@ class ServiceSettings(BaseSettings):
     scenario: str | None = None
     db_url: str = "sqlite:///p2penergy-service.sqlite"
     chain_url: str | None = None
+    operator_keystore: str | None = None
+    operator_password_file: str | None = None
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     clock: Literal["real", "accelerated"] = "real"

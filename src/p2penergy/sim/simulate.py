@@ -20,6 +20,7 @@ from p2penergy.agents.gateway import ForecastKit
 from p2penergy.agents.trader import AgentConfig
 from p2penergy.agents.weather_forecast import WeatherForecastSource
 from p2penergy.community import CAR_KIND, Community
+from p2penergy.ledger.keys import Key
 from p2penergy.ledger.recorder import Ledger
 from p2penergy.provenance.metrics import renewable_driving_share
 from p2penergy.scenario.generate import generate
@@ -49,7 +50,8 @@ class SimulationOptions:
 
     ``green``: agents plan in green mode (prefer renewable-tagged energy at a bounded extra
     cost, and bid a premium for it). ``ledger``: sign, journal and commit every slot
-    (journal in ``run_dir`` unless ``db_url``; chain in-process unless ``chain_url``).
+    (journal in ``run_dir`` unless ``db_url``; chain in-process unless ``chain_url``, which needs
+    ``operator``, the contract operator's own key: see ``ledger/keys.py``).
     """
 
     mechanism: str = "cda"
@@ -64,6 +66,7 @@ class SimulationOptions:
     history_days: int = 42
     days: int | None = None
     green: bool = False
+    operator: Key | None = None
 
 
 @dataclass(slots=True)
@@ -125,7 +128,8 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     ledger_hook = None
     if options.ledger:
         ledger = Ledger.create(community.settings, run_dir=options.run_dir, db_url=options.db_url,
-                               chain_url=options.chain_url, seed=seed, pipelined=options.chain_url is None)
+                               chain_url=options.chain_url, seed=seed, pipelined=options.chain_url is None,
+                               operator=options.operator)
         ledger.register(sorted(community.participants))
         ledger_hook = LedgerHook(ledger, prov)
     lap("ledger setup")
