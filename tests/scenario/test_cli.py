@@ -41,3 +41,9 @@ def test_bad_scenario_is_a_clear_error(tmp_path):
     assert "homes[0] (house-01).contract_a" in result.output
     result = runner.invoke(app, ["scenario", "show", "--month", "2021-01"])
     assert result.exit_code == 2 and "--month" in result.output
+
+
+def test_simulate_refuses_an_unknown_baseline_export_credit():
+    result = runner.invoke(app, ["simulate", "--days", "1", "--no-ledger", "--baseline-export-credit", "fit-48"])
+    assert result.exit_code == 2
+    assert "--baseline-export-credit: must be 'own-scheme', 'none' or a scheme" in result.output

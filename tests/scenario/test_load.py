@@ -150,3 +150,16 @@ def test_prosumers_are_credited_by_the_year_their_pv_was_connected(shipped):
     assert shipped.home_buyback(shipped.home("house-01"), august) is None
     prices = shipped.tariffs.fit_schedule().prices
     assert dict(prices)[2009] == Decimal(48) and dict(prices)[2019] == Decimal(24)
+
+
+def test_the_baseline_export_credit_can_be_overridden_and_is_checked(shipped):
+    from decimal import Decimal
+
+    from p2penergy.tariffs import Buyback, ExportCredit
+
+    assert shipped.baseline_export_credit() == ExportCredit.own()
+    assert shipped.with_baseline_export_credit("none").baseline_export_credit() == ExportCredit.none()
+    post_fit = shipped.with_baseline_export_credit("post-fit").baseline_export_credit()
+    assert post_fit == ExportCredit.scheme(Buyback("post-fit", Decimal("8.5")))
+    with pytest.raises(ValueError, match=r"^--baseline-export-credit: must be 'own-scheme', 'none' or a scheme"):
+        shipped.with_baseline_export_credit("fit", "--baseline-export-credit")

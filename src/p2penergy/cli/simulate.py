@@ -35,6 +35,9 @@ def simulate_command(
     ledger: Annotated[bool, typer.Option(help="Sign, journal and commit every slot on chain.")] = True,
     days: Annotated[int | None, typer.Option(help="Only the first N days of the month (quick runs).")] = None,
     green: Annotated[bool, typer.Option(help="Agents prefer renewable energy (bounded extra cost).")] = False,
+    baseline_export_credit: Annotated[str | None, typer.Option(
+        help="How the baseline credits homes' exports: own-scheme | none | a buyback scheme (e.g. post-fit); "
+             "default: the scenario's [baseline] export_credit.")] = None,
 ) -> None:
     """Simulate a month of P2P trading and report savings per group against the utility-only baseline."""
     if mechanism not in ("cda", "pay-as-clear", "pay-as-bid"):
@@ -54,11 +57,17 @@ def simulate_command(
         raise fail(str(exc)) from exc
     if days is not None and not 1 <= days <= 31:
         raise fail(f"--days: must be between 1 and 31, got {days}")
+    if baseline_export_credit is not None:
+        try:
+            spec.with_baseline_export_credit(baseline_export_credit, "--baseline-export-credit")
+        except ValueError as exc:
+            raise fail(str(exc)) from exc
     report_month = month or spec.period.report_month
     folder = out or Path("runs") / f"{spec.scenario.name}-{report_month:%Y-%m}-{mechanism}-{agents}"
     options = SimulationOptions(mechanism=mechanism, period=month, seed=seed, agents=agents, ledger=ledger,
                                 run_dir=folder, chain_url=chain_url, db_url=db, days=days,
-                                green=green, operator=operator)
+                                green=green, operator=operator,
+                                baseline_export_credit=baseline_export_credit)
     console = Console(stderr=True)
     with Progress(TextColumn("[bold]simulating[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as bar:

@@ -247,10 +247,7 @@ class Scenario(_Model):
                     self.home_buyback(home, self.period.report_month)
                 except ValueError as exc:
                     raise ValueError(f"homes[{i}].pv_connected: {str(exc).split(': ', 1)[-1]}") from exc
-        credit = self.baseline.export_credit
-        if credit not in (OWN_SCHEME, NO_CREDIT) and credit not in self.tariffs.buyback:
-            raise ValueError(f"baseline.export_credit: must be {OWN_SCHEME!r}, {NO_CREDIT!r} or a scheme of "
-                             f"[tariffs.buyback] ({', '.join(sorted(self.tariffs.buyback))}), got {credit!r}")
+        _check_export_credit("baseline.export_credit", self.baseline.export_credit, self.tariffs)
         months = {d.month for d in _months(self.period.start, self.period.end)}
         missing = sorted(months - set(self.weather.day_type_probabilities))
         if missing:
@@ -271,6 +268,11 @@ class Scenario(_Model):
         """How ``home``'s exports are credited in ``month`` (its scheme, or its FIT by connection year)."""
         return self.tariffs.pv_buyback(home.buyback, home.pv_connected, month)
 
+    def with_baseline_export_credit(self, credit: str, field: str = "baseline.export_credit") -> Scenario:
+        """The same scenario whose baseline credits exports by ``credit`` (checked, the error names ``field``)."""
+        _check_export_credit(field, credit, self.tariffs)
+        return self.model_copy(update={"baseline": BaselineModel(export_credit=credit)})
+
     def baseline_export_credit(self) -> ExportCredit:
         credit = self.baseline.export_credit
         if credit == OWN_SCHEME:
@@ -284,6 +286,12 @@ class Scenario(_Model):
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() or self.base_dir is None else self.base_dir / path
+
+
+def _check_export_credit(field: str, credit: str, tariffs: Tariffs) -> None:
+    if credit not in (OWN_SCHEME, NO_CREDIT) and credit not in tariffs.buyback:
+        raise ValueError(f"{field}: must be {OWN_SCHEME!r}, {NO_CREDIT!r} or a scheme of [tariffs.buyback] "
+                         f"({', '.join(sorted(tariffs.buyback))}), got {credit!r}")
 
 
 def _months(start: date, end: date) -> list[date]:

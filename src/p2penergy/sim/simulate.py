@@ -49,9 +49,11 @@ class SimulationOptions:
     """What to run. ``period``: the report month (default: the scenario's).
 
     ``green``: agents plan in green mode (prefer renewable-tagged energy at a bounded extra
-    cost, and bid a premium for it). ``ledger``: sign, journal and commit every slot
-    (journal in ``run_dir`` unless ``db_url``; chain in-process unless ``chain_url``, which needs
-    ``operator``, the contract operator's own key: see ``ledger/keys.py``).
+    cost, and bid a premium for it). ``baseline_export_credit``: overrides the scenario's
+    ``[baseline] export_credit`` (``own-scheme``, ``none`` or a buyback scheme). ``ledger``: sign,
+    journal and commit every slot (journal in ``run_dir`` unless ``db_url``; chain in-process
+    unless ``chain_url``, which needs ``operator``, the contract operator's own key: see
+    ``ledger/keys.py``).
     """
 
     mechanism: str = "cda"
@@ -67,6 +69,7 @@ class SimulationOptions:
     days: int | None = None
     green: bool = False
     operator: Key | None = None
+    baseline_export_credit: str | None = None
 
 
 @dataclass(slots=True)
@@ -106,6 +109,8 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     month = (options.period or scenario.period.report_month).replace(day=1)
     if options.period is not None:
         scenario = scenario.model_copy(update={"period": replace_period(scenario, month)})
+    if options.baseline_export_credit is not None:
+        scenario = scenario.with_baseline_export_credit(options.baseline_export_credit, "baseline_export_credit")
     seed = scenario.scenario.seed if options.seed is None else options.seed
     if seed != scenario.scenario.seed:
         scenario = scenario.model_copy(update={"scenario": scenario.scenario.model_copy(update={"seed": seed})})
