@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 from eth_hash.auto import keccak
@@ -130,21 +131,21 @@ def test_a_failed_journal_write_after_landing_is_retried_without_a_second_transa
     assert chain.committed_slots() == [SLOT0]
 
 
-def test_a_restart_keeps_the_journal_head_the_chain_holds(chain):
+def test_a_restart_finds_what_landed_before_it_and_sends_nothing(chain):
     q = CommitQueue(chain, Journal())
     q.put(commit_of(0))
-    assert q.step() is not None
-    # a new process re-queues the slot (closed, commit row lost) with the head it sees now
+    sent = q.step()
+    # a new process re-queues the slot from its journal (commit row there, its transaction not)
     journal = Journal()
     again = CommitQueue(chain, journal)
-    later_head = commit_of(0)
-    object.__setattr__(later_head, "journal_seq", 999)
-    object.__setattr__(later_head, "maybe_landed", True)
-    again.put(later_head)
+    again.put(replace(commit_of(0), maybe_landed=True))
     landed = again.step()
-    assert landed.recovered and landed.op.journal_seq == commit_of(0).journal_seq
-    assert landed.op.journal_head == commit_of(0).journal_head
+    assert landed.recovered and (landed.tx_hash, landed.block) == (sent.tx_hash, sent.block)
     assert chain.committed_slots() == [SLOT0]
+    # the same roots with another journal head is not ours: a conflict
+    other = CommitQueue(chain, Journal())
+    other.put(replace(commit_of(0), journal_seq=999, maybe_landed=True))
+    assert other.step() is None and "row 5; ours" in other.status().last_error
 
 
 def test_a_different_commitment_on_chain_is_a_conflict_that_stays_queued(chain):
@@ -157,7 +158,7 @@ def test_a_different_commitment_on_chain_is_a_conflict_that_stays_queued(chain):
     lag = other.status()
     assert lag.pending_slots == 1 and "reverted (execution reverted: slot already committed)" in lag.last_error
     assert other.step() is None  # the retry checks the chain first: a conflict, nothing sent
-    assert "already holds other roots" in other.status().last_error
+    assert "already holds another commitment" in other.status().last_error
     with pytest.raises(CommitConflict):
         commit_of(0, salt=b"forged").landed(chain)
 
@@ -166,8 +167,10 @@ def test_registrations_are_idempotent_and_ordered_with_commits(chain, relay):
     journal = Journal()
     q = CommitQueue(chain, journal)
     alice, bob = "0x" + "11" * 20, "0x" + "22" * 20
-    q.put(Registration({"alice": alice}))
-    q.put(commit_of(0))
+    q.register({"alice": alice})  # the calls an engine makes of a chain
+    c = commit_of(0)
+    assert q.commit_slot(c.slot_start, c.orders_root, c.trades_root, c.certificates_root, c.journal_head,
+                         c.journal_seq, c.tag_energy_wh, list(c.device_certificates)) is None
     q.put(Registration({"alice": alice, "bob": bob}))  # alice again: already there, only bob is sent
     relay.set_up(False)
     assert q.step() is None
@@ -175,6 +178,7 @@ def test_registrations_are_idempotent_and_ordered_with_commits(chain, relay):
     while q.step() is not None:
         pass
     assert [type(landed.op).__name__ for landed in journal.landed] == ["Registration", "SlotCommit", "Registration"]
+    assert journal.landed[1].op == c
     assert chain.account_of("alice").lower() == alice and chain.account_of("bob").lower() == bob
     q.put(Registration({"alice": bob}))
     assert q.step() is None and "holds" in q.status().last_error

@@ -14,7 +14,7 @@ one :class:`CommitQueue`, which a worker thread sends strictly in the order they
   landed already (``maybe_landed``: what a restart re-queues), the queue reads the contract's
   state. A commitment that landed before a timeout is found there (``commitments(slot)``) and
   taken as done, with the transaction found in that block's logs; one that differs from ours
-  is a :class:`CommitConflict` (reported, never overwritten: the contract allows one
+  (roots or journal head) is a :class:`CommitConflict` (reported, never overwritten: the contract allows one
   commitment per slot).
 - **never lost**: nothing leaves the queue before its ``on_landed`` callback (which journals
   it) returned. What a crash loses from memory the owner re-queues from its journal on start
@@ -33,7 +33,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from p2penergy.ledger.chain import ChainError, OnChainCommitment
@@ -130,22 +130,23 @@ class SlotCommit:
         return f"commit of slot {self.slot_start}"
 
     def landed(self, chain: ChainWriter) -> Landed | None:
-        """The commitment on chain if there is one (ours, possibly with an earlier journal head); None if none."""
+        """The commitment on chain if there is one and it is ours; None if there is none."""
         on_chain = chain.commitment(self.slot_start)
         if on_chain is None:
             return None
-        ours = (self.orders_root, self.trades_root, self.certificates_root)
-        theirs = (on_chain.orders_root, on_chain.trades_root, on_chain.certificates_root)
+        ours = (self.orders_root, self.trades_root, self.certificates_root, self.journal_head, self.journal_seq)
+        theirs = (on_chain.orders_root, on_chain.trades_root, on_chain.certificates_root, on_chain.journal_head,
+                  on_chain.journal_seq)
         if ours != theirs:
-            raise CommitConflict(f"{self.describe()}: the chain already holds other roots for this slot "
-                                 f"(trades root 0x{on_chain.trades_root.hex()}, ours 0x{self.trades_root.hex()}); "
-                                 "a slot is committed once: the journal and the chain disagree")
+            raise CommitConflict(f"{self.describe()}: the chain already holds another commitment for this slot "
+                                 f"(trades root 0x{on_chain.trades_root.hex()}, journal row {on_chain.journal_seq}; "
+                                 f"ours 0x{self.trades_root.hex()}, row {self.journal_seq}); a slot is committed "
+                                 "once: the journal and the chain disagree")
         try:
             tx_hash = chain.commit_tx(self.slot_start, on_chain.block_number)
         except Exception:  # a node that keeps no logs of that block: the commitment itself is what counts
             tx_hash = None
-        as_on_chain = replace(self, journal_head=on_chain.journal_head, journal_seq=on_chain.journal_seq)
-        return Landed(as_on_chain, tx_hash, on_chain.block_number, recovered=True)
+        return Landed(self, tx_hash, on_chain.block_number, recovered=True)
 
     def send(self, chain: ChainWriter) -> Landed:
         tx_hash, block, _event = chain.commit_slot(
@@ -204,7 +205,12 @@ class CommitLag:
 
 
 class CommitQueue:
-    """Ordered, retried, idempotent chain writes; :meth:`start` a worker thread or call :meth:`step`.
+    """Ordered, retried, idempotent chain writes; :meth:`start` a worker thread or call :meth:`step`
+    (not both: one sender at a time, as the operator's nonces are sequential).
+
+    It answers ``register`` / ``commit_slot`` / ``close`` as a chain does, so an engine that
+    commits to a chain can commit to the queue instead (the transaction then arrives later, at
+    ``on_landed``).
 
     ``on_landed(landed)`` is called (from the worker) once per write, after it is on chain and
     before it leaves the queue; if it raises, the write stays at the head and is retried (the
@@ -242,6 +248,24 @@ class CommitQueue:
                 self._last_slot = op.slot_start
             self._ops.append(op)
             self._cond.notify_all()
+
+    # -- the committer's calls (what an engine calls on a Chain), queued instead of sent -----------
+    def register(self, participants: Mapping[str, str]) -> None:
+        """Queue the registration of ``{participant id: address}``."""
+        self.put(Registration(dict(participants)))
+
+    def commit_slot(self, slot_start: int, orders_root: bytes, trades_root: bytes, certificates_root: bytes,
+                    journal_head: bytes, journal_seq: int, tag_energy_wh: Mapping[str, int],
+                    device_certificates: list[tuple[str, int, int]] | tuple[tuple[str, int, int], ...] = (),
+                    maybe_landed: bool = False) -> None:
+        """Queue a slot's commitment (its transaction is reported to ``on_landed``, not returned)."""
+        self.put(SlotCommit(slot_start, orders_root, trades_root, certificates_root, journal_head, journal_seq,
+                            dict(tag_energy_wh), tuple((str(d), int(i), int(c)) for d, i, c in device_certificates),
+                            maybe_landed))
+
+    def close(self) -> None:
+        """Stop the worker (see :meth:`stop`)."""
+        self.stop()
 
     # -- sending ------------------------------------------------------------------------------
     def step(self) -> Landed | None:
