@@ -109,3 +109,17 @@ class Community:
 
     def of_kind(self, kind: str) -> list[Participant]:
         return [p for p in self.participants.values() if p.kind == kind]
+
+
+# The types flows and diagrams aggregate participants by (results.json ``flows``, the report's Sankeys).
+PARTICIPANT_TYPES = ("office", "consumer", "prosumer", "car")
+
+
+def participant_type(p: Participant) -> str:
+    """``p``'s type in ``PARTICIPANT_TYPES``: the office, a car, a home with PV (``prosumer``)
+    or a home without (``consumer``; a consumer's car is a ``car`` of its own)."""
+    if p.kind == OFFICE_KIND:
+        return "office"
+    if p.kind == CAR_KIND:
+        return "car"
+    return "prosumer" if p.has_pv else "consumer"

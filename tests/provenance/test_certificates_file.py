@@ -106,3 +106,27 @@ def test_cli_writes_a_self_contained_sankey(tmp_path):
     assert '"type":"sankey"' in html
     assert '"label":["solar \\u00b7 office","storage","car-1","office","grid export"]' in html
     assert '<script src="https://cdn.plot.ly' not in html  # plotly.js is embedded, not fetched
+
+
+def test_cli_sankey_is_by_participant_type_with_a_per_site_view(tmp_path):
+    write_certificates(tmp_path, run_events())
+    types = {"office": {"type": "office"}, "car-1": {"type": "car"}}
+    (tmp_path / "results.json").write_text(json.dumps({"participants": types}), encoding="utf-8")
+    by_type, per_site = tmp_path / "types.html", tmp_path / "sites.html"
+    out = CliRunner().invoke(app, ["certificates", str(tmp_path), "--summary", "--format", "json",
+                                   "--sankey", str(by_type)])
+    assert out.exit_code == 0, out.output
+    assert '"label":["solar \\u00b7 office","storage","car","office","grid export"]' in by_type.read_text("utf-8")
+    out = CliRunner().invoke(app, ["certificates", str(tmp_path), "--summary", "--format", "json",
+                                   "--sankey", str(per_site), "--per-site"])
+    assert out.exit_code == 0, out.output
+    assert '"label":["solar \\u00b7 office","storage","car-1","office","grid export"]' in per_site.read_text("utf-8")
+
+
+def test_cli_sankey_names_a_participant_without_a_type(tmp_path):
+    write_certificates(tmp_path, run_events())
+    (tmp_path / "results.json").write_text(json.dumps({"participants": {"office": {"type": "office"}}}),
+                                           encoding="utf-8")
+    out = CliRunner().invoke(app, ["certificates", str(tmp_path), "--sankey", str(tmp_path / "s.html")])
+    assert out.exit_code == 2
+    assert "car-1" in out.output and "--per-site" in out.output

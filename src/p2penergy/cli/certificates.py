@@ -26,8 +26,13 @@ def certificates(
     summary: Annotated[bool, typer.Option("--summary", help="Print metrics instead of events.")] = False,
     output: Annotated[Path | None, typer.Option(help="Write to this file instead of standard output.")] = None,
     sankey: Annotated[Path | None, typer.Option(help="Also write a Sankey diagram of the flows (HTML).")] = None,
+    per_site: Annotated[bool, typer.Option("--per-site", help="Sankey: one node per site, not per participant "
+                                                              "type.")] = False,
 ) -> None:
-    """Export certificate events (issue, transfer, store, release, cancel, export, loss, meter, trade)."""
+    """Export certificate events (issue, transfer, store, release, cancel, export, loss, meter, trade).
+
+    ``--sankey`` draws participants by type (office, consumer, prosumer, car; from the run's
+    results.json) or, with ``--per-site`` (or without results.json), one node per site."""
     if fmt not in ("csv", "json"):
         raise fail(f"--format: must be csv or json, got {fmt!r}")
     try:
@@ -39,7 +44,16 @@ def certificates(
         if not events:
             raise fail(f"--participant: no events for {participant!r} in {run_dir}")
     if sankey is not None:
-        figure = sankey_figure(sankey_data(events), title=f"Where the energy came from (kWh): {run_dir.name}")
+        types = None if per_site else participant_types(run_dir)
+        if types is None and not per_site:
+            Console(stderr=True).print(f"note: {run_dir / 'results.json'} gives no participant types; "
+                                       "the Sankey has one node per site", highlight=False)
+        try:
+            data = sankey_data(events, group=types)
+        except ValueError as exc:
+            raise fail(f"--sankey: {exc} in {run_dir / 'results.json'} (or use --per-site)") from exc
+        view = "per site" if types is None else "by participant type"
+        figure = sankey_figure(data, title=f"Where the energy came from (kWh, {view}): {run_dir.name}")
         try:
             figure.write_html(sankey, include_plotlyjs=True)  # self-contained: works offline
         except OSError as exc:
@@ -59,6 +73,19 @@ def certificates(
         typer.echo(text, nl=False) if fmt == "csv" else typer.echo(text)
     else:
         output.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+
+
+def participant_types(run_dir: Path) -> dict[str, str] | None:
+    """Participant → type from the run's ``results.json`` (``participants.*.type``), if it has them."""
+    try:
+        body = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    participants = body.get("participants") if isinstance(body, dict) else None
+    if not isinstance(participants, dict):
+        return None
+    types = {pid: p.get("type") for pid, p in participants.items() if isinstance(p, dict)}
+    return types if types and all(isinstance(t, str) for t in types.values()) else None
 
 
 def events_csv(events: list[dict[str, Any]]) -> str:

@@ -94,37 +94,34 @@ def simulate_command(
 
 
 def print_results(sim: Simulation) -> None:
+    """The savings table and the key figures (the same texts as report.html and results.json)."""
+    from p2penergy.report.figures import FigureStyle, key_figures
+
     console = wide_console()
-    cur = sim.community.settings.currency
+    style = FigureStyle.of(sim.community.settings)
+    cur = style.currency
+    demo = sim.reproduces_demonstration
     table = Table(title=f"Electricity-charge balance vs buying only from the utility, "
                         f"{sim.community.report_month:%B %Y} ({sim.options.mechanism}, {sim.options.agents} agents)")
-    for col in ("group", "members", f"baseline {cur}", f"P2P {cur}", "improvement", "demonstration",
-                f"fuel {cur} (baseline → P2P)"):
+    columns = ["group", "members", f"baseline {cur}", f"P2P {cur}", "improvement",
+               *(["demonstration"] if demo else []), f"fuel {cur} (baseline → P2P)"]
+    for col in columns:
         table.add_column(col, justify="left" if col == "group" else "right")
     for name, g in sim.groups.items():
-        demo = DEMONSTRATION_PCT.get(name)
-        table.add_row(GROUP_LABELS.get(name, name), str(len(g.members)), f"{g.baseline_balance:,.0f}",
-                      f"{g.p2p_balance:,.0f}", g.improvement_text, f"{demo:.1f} %" if demo is not None else "",
-                      f"{g.baseline_fuel:,.0f} → {g.p2p_fuel:,.0f}")
+        published = DEMONSTRATION_PCT.get(name)
+        row = [GROUP_LABELS.get(name, name), str(len(g.members)), style.money(g.baseline_balance, unit=False),
+               style.money(g.p2p_balance, unit=False), g.improvement_text]
+        if demo:
+            row.append(f"{published:.1f} %" if published is not None else "")
+        row.append(f"{style.money(g.baseline_fuel, unit=False)} → {style.money(g.p2p_fuel, unit=False)}")
+        table.add_row(*row)
     console.print(table)
     console.print("balance = paid for electricity − earned selling it (utility and P2P), fuel not included; "
                   f"{NOT_APPLICABLE} where the baseline balance is not positive", soft_wrap=True)
     console.print(f"baseline: utility only, exports credited: {sim.community.baseline_export_credit.label}",
                   soft_wrap=True)
-    k = sim.kpis
     kp = Table(title="Key figures", show_header=False)
-    rows = [
-        ("energy traded P2P", f"{k['p2p_energy_kwh']:,.1f} kWh in {k['p2p_trades']:,} trades"),
-        ("volume-weighted P2P price", f"{k['p2p_vwap_per_kwh']:.2f} {cur}/kWh" if k["p2p_vwap_per_kwh"] else "-"),
-        ("community self-sufficiency", f"{k['self_sufficiency_baseline']:.1%} -> {k['self_sufficiency_p2p']:.1%}"),
-        ("office peak", f"{k['office_peak_kw_baseline']:.1f} -> {k['office_peak_kw_p2p']:.1f} kW"),
-        ("CO2 (community)", f"{k['co2_kg_baseline']:,.0f} -> {k['co2_kg_p2p']:,.0f} kg ({k['co2_reduction_pct']} %)"),
-        ("CO2 (cars)", f"{k['car_co2_kg_baseline']:,.0f} -> {k['car_co2_kg_p2p']:,.0f} kg "
-                       f"({k['car_co2_reduction_pct']} %; demonstration 38 %)"),
-        ("renewable share of cars' driving", f"{k['car_renewable_driving_share']:.1%} (demonstration 43 %)"
-         if k["car_renewable_driving_share"] is not None else "-"),
-        ("run time", ", ".join(f"{s} {t:.1f} s" for s, t in sim.timings_s.items())),
-    ]
-    for a, b in rows:
-        kp.add_row(a, b)
+    for label, text in key_figures(sim):
+        kp.add_row(label, text)
+    kp.add_row("run time", ", ".join(f"{s} {t:.1f} s" for s, t in sim.timings_s.items()))
     console.print(kp)

@@ -14,16 +14,24 @@ from typing import Any
 
 import pandas as pd
 
+from p2penergy.community import participant_type
 from p2penergy.formats.certificates_file import write_certificates
+from p2penergy.report.figures import FigureStyle, key_figures
 from p2penergy.sim.records import METER_FIELDS
-from p2penergy.sim.results import DEMONSTRATION_PCT
+from p2penergy.sim.results import DEMONSTRATION_PCT, flows
 from p2penergy.sim.simulate import Simulation
 from p2penergy.tariffs.money import round_money
 
 
 def results_json(sim: Simulation) -> dict[str, Any]:
-    """The machine-readable results (``results.json``)."""
+    """The machine-readable results (``results.json``).
+
+    Numbers stay numbers, rounded by the unit in their name (report/figures.py, docs/report.md);
+    money is exact; ``key_figures`` are the same sentences the report and the CLI print."""
+    style = FigureStyle.of(sim.community.settings)
+    demo = sim.reproduces_demonstration
     return {
+        "scenario": sim.scenario_name,
         "currency": sim.community.settings.currency,
         "scenario_seed": sim.community.seed,
         "period": f"{sim.community.report_month:%Y-%m}",
@@ -40,7 +48,7 @@ def results_json(sim: Simulation) -> dict[str, Any]:
                 "p2p_balance": _num(g.p2p_balance),
                 "improvement_pct": g.improvement_pct,
                 "improvement": g.improvement_text,
-                "demonstration_pct": DEMONSTRATION_PCT.get(name),
+                "demonstration_pct": DEMONSTRATION_PCT.get(name) if demo else None,
                 "baseline_fuel": _num(_rounded(g.baseline_fuel, sim)),
                 "p2p_fuel": _num(_rounded(g.p2p_fuel, sim)),
             }
@@ -48,6 +56,7 @@ def results_json(sim: Simulation) -> dict[str, Any]:
         },
         "participants": {
             pid: {
+                "type": participant_type(p),
                 "baseline_balance": _num(sim.baseline_costs[pid].balance),
                 "p2p_balance": _num(sim.p2p_costs[pid].balance),
                 "p2p_paid": _num(sim.p2p_costs[pid].p2p_paid),
@@ -55,9 +64,11 @@ def results_json(sim: Simulation) -> dict[str, Any]:
                 "baseline_fuel": _num(_rounded(sim.baseline_costs[pid].fuel, sim)),
                 "p2p_fuel": _num(_rounded(sim.p2p_costs[pid].fuel, sim)),
             }
-            for pid in sim.community.participants
+            for pid, p in sim.community.participants.items()
         },
-        "kpis": sim.kpis,
+        "flows": [f.as_dict(style.price_number_decimals) for f in flows(sim.community, sim.p2p.trades)],
+        "kpis": {name: style.number(name, value) for name, value in sim.kpis.items()},
+        "key_figures": [{"figure": label, "text": text} for label, text in key_figures(sim)],
         "timings_s": {k: round(v, 2) for k, v in sim.timings_s.items()},
     }
 

@@ -1,4 +1,6 @@
-"""The self-contained HTML report of a run (plotly, no network needed to view it)."""
+"""The self-contained HTML report of a run (plotly, no network needed to view it).
+
+Every sentence and figure in it is computed from the run (docs/report.md)."""
 
 from __future__ import annotations
 
@@ -9,75 +11,108 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from p2penergy.community import CAR_KIND
-from p2penergy.provenance.sankey import sankey_data, sankey_figure
-from p2penergy.sim.results import DEMONSTRATION_PCT, GROUP_LABELS
-from p2penergy.sim.simulate import Simulation
-
-EXPLANATIONS = {
-    "all": "The sum of the cells below; the all-participants saving follows from them.",
-    "consumers": "Consumers buy P2P energy below their marginal retail tier; see the rows below.",
-    "consumers_no_phv": "P2P energy (about 22 JPY/kWh in the model) replaces the most expensive retail tier "
-                        "(26.48-30.57 JPY/kWh plus surcharge); the demonstration's P2P prices were not published "
-                        "and were probably nearer retail.",
-    "consumers_phv": "Their cars charge from P2P energy at the office instead of from the grid at home.",
-    "prosumers": "Several model homes are past their FIT term (8.5 JPY/kWh buyback), so P2P sales are worth "
-                 "more to them than to FIT homes; the demonstration did not publish its homes' FIT status.",
-    "pv_only": "As for prosumers: P2P sales against a low post-FIT buyback price.",
-    "pv_battery": "The battery also buys cheap P2P energy and sells stored energy; post-FIT buyback as above.",
-    "pv_phv": "Post-FIT buyback as above, and the car charges from office PV.",
-    "pv_battery_phv": "A net income (above 100 %) needs sales above purchases; the model home sells less than "
-                      "the demonstration's did.",
-    "phv": "Cars save by charging from P2P energy at the office in daytime instead of at home from the grid.",
-}
+from p2penergy.community import CAR_KIND, participant_type
+from p2penergy.provenance.sankey import sankey_data, sankey_figure, sankey_links, sankey_views
+from p2penergy.report.explain import describe, group_change
+from p2penergy.report.figures import FigureStyle, key_figures
+from p2penergy.sim.results import DEMONSTRATION_PCT, GROUP_LABELS, flows
+from p2penergy.sim.simulate import AGENT_MODES, Simulation
 
 
 def render_report(sim: Simulation) -> str:
-    """The whole report as one HTML string (plotly.js inlined once)."""
+    """The whole report as one HTML string (plotly.js inlined once, so it works offline)."""
     c = sim.community
-    cur = c.settings.currency
-    parts = [f"<h1>p2penergy — {html.escape(c.report_month.strftime('%B %Y'))}, "
+    parts = [f"<h1>p2penergy — {html.escape(sim.scenario_name or c.settings.name)}, "
+             f"{html.escape(c.report_month.strftime('%B %Y'))}, "
              f"{html.escape(sim.options.mechanism)}, {html.escape(sim.options.agents)} agents</h1>",
-             "<h2>Savings against buying only from the utility</h2>", _savings_table(sim), "<h2>Key figures</h2>",
-             _kpi_table(sim)]
-    figures = [_prices(sim), _flows(sim), _soc(sim), _forecasts(sim)]
+             "<h2>Savings against buying only from the utility</h2>", _savings_table(sim),
+             "<h2>Key figures</h2>", _key_figures(sim),
+             "<h2>P2P flows between participant types</h2>", _flow_table(sim)]
+    figures = [_flow_diagram(sim), _prices(sim), _energy_per_slot(sim), _soc(sim), _forecasts(sim)]
     events = sim.provenance.events
     if events:
-        figures.append(sankey_figure(sankey_data(events), title=f"Where the energy came from (kWh), {cur} market"))
+        figures.append(_origin_diagram(sim))
+    figures = [f for f in figures if f is not None]
     for k, fig in enumerate(figures):
         parts.append(fig.to_html(full_html=False, include_plotlyjs=(k == 0)))
+    parts += ["<h2>All indicators</h2>", _kpi_table(sim)]
     body = "\n".join(parts)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>p2penergy report</title>"
             f"<style>body{{font-family:sans-serif;max-width:1200px;margin:auto}}table{{border-collapse:collapse}}"
             f"td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}"
+            f"td.note{{text-align:left;font-size:90%}}"
             f"</style></head><body>{body}</body></html>")
 
 
 def _savings_table(sim: Simulation) -> str:
-    cur = sim.community.settings.currency
-    rows = [f"<tr><th>group</th><th>members</th><th>baseline balance {cur}</th><th>P2P balance {cur}</th>"
-            f"<th>improvement</th><th>demonstration</th><th>fuel {cur} (baseline → P2P)</th>"
-            "<th>why it differs</th></tr>"]
+    """Groups with their electricity-charge balances and fuel; the demonstration's column only
+    for a run of its community and month; each note computed from the group's own trades and
+    bills (report/explain.py)."""
+    style = FigureStyle.of(sim.community.settings)
+    cur = html.escape(style.currency)
+    demo = sim.reproduces_demonstration
+    head = (f"<tr><th>group</th><th>members</th><th>baseline balance {cur}</th><th>P2P balance {cur}</th>"
+            "<th>improvement</th>" + ("<th>demonstration</th>" if demo else "")
+            + f"<th>fuel {cur} (baseline → P2P)</th><th>what P2P changed for the group (this run)</th></tr>")
+    rows = [head]
     for name, g in sim.groups.items():
-        demo = DEMONSTRATION_PCT.get(name)
-        pct = g.improvement_pct
-        note = EXPLANATIONS.get(name, "") if demo is not None and pct is not None and abs(pct - demo) > 3 else ""
+        published = DEMONSTRATION_PCT.get(name) if demo else None
+        note = describe(group_change(sim, g.members), style)
         rows.append(
             f"<tr id='group-{name}'><td>{html.escape(GROUP_LABELS.get(name, name))}</td><td>{len(g.members)}</td>"
-            f"<td>{g.baseline_balance:,.0f}</td><td>{g.p2p_balance:,.0f}</td>"
+            f"<td>{style.money(g.baseline_balance, unit=False)}</td><td>{style.money(g.p2p_balance, unit=False)}</td>"
             f"<td>{html.escape(g.improvement_text)}</td>"
-            f"<td>{'' if demo is None else f'{demo:.1f} %'}</td>"
-            f"<td>{g.baseline_fuel:,.0f} → {g.p2p_fuel:,.0f}</td><td style='text-align:left'>{html.escape(note)}</td>"
-            "</tr>")
+            + (f"<td>{'' if published is None else f'{published:.1f} %'}</td>" if demo else "")
+            + f"<td>{style.money(g.baseline_fuel, unit=False)} → {style.money(g.p2p_fuel, unit=False)}</td>"
+            f"<td class='note'>{html.escape(note)}</td></tr>")
     caption = (f"<p>Balance = paid for electricity − earned selling it (utility and P2P), fuel not included. "
                f"Baseline: utility only; exports credited: "
                f"{html.escape(sim.community.baseline_export_credit.label)}.</p>")
-    return caption + "<table>" + "".join(rows) + "</table>"
+    return caption + "<table id='savings'>" + "".join(rows) + "</table>"
+
+
+def _key_figures(sim: Simulation) -> str:
+    rows = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td></tr>" for a, b in key_figures(sim))
+    return f"<table id='key-figures'>{rows}</table>"
 
 
 def _kpi_table(sim: Simulation) -> str:
-    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(str(v))}</td></tr>" for k, v in sim.kpis.items())
+    """Every indicator of ``results.json``'s ``kpis``, with its unit (report/figures.py)."""
+    style = FigureStyle.of(sim.community.settings)
+    rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{html.escape(style.text(k, v))}</td></tr>"
+                   for k, v in sim.kpis.items())
     return f"<table id='kpis'>{rows}</table>"
+
+
+def _flow_table(sim: Simulation) -> str:
+    style = FigureStyle.of(sim.community.settings)
+    run_flows = flows(sim.community, sim.p2p.trades)
+    if not run_flows:
+        return "<p id='flows'>No P2P trades in this run.</p>"
+    total_wh = sum(f.energy_wh for f in run_flows)
+    rows = ["<tr><th>seller type</th><th>buyer type</th><th>energy</th><th>share of P2P energy</th>"
+            "<th>volume-weighted price</th></tr>"]
+    for f in run_flows:
+        rows.append(f"<tr><td>{html.escape(f.seller_type)}</td><td>{html.escape(f.buyer_type)}</td>"
+                    f"<td>{f.energy_wh / 1000:,.1f} kWh</td><td>{f.energy_wh / total_wh:.1%}</td>"
+                    f"<td>{html.escape(style.price(f.vwap_per_kwh))}</td></tr>")
+    return "<table id='flows'>" + "".join(rows) + "</table>"
+
+
+def _flow_diagram(sim: Simulation) -> go.Figure | None:
+    run_flows = flows(sim.community, sim.p2p.trades)
+    if not run_flows:
+        return None
+    data = sankey_links({(f"{f.seller_type} (sells)", f"{f.buyer_type} (buys)"): f.energy_wh for f in run_flows})
+    return sankey_figure(data, title="P2P energy from seller type to buyer type (kWh)")
+
+
+def _origin_diagram(sim: Simulation) -> go.Figure:
+    """Certificates from origin to consumer, by participant type, with a per-site view."""
+    events = sim.provenance.events
+    types = {pid: participant_type(p) for pid, p in sim.community.participants.items()}
+    views = {"by participant type": sankey_data(events, group=types), "per site": sankey_data(events)}
+    return sankey_views(views, title="Where the energy came from (kWh, certificates of origin)")
 
 
 def _month_index(sim: Simulation) -> pd.DatetimeIndex:
@@ -100,7 +135,7 @@ def _prices(sim: Simulation) -> go.Figure:
     return fig
 
 
-def _flows(sim: Simulation) -> go.Figure:
+def _energy_per_slot(sim: Simulation) -> go.Figure:
     index = _month_index(sim)
     totals: dict[str, np.ndarray] = {}
     for name in ("load_wh", "pv_wh", "grid_import_wh", "grid_export_wh", "p2p_buy_wh", "car_charge_wh"):
@@ -138,7 +173,9 @@ def _forecasts(sim: Simulation) -> go.Figure:
         fig.add_trace(go.Scatter(x=index, y=actual, name=f"{target[:-3]} actual (kWh)", mode="lines"))
         fig.add_trace(go.Scatter(x=index, y=predicted, name=f"{target[:-3]} forecast (kWh)", mode="lines",
                                  line={"dash": "dash"}))
-    fig.update_layout(title="Community load and PV: agents' forecasts (made up to 2 h ahead) against actuals",
-                      height=380)
+    replan_slots = sim.options.replan_slots or AGENT_MODES[sim.options.agents][1]
+    ahead_min = replan_slots * sim.community.settings.slot_minutes
+    fig.update_layout(title=f"Community load and PV: agents' forecasts (made up to {ahead_min} min ahead) "
+                            "against actuals", height=380)
     return fig
 

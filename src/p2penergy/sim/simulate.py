@@ -31,7 +31,7 @@ from p2penergy.sim.ledger_hook import LedgerHook
 from p2penergy.sim.loop import LoopConfig, SlotHook, run_baseline, run_p2p
 from p2penergy.sim.provenance_hook import ProvenanceHook
 from p2penergy.sim.records import RunRecords
-from p2penergy.sim.results import GroupResult, group_results, kpis
+from p2penergy.sim.results import GroupResult, group_results, kpis, reproduces_demonstration
 
 AGENT_MODES: dict[str, tuple[AgentConfig, int]] = {
     # the demonstration's agents: economy mode, plan every 2 h, revise a slot within 2 h of delivery
@@ -87,6 +87,12 @@ class Simulation:
     provenance: ProvenanceHook
     kit: ForecastKit
     timings_s: dict[str, float] = field(default_factory=dict)
+    scenario_name: str = ""
+
+    @property
+    def reproduces_demonstration(self) -> bool:
+        """Whether the demonstration's published figures apply to this run (sim/results.py)."""
+        return reproduces_demonstration(self.scenario_name, self.community)
 
 
 def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[SlotHook] = (),
@@ -152,7 +158,7 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     indicators = kpis(community, baseline, p2p, share)
     lap("settlement")
     return Simulation(community, options, baseline, p2p, baseline_costs, p2p_costs, result_groups, indicators,
-                      prov, kit, timings)
+                      prov, kit, timings, scenario.scenario.name)
 
 
 def replace_period(scenario: Scenario, month: date) -> Any:
