@@ -31,7 +31,7 @@ LONG_FLOAT = re.compile(r"\d\.\d{5,}")  # a figure printed with float noise (0.4
 
 def euro_scenario():
     """The shipped community moved to a 15-minute euro market near Munich, with euro tariffs
-    (assumed for the test: 0.30 EUR/kWh, exports 0.08 or 0.12 EUR/kWh) and its own name."""
+    (assumed for the test: 0.30 EUR/kWh, exports 0.08 EUR/kWh or 0.12 inside a feed-in term) and its own name."""
     data = tomllib.loads(shipped_path().read_text(encoding="utf-8"))
     market = tomllib.loads((ROOT / "markets" / "eu-15min.toml").read_text(encoding="utf-8"))["market"]
     data["market"] = market
@@ -43,16 +43,15 @@ def euro_scenario():
                          "tiers": [{"price_per_kwh": "0.30"}]}
     tariffs["renewable_surcharge"] = [{"valid_from": "2020-01-01", "price_per_kwh": "0.0676"}]
     tariffs["fuel_price_per_l"] = "1.20"
-    schemes = list(tariffs["buyback"])
-    tariffs["buyback"] = {f"feed-in-{i}": price for i, price in enumerate(("0.12", "0.10", "0.08"))}
-    rename = {old: f"feed-in-{min(i, 2)}" for i, old in enumerate(schemes)}
-    for home in data["homes"]:
-        if "buyback" in home:
-            home["buyback"] = rename[home["buyback"]]
+    tariffs.pop("fuel_adjustment", None)
+    tariffs["buyback"] = dict.fromkeys(tariffs["buyback"], "0.08")
+    if "fit" in tariffs:  # feed-in prices by the year a home's PV was connected
+        prices = tariffs["fit"]["price_per_kwh_by_fiscal_year"]
+        tariffs["fit"]["price_per_kwh_by_fiscal_year"] = dict.fromkeys(prices, "0.12")
     office = tariffs["office"]
+    office.pop("fuel_adjustment", None)
     office.update(name="business", demand_charge_per_kw="9.50", energy_summer_per_kwh="0.20",
                   energy_other_per_kwh="0.19")
-    office["buyback"] = rename.get(office.get("buyback"), "feed-in-2")
     return parse_scenario(data)
 
 
