@@ -126,7 +126,7 @@ def test_a_euro_community_gets_no_japanese_prose(runs, capsys):
     html = _text((folder / "report.html").read_text(encoding="utf-8"))
     for word in (*FIXED_PROSE, *JAPANESE):
         assert word not in html, word
-    assert "baseline EUR" in html
+    assert "baseline balance EUR" in html
     body = json.loads((folder / "results.json").read_text(encoding="utf-8"))
     assert all(g["demonstration_pct"] is None for g in body["groups"].values())
     assert "JPY" not in json.dumps(body["key_figures"])
