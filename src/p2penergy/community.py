@@ -7,7 +7,7 @@ everything downstream (agents, physics, accounts, results) sees only these value
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
@@ -68,6 +68,9 @@ class Participant:
 class Community:
     """All participants over one index of slot starts (tz-aware, the market's timezone).
 
+    ``index`` is local for calendars and display; :meth:`slot` gives a slot's identity, its
+    UTC start (what the exchange, the journal and every per-slot key use).
+
     ``days_off``: weekdays that are not business days (public holidays, company closures),
     public knowledge the forecasters use. ``report_days`` shortens the report month to its
     first days (quick runs and tests); bills are then for those days only.
@@ -86,6 +89,7 @@ class Community:
     report_days: int | None = None
     baseline_export_credit: ExportCredit = OWN_SCHEMES
     _month_slice: slice = field(init=False, repr=False)
+    _starts: tuple[datetime, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         local = self.index.tz_convert(self.settings.tz)
@@ -98,6 +102,7 @@ class Community:
             per_day = 24 * 60 // self.settings.slot_minutes
             stop = min(stop, int(where[0]) + self.report_days * per_day)
         object.__setattr__(self, "_month_slice", slice(int(where[0]), stop))
+        object.__setattr__(self, "_starts", utc_starts(self.index))
 
     @property
     def month(self) -> slice:
@@ -105,7 +110,8 @@ class Community:
         return self._month_slice
 
     def slot(self, i: int) -> datetime:
-        return self.index[i].to_pydatetime()
+        """The start of slot ``i`` as a UTC instant (the slot's identity)."""
+        return self._starts[i]
 
     def of_kind(self, kind: str) -> list[Participant]:
         return [p for p in self.participants.values() if p.kind == kind]
@@ -123,3 +129,12 @@ def participant_type(p: Participant) -> str:
     if p.kind == CAR_KIND:
         return "car"
     return "prosumer" if p.has_pv else "consumer"
+
+
+def utc_starts(index: pd.DatetimeIndex) -> tuple[datetime, ...]:
+    """Slot starts of a tz-aware index as UTC datetimes, the market's slot keys.
+
+    A local datetime of a zone with daylight saving time is no key: the two autumn 02:15s
+    compare and hash equal, and neither equals its UTC instant (PEP 495).
+    """
+    return tuple(index.tz_convert(UTC).to_pydatetime())

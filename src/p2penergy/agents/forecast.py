@@ -112,7 +112,7 @@ class SevenDayMean(_NaiveForecaster):
         return same_slot_mean(view)
 
 
-def _local_midnight_after(ts: pd.Timestamp, days: int) -> pd.Timestamp:
+def local_midnight_after(ts: pd.Timestamp, days: int) -> pd.Timestamp:
     """Local midnight ``days`` calendar days after ``ts``'s day (days of 23–25 h included)."""
     return (ts.normalize() + pd.Timedelta(hours=24 * days + 2)).normalize()
 
@@ -125,7 +125,11 @@ def rest_of_today_and_tomorrow(issued_at: datetime, slot_minutes: int, tz: objec
     if tz is not None:
         ts = ts.tz_convert(tz)
     slot = pd.Timedelta(minutes=slot_minutes)
-    return pd.date_range(ts.floor(slot), _local_midnight_after(ts, 2), freq=slot, inclusive="left")
+    # floor on the instant by the local wall minutes (as MarketSettings.slot_start_of): a local
+    # floor would be ambiguous in the repeated autumn hour
+    into = pd.Timedelta(minutes=(ts.hour * 60 + ts.minute) % slot_minutes, seconds=ts.second,
+                        microseconds=ts.microsecond, nanoseconds=ts.nanosecond)
+    return pd.date_range(ts - into, local_midnight_after(ts, 2), freq=slot, inclusive="left")
 
 
 @dataclass
@@ -306,11 +310,11 @@ def day_ahead_issue_time(day: pd.Timestamp, hour: float = 12.0) -> pd.Timestamp:
 def slots_of_day(day: pd.Timestamp, slot_minutes: int) -> pd.DatetimeIndex:
     """The slot starts of local ``day`` (92, 96 or 100 quarter hours on DST days)."""
     start = pd.Timestamp(day).normalize()
-    return pd.date_range(start, _local_midnight_after(start, 1), freq=timedelta(minutes=slot_minutes),
+    return pd.date_range(start, local_midnight_after(start, 1), freq=timedelta(minutes=slot_minutes),
                          inclusive="left")
 
 
 __all__ = [
     "BACKENDS", "DAY_NS", "Forecaster", "GradientBoostingForecaster", "SameSlotYesterday", "SevenDayMean",
-    "day_ahead_issue_time", "rest_of_today_and_tomorrow", "slots_of_day",
+    "day_ahead_issue_time", "local_midnight_after", "rest_of_today_and_tomorrow", "slots_of_day",
 ]

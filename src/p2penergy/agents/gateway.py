@@ -14,10 +14,10 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from p2penergy.agents.forecast import Forecaster
+from p2penergy.agents.forecast import Forecaster, local_midnight_after
 from p2penergy.agents.trader import Observation
 from p2penergy.agents.weather_forecast import WeatherForecastSource
-from p2penergy.community import CAR_KIND, Participant
+from p2penergy.community import CAR_KIND, Participant, utc_starts
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,7 +32,7 @@ class ForecastKit:
 def horizon_for(index: pd.DatetimeIndex, i: int, tz: object) -> pd.DatetimeIndex:
     """Slot starts from position ``i`` to the end of tomorrow (local time), within ``index``."""
     now = index[i].tz_convert(tz)  # type: ignore[arg-type]
-    end = (now.normalize() + pd.Timedelta(days=2))
+    end = local_midnight_after(now, 2)  # days of 23 or 25 hours included
     stop = int(index.searchsorted(end))
     return index[i:max(stop, i + 1)]
 
@@ -74,7 +74,7 @@ def observe(participant: Participant, forecast: tuple[np.ndarray, np.ndarray] | 
     load, pv = forecast if forecast is not None and participant.kind != CAR_KIND else (np.zeros(n), np.zeros(n))
     return Observation(
         now=now, horizon=horizon, load_wh=load, pv_wh=pv,
-        slot_starts=slot_starts if slot_starts is not None else tuple(ts.to_pydatetime() for ts in horizon),
+        slot_starts=slot_starts if slot_starts is not None else utc_starts(horizon),
         soc_wh=soc_wh, car_soc_wh=car_soc_wh, car_location=car_location, car_drive_wh=car_drive_wh,
         month_import_wh=month_import_wh, peak_so_far_w=peak_so_far_w,
     )

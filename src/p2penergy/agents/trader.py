@@ -34,7 +34,7 @@ from p2penergy.agents.bidding import BiddingStrategy
 from p2penergy.agents.market_access import MarketAccess, OpenOrder
 from p2penergy.agents.plan_input import Battery, Car, DemandCharge, Plan, PlanInput
 from p2penergy.agents.planner import plan
-from p2penergy.community import CAR_KIND, LOCATION_CODES, OFFICE_KIND, Participant
+from p2penergy.community import CAR_KIND, LOCATION_CODES, OFFICE_KIND, Participant, utc_starts
 from p2penergy.market import RENEWABLE_SOURCES, Order, OrderRejected, Requirement, Tag
 from p2penergy.tariffs.retail import RetailTariff
 
@@ -47,7 +47,9 @@ class Observation:
 
     Arrays cover ``horizon`` (slot starts from now on). Forecasts are the agent's own
     (made from metered history and weather forecasts issued no later than ``now``); a
-    car's ``location`` codes and ``drive_wh`` are its owner's known schedule.
+    car's ``location`` codes and ``drive_wh`` are its owner's known schedule. ``horizon`` is
+    on the market's wall clock; ``slot_starts`` are the same slots as UTC instants (the
+    exchange's keys; derived from ``horizon`` when not given).
     """
 
     now: datetime
@@ -61,6 +63,11 @@ class Observation:
     car_drive_wh: np.ndarray | None = None
     month_import_wh: int = 0
     peak_so_far_w: float = 0.0
+
+    @property
+    def local_now(self) -> datetime:
+        """``now`` on the market's wall clock (the horizon's zone): for tariff months and calendars."""
+        return self.now.astimezone(self.horizon.tz)
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +112,7 @@ class TradingAgent:
         inp = self.plan_input(obs, settings.slot_minutes, reference)
         result = plan(inp)
         self.last_plan = result
-        starts = obs.slot_starts or tuple(ts.to_pydatetime() for ts in obs.horizon)
+        starts = obs.slot_starts or utc_starts(obs.horizon)
         if self.participant.kind == CAR_KIND:
             charge = np.rint(result.car_charge_wh[0]).astype(np.int64)
             discharge = np.rint(result.car_discharge_wh[0]).astype(np.int64)
@@ -123,6 +130,7 @@ class TradingAgent:
                 continue
             self._posted.add(slot)
             wanted: list[Order] = []
+            label = f"{settings.local(slot):%Y%m%d%H%M}"  # order ids name the slot on the local clock
             bought, sold = market.position(slot)
             for side, items in self._positions(result, obs, k, bought, sold):
                 for tag_or_reqs, energy_wh in items:
@@ -131,11 +139,12 @@ class TradingAgent:
                     if side == BUY_SIDE:
                         price = strategy.buy_price(settings, slot, obs.now, reference, buy_reserve[k],
                                                    settings.price_min_per_kwh)
-                        wanted.append(self._order(slot, side, energy_wh, price, obs.now, requirements=tag_or_reqs))
+                        wanted.append(self._order(slot, label, side, energy_wh, price, obs.now,
+                                                  requirements=tag_or_reqs))
                     else:
                         price = strategy.sell_price(settings, slot, obs.now, reference, sell_reserve,
                                                     settings.price_max_per_kwh)
-                        wanted.append(self._order(slot, side, energy_wh, price, obs.now, tag=tag_or_reqs))
+                        wanted.append(self._order(slot, label, side, energy_wh, price, obs.now, tag=tag_or_reqs))
             current = by_slot.get(slot, [])
             if _same_book(current, wanted):
                 continue
@@ -196,8 +205,8 @@ class TradingAgent:
                 terminal_value_per_kwh=mid * 0.9,
             )
         if p.kind == OFFICE_KIND and p.office_tariff is not None:
-            local = obs.horizon.tz_convert(obs.now.tzinfo)
-            same_month = (local.month == obs.now.month) & (local.year == obs.now.year)
+            now = obs.local_now
+            same_month = (obs.horizon.month == now.month) & (obs.horizon.year == now.year)
             kwargs["demand_charge"] = DemandCharge(
                 price_per_kw=float(p.office_tariff.demand_charge_per_kw * p.office_tariff.demand_factor()),
                 peak_so_far_w=obs.peak_so_far_w, applies=np.asarray(same_month),
@@ -260,11 +269,11 @@ class TradingAgent:
         """Renewable sources preferred (no premium), anything else accepted."""
         return (Requirement.of({"source": list(RENEWABLE_SOURCES)}), Requirement.any())
 
-    def _order(self, slot: datetime, side: str, energy_wh: int, price: Decimal, now: datetime,
+    def _order(self, slot: datetime, label: str, side: str, energy_wh: int, price: Decimal, now: datetime,
                tag: object = None, requirements: object = ()) -> Order:
         self._order_seq += 1
         p = self.participant.id
-        oid = f"{p}-{slot:%Y%m%d%H%M}-{side[0]}{self._order_seq}"
+        oid = f"{p}-{label}-{side[0]}{self._order_seq}"
         return Order(oid, p, side, slot, energy_wh, price, now,
                      tag=tag if isinstance(tag, Tag) else Tag(),
                      requirements=requirements if isinstance(requirements, tuple) else ())
@@ -272,7 +281,7 @@ class TradingAgent:
     # -- reservation prices ---------------------------------------------------------------
     def _retail_per_kwh(self, obs: Observation) -> float:
         p = self.participant
-        month = obs.now.date()
+        month = obs.local_now.date()
         if p.office_tariff is not None:
             t = p.office_tariff
             return float(t.energy_rate(month) + t.fuel_adjustment_rate(month) + t.surcharge_rate(month))

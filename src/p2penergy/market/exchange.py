@@ -5,6 +5,9 @@ rules); :class:`CallMarket` collects orders until the gate closes and clears the
 one call auction. Both satisfy :class:`Exchange`, so agents and the simulation use
 either unchanged. The exchange has no clock: every command carries its time ``now``,
 and nothing changes when a command is rejected.
+
+Books, gates and closed slots are keyed by the slot's UTC start (:func:`to_utc`): a slot
+given in any zone or offset names the same book as its instant does.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from p2penergy.market.book import Resting, SlotBook, modified
 from p2penergy.market.call_auction import PAY_AS_BID, PAY_AS_CLEAR, clear_call, priority_order
 from p2penergy.market.errors import OrderError, OrderRejected
 from p2penergy.market.orders import Order, check_against
-from p2penergy.market.settings import MarketSettings
+from p2penergy.market.settings import MarketSettings, to_utc
 from p2penergy.market.trades import Trade
 
 
@@ -116,6 +119,7 @@ class ContinuousMarket(_Gates):
         self._books: dict[datetime, SlotBook] = {}
 
     def book(self, slot_start: datetime) -> SlotBook:
+        slot_start = to_utc(slot_start, "slot_start")
         book = self._books.get(slot_start)
         if book is None:
             book = self._books[slot_start] = SlotBook(
@@ -169,6 +173,7 @@ class ContinuousMarket(_Gates):
 
     def close(self, slot_start: datetime) -> SlotClose:
         """Close the slot's book: nothing more trades; unfilled orders are returned."""
+        slot_start = to_utc(slot_start, "slot_start")
         self._closed.add(slot_start)
         book = self._books.pop(slot_start, None)
         unfilled = tuple((r.order, r.remaining_wh) for r in book.resting()) if book else ()
@@ -220,6 +225,7 @@ class CallMarket(_Gates):
 
     def close(self, slot_start: datetime) -> SlotClose:
         """Run the slot's call auction."""
+        slot_start = to_utc(slot_start, "slot_start")
         self._closed.add(slot_start)
         orders = list(self._orders.pop(slot_start, {}).values())
         if not orders:

@@ -1,6 +1,7 @@
 """Orders: one side of one delivery slot, integer Wh, a limit price per kWh.
 
-Invariants of a valid :class:`Order`: ``energy_wh > 0``; datetimes are timezone-aware;
+Invariants of a valid :class:`Order`: ``energy_wh > 0``; datetimes are instants, held in
+UTC (an order written with any offset, or in a local zone, is converted on construction);
 a sell order carries a :class:`Tag` and no requirements; a buy order carries
 requirements (possibly none, meaning "any energy") and no tag. Checks that depend on
 the market (price band, tick, slot alignment) are in :func:`check_against`.
@@ -9,11 +10,11 @@ the market (price band, tick, slot alignment) are in :func:`check_against`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from p2penergy.market.errors import OrderError
-from p2penergy.market.settings import MarketSettings
+from p2penergy.market.settings import MarketSettings, to_utc
 from p2penergy.market.tags import UNTAGGED, Requirement, Tag, preference_level
 
 BUY = "buy"
@@ -52,8 +53,10 @@ class Order:
             raise OrderError("price_per_kwh", f"a finite Decimal, got {self.price_per_kwh!r}")
         for name in ("slot_start", "submitted_at"):
             value = getattr(self, name)
-            if not isinstance(value, datetime) or value.tzinfo is None or value.utcoffset() is None:
+            if not isinstance(value, datetime):
                 raise OrderError(name, "a timezone-aware datetime (ISO 8601 with offset)")
+            if value.tzinfo is not UTC:
+                object.__setattr__(self, name, to_utc(value, name))  # instants, keyed and compared in UTC
         if self.side == SELL and self.requirements:
             raise OrderError("requirements", "empty on a sell order (sell orders carry attributes)")
         if self.side == BUY and self.tag:

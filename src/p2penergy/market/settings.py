@@ -4,19 +4,26 @@ Nothing here is a constant of the product: the demonstration's Japanese market
 (JPY, 30-min slots, gate open 24 h before the slot, close 10 min before its end,
 0–50 JPY/kWh, Asia/Tokyo) is one configuration, `MarketSettings.demonstration()`.
 A 15-minute euro market is another file (see ``markets/eu-15min.toml``).
+
+Time: a slot is identified by its start **instant**, carried as an aware datetime in UTC;
+every slot and gate computation is done on instants (UTC), so a zone with daylight saving
+time has 92- and 100-slot days, the two autumn 02:15s are two slots with two gates, and the
+skipped spring hour has no slot. The market's ``timezone`` only says where slots align
+(local midnight) and which local day a slot belongs to; local time is for display,
+tariffs' time bands and calendars.
 """
 
 from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from p2penergy.market.errors import MarketConfigError
+from p2penergy.market.errors import MarketConfigError, OrderError
 
 MECHANISMS = ("cda", "pay-as-clear", "pay-as-bid")
 ALLOWED_SLOT_MINUTES = (5, 10, 15, 20, 30, 60)
@@ -29,7 +36,8 @@ class MarketSettings:
     Invariants: ``price_min_per_kwh < price_max_per_kwh``, both multiples of
     ``price_tick_per_kwh``; the gate closes after it opens and not after the slot ends.
     Slots are half-open ``[start, start + slot_minutes)`` aligned to the local midnight
-    of ``timezone``.
+    of ``timezone``; slot starts and gate times are returned as UTC datetimes (the slot's
+    identity), whatever zone the argument was written in.
     """
 
     currency: str = "JPY"
@@ -138,28 +146,55 @@ class MarketSettings:
         return timedelta(minutes=self.slot_minutes)
 
     def is_slot_start(self, when: datetime) -> bool:
-        """True if ``when`` (aware) is a slot boundary in the market's local time."""
-        if when.tzinfo is None:
+        """True if ``when`` (aware, an existing local time) is a slot boundary in the market's zone."""
+        if when.tzinfo is None or not exists(when):
             return False
         local = when.astimezone(self.tz)
         minutes = local.hour * 60 + local.minute
         return local.second == 0 and local.microsecond == 0 and minutes % self.slot_minutes == 0
 
     def slot_start_of(self, when: datetime) -> datetime:
-        """The start of the slot containing ``when``, in the market's timezone."""
-        local = when.astimezone(self.tz)
-        minutes = (local.hour * 60 + local.minute) // self.slot_minutes * self.slot_minutes
-        return local.replace(hour=minutes // 60, minute=minutes % 60, second=0, microsecond=0)
+        """The start (UTC) of the slot containing the instant ``when``.
+
+        Slots align to the local wall clock; the floor is taken on the instant, so the
+        second 02:20 of an autumn night falls in the second 02:15 slot, not the first.
+        """
+        instant = to_utc(when, "when")
+        local = instant.astimezone(self.tz)
+        into = timedelta(minutes=(local.hour * 60 + local.minute) % self.slot_minutes, seconds=local.second,
+                         microseconds=local.microsecond)
+        return instant - into
+
+    def slots_of_day(self, day: date) -> tuple[datetime, ...]:
+        """The slot starts (UTC) of local calendar ``day``: 92, 96 or 100 quarter hours."""
+        start, end = self.day_start(day), self.day_start(day + timedelta(days=1))
+        n = (end - start) // self.slot_length
+        return tuple(start + k * self.slot_length for k in range(n))
+
+    def day_start(self, day: date) -> datetime:
+        """The instant (UTC) local ``day`` begins: the first slot start at or after its midnight."""
+        # a midnight skipped by a clock change reads as the old offset's midnight: the change's instant
+        return self.slot_start_of(datetime.combine(day, time(0), tzinfo=self.tz).astimezone(UTC))
+
+    def local_day(self, when: datetime) -> date:
+        """The local calendar day of the instant ``when``."""
+        return when.astimezone(self.tz).date()
+
+    def local(self, when: datetime) -> datetime:
+        """``when`` on the market's wall clock (for display, tariffs' bands and calendars only)."""
+        return to_utc(when, "when").astimezone(self.tz)
 
     def gate_open(self, slot_start: datetime) -> datetime:
-        return slot_start - self.gate_open_before_start
+        """When the slot's book opens (UTC): ``gate_open_before_start`` of real time before it starts."""
+        return to_utc(slot_start, "slot_start") - self.gate_open_before_start
 
     def gate_close(self, slot_start: datetime) -> datetime:
-        return slot_start + self.slot_length - self.gate_close_before_end
+        """When the slot's book closes (UTC): ``gate_close_before_end`` before the slot's real end."""
+        return to_utc(slot_start, "slot_start") + self.slot_length - self.gate_close_before_end
 
     def gate_is_open(self, slot_start: datetime, now: datetime) -> bool:
         """Gate window is half-open: ``gate_open <= now < gate_close``."""
-        return self.gate_open(slot_start) <= now < self.gate_close(slot_start)
+        return self.gate_open(slot_start) <= to_utc(now, "now") < self.gate_close(slot_start)
 
     # -- prices -----------------------------------------------------------------------
     def price_to_ticks(self, price_per_kwh: Decimal) -> int:
@@ -173,6 +208,34 @@ class MarketSettings:
         """Round down onto the tick grid (used for midpoints)."""
         steps = (price_per_kwh / self.price_tick_per_kwh).to_integral_value(rounding=ROUND_FLOOR)
         return steps * self.price_tick_per_kwh
+
+
+def to_utc(when: datetime, field: str) -> datetime:
+    """The instant ``when`` as an aware UTC datetime: the one form slots and gates are keyed by.
+
+    Comparing or hashing datetimes of a zone with daylight saving time ignores ``fold``
+    (the two autumn 02:15s compare equal), and adding to them is wall-clock arithmetic;
+    UTC datetimes have neither problem. Raises :class:`OrderError` naming ``field`` for a
+    naive datetime or a local time that does not exist (skipped by a clock change).
+    """
+    tz = when.tzinfo
+    if tz is UTC:
+        return when
+    if tz is None or when.utcoffset() is None:
+        raise OrderError(field, "a timezone-aware datetime (ISO 8601 with offset)")
+    if not exists(when):
+        raise OrderError(field, f"a time that exists in {tz}: {when.replace(tzinfo=None).isoformat()} "
+                                "is skipped by a clock change")
+    return when.astimezone(UTC)
+
+
+def exists(when: datetime) -> bool:
+    """False for an aware local time in a gap of its zone (e.g. 02:30 on a spring-forward night)."""
+    tz: tzinfo | None = when.tzinfo
+    if tz is None or tz is UTC or isinstance(tz, timezone):
+        return True
+    back = when.astimezone(UTC).astimezone(tz)
+    return back.replace(tzinfo=None) == when.replace(tzinfo=None)
 
 
 def _int(data: dict[str, Any], key: str) -> int:

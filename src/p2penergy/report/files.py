@@ -93,7 +93,8 @@ def write_run(sim: Simulation, out_dir: Path, report_html: str | None = None) ->
             frame.index.name = "slot_start"
             frame.to_csv(slots / f"{pid}.{run}.slots.csv")
             _bill_csv(costs[pid], slots / f"{pid}.{run}.bill.csv")
-    trades = pd.DataFrame([t.as_dict() for t in sim.p2p.trades])
+    local = sim.community.settings.local  # slots are UTC instants; the file shows the local clock
+    trades = pd.DataFrame([{**t.as_dict(), "slot_start": local(t.slot_start).isoformat()} for t in sim.p2p.trades])
     trades.to_csv(partial / "trades.csv", index=False)
     write_certificates(partial, sim.provenance.events)
     if report_html is not None:

@@ -100,7 +100,7 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
         if k % config.replan_slots == 0:
             horizon = horizon_for(index, i, settings.tz)
             j = slice(i, i + len(horizon))
-            starts = tuple(ts.to_pydatetime() for ts in horizon)
+            starts = tuple(community.slot(t) for t in range(i, i + len(horizon)))
             forecasts = forecast_sites(
                 kit, {pid: (frame.iloc[:i], community.participants[pid].has_pv) for pid, frame in history.items()},
                 now, horizon)

@@ -26,7 +26,7 @@ class ProvenanceHook:
         self.registry = Registry(initial_storage_wh=initial)
         self.events: list[dict[str, Any]] = []
         self.slots: list[SlotProvenance] = []
-        self._position = {ts.to_pydatetime(): i for i, ts in enumerate(community.index)}
+        self._position = {community.slot(i): i for i in range(len(community.index))}
 
     def on_order(self, order: Order) -> None:
         return None
