@@ -31,3 +31,11 @@ def test_sellers_see_their_price_against_what_the_utility_pays_their_exports():
 
 def test_nothing_changed_says_nothing():
     assert describe(GroupChange(), YEN) == ""
+
+
+def test_many_export_prices_read_as_a_range_and_a_rounded_zero_is_left_out():
+    prices = {Decimal("8.5"): 2, Decimal("24"): 1, Decimal("42"): 1, Decimal("48"): 1}
+    change = GroupChange(sold_wh=1000, received=Decimal("20"), sold_to_wh={"car": 1000},
+                         fuel_change=Decimal("0.4"), export_prices_per_kwh=prices)
+    assert describe(change, YEN) == ("Sold 1.0 kWh P2P at 20.00 JPY/kWh on average (to cars 1.0 kWh); "
+                                     "the utility pays their exports 8.50 to 48.00 JPY/kWh (5 sites, 4 prices).")

@@ -95,6 +95,7 @@ def test_the_report_shows_the_flows_as_a_table_and_a_diagram(runs):
     html = (folder / "report.html").read_text(encoding="utf-8")
     assert "<table id='flows'>" in html
     assert "P2P flows between participant types" in html
+    assert "<th>volume-weighted price</th>" in html
     assert '<script src="http' not in html and "plotly.js v" in html  # offline: plotly.js inlined, once
     assert html.count("plotly.js v") == 1
 
@@ -110,6 +111,7 @@ def test_no_key_figure_carries_float_noise(runs, capsys):
         printed = capsys.readouterr().out
         assert not LONG_FLOAT.search(printed)
         assert f"baseline {sim.community.settings.currency}" in printed
+        assert ("P2P flows between participant types" in printed) == bool(sim.p2p.trades)
 
 
 def test_the_shipped_community_is_compared_with_the_demonstration(runs):

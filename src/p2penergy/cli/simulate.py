@@ -16,7 +16,7 @@ from p2penergy.cli.output import fail, wide_console
 from p2penergy.ledger.chain import ChainError
 from p2penergy.ledger.keys import describe_operator
 from p2penergy.scenario.load import ScenarioError, load_scenario
-from p2penergy.sim.results import DEMONSTRATION_PCT, GROUP_LABELS, NOT_APPLICABLE
+from p2penergy.sim.results import DEMONSTRATION_PCT, GROUP_LABELS, NOT_APPLICABLE, flows
 from p2penergy.sim.simulate import AGENT_MODES, Simulation, SimulationOptions, simulate
 
 
@@ -95,7 +95,7 @@ def simulate_command(
 
 def print_results(sim: Simulation) -> None:
     """The savings table and the key figures (the same texts as report.html and results.json)."""
-    from p2penergy.report.figures import FigureStyle, key_figures
+    from p2penergy.report.figures import FLOW_COLUMNS, FigureStyle, flow_rows, key_figures
 
     console = wide_console()
     style = FigureStyle.of(sim.community.settings)
@@ -125,3 +125,11 @@ def print_results(sim: Simulation) -> None:
         kp.add_row(label, text)
     kp.add_row("run time", ", ".join(f"{s} {t:.1f} s" for s, t in sim.timings_s.items()))
     console.print(kp)
+    rows = flow_rows(flows(sim.community, sim.p2p.trades), style)
+    if rows:
+        ft = Table(title="P2P flows between participant types")
+        for col in FLOW_COLUMNS:
+            ft.add_column(col, justify="left" if col.endswith("type") else "right")
+        for row in rows:
+            ft.add_row(*row)
+        console.print(ft)

@@ -12,15 +12,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING
 
 from p2penergy.community import participant_type
 from p2penergy.report.figures import FigureStyle
+from p2penergy.tariffs.money import minor_unit
 
 if TYPE_CHECKING:
     from p2penergy.sim.simulate import Simulation
 
+MAX_LISTED_PRICES = 3  # export prices listed one by one in a note; more are given as a range (readability)
 TYPE_PLURALS = {"office": "the office", "consumer": "consumers", "prosumer": "prosumers", "car": "cars"}
 
 
@@ -90,11 +92,9 @@ def describe(change: GroupChange, style: FigureStyle) -> str:
                 f"{style.price(change.received * 1000 / change.sold_wh)} on average"
                 f" (to {_by_type(change.sold_to_wh)})")
         if change.export_prices_per_kwh:
-            prices = ", ".join(f"{style.price(price)} ({count} site{'s' if count > 1 else ''})"
-                               for price, count in sorted(change.export_prices_per_kwh.items()))
-            sold += f"; the utility pays their exports {prices}"
+            sold += f"; the utility pays their exports {_export_prices(change.export_prices_per_kwh, style)}"
         clauses.append(sold)
-    if change.utility_change or change.import_change_wh or change.export_change_wh:
+    if _nonzero(change.utility_change, style) or change.import_change_wh or change.export_change_wh:
         grid = [f"{name} {_signed_kwh(wh)}" for name, wh in (("grid imports", change.import_change_wh),
                                                              ("exports", change.export_change_wh))
                 if round(wh / 1000, 1)]
@@ -103,10 +103,25 @@ def describe(change: GroupChange, style: FigureStyle) -> str:
             grid[-1] += f" at {style.price(change.utility_change * 1000 / change.import_change_wh)}"
         clauses.append(f"utility bills {_signed_money(change.utility_change, style)}"
                        + (f" ({', '.join(grid)})" if grid else ""))
-    if change.fuel_change:
+    if _nonzero(change.fuel_change, style):
         clauses.append(f"fuel {_signed_money(change.fuel_change, style)}")
     text = "; ".join(clauses)
     return text[:1].upper() + text[1:] + "." if text else ""
+
+
+def _export_prices(prices: dict[Decimal, int], style: FigureStyle) -> str:
+    """Each price with its number of sites, or, beyond ``MAX_LISTED_PRICES``, their range."""
+    ordered = sorted(prices.items())
+    if len(ordered) > MAX_LISTED_PRICES:
+        sites = sum(prices.values())
+        return (f"{style.price(ordered[0][0], unit=False)} to {style.price(ordered[-1][0])} "
+                f"({sites} sites, {len(ordered)} prices)")
+    return ", ".join(f"{style.price(price)} ({count} site{'s' if count > 1 else ''})" for price, count in ordered)
+
+
+def _nonzero(amount: Decimal, style: FigureStyle) -> bool:
+    """Whether ``amount`` shows as more than zero at the currency's minor unit."""
+    return abs(amount).quantize(minor_unit(style.currency), rounding=ROUND_HALF_UP) != 0
 
 
 def _by_type(energy_wh: dict[str, int]) -> str:

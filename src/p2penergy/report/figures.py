@@ -28,7 +28,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from p2penergy.market import MarketSettings
-from p2penergy.sim.results import DEMONSTRATION_KPIS
+from p2penergy.sim.results import DEMONSTRATION_KPIS, Flow
 from p2penergy.tariffs.money import minor_unit
 
 if TYPE_CHECKING:
@@ -145,3 +145,13 @@ def key_figures(sim: Simulation) -> list[tuple[str, str]]:
                        f"{published('car_co2_reduction_pct', '; ')})"),
         ("renewable share of cars' driving", t(driving) + (f" ({published(driving, '')})" if demo else "")),
     ]
+
+
+FLOW_COLUMNS = ("seller type", "buyer type", "energy", "share of P2P energy", "volume-weighted price")
+
+
+def flow_rows(flows: list[Flow], style: FigureStyle) -> list[tuple[str, str, str, str, str]]:
+    """The run's flows between participant types as text rows (columns: ``FLOW_COLUMNS``)."""
+    total_wh = sum(f.energy_wh for f in flows)
+    return [(f.seller_type, f.buyer_type, f"{f.energy_wh / 1000:,.1f} kWh", f"{f.energy_wh / total_wh * 100:.1f} %",
+             style.price(f.vwap_per_kwh)) for f in flows]

@@ -14,7 +14,7 @@ from plotly.subplots import make_subplots
 from p2penergy.community import CAR_KIND, participant_type
 from p2penergy.provenance.sankey import sankey_data, sankey_figure, sankey_links, sankey_views
 from p2penergy.report.explain import describe, group_change
-from p2penergy.report.figures import FigureStyle, key_figures
+from p2penergy.report.figures import FLOW_COLUMNS, FigureStyle, flow_rows, key_figures
 from p2penergy.sim.results import DEMONSTRATION_PCT, GROUP_LABELS, flows
 from p2penergy.sim.simulate import AGENT_MODES, Simulation
 
@@ -39,7 +39,7 @@ def render_report(sim: Simulation) -> str:
     body = "\n".join(parts)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>p2penergy report</title>"
             f"<style>body{{font-family:sans-serif;max-width:1200px;margin:auto}}table{{border-collapse:collapse}}"
-            f"td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child{{text-align:left}}"
+            f"td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}"
             f"td.note{{text-align:left;font-size:90%}}"
             f"</style></head><body>{body}</body></html>")
 
@@ -85,18 +85,12 @@ def _kpi_table(sim: Simulation) -> str:
 
 
 def _flow_table(sim: Simulation) -> str:
-    style = FigureStyle.of(sim.community.settings)
-    run_flows = flows(sim.community, sim.p2p.trades)
-    if not run_flows:
+    rows = flow_rows(flows(sim.community, sim.p2p.trades), FigureStyle.of(sim.community.settings))
+    if not rows:
         return "<p id='flows'>No P2P trades in this run.</p>"
-    total_wh = sum(f.energy_wh for f in run_flows)
-    rows = ["<tr><th>seller type</th><th>buyer type</th><th>energy</th><th>share of P2P energy</th>"
-            "<th>volume-weighted price</th></tr>"]
-    for f in run_flows:
-        rows.append(f"<tr><td>{html.escape(f.seller_type)}</td><td>{html.escape(f.buyer_type)}</td>"
-                    f"<td>{f.energy_wh / 1000:,.1f} kWh</td><td>{f.energy_wh / total_wh:.1%}</td>"
-                    f"<td>{html.escape(style.price(f.vwap_per_kwh))}</td></tr>")
-    return "<table id='flows'>" + "".join(rows) + "</table>"
+    head = "<tr>" + "".join(f"<th>{c}</th>" for c in FLOW_COLUMNS) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
+    return f"<table id='flows'>{head}{body}</table>"
 
 
 def _flow_diagram(sim: Simulation) -> go.Figure | None:
