@@ -39,7 +39,8 @@ def render_report(sim: Simulation) -> str:
     body = "\n".join(parts)
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>p2penergy report</title>"
             f"<style>body{{font-family:sans-serif;max-width:1200px;margin:auto}}table{{border-collapse:collapse}}"
-            f"td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}"
+            f"td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}"
+            f"td:first-child,th:first-child,#savings th:last-child{{text-align:left}}"
             f"td.note{{text-align:left;font-size:90%}}"
             f"</style></head><body>{body}</body></html>")
 
