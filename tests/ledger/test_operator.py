@@ -84,6 +84,7 @@ def trade_and_commit(ex: LiveExchange, slot_index: int, nonce: int) -> int:
     o = order(f"s{slot_index}", "s", "sell", 100, "10", ex.clock.now(), slot=slot)
     ex.submit(sign_action(key("s"), ex.domain, o, nonce))
     assert ex.close_due(slot + timedelta(hours=1)) == [slot]
+    assert ex.chain_writes.wait_idle(30) and unix_seconds(slot) in ex.committed
     return unix_seconds(slot)
 
 
@@ -97,11 +98,13 @@ def test_restart_against_the_contract_and_rotate_the_operator(tmp_path, keystore
     contract = ex.chain.address
     ex.register("s", key("s").address)
     first = trade_and_commit(ex, 1, 1)
+    ex.stop_chain_writes()
     ex.journal.close()
     # restart with the same key: the journal's contract, nothing deployed anew
     ex = LiveExchange.open(db, market, clock, chain_url=anvil_url, operator=TEST_OPERATOR)
     assert ex.chain.address == contract
     second = trade_and_commit(ex, 2, 2)
+    ex.stop_chain_writes()
     ex.journal.close()
 
     shown = runner.invoke(app, ["operator", "show", "--chain-url", anvil_url, "--db", db])
@@ -135,4 +138,5 @@ def test_restart_against_the_contract_and_rotate_the_operator(tmp_path, keystore
     assert live.chain.committed_slots() == [first, second, third]
     genesis = json.loads(next(live.journal.rows(kinds=("genesis",))).body)
     assert genesis["operator"] == TEST_OPERATOR.address and genesis["operator_key"] == "own"
+    live.stop_chain_writes()
     live.journal.close()

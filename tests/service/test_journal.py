@@ -93,11 +93,14 @@ def test_a_slot_closed_but_not_committed_before_a_crash_is_committed_on_start(an
     o = order("s1", "s", "sell", 100, "10", clock.now(), slot=slot)
     signed = sign_action(key("s"), ex.domain, o, 1)
     ex.submit(Signed(o, signed.nonce, signed.signature))
-    chain, ex.chain = ex.chain, None  # "crash" after closing, before committing
+    assert ex.chain_writes.wait_idle(30)  # the registration is on chain
+    ex.stop_chain_writes()  # "crash" after closing (commit row journalled), before the transaction
     assert ex.close_due(slot + timedelta(hours=1)) == [slot]
+    assert ex.chain.commitment(unix_seconds(slot)) is None
     ex.journal.close()
     again = LiveExchange.open(db, MarketSettings.demonstration(), clock, chain_url=anvil_url, operator=TEST_OPERATOR)
     assert again.commit_pending() == [slot]
-    assert again.chain.commitment(unix_seconds(slot)) is not None
+    assert again.chain_writes.wait_idle(30)
+    assert again.chain.commitment(unix_seconds(slot)) is not None and unix_seconds(slot) in again.committed
     assert again.commit_pending() == []
-    chain.close()
+    again.stop_chain_writes()

@@ -38,7 +38,7 @@ from p2penergy.ledger.hashing import keccak
 
 GENESIS_PREV = b"\x00" * 32
 KINDS = ("genesis", "participant", "batch", "order", "modify", "cancel", "trade", "close", "meter", "certificate",
-         "commit")
+         "commit", "chain_tx")
 
 metadata = MetaData()
 journal_table = Table(

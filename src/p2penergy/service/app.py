@@ -8,6 +8,7 @@ background thread closes each slot's book when its gate closes on the service's 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from contextlib import asynccontextmanager
@@ -20,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from p2penergy.ledger.commit_queue import Backoff
 from p2penergy.ledger.keys import operator_key
 from p2penergy.market import MarketSettings
 from p2penergy.service import routes_account, routes_market, routes_orders
@@ -117,19 +119,25 @@ def create_app(settings: ServiceSettings, market: MarketSettings | None = None) 
     clock = clock_of(settings, market)
     keystore, password_file = settings.operator_keystore, settings.operator_password_file
     operator = operator_key(Path(keystore) if keystore else None, Path(password_file) if password_file else None)
+    try:
+        backoff = Backoff(settings.commit_retry_first_s, settings.commit_retry_factor, settings.commit_retry_max_s)
+    except ValueError as exc:
+        raise ValueError(f"commit_retry_{exc}") from exc
     ex = LiveExchange.open(settings.db_url, market, clock, chain_url=settings.chain_url, chain_id=settings.chain_id,
-                           seed=settings.seed, operator=operator)
+                           seed=settings.seed, operator=operator, backoff=backoff)
     ex.contracts = contracts_of(scenario)
-    ex.commit_pending()  # slots a crash left closed but not yet committed
+    ex.commit_pending()  # what a stop or crash left unsent: queued again (checked against the chain first)
     ex.max_skew = timedelta(seconds=settings.max_skew_s * ex.clock.speed)  # the journal's clock after a restart
     stop = threading.Event()
 
     def ticker() -> None:
         while not stop.wait(settings.tick_s):
             try:
-                ex.close_due()
+                ex.close_due()  # never waits for the chain (commitments go to the chain-write queue)
             except ServiceError:
                 continue  # journal unavailable: the next tick retries
+            except Exception as exc:  # anything else: say so, and keep closing slots
+                print(f"p2penergy serve: slot closer: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -141,6 +149,7 @@ def create_app(settings: ServiceSettings, market: MarketSettings | None = None) 
             app.state.stopping = True
             stop.set()
             thread.join(timeout=5)
+            ex.stop_chain_writes()
             ex.journal.close()
 
     app = FastAPI(title="p2penergy exchange", version="1", lifespan=lifespan,
@@ -172,8 +181,11 @@ def create_app(settings: ServiceSettings, market: MarketSettings | None = None) 
         return HTMLResponse(html)
 
     @app.get("/health", tags=["market"])
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    async def health() -> dict[str, Any]:
+        """Up; with a chain, the commit lag: slots closed but not yet committed on chain, the oldest of
+        them, the last committed, queued writes, consecutive failures, the last error and when the next
+        attempt is due (``commits`` is null without a chain)."""
+        return {"status": "ok", "commits": ex.commit_lag()}
 
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
     return app

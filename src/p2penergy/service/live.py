@@ -7,6 +7,13 @@ acknowledge. A refused command consumes no nonce and writes nothing. If the jour
 cannot be written the in-memory state is thrown away and rebuilt from the journal, so
 memory never holds anything the journal does not.
 
+Slots: a book closes when its gate closes (:meth:`LiveExchange.close_due`). With a chain, the
+slot's ``commit`` row (its Merkle roots and the journal head right before it) is journalled in
+the same breath, under the lock, and the commitment goes into the chain-write queue
+(``ledger/commit_queue.py``), which sends it when the node answers — in slot order, retried
+with backoff, once — and journals a ``chain_tx`` row (transaction, block) when it has landed.
+Trading never waits for the chain. Registrations go through the same queue.
+
 On start the exchange is rebuilt with :func:`p2penergy.ledger.replay.replay` (which
 also checks that replaying the orders gives exactly the journaled trades), and the
 registered addresses, last nonces, meter readings and closed slots are read back.
@@ -19,16 +26,20 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+from sqlalchemy import select
 
 from p2penergy.agents.market_access import PriceTape
 from p2penergy.ledger.actions import Cancel, Modify, action_from_dict, action_to_dict, kind_of
 from p2penergy.ledger.chain import Chain, ChainError
-from p2penergy.ledger.journal import Journal
+from p2penergy.ledger.commit_queue import Backoff, CommitQueue, Landed, Registration, SlotCommit
+from p2penergy.ledger.journal import Journal, journal_table
 from p2penergy.ledger.keys import Key, operator_for, operator_label
-from p2penergy.ledger.recorder import FORMAT_VERSION, trade_to_dict, unix_seconds
+from p2penergy.ledger.merkle import merkle_root
+from p2penergy.ledger.recorder import FORMAT_VERSION, leaf_of, trade_to_dict, unix_seconds
 from p2penergy.ledger.replay import Balance, replay, settings_of
 from p2penergy.ledger.signing import Domain, ReplayError, SignatureError, Signed, Verifier, recover
 from p2penergy.market import Exchange, MarketSettings, Order, Trade
@@ -82,7 +93,8 @@ class LiveExchange(LiveQueries):
     """One market's exchange, journal, verifier and (optionally) chain, safe for threads."""
 
     def __init__(self, journal: Journal, settings: MarketSettings, domain: Domain, clock: MarketClock,
-                 chain: Chain | None = None, max_skew: timedelta = timedelta(minutes=5)) -> None:
+                 chain: Chain | None = None, max_skew: timedelta = timedelta(minutes=5),
+                 backoff: Backoff | None = None) -> None:
         self.journal = journal
         self.settings = settings
         self.domain = domain
@@ -93,6 +105,9 @@ class LiveExchange(LiveQueries):
         self.on_trades: list[Callable[[list[Trade]], None]] = []
         self.contracts: dict[str, Any] = {}  # participant -> utility bill function (service.billing)
         self.generation = 0  # bumped each time memory is rebuilt from the journal
+        # chain writes (registrations, slot commitments) in order, retried while the node is away
+        self.chain_writes = CommitQueue(chain, self._landed, backoff) if chain is not None else None
+        self._queued: set[int] = set()  # slots whose commitment was put in the queue
         self._load()
         self.flushed_seq = self.journal.head[0]
 
@@ -100,7 +115,7 @@ class LiveExchange(LiveQueries):
     @classmethod
     def open(cls, db_url: str, settings: MarketSettings, clock: MarketClock, chain_url: str | None = None,
              chain_id: int = 31337, seed: int = 0, max_skew: timedelta = timedelta(minutes=5),
-             operator: Key | None = None) -> LiveExchange:
+             operator: Key | None = None, backoff: Backoff | None = None) -> LiveExchange:
         """Open (or create) the journal at ``db_url``; an existing journal's market and clock win.
 
         With ``chain_url``, ``operator`` must be the contract operator's own key (never one derived
@@ -138,7 +153,10 @@ class LiveExchange(LiveQueries):
                 chain.attach(genesis["contract"])
                 chain.ensure_operator()
         domain = Domain(int(meta["chain_id"]), str(meta["contract"]))
-        return cls(journal, settings, domain, clock, chain, max_skew)
+        ex = cls(journal, settings, domain, clock, chain, max_skew, backoff)
+        if ex.chain_writes is not None:
+            ex.chain_writes.start()
+        return ex
 
     def _load(self) -> None:
         """Rebuild everything in memory from the journal."""
@@ -157,7 +175,8 @@ class LiveExchange(LiveQueries):
         self.balances: dict[str, Balance] = defaultdict(Balance)
         self.readings: dict[str, dict[datetime, dict[str, int]]] = defaultdict(dict)
         self.tape = PriceTape()
-        self.committed: set[int] = set()
+        self.committed: set[int] = set()  # slots whose commitment is on chain (a chain_tx row)
+        self.unsent: dict[int, dict[str, Any]] = {}  # commit rows without a chain_tx row yet
         last: dict[str, int] = {}
         for row in self.journal.rows():
             body = json.loads(row.body)
@@ -175,9 +194,19 @@ class LiveExchange(LiveQueries):
             elif row.kind == "close":
                 self.closed.add(datetime.fromisoformat(body["slot_start"]))
             elif row.kind == "commit" and row.slot_start is not None:
+                if "tx_hash" in body:  # written after the transaction (journals from before the queue)
+                    self.committed.add(row.slot_start)
+                else:
+                    self.unsent[row.slot_start] = body
+            elif row.kind == "chain_tx" and row.slot_start is not None:
                 self.committed.add(row.slot_start)
+                self.unsent.pop(row.slot_start, None)
         for pid, nonce in last.items():
             self.verifier.set_last_nonce(pid, nonce)
+        # closed slots still without a commit row (a stop, or a failed write, between close and commit row)
+        self.needs_commit_row: set[datetime] = ({s for s in self.closed if unix_seconds(s) not in self.committed
+                                                 and unix_seconds(s) not in self.unsent}
+                                                if self.chain is not None else set())
         for row in self.journal.rows(kinds=("order", "modify")):
             action = action_from_dict(row.kind, json.loads(row.body)["action"])
             if isinstance(action, Order):
@@ -257,8 +286,8 @@ class LiveExchange(LiveQueries):
             self._flush()
             self.addresses[participant] = address
             self.verifier.register(participant, address)
-            if self.chain is not None:
-                self.chain.register({participant: address})
+            if self.chain_writes is not None:
+                self.chain_writes.put(Registration({participant: address}))
 
     def _check_time(self, name: str, when: datetime) -> None:
         now = self.clock.now()
@@ -379,10 +408,12 @@ class LiveExchange(LiveQueries):
             self.readings[participant][slot_start] = dict(values)
 
     def close_due(self, now: datetime | None = None) -> list[datetime]:
-        """Close every book whose gate has closed by ``now``; journal (and commit) each."""
+        """Close every book whose gate has closed by ``now``; journal each close (and, with a chain,
+        its commit row) and queue its commitment; never waits for the chain."""
         now = now or self.clock.now()
         done = []
         with self.lock:
+            self._journal_missing_commit_rows()
             for slot in sorted(s for s in self.slot_orders if self.settings.gate_close(s) <= now):
                 self.journal.append("close", {"slot_start": slot.isoformat()}, unix_seconds(slot))
                 closing = self.exchange.close(slot)
@@ -393,9 +424,112 @@ class LiveExchange(LiveQueries):
                 self.slot_orders.pop(slot, None)
                 self._record_trades(list(closing.trades))
                 done.append(slot)
-        for slot in done if self.chain is not None else ():
-            self._commit(slot)  # outside the lock: a chain transaction takes a while
+                if self.chain_writes is not None:
+                    self.needs_commit_row.add(slot)
+                    self._journal_missing_commit_rows()
         return done
+
+    def _journal_missing_commit_rows(self) -> None:
+        """Journal and queue the commitment of every closed slot that has no commit row, oldest first."""
+        for slot in sorted(self.needs_commit_row):
+            body = self._journal_commit(slot)  # raises ServiceError if the journal fails: retried next tick
+            self.needs_commit_row.discard(slot)
+            self._queue_commit(body)
+
+    # -- chain writes ---------------------------------------------------------------------------
+    def _journal_commit(self, slot: datetime) -> dict[str, Any]:
+        """Journal a closed slot's ``commit`` row (Merkle roots of its rows, read back from the journal,
+        and the head right before the row) and flush; under the lock. Returns the row's body."""
+        s = unix_seconds(slot)
+        leaves: dict[str, list[bytes]] = {"orders": [], "trades": [], "certificates": []}
+        t = journal_table
+        with self.journal.engine.connect() as conn:
+            for kind, body in conn.execute(select(t.c.kind, t.c.body).where(t.c.slot_start == s).order_by(t.c.seq)):
+                if kind in _ROOT_GROUP:
+                    leaves[_ROOT_GROUP[kind]].append(leaf_of(kind, body))
+        tag_wh: dict[str, int] = defaultdict(int)
+        for trade in self.trades:
+            if trade.slot_start == slot:
+                tag_wh[str(trade.tag)] += trade.energy_wh
+        head_seq, head = self.journal.head
+        body = {"slot_start": slot.isoformat(), "journal_head": head.hex(), "journal_seq": head_seq,
+                **{f"{name}_root": merkle_root(v).hex() for name, v in leaves.items()},
+                "tag_energy_wh": dict(tag_wh), "device_certificates": []}
+        self.journal.append("commit", body, s, str(s))
+        self._flush()
+        self.unsent[s] = body
+        return body
+
+    def _queue_commit(self, body: dict[str, Any], maybe_landed: bool = False) -> None:
+        """Put a journalled commitment in the chain-write queue (once)."""
+        assert self.chain_writes is not None
+        s = unix_seconds(datetime.fromisoformat(body["slot_start"]))
+        if s in self._queued:
+            return
+        self._queued.add(s)
+        self.chain_writes.put(SlotCommit(
+            s, bytes.fromhex(body["orders_root"]), bytes.fromhex(body["trades_root"]),
+            bytes.fromhex(body["certificates_root"]), bytes.fromhex(body["journal_head"]), body["journal_seq"],
+            dict(body["tag_energy_wh"]), tuple(tuple(d) for d in body["device_certificates"]), maybe_landed))
+
+    def _landed(self, landed: Landed) -> None:
+        """The queue's report that a write is on chain: journal a slot's transaction (``chain_tx``)."""
+        if not isinstance(landed.op, SlotCommit):
+            return
+        s = landed.op.slot_start
+        with self.lock:
+            if s in self.committed:
+                return
+            self.journal.append("chain_tx", {"slot_start": s, "tx_hash": landed.tx_hash, "block": landed.block},
+                                s, landed.tx_hash)
+            self._flush()  # on failure the queue retries (and finds the commitment on chain)
+            self.committed.add(s)
+            self.unsent.pop(s, None)
+
+    def commit_pending(self) -> list[datetime]:
+        """After a start: queue again what a stop or crash left unsent — registrations the chain's
+        registry lacks, commit rows without a transaction, closed slots without a commit row — all
+        checked against the chain before anything is sent. Returns the slots queued."""
+        if self.chain_writes is None or self.chain is None:
+            return []
+        with self.lock:
+            registered = self.chain.contract.functions.participant_count().call()
+            if registered < len(self.addresses):
+                missing = {p: a for p, a in self.addresses.items() if int(self.chain.account_of(p), 16) == 0}
+                if missing:
+                    self.chain_writes.put(Registration(missing))
+            pending = [self.unsent[s] for s in sorted(self.unsent) if s not in self._queued]
+            for body in pending:
+                self._queue_commit(body, maybe_landed=True)
+            missing = sorted(self.needs_commit_row)
+            self._journal_missing_commit_rows()
+        return [datetime.fromisoformat(b["slot_start"]) for b in pending] + missing
+
+    def commit_lag(self) -> dict[str, Any] | None:
+        """What ``/health`` says of the chain: slots closed but not committed, the oldest, the last error."""
+        if self.chain_writes is None:
+            return None
+        lag = self.chain_writes.status()
+
+        def when(slot: int | None) -> str | None:
+            return datetime.fromtimestamp(slot, self.settings.tz).isoformat() if slot is not None else None
+
+        return {"pending_slots": lag.pending_slots, "oldest_pending_slot": when(lag.oldest_pending_slot),
+                "last_committed_slot": when(lag.last_committed_slot), "pending_writes": lag.pending_writes,
+                "failures": lag.failures, "last_error": lag.last_error,
+                "last_error_at": (datetime.fromtimestamp(lag.last_error_at, UTC).isoformat()
+                                  if lag.last_error_at is not None else None),
+                "next_attempt_in_s": round(lag.next_attempt_in_s, 3) if lag.next_attempt_in_s is not None else None}
+
+    def stop_chain_writes(self, timeout_s: float = 5.0) -> None:
+        """Stop sending (what is queued stays in the journal, queued again on the next start)."""
+        if self.chain_writes is not None:
+            self.chain_writes.stop(timeout_s)
+
+
+_ROOT_GROUP = {"order": "orders", "modify": "orders", "cancel": "orders", "trade": "trades",
+               "certificate": "certificates"}
+
 
 def _as_service_error(exc: MarketError) -> ServiceError:
     field_name = getattr(exc, "field", "order")

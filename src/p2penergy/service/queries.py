@@ -1,26 +1,20 @@
-"""Reads of the live exchange's state: open orders, order status, depth, meters; and slot commits."""
+"""Reads of the live exchange's state: open orders, order status, depth, meters."""
 
 from __future__ import annotations
 
 import threading
-from collections import defaultdict
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
-
-from p2penergy.ledger.journal import Journal, journal_table
-from p2penergy.ledger.merkle import merkle_root
-from p2penergy.ledger.recorder import leaf_of, unix_seconds
+from p2penergy.ledger.journal import Journal
 from p2penergy.market import Exchange, MarketSettings, Order, Trade
 
 METER_FIELDS = ("load_wh", "pv_wh", "grid_import_wh", "grid_export_wh", "soc_wh")
 
 
 class LiveQueries:
-    """What :class:`~p2penergy.service.live.LiveExchange` answers without changing anything
-    (besides :meth:`_commit`, which records a chain commitment of a closed slot)."""
+    """What :class:`~p2penergy.service.live.LiveExchange` answers without changing anything."""
 
     lock: threading.RLock
     settings: MarketSettings
@@ -94,43 +88,5 @@ class LiveQueries:
     def now(self) -> datetime:
         return self.clock.now()
 
-
-    def commit_pending(self) -> list[datetime]:
-        """Commit slots that closed but were not committed (a crash between the two); needs a chain."""
-        if self.chain is None:
-            return []
-        with self.lock:
-            pending = sorted(s for s in self.closed if unix_seconds(s) not in self.committed)
-        for slot in pending:
-            self._commit(slot)
-        return pending
-
-    def _commit(self, slot: datetime) -> None:
-        """Commit a closed slot's journal rows to the chain (leaves read back from the journal)."""
-        s = unix_seconds(slot)
-        leaves: dict[str, list[bytes]] = {"orders": [], "trades": [], "certificates": []}
-        group = {"order": "orders", "modify": "orders", "cancel": "orders", "trade": "trades",
-                 "certificate": "certificates"}
-        t = journal_table
-        with self.journal.engine.connect() as conn:
-            for kind, body in conn.execute(select(t.c.kind, t.c.body).where(t.c.slot_start == s).order_by(t.c.seq)):
-                if kind in group:
-                    leaves[group[kind]].append(leaf_of(kind, body))
-        tag_wh: dict[str, int] = defaultdict(int)
-        with self.lock:
-            trades = list(self.trades)
-        for trade in trades:
-            if trade.slot_start == slot:
-                tag_wh[str(trade.tag)] += trade.energy_wh
-        with self.lock:
-            head_seq, head = self.journal.head
-        tx_hash, block, _ = self.chain.commit_slot(  # type: ignore[union-attr]
-            s, merkle_root(leaves["orders"]), merkle_root(leaves["trades"]), merkle_root(leaves["certificates"]),
-            head, head_seq, dict(tag_wh), [])
-        with self.lock:
-            self.journal.append("commit", {"slot_start": slot.isoformat(), "journal_head": head.hex(),
-                                           "journal_seq": head_seq, "tx_hash": tx_hash, "block": block}, s, tx_hash)
-            self._flush()
-            self.committed.add(s)
 
     # -- queries ----------------------------------------------------------------------------

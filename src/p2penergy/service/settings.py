@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from p2penergy.ledger.commit_queue import RETRY_FACTOR, RETRY_FIRST_S, RETRY_MAX_S
+
 
 class ServiceSettings(BaseSettings):
     """What one service instance runs.
@@ -26,6 +28,8 @@ class ServiceSettings(BaseSettings):
     ``clock_start`` and runs ``speed`` times faster than wall time; survives restarts).
     ``admin_token``: bearer token that may register participants (default: a random one, printed by
     ``p2penergy serve``).
+    ``commit_retry_first_s`` / ``commit_retry_factor`` / ``commit_retry_max_s``: backoff of chain writes
+    while the node does not answer (see ``ledger/commit_queue.py``).
     ``rate_per_s`` / ``burst``: token bucket of state-changing requests per participant.
     ``max_body_bytes``: larger request bodies get 413. ``max_skew_s``: how far (wall
     seconds, scaled by the clock's speed) an action's signed time may be from the service's clock.
@@ -52,6 +56,9 @@ class ServiceSettings(BaseSettings):
     max_skew_s: float = Field(30.0, gt=0)
     read_skew_s: float = Field(120.0, gt=0)
     tick_s: float = Field(0.25, gt=0)
+    commit_retry_first_s: float = Field(RETRY_FIRST_S, gt=0)
+    commit_retry_factor: float = Field(RETRY_FACTOR, ge=1)
+    commit_retry_max_s: float = Field(RETRY_MAX_S, gt=0)
     seed: int = 0
 
     @field_validator("clock_start")
