@@ -140,3 +140,22 @@ def test_restart_against_the_contract_and_rotate_the_operator(tmp_path, keystore
     assert genesis["operator"] == TEST_OPERATOR.address and genesis["operator_key"] == "own"
     live.stop_chain_writes()
     live.journal.close()
+
+
+def test_new_keystore_makes_a_fresh_key_that_opens_with_its_password(tmp_path):
+    from eth_account import Account
+
+    (tmp_path / "pw").write_text("s3cret\n")
+    path = tmp_path / "operator.json"
+    args = ["operator", "new-keystore", str(path), "--password-file", str(tmp_path / "pw"),
+            "--scrypt-n", str(FAST_SCRYPT_N)]
+    made = CliRunner().invoke(app, args)
+    assert made.exit_code == 0, made.output
+    address = made.output.split()[0]
+    assert Account.from_key(Account.decrypt(path.read_text(), "s3cret")).address == address
+    assert path.stat().st_mode & 0o777 == 0o600
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 2 and "never overwritten" in again.output
+    other = CliRunner().invoke(app, ["operator", "new-keystore", str(tmp_path / "other.json"), "--password-file",
+                                     str(tmp_path / "pw"), "--scrypt-n", str(FAST_SCRYPT_N)])
+    assert other.output.split()[0] != address  # a new key each time, not derived from anything
