@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,11 +13,12 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-import uvicorn
 
+from p2penergy.ledger.journal import GENESIS_PREV, Journal, JournalRow
 from p2penergy.ledger.keys import Key
 from p2penergy.market import MarketSettings, Order, Requirement, Tag
 from p2penergy.service.app import create_app
+from p2penergy.service.launch import ServiceThread
 from p2penergy.service.settings import ServiceSettings
 
 TOKEN = "test-admin-token"
@@ -48,20 +47,8 @@ class Server:
 @contextmanager
 def run_server(settings: ServiceSettings, market: MarketSettings | None = None) -> Iterator[Server]:
     app = create_app(settings, market or MarketSettings.demonstration())
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=settings.port, log_level="warning",
-                                           access_log=False, lifespan="on"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("server did not start")
-        time.sleep(0.02)
-    try:
-        yield Server(f"http://127.0.0.1:{settings.port}", app, settings)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with ServiceThread(app, port=settings.port) as service:
+        yield Server(service.url, app, settings)
 
 
 def service_settings(tmp_path: Path, **kw: object) -> ServiceSettings:
@@ -100,3 +87,20 @@ def order(oid: str, pid: str, side: str, energy_wh: int, price: str, now: dateti
         return Order(oid, pid, side, slot, energy_wh, Decimal(price), now, tag=Tag.of(source=source, producer=pid))
     return Order(oid, pid, side, slot, energy_wh, Decimal(price), now,
                  requirements=(Requirement.of({"source": "solar"}), Requirement.any()))
+
+
+def verified_rows(db: str) -> list[JournalRow]:
+    """The journal's rows after checking its hash chain: contiguous seqs, each linked to and hashed over the
+    previous one."""
+    journal = Journal(db)
+    try:
+        rows = list(journal.rows())
+    finally:
+        journal.close()
+    prev = GENESIS_PREV.hex()
+    for n, row in enumerate(rows, start=1):
+        assert row.seq == n, f"journal row {n} missing (next is {row.seq})"
+        assert row.prev_hash == prev, f"journal row {row.seq} does not link to the row before"
+        assert row.expected_hash() == row.hash, f"journal row {row.seq} does not match its hash"
+        prev = row.hash
+    return rows

@@ -21,11 +21,10 @@ from pathlib import Path
 
 import httpx
 from sqlalchemy import create_engine, text
-from tests.service.conftest import SLOT, START, TOKEN, free_port, key, now_of, order, register
+from tests.service.conftest import SLOT, START, TOKEN, free_port, key, now_of, order, register, verified_rows
 from tests.service.test_api import depth, signed_body
 
 from p2penergy.ledger.actions import Cancel, action_from_dict
-from p2penergy.ledger.journal import GENESIS_PREV, Journal
 from p2penergy.ledger.signing import sign_action
 from p2penergy.market import Order
 from p2penergy.service.auth import read_headers
@@ -176,23 +175,6 @@ def run_load(url: str, client: LoadClient, stop: threading.Event) -> None:
     finally:
         http.close()
         access.close()
-
-
-def verified_rows(db: str) -> list:
-    """The journal's rows after checking its hash chain: contiguous seqs, each linked to and hashed over the
-    previous one."""
-    journal = Journal(db)
-    try:
-        rows = list(journal.rows())
-    finally:
-        journal.close()
-    prev = GENESIS_PREV.hex()
-    for n, row in enumerate(rows, start=1):
-        assert row.seq == n, f"journal row {n} missing (next is {row.seq})"
-        assert row.prev_hash == prev, f"journal row {row.seq} does not link to the row before"
-        assert row.expected_hash() == row.hash, f"journal row {row.seq} does not match its hash"
-        prev = row.hash
-    return rows
 
 
 def group_commits_with_orders_of_several_clients(db: str) -> int:

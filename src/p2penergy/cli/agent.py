@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import webbrowser
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -70,62 +69,115 @@ def demo_command(
     live: Annotated[bool, typer.Option("--live", help="Start the service and every agent on an accelerated clock.")]
     = False,
     scenario: Annotated[Path | None, typer.Argument(help="Scenario TOML (default: the shipped one).")] = None,
-    port: Annotated[int, typer.Option(help="Port of the service.")] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port of the service (0: a free one).")] = 8000,
     db: Annotated[str | None, typer.Option(help="Journal URL (default: a new SQLite file in a temp folder).")] = None,
     speed: Annotated[float, typer.Option(help="Market seconds per wall second.")] = 300.0,
     day: Annotated[str | None, typer.Option(help="Market date to start (default: the report month's 2nd day).")]
     = None,
     forecaster: Annotated[str, typer.Option(help="gbm | seven-day-mean")] = "gbm",
     slots: Annotated[int | None, typer.Option(min=1, help="Stop after N slots (default: until Ctrl-C).")] = None,
+    duration: Annotated[float | None, typer.Option(
+        metavar="MINUTES", help="Stop after MINUTES of trading (wall clock; fractions allowed), close and commit "
+                                "what is due and exit 0 (default: until Ctrl-C).")] = None,
     browser: Annotated[bool, typer.Option(help="Open the dashboard in a browser.")] = True,
 ) -> None:
-    """A live demonstration: the exchange service and all the scenario's agents, dashboard at http://127.0.0.1:PORT/."""
+    """A live demonstration: the exchange service and all the scenario's agents, dashboard at http://127.0.0.1:PORT/.
+
+    It ends after --duration minutes or --slots slots (or on Ctrl-C): the agents stop, every book
+    whose gate has closed is closed and what is due is committed, the journal is flushed, and the
+    command prints what the journal holds (check it with ``p2penergy audit --db URL``).
+    """
     if not live:
         raise fail("--live: the only demo is the live one (the simulation is `p2penergy simulate`)")
+    if duration is not None and not 0 < duration < float("inf"):
+        raise fail(f"--duration: minutes greater than 0 (fractions allowed), got {duration}")
     import secrets
     import tempfile
 
-    import uvicorn
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import ArgumentError
 
-    from p2penergy.scenario.load import load_scenario
-    from p2penergy.service.app import create_app
-    from p2penergy.service.live_agents import fit_kit, make_runners, prepare_community, run
-    from p2penergy.service.settings import ServiceSettings
-
-    spec = load_scenario(scenario)
-    tz = spec.market.tz
-    first = (datetime.fromisoformat(day) if day else datetime.combine(spec.period.report_month, datetime.min.time())
-             + timedelta(days=1))
-    start = first.replace(tzinfo=tz) if first.tzinfo is None else first
-    start = start.replace(hour=6)
-    token = secrets.token_hex(16)
-    folder = tempfile.mkdtemp(prefix="p2penergy-demo-")
-    settings = ServiceSettings(scenario=str(scenario) if scenario else None,
-                               db_url=db or f"sqlite:///{folder}/journal.sqlite", port=port, clock="accelerated",
-                               speed=speed, clock_start=start, admin_token=token)
-    typer.echo("preparing data and forecasters ...", err=True)
-    community = prepare_community(settings.scenario, start)
+    from p2penergy.cli.serve import service_settings
     from p2penergy.ledger.keys import derive_keys
+    from p2penergy.scenario.load import ScenarioError, load_scenario
+    from p2penergy.service.app import create_app
+    from p2penergy.service.launch import ServiceThread
+    from p2penergy.service.live_agents import FORECASTERS, fit_kit, make_runners, prepare_community, run
 
+    if forecaster not in FORECASTERS:
+        raise fail(f"--forecaster: one of {', '.join(FORECASTERS)}, got {forecaster!r}")
+    try:
+        spec = load_scenario(scenario)
+        first = (datetime.fromisoformat(day) if day else datetime.combine(spec.period.report_month,
+                                                                         datetime.min.time()) + timedelta(days=1))
+    except ScenarioError as exc:
+        raise fail(str(exc)) from exc
+    except ValueError as exc:
+        raise fail(f"--day: a date as YYYY-MM-DD, got {day!r}") from exc
+    start = (first.replace(tzinfo=spec.market.tz) if first.tzinfo is None else first).replace(hour=6)
+    token = secrets.token_hex(16)
+    db_url = db or f"sqlite:///{tempfile.mkdtemp(prefix='p2penergy-demo-')}/journal.sqlite"
+    try:
+        shown = make_url(db_url).render_as_string(hide_password=True)  # printed: never a database password
+    except ArgumentError as exc:
+        raise fail(f"--db: a database URL such as sqlite:///journal.sqlite or postgresql+psycopg://..., "
+                   f"got {db!r}") from exc
+    settings = service_settings(scenario=str(scenario) if scenario else None, db_url=db_url, port=port,
+                                clock="accelerated", speed=speed, clock_start=start, admin_token=token)
+    typer.echo("preparing data and forecasters ...", err=True)
+    try:
+        community = prepare_community(settings.scenario, start)  # type: ignore[attr-defined]
+    except ValueError as exc:
+        raise fail(f"--day: {exc}") from exc
     keys = derive_keys(community.seed, list(community.participants))
     kit = fit_kit(community, list(community.participants), start, forecaster)
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
-    register(url, dict(keys), token)
-    runners = make_runners(url, community, kit, dict(keys))
-    typer.echo(f"dashboard: {url}/   API: {url}/docs   journal: {settings.db_url}", err=True)
-    if browser:
-        webbrowser.open(f"{url}/")
-    stop = threading.Event()
     try:
-        run(runners, stop, max_slots=slots)
-    except KeyboardInterrupt:
-        stop.set()
+        app = create_app(settings)  # type: ignore[arg-type]
+        service = ServiceThread(app, port=port).start()
+    except (ValueError, RuntimeError) as exc:
+        raise fail(str(exc).replace("db_url:", "--db:", 1).replace("port:", "--port:", 1)) from exc
+    exchange = app.state.live
+    try:
+        url = service.url
+        register(url, dict(keys), token)
+        runners = make_runners(url, community, kit, dict(keys))
+        typer.echo(f"dashboard: {url}/   API: {url}/docs   journal: {shown}", err=True)
+        if browser:
+            webbrowser.open(f"{url}/")
+        stop = threading.Event()
+        timer = threading.Timer(duration * 60, stop.set) if duration is not None else None
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
+        try:
+            run(runners, stop, max_slots=slots)
+        except KeyboardInterrupt:
+            stop.set()
+        finally:
+            if timer is not None:
+                timer.cancel()
+        closed = exchange.close_due()  # books whose gate closed since the last tick, and commits now due
+        exchange.commit_pending()
+        errors = sum(len(r.errors) for r in runners)
+        now = exchange.now()
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        service.stop()  # the app's shutdown flushes and closes the journal
+    typer.echo(f"stopped at market time {now.astimezone(spec.market.tz).isoformat()}: {len(closed)} books closed "
+               f"at the end; {errors} agent actions refused or failed (logged, retried at their next step)",
+               err=True)
+    typer.echo(journal_summary(db_url))
+    typer.echo(f"check it with: p2penergy audit --db {shown}")
+
+
+def journal_summary(db_url: str) -> str:
+    """One line: how many rows of each kind the journal at ``db_url`` holds."""
+    from collections import Counter
+
+    from p2penergy.ledger.journal import Journal
+
+    journal = Journal(db_url)
+    try:
+        kinds = Counter(row.kind for row in journal.rows())
+    finally:
+        journal.close()
+    return f"journal: {sum(kinds.values())} rows (" + ", ".join(f"{n} {k}" for k, n in sorted(kinds.items())) + ")"
