@@ -118,3 +118,33 @@ def test_demo_live_runs_the_whole_community(tmp_path: Path):
                                "WHERE kind = 'order'").fetchone()[0]
     assert kinds["participant"] == 30  # 20 homes, the office, 9 cars
     assert traders >= 10 and kinds.get("meter", 0) >= 30
+
+
+def test_live_car_sees_its_owners_monthly_import(tmp_path: Path, community, monkeypatch):
+    """A car is billed on its owner's contract: its agent prices the next kWh at the household's
+    month import (owner's + car's), in the live service as in the simulation."""
+    car = community.participants["car-01"]
+    owner = car.owner
+    assert owner is not None
+    chosen = [owner, car.id]
+    kit = fit_kit(community, chosen, START, "seven-day-mean")
+    keys = derive_keys(community.seed, chosen)
+    seen: list[tuple[str, datetime, int]] = []
+    act = TradingAgent.act
+
+    def spy(self, obs, market):
+        seen.append((self.participant.id, obs.now, obs.month_import_wh))
+        return act(self, obs, market)
+
+    monkeypatch.setattr(TradingAgent, "act", spy)
+    with run_server(service_settings(tmp_path, clock_start=START, speed=600.0), community.settings) as srv:
+        register_keys(srv.url, keys)
+        runners = make_runners(srv.url, community, kit, keys, replan_slots=1)
+        run(runners, threading.Event(), max_slots=4)
+        readings = srv.app.state.live.readings
+    later = [(now, wh) for pid, now, wh in seen if pid == car.id and now > min(n for _, n, _ in seen)]
+    assert later, "the car acted after the first slot had been metered"
+    for now, wh in later:
+        household = sum(v.get("grid_import_wh", 0) for pid in chosen for s, v in readings[pid].items()
+                        if s + community.settings.slot_length <= now)
+        assert household > 0 and wh == household

@@ -1,23 +1,35 @@
-"""The site gateway: turns metered history and weather forecasts into an Observation.
+"""The site gateway: one participant's step — meter, observe, forecast, plan, act.
 
-The simulation and a live agent (``p2penergy agent``) both build their agent's
-observations here, so the agent sees the same kind of input in both. Only history
-before ``now`` is passed on; forecasts come from the fitted forecasters.
+A :class:`SiteGateway` is what sits at a home, the office or in a car: it reads the
+site's meter when a slot ends and keeps the site's state (stored energy, the month's
+utility import — a car's includes its owner's, as it is billed on the owner's contract —
+the month's peak, the metered history), and at each planning step it forecasts from that
+history, builds the agent's :class:`Observation` and lets the :class:`TradingAgent` act
+through a :class:`MarketAccess`. The simulation (``sim/loop.py``) and the live agents
+(``service/live_agents.py``, ``p2penergy agent``) drive the same gateway; only the meter
+(the simulated world) and the market access (in-process or HTTP) differ.
+
+What the gateway knows of its site is what its meter told it: the history before it
+started (the site's measured past) and every reading since. Forecasts of many sites at
+one time share one weather issue and one model call per target (:class:`SiteForecasts`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
 
 from p2penergy.agents.forecast import Forecaster, local_midnight_after
-from p2penergy.agents.trader import Observation
+from p2penergy.agents.market_access import MarketAccess
+from p2penergy.agents.trader import AgentConfig, Observation, TradingAgent
 from p2penergy.agents.weather_forecast import WeatherForecastSource
-from p2penergy.community import CAR_KIND, Participant, utc_starts
+from p2penergy.community import CAR_KIND, Community, Participant, utc_starts
+from p2penergy.market import MarketSettings
 
 
 @dataclass(frozen=True, eq=False)
@@ -78,3 +90,268 @@ def observe(participant: Participant, forecast: tuple[np.ndarray, np.ndarray] | 
         soc_wh=soc_wh, car_soc_wh=car_soc_wh, car_location=car_location, car_drive_wh=car_drive_wh,
         month_import_wh=month_import_wh, peak_so_far_w=peak_so_far_w,
     )
+
+
+class Reading(Protocol):
+    """A slot's flows at the site's connection [Wh] (``sim.physics.SlotMeter`` is one)."""
+
+    @property
+    def load_wh(self) -> int: ...
+
+    @property
+    def pv_wh(self) -> int: ...
+
+    @property
+    def soc_wh(self) -> int: ...
+
+    @property
+    def grid_import_wh(self) -> int: ...
+
+    @property
+    def drive_wh(self) -> int: ...
+
+    @property
+    def shortfall_wh(self) -> int: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SlotReading:
+    """What a site reports for a slot that ended: its meter, and for a car where it was
+    (a location code of ``community.LOCATIONS``; the car's own telematics)."""
+
+    meter: Reading
+    location: int | None = None
+
+
+class Meter(Protocol):
+    """A site's meter and devices: what happened in a slot that ended, given the slot's traded
+    energy, the agent's setpoint (car charge, discharge [Wh]) and the stored energy at its start."""
+
+    def read(self, slot_start: datetime, bought_wh: int, sold_wh: int, setpoint: tuple[int, int],
+             soc_wh: int) -> SlotReading: ...
+
+
+class TradedPositions(Protocol):
+    """What the gateway reads of the market when metering: my Wh bought and sold per slot
+    (any :class:`MarketAccess` is one)."""
+
+    settings: MarketSettings
+
+    def position(self, slot_start: datetime) -> tuple[int, int]: ...
+
+
+class SlotGrid:
+    """The slot starts of a site's data (tz-aware, the market's zone), shared by the gateways of
+    one driver: positions by slot start, and the starts as ``datetime`` objects."""
+
+    def __init__(self, index: pd.DatetimeIndex, tz: object, slot_minutes: int) -> None:
+        self.index = index
+        self.tz = tz
+        self.slot_minutes = slot_minutes
+        self.starts: tuple[datetime, ...] = utc_starts(index)  # the market's slot keys (UTC instants)
+        self._positions = {s: i for i, s in enumerate(self.starts)}
+        local = index.tz_convert(tz)  # type: ignore[arg-type]
+        self.months: np.ndarray = np.asarray(local.year * 12 + local.month - 1)
+        self._horizon: tuple[int, pd.DatetimeIndex] | None = None
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def horizon(self, i: int) -> pd.DatetimeIndex:
+        """:func:`horizon_for` position ``i`` (the last one asked is kept: all gateways ask the same)."""
+        if self._horizon is None or self._horizon[0] != i:
+            self._horizon = (i, horizon_for(self.index, i, self.tz))
+        return self._horizon[1]
+
+    def position(self, slot_start: datetime) -> int:
+        try:
+            return self._positions[slot_start]
+        except KeyError:
+            raise ValueError(f"slot_start: {slot_start.isoformat()} is not a slot of the site's data "
+                             f"({self.starts[0].isoformat()}..{self.starts[-1].isoformat()})") from None
+
+
+class SiteForecasts:
+    """Load and PV forecasts of every site gateway added, at one issue time: one weather issue
+    and one model call per target for all of them (the first gateway to ask computes them all).
+
+    A forecast is issued at the start of the slot the gateway acts in, from each site's metered
+    history at that moment; drivers meter every site before any acts, so all see the same slot.
+    """
+
+    def __init__(self, kit: ForecastKit | None) -> None:
+        self.kit = kit
+        self._sites: list[SiteGateway] = []
+        self._key: tuple[datetime, int] | None = None
+        self._values: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def add(self, gateway: SiteGateway) -> None:
+        if gateway.participant.kind != CAR_KIND:
+            self._sites.append(gateway)
+
+    def of(self, gateway: SiteGateway, issued_at: datetime, horizon: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
+        """(load, PV) forecasts [Wh per slot] of ``gateway``'s site over ``horizon``."""
+        if self.kit is None:
+            return np.zeros(len(horizon)), np.zeros(len(horizon))
+        key = (issued_at, len(horizon))
+        if key != self._key or gateway.participant.id not in self._values:
+            histories = {g.participant.id: (g.history(), g.participant.has_pv) for g in self._sites}
+            self._values = forecast_sites(self.kit, histories, issued_at, horizon)
+            self._key = key
+        return self._values[gateway.participant.id]
+
+
+class SiteGateway:
+    """One participant's gateway (see the module docstring).
+
+    ``grid``: the slot grid of the site's data; ``start``: the position of the first slot the
+    gateway steps (everything before is the site's measured past, copied once from
+    ``participant``'s series; the gateway reads nothing of them after that); ``replan_slots``:
+    the agent plans and acts at every N-th step. ``owner``: a car's owner's gateway, whose
+    month import adds to the car's (one contract).
+    """
+
+    def __init__(self, participant: Participant, agent: TradingAgent, grid: SlotGrid, start: int,
+                 forecasts: SiteForecasts, *, replan_slots: int = 4, owner: SiteGateway | None = None) -> None:
+        if replan_slots < 1:
+            raise ValueError(f"replan_slots: must be >= 1, got {replan_slots}")
+        if not 0 <= start < len(grid):
+            raise ValueError(f"start: a position in the data's index (0..{len(grid) - 1}), got {start}")
+        self.participant = participant
+        self.agent = agent
+        self.grid = grid
+        self.replan_slots = replan_slots
+        self.owner = owner
+        p = participant
+        store = p.car_store if p.kind == CAR_KIND else p.battery
+        self.soc_wh: int | None = store.initial_soc_wh if store is not None else None
+        self.month_import_wh = 0
+        self.peak_w = 0.0
+        self._month: int | None = None
+        self.metered = start  # positions before this are known (measured past, then readings)
+        # metered load and PV [Wh] per slot of the grid; the frame is a view on them (built once:
+        # a forecast reads ``frame.iloc[:metered]``, and readings are written beyond that)
+        self._wh = np.zeros((len(grid), 2), dtype=np.int64)
+        if p.kind != CAR_KIND:
+            self._wh[:start, 0] = p.load_wh[:start]
+            self._wh[:start, 1] = p.pv_wh[:start]
+        self._frame = pd.DataFrame(self._wh, columns=["load_wh", "pv_wh"], index=grid.index, copy=False)
+        self._frame_is_view = np.shares_memory(self._frame.to_numpy(), self._wh)
+        self._steps = 0
+        self._last_step: datetime | None = None
+        self.last_observation: Observation | None = None
+        self.forecasts = forecasts
+        forecasts.add(self)
+
+    # -- what the gateway knows -------------------------------------------------------------
+    def history(self) -> pd.DataFrame:
+        """The site's metered load and PV, up to the last slot read."""
+        m = self.metered
+        if self._frame_is_view:
+            return self._frame.iloc[:m]
+        return pd.DataFrame(self._wh[:m], columns=["load_wh", "pv_wh"], index=self.grid.index[:m])
+
+    @property
+    def contract_import_wh(self) -> int:
+        """Utility import this month on the site's contract so far: a car's adds its owner's."""
+        owner = self.owner
+        if owner is not None and owner._month == self._month:
+            return self.month_import_wh + owner.month_import_wh
+        return self.month_import_wh
+
+    # -- the step ---------------------------------------------------------------------------
+    def step(self, now: datetime, access: MarketAccess, meter: Meter) -> Observation | None:
+        """Meter the slots that ended, then at a planning step observe, forecast, plan and act.
+
+        Called at least once per slot (more calls in the same slot do nothing); returns the
+        observation the agent acted on, or ``None`` when this step does not plan.
+        """
+        self.meter_ended(now, access, meter)
+        slot = access.settings.slot_start_of(now)
+        if slot == self._last_step:
+            return None
+        self._last_step = slot
+        due = self._steps % self.replan_slots == 0
+        self._steps += 1
+        return self.act(now, access) if due else None
+
+    @property
+    def steps(self) -> int:
+        """Slots stepped so far."""
+        return self._steps
+
+    def meter_ended(self, now: datetime, access: TradedPositions, meter: Meter,
+                    on_reading: Callable[[datetime, Reading], None] | None = None) -> None:
+        """Read every slot that ended by ``now`` and is not read yet (its trades from ``access``),
+        in order, handing each reading to ``on_reading`` (e.g. to upload it)."""
+        current = self.grid.position(access.settings.slot_start_of(now))
+        while self.metered < current:
+            slot = self.grid.starts[self.metered]
+            bought, sold = access.position(slot)
+            reading = self.meter(slot, bought, sold, meter)
+            if on_reading is not None:
+                on_reading(slot, reading)
+
+    def meter(self, slot_start: datetime, bought_wh: int, sold_wh: int, meter: Meter) -> Reading:
+        """Read the slot that ended (the next unread one) and update the site's state."""
+        i = self.grid.position(slot_start)
+        if i != self.metered:
+            raise ValueError(f"slot_start: the next slot to read is {self.grid.starts[self.metered].isoformat()}, "
+                             f"got {slot_start.isoformat()}")
+        setpoint = self.agent.setpoints.get(slot_start, (0, 0))
+        reading = meter.read(slot_start, bought_wh, sold_wh, setpoint, int(self.soc_wh or 0))
+        m = reading.meter
+        if self.soc_wh is not None:
+            self.soc_wh = m.soc_wh
+        month = int(self.grid.months[i])
+        if month != self._month:
+            self._month, self.month_import_wh, self.peak_w = month, 0, 0.0
+        self.month_import_wh += m.grid_import_wh
+        self.peak_w = max(self.peak_w, m.grid_import_wh * 60 / self.grid.slot_minutes)
+        if self.participant.kind != CAR_KIND:
+            self._wh[i] = (m.load_wh, m.pv_wh)
+        self.metered = i + 1
+        return m
+
+    def act(self, now: datetime, access: MarketAccess) -> Observation:
+        """Observe at ``now`` (forecasts issued at the start of its slot) and let the agent act."""
+        obs = self.observe(now, access.settings.slot_start_of(now))
+        self.agent.act(obs, access)
+        return obs
+
+    def observe(self, now: datetime, slot_start: datetime) -> Observation:
+        """What the agent knows at ``now``: forecasts over the rest of today and tomorrow, its state."""
+        p = self.participant
+        grid = self.grid
+        i = grid.position(slot_start)
+        horizon = grid.horizon(i)
+        j = slice(i, i + len(horizon))
+        forecast = self.forecasts.of(self, slot_start, horizon) if p.kind != CAR_KIND else None
+        obs = observe(
+            p, forecast, now, horizon, slot_starts=grid.starts[j],
+            soc_wh=self.soc_wh if p.battery is not None else None,
+            car_soc_wh=self.soc_wh if p.kind == CAR_KIND else None,
+            # the owner's known schedule (truth), until cars forecast their trips (issue 13, item 3)
+            car_location=p.location[j] if p.location is not None else None,
+            car_drive_wh=p.drive_wh[j] if p.drive_wh is not None else None,
+            month_import_wh=self.contract_import_wh, peak_so_far_w=self.peak_w,
+        )
+        self.last_observation = obs
+        return obs
+
+
+def site_gateways(community: Community, grid: SlotGrid, start: int, forecasts: SiteForecasts, agent: AgentConfig,
+                  replan_slots: int, ids: Sequence[str] | None = None) -> dict[str, SiteGateway]:
+    """A gateway for each participant in ``ids`` (default: all), starting at position ``start``;
+    a car's is linked to its owner's when the owner is among them."""
+    chosen = list(community.participants) if ids is None else list(ids)
+    unknown = sorted(set(chosen) - set(community.participants))
+    if unknown:
+        raise ValueError(f"ids: participants of the community ({', '.join(community.participants)}), "
+                         f"got {', '.join(unknown)}")
+    gateways: dict[str, SiteGateway] = {}
+    for pid in sorted(chosen, key=lambda q: community.participants[q].kind == CAR_KIND):
+        p = community.participants[pid]
+        gateways[pid] = SiteGateway(p, TradingAgent(p, agent), grid, start, forecasts, replan_slots=replan_slots,
+                                    owner=gateways.get(p.owner) if p.owner else None)
+    return {pid: gateways[pid] for pid in chosen}

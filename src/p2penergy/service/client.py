@@ -127,14 +127,7 @@ class HttpMarketAccess:
 
     def position(self, slot_start: datetime) -> tuple[int, int]:
         """Wh I have bought and sold for the slot so far (from my trades, a signed read)."""
-        bought = sold = 0
-        for row in self.my_trades():
-            if datetime.fromisoformat(str(row["slot_start"])) == slot_start:
-                if row["side"] == "buy":
-                    bought += int(row["energy_wh"])
-                else:
-                    sold += int(row["energy_wh"])
-        return bought, sold
+        return positions_of(self.my_trades()).get(slot_start, (0, 0))
 
     def reference_price(self) -> Decimal | None:
         price = self._get("/api/reference-price")["price_per_kwh"]
@@ -157,6 +150,17 @@ class HttpMarketAccess:
 
     def close(self) -> None:
         self.http.close()
+
+
+def positions_of(rows: list[dict[str, Any]]) -> dict[datetime, tuple[int, int]]:
+    """Wh bought and sold per slot, from my trades as ``/api/me/trades`` lists them."""
+    wh: dict[datetime, tuple[int, int]] = {}
+    for row in rows:
+        slot = datetime.fromisoformat(str(row["slot_start"]))
+        bought, sold = wh.get(slot, (0, 0))
+        energy = int(row["energy_wh"])
+        wh[slot] = (bought + energy, sold) if row["side"] == "buy" else (bought, sold + energy)
+    return wh
 
 
 def _trade(row: dict[str, Any], order: Order) -> Trade:

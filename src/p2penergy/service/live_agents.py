@@ -1,18 +1,20 @@
-"""Agents over the network: the simulation's :class:`TradingAgent` driven by the service's clock.
+"""Agents over the network: the simulation's site gateways driven by the service's clock.
 
-A :class:`SiteRunner` is one participant's home gateway (or car, or office): at each new
-slot of the exchange's clock it reads the slot that just ended from its meter (the
-scenario's data, the same physics as the simulation) and uploads it, and every
-``replan_slots`` slots it observes (:func:`p2penergy.agents.gateway.observe`, forecasts
-from its metered history) and lets the agent act through :class:`HttpMarketAccess`.
-:func:`prepare_sites` builds the community and forecasters once for any number of sites.
+A :class:`SiteRunner` drives one participant's :class:`~p2penergy.agents.gateway.SiteGateway`
+— the same gateway the simulation steps — against the live service: at each new slot of
+the exchange's clock it reads the slots that ended from the site's meter (the scenario's
+data through the simulation's physics, :class:`~p2penergy.sim.meters.ScenarioMeter`) and
+uploads them, and every ``replan_slots`` slots the gateway observes, forecasts, plans and
+acts through :class:`HttpMarketAccess`. :func:`run` reads every runner's meter before any
+acts (as the simulation does), so the runners of one process share one forecast per slot
+and a car sees its owner's month import. :func:`prepare_community` and :func:`fit_kit`
+build the community and forecasters once for any number of sites.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -20,14 +22,14 @@ import httpx
 import pandas as pd
 
 from p2penergy.agents.forecast import GradientBoostingForecaster, SevenDayMean
-from p2penergy.agents.gateway import ForecastKit, forecast_sites, horizon_for, observe
+from p2penergy.agents.gateway import ForecastKit, Meter, Reading, SiteForecasts, SiteGateway, SlotGrid, site_gateways
 from p2penergy.agents.trader import AgentConfig, TradingAgent
 from p2penergy.agents.weather_forecast import WeatherForecastSource
-from p2penergy.community import CAR_KIND, LOCATIONS, Community, Participant
+from p2penergy.community import CAR_KIND, Community, Participant
 from p2penergy.ledger.keys import Key
 from p2penergy.market import OrderRejected
-from p2penergy.service.client import HttpMarketAccess, ServiceRefused
-from p2penergy.sim.physics import dispatch_car, dispatch_site
+from p2penergy.service.client import HttpMarketAccess, ServiceRefused, positions_of
+from p2penergy.sim.meters import ScenarioMeter
 
 log = logging.getLogger("p2penergy.agent")
 FORECASTERS = ("gbm", "seven-day-mean")
@@ -62,9 +64,11 @@ def fit_kit(community: Community, sites: list[str], cutoff: datetime, forecaster
     if forecaster == "seven-day-mean" or not history:
         return ForecastKit(load=SevenDayMean(target="load_wh"), pv=SevenDayMean(target="pv_wh"), weather=weather)
     pv_history = {pid: h for pid, h in history.items() if community.participants[pid].has_pv}
-    load = GradientBoostingForecaster(target="load_wh", seed=community.seed).fit(history, weather, cutoff=cutoff)
-    pv = (GradientBoostingForecaster(target="pv_wh", seed=community.seed).fit(pv_history, weather, cutoff=cutoff)
-          if pv_history else SevenDayMean(target="pv_wh"))
+    days_off = community.days_off  # the calendar feature, as in the simulation
+    load = GradientBoostingForecaster(target="load_wh", seed=community.seed, days_off=days_off).fit(
+        history, weather, cutoff=cutoff)
+    pv = (GradientBoostingForecaster(target="pv_wh", seed=community.seed, days_off=days_off).fit(
+        pv_history, weather, cutoff=cutoff) if pv_history else SevenDayMean(target="pv_wh"))
     return ForecastKit(load=load, pv=pv, weather=weather)
 
 
@@ -72,108 +76,73 @@ def _history(p: Participant, index: pd.DatetimeIndex) -> pd.DataFrame:
     return pd.DataFrame({"load_wh": p.load_wh, "pv_wh": p.pv_wh}, index=index)
 
 
-@dataclass
 class SiteRunner:
-    """One participant's agent, meter and market access."""
+    """One participant's gateway driven by the service's clock: its meter, its HTTP market access.
 
-    participant: Participant
-    community: Community
-    kit: ForecastKit
-    access: HttpMarketAccess
-    config: AgentConfig = field(default_factory=AgentConfig)
-    replan_slots: int = 4
-    agent: TradingAgent = field(init=False)
-    soc_wh: int | None = field(init=False, default=None)
-    month_import_wh: int = field(init=False, default=0)
-    peak_w: float = field(init=False, default=0.0)
-    last_slot: datetime | None = field(init=False, default=None)
-    steps: int = field(init=False, default=0)
-    errors: list[str] = field(init=False, default_factory=list)
+    ``household``: for a car whose owner's gateway does not run in this process, a stand-in for
+    the owner's meter (the owner's site read with no P2P trades, which this process cannot see),
+    so the car still prices energy at its contract's month import.
+    """
 
-    def __post_init__(self) -> None:
-        self.agent = TradingAgent(self.participant, self.config)
-        p = self.participant
-        store = p.car_store if p.kind == CAR_KIND else p.battery
-        self.soc_wh = store.initial_soc_wh if store is not None else None
-        self._history = _history(p, self.community.index) if p.kind != CAR_KIND else None
+    def __init__(self, gateway: SiteGateway, access: HttpMarketAccess, meter: Meter,
+                 household: tuple[SiteGateway, Meter] | None = None) -> None:
+        self.gateway = gateway
+        self.participant = gateway.participant
+        self.access = access
+        self.meter = meter
+        self.household = household
+        self.errors: list[str] = []
+
+    @property
+    def steps(self) -> int:
+        return self.gateway.steps
+
+    def read_meters(self, now: datetime) -> None:
+        """Read and upload every slot that ended by ``now`` (a failed read is retried next time)."""
+        g = self.gateway
+        if self.household is not None:  # the owner's meter first, as the simulation reads every site
+            owner, meter = self.household
+            while owner.metered < g.grid.position(self.access.settings.slot_start_of(now)):
+                owner.meter(owner.grid.starts[owner.metered], 0, 0, meter)
+        try:
+            g.meter_ended(now, _TradesRead(self.access), self.meter, self._upload)
+        except (ServiceRefused, httpx.HTTPError) as exc:
+            self.errors.append(f"trades of {g.grid.starts[g.metered].isoformat()}: {exc}")
 
     def step(self, now: datetime) -> None:
-        """Handle the exchange's time ``now``: meter the slots that ended, act at replanning slots."""
-        settings = self.access.settings
-        slot = settings.slot_start_of(now)
-        if slot == self.last_slot:
-            return
-        if self.last_slot is not None:
-            s = self.last_slot
-            while s < slot:
-                self._meter(s)
-                s += settings.slot_length
-        self.last_slot = slot
-        if self.steps % self.replan_slots == 0:
-            self._act(now, slot)
-        self.steps += 1
-
-    def _position(self, slot: datetime) -> int:
-        return int(self.community.index.get_loc(pd.Timestamp(slot)))
-
-    def _act(self, now: datetime, slot: datetime) -> None:
-        p = self.participant
-        index = self.community.index
-        i = self._position(slot)
-        horizon = horizon_for(index, i, self.access.settings.tz)
-        j = slice(i, i + len(horizon))
-        forecast = None
-        if self._history is not None and self.kit is not None:
-            forecast = forecast_sites(self.kit, {p.id: (self._history.iloc[:i], p.has_pv)}, now, horizon)[p.id]
-        obs = observe(p, forecast, now, horizon,
-                      soc_wh=self.soc_wh if p.battery is not None else None,
-                      car_soc_wh=self.soc_wh if p.kind == CAR_KIND else None,
-                      car_location=p.location[j] if p.location is not None else None,
-                      car_drive_wh=p.drive_wh[j] if p.drive_wh is not None else None,
-                      month_import_wh=self.month_import_wh, peak_so_far_w=self.peak_w)
+        """Handle the exchange's time ``now``: meter the slots that ended, act at planning steps."""
+        self.read_meters(now)
         try:
-            self.agent.act(obs, self.access)
+            self.gateway.step(now, self.access, self.meter)
         except (OrderRejected, ServiceRefused, httpx.HTTPError) as exc:  # e.g. a gate closed while planning,
-            # or the service restarting: the next replanning step tries again
+            # or the service restarting: the next planning step tries again
             self.errors.append(str(exc))
-            log.info("%s: %s", p.id, exc)
+            log.info("%s: %s", self.participant.id, exc)
 
-    def _meter(self, slot: datetime) -> None:
-        p = self.participant
-        i = self._position(slot)
-        minutes = self.access.settings.slot_minutes
-        buy = sell = 0
-        try:
-            mine = self.access.my_trades()
-        except (ServiceRefused, httpx.HTTPError) as exc:
-            mine = []
-            self.errors.append(f"trades of {slot.isoformat()}: {exc}")
-        for t in mine:
-            if datetime.fromisoformat(t["slot_start"]) == slot:
-                if t["side"] == "buy":
-                    buy += int(t["energy_wh"])
-                else:
-                    sell += int(t["energy_wh"])
-        if p.kind == CAR_KIND:
-            assert p.car_store is not None and p.phv is not None and p.location is not None and p.drive_wh is not None
-            charge, discharge = self.agent.setpoints.get(slot, (0, 0))
-            meter = dispatch_car(LOCATIONS[p.location[i]], int(p.drive_wh[i]), buy, sell, charge, discharge,
-                                 p.car_store, p.phv, int(self.soc_wh or 0), minutes)
-        else:
-            meter = dispatch_site(int(p.load_wh[i]), int(p.pv_wh[i]), buy, sell, p.battery, int(self.soc_wh or 0),
-                                  minutes)
-        if self.soc_wh is not None:
-            self.soc_wh = meter.soc_wh
-        self.month_import_wh += meter.grid_import_wh
-        self.peak_w = max(self.peak_w, meter.grid_import_wh * 60 / minutes)
+    def _upload(self, slot: datetime, meter: Reading) -> None:
         values = {"load_wh": meter.load_wh, "pv_wh": meter.pv_wh, "grid_import_wh": meter.grid_import_wh,
                   "grid_export_wh": meter.grid_export_wh}
-        if self.soc_wh is not None:
+        if self.gateway.soc_wh is not None:
             values["soc_wh"] = meter.soc_wh
         try:
             self.access.upload_meter(slot, values)
         except (ServiceRefused, httpx.HTTPError) as exc:
             self.errors.append(str(exc))
+
+
+class _TradesRead:
+    """My trades read once (one request, not one per slot): the positions of slots that ended are
+    final, as their gates closed before they ended."""
+
+    def __init__(self, access: HttpMarketAccess) -> None:
+        self.settings = access.settings
+        self._access = access
+        self._wh: dict[datetime, tuple[int, int]] | None = None
+
+    def position(self, slot_start: datetime) -> tuple[int, int]:
+        if self._wh is None:
+            self._wh = positions_of(self._access.my_trades())
+        return self._wh.get(slot_start, (0, 0))
 
 
 def opening_price(community: Community) -> Decimal:
@@ -184,16 +153,37 @@ def opening_price(community: Community) -> Decimal:
 
 def make_runners(url: str, community: Community, kit: ForecastKit, keys: dict[str, Key],
                  config: AgentConfig | None = None, replan_slots: int = 4) -> list[SiteRunner]:
+    """A runner for each site in ``keys``, stepping from the exchange's current slot; gateways of
+    one process share their forecasts, and a car's is linked to its owner's (or a stand-in)."""
     opening = opening_price(community)
-    return [SiteRunner(community.participants[pid], community, kit, HttpMarketAccess(url, key, opening),
-                       config or AgentConfig(), replan_slots) for pid, key in keys.items()]
+    accesses = {pid: HttpMarketAccess(url, key, opening) for pid, key in keys.items()}
+    settings = next(iter(accesses.values())).settings if accesses else community.settings
+    grid = SlotGrid(community.index, settings.tz, settings.slot_minutes)
+    now = next(iter(accesses.values())).now() if accesses else community.slot(0)
+    start = grid.position(settings.slot_start_of(now))
+    forecasts = SiteForecasts(kit)
+    gateways = site_gateways(community, grid, start, forecasts, config or AgentConfig(), replan_slots, list(keys))
+    runners = []
+    for pid, g in gateways.items():
+        p = g.participant
+        household = None
+        if p.owner is not None and g.owner is None and p.owner in community.participants:
+            owner = community.participants[p.owner]
+            stand_in = SiteGateway(owner, TradingAgent(owner), grid, start, SiteForecasts(None), replan_slots=1)
+            g.owner = stand_in
+            household = (stand_in, ScenarioMeter(owner, grid))
+        runners.append(SiteRunner(g, accesses[pid], ScenarioMeter(p, grid), household))
+    return runners
 
 
 def run(runners: list[SiteRunner], stop: threading.Event, poll_s: float = 0.1, max_slots: int | None = None) -> None:
-    """Step every runner at each new slot of the exchange's clock until ``stop`` (or ``max_slots`` slots)."""
+    """Step every runner at each new slot of the exchange's clock until ``stop`` (or ``max_slots`` slots):
+    first every runner reads its meter, then each steps (each at the exchange's time when its turn comes)."""
     if not runners:
         return
     while not stop.is_set():
+        for r in runners:
+            r.read_meters(r.access.now())
         for r in runners:
             if stop.is_set():  # a bounded run ends on time, not after a whole round of agents
                 return

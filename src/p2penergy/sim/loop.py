@@ -21,14 +21,14 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import numpy as np
-import pandas as pd
 
-from p2penergy.agents.gateway import ForecastKit, forecast_sites, horizon_for, observe
+from p2penergy.agents.gateway import ForecastKit, SiteForecasts, SlotGrid, site_gateways
 from p2penergy.agents.market_access import Fills, InProcessAccess, PriceTape
-from p2penergy.agents.trader import AgentConfig, TradingAgent, marginal_retail_per_kwh
-from p2penergy.community import CAR_KIND, LOCATIONS, Community, Participant
+from p2penergy.agents.trader import AgentConfig, marginal_retail_per_kwh
+from p2penergy.community import CAR_KIND, LOCATIONS, Community
 from p2penergy.market import Order, Trade, make_exchange
 from p2penergy.sim.ledger_hook import LedgerAccess, LedgerHook
+from p2penergy.sim.meters import ScenarioMeter
 from p2penergy.sim.physics import SlotMeter, dispatch_car, dispatch_site
 from p2penergy.sim.records import RunRecords
 
@@ -78,7 +78,6 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
         for h in hooks:
             h.on_cancel(order_id, who, now)
 
-    agents = {p.id: TradingAgent(p, config.agent) for p in participants}
     fills = Fills()
     access: dict[str, Any]
     if ledger is not None:
@@ -87,40 +86,25 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
     else:
         access = {p.id: _RecordingAccess(exchange, p.id, tape, on_order, on_cancel, slot_trades, fills)
                   for p in participants}
-    history = {p.id: _site_frame(p, index) for p in participants if p.kind != CAR_KIND}
-    soc = {p.id: p.battery.initial_soc_wh for p in participants if p.battery is not None}
-    car_soc = {p.id: p.car_store.initial_soc_wh for p in participants if p.car_store is not None}
-    month_import = dict.fromkeys(community.participants, 0)
-    peak_w = dict.fromkeys(community.participants, 0.0)
-    slot_minutes = settings.slot_minutes
+    grid = SlotGrid(index, settings.tz, settings.slot_minutes)
+    gateways = site_gateways(community, grid, month.start, SiteForecasts(kit), config.agent, config.replan_slots)
+    meters = {pid: ScenarioMeter(p, grid) for pid, p in community.participants.items()}
+    ids = sorted(gateways)
 
     for k in range(n):
         i = month.start + k
         now = community.slot(i)
-        if k % config.replan_slots == 0:
-            horizon = horizon_for(index, i, settings.tz)
-            j = slice(i, i + len(horizon))
-            starts = tuple(community.slot(t) for t in range(i, i + len(horizon)))
-            forecasts = forecast_sites(
-                kit, {pid: (frame.iloc[:i], community.participants[pid].has_pv) for pid, frame in history.items()},
-                now, horizon)
-            for pid in rng.permutation(sorted(agents)):
-                p = community.participants[str(pid)]
-                owner_import = month_import.get(p.owner, 0) if p.owner else 0
-                obs = observe(
-                    p, forecasts.get(p.id), now, horizon, slot_starts=starts,
-                    soc_wh=soc.get(p.id), car_soc_wh=car_soc.get(p.id),
-                    car_location=p.location[j] if p.location is not None else None,
-                    car_drive_wh=p.drive_wh[j] if p.drive_wh is not None else None,
-                    month_import_wh=month_import[p.id] + owner_import, peak_so_far_w=peak_w[p.id],
-                )
-                agents[p.id].act(obs, access[p.id])
-                if ledger is not None:
-                    access[p.id].flush()
-                if p.kind != CAR_KIND:
-                    records.log_forecast("load_wh", p.id, k, obs.load_wh[: config.replan_slots], n)
-                    if p.has_pv:
-                        records.log_forecast("pv_wh", p.id, k, obs.pv_wh[: config.replan_slots], n)
+        # each agent in a seeded random order when they plan; the order does not matter otherwise
+        order = rng.permutation(ids) if k % config.replan_slots == 0 else ids
+        for pid in order:
+            gw = gateways[str(pid)]
+            obs = gw.step(now, access[gw.participant.id], meters[gw.participant.id])
+            if ledger is not None:
+                access[gw.participant.id].flush()
+            if obs is not None and gw.participant.kind != CAR_KIND:
+                records.log_forecast("load_wh", gw.participant.id, k, obs.load_wh[: config.replan_slots], n)
+                if gw.participant.has_pv:
+                    records.log_forecast("pv_wh", gw.participant.id, k, obs.pv_wh[: config.replan_slots], n)
         closed = ledger.close_slot(exchange, now) if ledger is not None else exchange.close(now)
         tape.record(list(closed.trades))
         fills.record(list(closed.trades))
@@ -128,27 +112,15 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
         mine = [t for t in slot_trades if t.slot_start == now]
         slot_trades[:] = [t for t in slot_trades if t.slot_start != now]
         positions = records.settle_trades(k, mine)
-        meters: dict[str, SlotMeter] = {}
+        slot_meters: dict[str, SlotMeter] = {}
         for p in participants:
             buy, sell = positions.get(p.id, (0, 0))
-            if p.kind == CAR_KIND:
-                assert p.car_store is not None and p.phv is not None and p.location is not None
-                assert p.drive_wh is not None
-                charge, discharge = agents[p.id].setpoints.get(now, (0, 0))
-                meter = dispatch_car(LOCATIONS[p.location[i]], int(p.drive_wh[i]), buy, sell, charge, discharge,
-                                     p.car_store, p.phv, car_soc[p.id], slot_minutes)
-                car_soc[p.id] = meter.soc_wh
-            else:
-                meter = dispatch_site(int(p.load_wh[i]), int(p.pv_wh[i]), buy, sell, p.battery,
-                                      soc.get(p.id, 0), slot_minutes)
-                if p.battery is not None:
-                    soc[p.id] = meter.soc_wh
+            meter = gateways[p.id].meter(now, buy, sell, meters[p.id])
+            assert isinstance(meter, SlotMeter)
             records.accounts[p.id].put(k, meter)
-            month_import[p.id] += meter.grid_import_wh
-            peak_w[p.id] = max(peak_w[p.id], meter.grid_import_wh * 60 / slot_minutes)
-            meters[p.id] = meter
+            slot_meters[p.id] = meter
         for h in (*hooks, ledger) if ledger is not None else hooks:
-            h.on_slot(now, mine, meters)
+            h.on_slot(now, mine, slot_meters)
         if progress is not None:
             progress(k + 1, n)
     return records
@@ -212,7 +184,3 @@ def opening_reference(community: Community) -> Decimal:
     mid = (sum(retail) / len(retail) + (min(buyback) if buyback else Decimal(0))) / 2
     return community.settings.floor_to_tick(mid)
 
-
-def _site_frame(p: Participant, index: pd.DatetimeIndex) -> pd.DataFrame:
-    """Metered history of a site as the forecasters read it."""
-    return pd.DataFrame({"load_wh": p.load_wh, "pv_wh": p.pv_wh}, index=index)

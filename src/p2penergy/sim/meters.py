@@ -1,0 +1,43 @@
+"""The simulated world behind a site's meter: the scenario's true series through the physics.
+
+A :class:`ScenarioMeter` is the :class:`~p2penergy.agents.gateway.Meter` of one participant
+in the simulation and in the live demonstration's agents: when a slot ends, it reads what
+actually happened (the participant's load, PV, a car's location and driving) and runs the
+devices' physics (:mod:`p2penergy.sim.physics`) with the slot's traded energy and the
+agent's setpoints. The gateway never reads the series itself.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from p2penergy.agents.gateway import SlotGrid, SlotReading
+from p2penergy.community import CAR_KIND, LOCATIONS, Participant
+from p2penergy.sim.physics import dispatch_car, dispatch_site
+
+
+class ScenarioMeter:
+    """One participant's meter and devices in the simulated world."""
+
+    def __init__(self, participant: Participant, grid: SlotGrid) -> None:
+        p = participant
+        if p.kind == CAR_KIND and (p.car_store is None or p.phv is None or p.location is None or p.drive_wh is None):
+            raise ValueError(f"participant: car {p.id} needs car_store, phv, location and drive_wh")
+        self.participant = p
+        self.grid = grid
+
+    def read(self, slot_start: datetime, bought_wh: int, sold_wh: int, setpoint: tuple[int, int],
+             soc_wh: int) -> SlotReading:
+        p = self.participant
+        i = self.grid.position(slot_start)
+        minutes = self.grid.slot_minutes
+        if p.kind == CAR_KIND:
+            assert p.car_store is not None and p.phv is not None and p.location is not None
+            assert p.drive_wh is not None
+            where = int(p.location[i])
+            charge, discharge = setpoint
+            meter = dispatch_car(LOCATIONS[where], int(p.drive_wh[i]), bought_wh, sold_wh, charge, discharge,
+                                 p.car_store, p.phv, soc_wh, minutes)
+            return SlotReading(meter, where)
+        return SlotReading(dispatch_site(int(p.load_wh[i]), int(p.pv_wh[i]), bought_wh, sold_wh, p.battery,
+                                         soc_wh, minutes))

@@ -1,0 +1,129 @@
+"""The site gateway: what it meters, what it remembers, when it acts (the shipped scenario, a few days)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+
+from p2penergy.agents.forecast import SevenDayMean
+from p2penergy.agents.gateway import ForecastKit, SiteForecasts, SiteGateway, SlotGrid, site_gateways
+from p2penergy.agents.market_access import InProcessAccess, PriceTape
+from p2penergy.agents.trader import AgentConfig, TradingAgent
+from p2penergy.agents.weather_forecast import WeatherForecastSource
+from p2penergy.community import CAR_KIND
+from p2penergy.market import make_exchange
+from p2penergy.scenario.generate import generate
+from p2penergy.scenario.load import load_scenario
+from p2penergy.sim.build import build_community
+from p2penergy.sim.meters import ScenarioMeter
+
+
+@pytest.fixture(scope="module")
+def community():
+    """The shipped community from 12 July to 3 August 2020 (report month August, 2 days)."""
+    scenario = load_scenario()
+    return build_community(scenario, generate(scenario, date(2020, 7, 12), date(2020, 8, 3)), report_days=2)
+
+
+def kit_of(community) -> ForecastKit:
+    return ForecastKit(SevenDayMean("load_wh"), SevenDayMean("pv_wh"), WeatherForecastSource(community.weather, 1))
+
+
+def grid_of(community) -> SlotGrid:
+    return SlotGrid(community.index, community.settings.tz, community.settings.slot_minutes)
+
+
+def test_a_cars_month_import_is_its_contracts(community):
+    """A car is billed on its owner's contract: it prices energy at the household's month import."""
+    grid = grid_of(community)
+    start = community.month.start
+    gws = site_gateways(community, grid, start, SiteForecasts(kit_of(community)), AgentConfig(), 4,
+                        ["car-01", "house-07"])
+    car, home = gws["car-01"], gws["house-07"]
+    assert car.owner is home
+    for k in range(6):
+        slot = grid.starts[start + k]
+        for g in (home, car):
+            g.meter(slot, 0, 0, ScenarioMeter(g.participant, grid))
+    assert home.month_import_wh > 0
+    assert car.contract_import_wh == car.month_import_wh + home.month_import_wh
+    assert home.contract_import_wh == home.month_import_wh  # a home's tier is its own (the car's is billed on top)
+    obs = car.observe(grid.starts[start + 6], grid.starts[start + 6])
+    assert obs.month_import_wh == car.month_import_wh + home.month_import_wh
+
+
+def test_month_import_and_peak_start_again_in_a_new_month(community):
+    grid = grid_of(community)
+    start = community.month.start - 4  # 22:00 on 31 July
+    p = community.participants["house-01"]
+    g = SiteGateway(p, TradingAgent(p), grid, start, SiteForecasts(None))
+    meter = ScenarioMeter(p, grid)
+    for k in range(4):
+        g.meter(grid.starts[start + k], 0, 0, meter)
+    july = g.month_import_wh
+    assert july == int(p.load_wh[start:start + 4].sum() - p.pv_wh[start:start + 4].sum())  # night: no PV
+    g.meter(grid.starts[start + 4], 0, 0, meter)
+    assert g.month_import_wh == int(p.load_wh[start + 4]) and g.peak_w == p.load_wh[start + 4] * 2
+
+
+def test_history_is_the_measured_past_then_the_readings(community):
+    grid = grid_of(community)
+    start = community.month.start
+    p = community.participants["house-15"]
+    g = SiteGateway(p, TradingAgent(p), grid, start, SiteForecasts(None))
+    assert len(g.history()) == start and g.history().index[-1] == community.index[start - 1]
+    # the world's future differs from the series the gateway was built from: it meters the world
+    world = replace(p, load_wh=p.load_wh + 100)
+    for k in range(3):
+        g.meter(grid.starts[start + k], 0, 0, ScenarioMeter(world, grid))
+    h = g.history()
+    assert len(h) == start + 3
+    assert np.array_equal(h["load_wh"].to_numpy()[:start], p.load_wh[:start])
+    assert np.array_equal(h["load_wh"].to_numpy()[start:], p.load_wh[start:start + 3] + 100)
+    assert np.array_equal(h["pv_wh"].to_numpy(), p.pv_wh[:start + 3])
+
+
+def test_meter_reads_the_next_slot_only(community):
+    grid = grid_of(community)
+    start = community.month.start
+    p = community.participants["house-01"]
+    g = SiteGateway(p, TradingAgent(p), grid, start, SiteForecasts(None))
+    with pytest.raises(ValueError, match="slot_start"):
+        g.meter(grid.starts[start + 1], 0, 0, ScenarioMeter(p, grid))
+    with pytest.raises(ValueError, match="start"):
+        SiteGateway(p, TradingAgent(p), grid, len(grid), SiteForecasts(None))
+    with pytest.raises(ValueError, match="ids"):
+        site_gateways(community, grid, start, SiteForecasts(None), AgentConfig(), 4, ["house-99"])
+
+
+def test_step_meters_what_ended_and_acts_every_nth_slot(community):
+    grid = grid_of(community)
+    start = community.month.start
+    settings = community.settings
+    exchange = make_exchange(settings)
+    forecasts = SiteForecasts(kit_of(community))
+    gws = site_gateways(community, grid, start, forecasts, AgentConfig(), 2, ["house-15", "car-07"])
+    access = {pid: InProcessAccess(exchange, pid, PriceTape()) for pid in gws}
+    meters = {pid: ScenarioMeter(g.participant, grid) for pid, g in gws.items()}
+    acted = []
+    for k in range(5):
+        now = grid.starts[start + k] + timedelta(minutes=3)
+        for pid, g in gws.items():
+            obs = g.step(now, access[pid], meters[pid])
+            acted.append((k, pid, obs is not None))
+            assert g.step(now + timedelta(minutes=5), access[pid], meters[pid]) is None  # same slot: nothing
+            assert g.metered == start + k
+        exchange.close(grid.starts[start + k])
+    assert [k for k, pid, did in acted if did and pid == "house-15"] == [0, 2, 4]
+    assert [k for k, pid, did in acted if did and pid == "car-07"] == [0, 2, 4]
+    home = gws["house-15"]
+    obs = home.last_observation
+    assert obs is not None and obs.now == grid.starts[start + 4] + timedelta(minutes=3)
+    # the forecast was issued at the slot's start from the metered history
+    load, _ = forecasts.of(home, grid.starts[start + 4], obs.horizon)
+    assert np.array_equal(obs.load_wh, load)
+    car = gws["car-07"]
+    assert car.participant.kind == CAR_KIND and car.soc_wh is not None
