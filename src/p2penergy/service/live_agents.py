@@ -79,18 +79,20 @@ def _history(p: Participant, index: pd.DatetimeIndex) -> pd.DataFrame:
 class SiteRunner:
     """One participant's gateway driven by the service's clock: its meter, its HTTP market access.
 
-    ``household``: for a car whose owner's gateway does not run in this process, a stand-in for
-    the owner's meter (the owner's site read with no P2P trades, which this process cannot see),
-    so the car still prices energy at its contract's month import.
+    A car prices energy at its contract's month import, so its owner's meter is read up to the
+    same slot first: ``owner`` is the owner's runner when it runs in this process; otherwise
+    ``household`` is a stand-in for the owner's meter (the owner's site read with no P2P
+    trades, which this process cannot see).
     """
 
     def __init__(self, gateway: SiteGateway, access: HttpMarketAccess, meter: Meter,
-                 household: tuple[SiteGateway, Meter] | None = None) -> None:
+                 household: tuple[SiteGateway, Meter] | None = None, owner: SiteRunner | None = None) -> None:
         self.gateway = gateway
         self.participant = gateway.participant
         self.access = access
         self.meter = meter
         self.household = household
+        self.owner = owner
         self.errors: list[str] = []
 
     @property
@@ -100,7 +102,9 @@ class SiteRunner:
     def read_meters(self, now: datetime) -> None:
         """Read and upload every slot that ended by ``now`` (a failed read is retried next time)."""
         g = self.gateway
-        if self.household is not None:  # the owner's meter first, as the simulation reads every site
+        if self.owner is not None:  # the owner's meter first, as the simulation reads every site first
+            self.owner.read_meters(now)
+        if self.household is not None:
             owner, meter = self.household
             while owner.metered < g.grid.position(self.access.settings.slot_start_of(now)):
                 owner.meter(owner.grid.starts[owner.metered], 0, 0, meter)
@@ -163,8 +167,8 @@ def make_runners(url: str, community: Community, kit: ForecastKit, keys: dict[st
     start = grid.position(settings.slot_start_of(now))
     forecasts = SiteForecasts(kit)
     gateways = site_gateways(community, grid, start, forecasts, config or AgentConfig(), replan_slots, list(keys))
-    runners = []
-    for pid, g in gateways.items():
+    runners: dict[str, SiteRunner] = {}
+    for pid, g in sorted(gateways.items(), key=lambda item: item[1].participant.kind == CAR_KIND):  # owners first
         p = g.participant
         household = None
         if p.owner is not None and g.owner is None and p.owner in community.participants:
@@ -172,8 +176,9 @@ def make_runners(url: str, community: Community, kit: ForecastKit, keys: dict[st
             stand_in = SiteGateway(owner, TradingAgent(owner), grid, start, SiteForecasts(None), replan_slots=1)
             g.owner = stand_in
             household = (stand_in, ScenarioMeter(owner, grid))
-        runners.append(SiteRunner(g, accesses[pid], ScenarioMeter(p, grid), household))
-    return runners
+        runners[pid] = SiteRunner(g, accesses[pid], ScenarioMeter(p, grid), household,
+                                  runners.get(p.owner) if p.owner else None)
+    return [runners[pid] for pid in keys]
 
 
 def run(runners: list[SiteRunner], stop: threading.Event, poll_s: float = 0.1, max_slots: int | None = None) -> None:
