@@ -188,9 +188,11 @@ def run(runners: list[SiteRunner], stop: threading.Event, poll_s: float = 0.1, m
         return
     while not stop.is_set():
         for r in runners:
+            if stop.is_set():  # a bounded run ends on time, not after a whole round of agents
+                return
             r.read_meters(r.access.now())
         for r in runners:
-            if stop.is_set():  # a bounded run ends on time, not after a whole round of agents
+            if stop.is_set():
                 return
             r.step(r.access.now())  # each at the exchange's time when its turn comes
         if max_slots is not None and min(r.steps for r in runners) >= max_slots:
