@@ -8,7 +8,7 @@ Every figure comes with a baseline measured in the same run on the same machine:
 - journal: a plain ``sqlite3`` executemany of the same row count with no hashing or JSON;
 - chain: a plain 21,000-gas ether transfer signed and sent the same way on the same node.
 
-Then ``Ledger`` runs ``--slots`` slots of ``--agents`` agents (each step: 3 orders signed as one
+Then the engine runs ``--slots`` slots of ``--agents`` agents (each step: 3 orders signed as one
 batch, one revision) through a real exchange, journal and chain, and the month (1,488 slots)
 is projected from it, with the chain's share of the time.
 """
@@ -34,7 +34,7 @@ import numpy as np
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 
-from p2penergy.ledger import Ledger
+from p2penergy.ledger import Wallets, create_run_engine
 from p2penergy.ledger.actions import Modify
 from p2penergy.ledger.chain import Chain
 from p2penergy.ledger.journal import Journal, sqlite_url
@@ -159,28 +159,38 @@ class _ExchangeOnly:
 
     chain_seconds = 0.0
 
+    def __init__(self) -> None:
+        self.exchange = make_exchange(SETTINGS)
+
+    def add(self, pids: list[str]) -> list[str]:
+        return pids
+
     def register(self, pids: list[str]) -> None:
         pass
 
     def sign(self, pid: str, actions: list) -> list:
         return actions
 
-    def submit(self, ex, actions: list) -> SimpleNamespace:
+    def apply(self, actions: list, now: datetime) -> SimpleNamespace:
         trades = []
+        ex = self.exchange
         for a in actions:
             try:
                 if isinstance(a, Order):
-                    trades += ex.submit(a)
+                    trades += ex.submit(a, now)
                 else:
-                    trades += ex.modify(a.order_id, a.participant, a.energy_wh, a.price_per_kwh, a.modified_at)
+                    trades += ex.modify(a.order_id, a.participant, a.energy_wh, a.price_per_kwh, now)
             except MarketError:
                 pass
         return SimpleNamespace(trades=trades)
 
-    def close_slot(self, ex, slot):
-        return ex.close(slot)
+    def close_slot(self, slot):
+        return self.exchange.close(slot)
 
     def record_meter(self, *args) -> None:
+        pass
+
+    def record_certificates(self, *args) -> None:
         pass
 
     def commit_slot(self, *args) -> None:
@@ -194,20 +204,21 @@ def bench_month(slots: int, agents: int, folder: Path, chain_url: str | None, le
                 pipelined: bool = False) -> dict[str, float]:
     rng = np.random.default_rng(1)
     t0 = time.perf_counter()
-    # a throwaway anvil: a fixed key stands for the operator's own (an external chain refuses derived keys)
-    operator = Key.from_hex(OPERATOR_ID, "0x" + "b1" * 32, "given") if chain_url else None
-    led = (Ledger.create(SETTINGS, run_dir=folder, chain_url=chain_url, seed=1, pipelined=pipelined,
-                         operator=operator) if ledger else _ExchangeOnly())
-    ex = make_exchange(SETTINGS)
+    if ledger:
+        # a throwaway anvil: a fixed key stands for the operator's own (an external chain refuses derived keys)
+        operator = Key.from_hex(OPERATOR_ID, "0x" + "b1" * 32, "given") if chain_url else None
+        eng = create_run_engine(SETTINGS, run_dir=folder, chain_url=chain_url, seed=1, pipelined=pipelined,
+                                operator=operator)
+        wallets = Wallets(eng.domain, 1)
+    else:
+        eng = wallets = _ExchangeOnly()
     pids = [f"agent-{i:02d}" for i in range(agents)]
-    led.register(pids)
+    eng.register(wallets.add(pids))
     n_orders = 0
     t_start = time.perf_counter()
     for k in range(slots):
         slot = START + k * SETTINGS.slot_length
         at = slot - timedelta(hours=3)
-        tag_wh: dict[str, int] = {}
-        trades = []
         for a, pid in enumerate(pids):
             step = []
             for j in range(3):
@@ -219,20 +230,18 @@ def bench_month(slots: int, agents: int, folder: Path, chain_url: str | None, le
                 else:
                     step.append(Order(f"{k}-{pid}-{j}", pid, "buy", slot, energy, price, at,
                                       requirements=(Requirement.of({"source": "solar"}, "1"),)))
-            trades += led.submit(ex, led.sign(pid, step)).trades
+            eng.apply(wallets.sign(pid, step), at)
             revise = Modify(f"{k}-{pid}-0", pid, 40, Decimal("20.00"), at + timedelta(minutes=5))
-            trades += led.submit(ex, led.sign(pid, [revise])).trades
+            eng.apply(wallets.sign(pid, [revise]), at + timedelta(minutes=5))
             n_orders += 4
-        trades += led.close_slot(ex, slot).trades
-        for t in trades:
-            tag_wh[str(t.tag)] = tag_wh.get(str(t.tag), 0) + t.energy_wh
+        eng.close_slot(slot)
         for pid in pids:
-            led.record_meter(slot, pid, {"load_wh": 500, "pv_wh": 200})
-        devices = [(f"pv-{pid}", 5000, 0) for pid in pids[1::2]]
-        led.commit_slot(slot, tag_wh, devices)
-    led.close()  # waits for pipelined commits: their time counts
+            eng.record_meter(pid, slot, {"load_wh": 500, "pv_wh": 200})
+        eng.record_certificates(slot, [], [(f"pv-{pid}", 5000 if k == 0 else 0, 0) for pid in pids[1::2]])
+        eng.commit_slot(slot)
+    eng.close()  # waits for pipelined commits: their time counts
     total = time.perf_counter() - t_start
-    return {"setup_s": t_start - t0, "total_s": total, "chain_s": led.chain_seconds, "orders": n_orders,
+    return {"setup_s": t_start - t0, "total_s": total, "chain_s": eng.chain_seconds, "orders": n_orders,
             "slots": slots}
 
 

@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from p2penergy.ledger import Cancel, Ledger, Modify
-from p2penergy.market import MarketSettings, Order, Requirement, Tag, make_exchange
+from p2penergy.ledger import Cancel, Engine, Modify, Wallets
+from p2penergy.market import MarketSettings, Order, Requirement, Tag
 
 SETTINGS = MarketSettings.demonstration()
 START = datetime(2020, 8, 1, 9, 0, tzinfo=ZoneInfo("Asia/Tokyo"))
@@ -26,14 +26,15 @@ SELLERS = ["house-01", "house-02", "office"]
 BUYERS = ["house-03", "house-04", "car-01"]
 
 
-def run_market(ledger: Ledger, slots: int = 3, seed: int = 7) -> dict[str, object]:
-    """Register six participants, trade ``slots`` slots, meter, certify and commit each slot.
+def run_market(engine: Engine, slots: int = 3, seed: int = 7, key_seed: int = 11) -> dict[str, object]:
+    """Register six participants (keys from ``key_seed``), trade ``slots`` slots through the
+    engine, meter, certify and commit each slot.
 
-    Returns the trades and the per-participant totals the live run saw.
+    Returns the trades the live run saw, the commits' transaction hashes and the wallets.
     """
     rng = np.random.default_rng(seed)
-    exchange = make_exchange(ledger.settings)  # the mechanism the journal records
-    ledger.register(SELLERS + BUYERS)
+    wallets = Wallets(engine.domain, key_seed)
+    engine.register(wallets.add(SELLERS + BUYERS))
     trades = []
     tx_hashes = []
     n = 0
@@ -53,32 +54,30 @@ def run_market(ledger: Ledger, slots: int = 3, seed: int = 7) -> dict[str, objec
                     order = Order(f"o{n}", pid, "buy", slot, energy, price, at,
                                   requirements=(Requirement.of({"source": "solar"}, "1"), Requirement.any()))
                 actions.append(order)
-            batch = ledger.sign(pid, actions)
-            trades += ledger.submit(exchange, batch).trades
+            trades += engine.apply(wallets.sign(pid, actions), at).trades
             at += timedelta(seconds=30)
         # a revision step: one buyer raises a price, one seller cancels (may be filled: then refused)
         mod = Modify(f"o{n}", BUYERS[-1], 300, Decimal("24.50"), at + timedelta(minutes=1))
-        trades += ledger.submit(exchange, ledger.sign(BUYERS[-1], [mod])).trades
+        trades += engine.apply(wallets.sign(BUYERS[-1], [mod]), at + timedelta(minutes=1)).trades
         cancel = Cancel(f"o{n - 11}", SELLERS[0], at + timedelta(minutes=2))
-        trades += ledger.submit(exchange, ledger.sign(SELLERS[0], [cancel])).trades
-        trades += ledger.close_slot(exchange, slot).trades
+        trades += engine.apply(wallets.sign(SELLERS[0], [cancel]), at + timedelta(minutes=2)).trades
+        trades += engine.close_slot(slot).trades
         tag_wh: dict[str, int] = defaultdict(int)
         for t in trades:
             if t.slot_start == slot:
                 tag_wh[str(t.tag)] += t.energy_wh
         for pid in SELLERS + BUYERS:
-            ledger.record_meter(slot, pid, {"load_wh": int(rng.integers(200, 800)), "pv_wh": 0})
-        devices = []
+            engine.record_meter(pid, slot, {"load_wh": int(rng.integers(200, 800)), "pv_wh": 0})
+        devices, events = [], []
         for pid in SELLERS:
             issued = int(rng.integers(500, 1500))
             claimed = min(issued, tag_wh.get(str(Tag.of(source="solar", producer=pid, device=f"pv-{pid}")), 0))
-            ledger.record_certificate_event(slot, {"event": "issue", "certificate_id": f"c-{k}-{pid}",
-                                                   "device": f"pv-{pid}", "energy_wh": issued})
-            ledger.record_certificate_event(slot, {"event": "claim", "certificate_id": f"c-{k}-{pid}",
-                                                   "device": f"pv-{pid}", "energy_wh": claimed})
+            events.append({"event": "issue", "cert_id": f"c-{k}-{pid}", "device": f"pv-{pid}", "energy_wh": issued})
+            events.append({"event": "claim", "cert_id": f"c-{k}-{pid}", "device": f"pv-{pid}", "energy_wh": claimed})
             devices.append((f"pv-{pid}", issued, claimed))
-        tx_hashes.append(ledger.commit_slot(slot, dict(tag_wh), devices))
-    return {"trades": trades, "tx_hashes": tx_hashes}
+        engine.record_certificates(slot, events, devices)
+        tx_hashes.append(engine.commit_slot(slot))
+    return {"trades": trades, "tx_hashes": tx_hashes, "wallets": wallets}
 
 
 @pytest.fixture(scope="session")

@@ -8,17 +8,17 @@ from typer.testing import CliRunner
 
 from conftest import SETTINGS, run_market
 from p2penergy.cli import app
-from p2penergy.ledger import Ledger, audit, open_run
+from p2penergy.ledger import audit, create_run_engine, open_run
 from p2penergy.ledger.contract.build import load_artifact
 
 
 def test_run_on_anvil_audits_and_detects_an_altered_commitment(tmp_path, anvil_url):
     run_dir = tmp_path / "run"
-    led = Ledger.create(SETTINGS, run_dir=run_dir, chain_url=anvil_url, seed=5, operator=TEST_OPERATOR)
-    out = run_market(led, slots=2)
-    contract = led.chain.contract.address
-    assert led.chain.chain_id == 31337 and len(out["tx_hashes"]) == 2
-    led.close()
+    eng = create_run_engine(SETTINGS, run_dir=run_dir, chain_url=anvil_url, seed=5, operator=TEST_OPERATOR)
+    out = run_market(eng, slots=2)
+    contract = eng.committer.contract.address
+    assert eng.committer.chain_id == 31337 and len(out["tx_hashes"]) == 2
+    eng.close()
     doc = json.loads((run_dir / "ledger.json").read_text())
     assert doc["chain"] == anvil_url and doc["operator"] == TEST_OPERATOR.address and doc["operator_key"] == "own"
     assert not (run_dir / "chain-transactions.jsonl").exists()

@@ -15,12 +15,13 @@ from typer.testing import CliRunner
 
 from conftest import SETTINGS, run_market
 from p2penergy.cli import app
-from p2penergy.ledger import Ledger, audit, open_run
+from p2penergy.ledger import audit, create_run_engine, open_run
 from p2penergy.ledger.chain import _COMMIT_SELECTOR, _COMMIT_TYPES
+from p2penergy.ledger.engine import leaf_of
 from p2penergy.ledger.journal import Journal, journal_table, row_hash, sqlite_url
 from p2penergy.ledger.keys import OPERATOR_ID, Key
 from p2penergy.ledger.merkle import merkle_root
-from p2penergy.ledger.recorder import JOURNAL_FILE, LEDGER_FILE, leaf_of
+from p2penergy.ledger.run_folder import JOURNAL_FILE, LEDGER_FILE
 
 SEED = 21
 
@@ -32,9 +33,9 @@ def template_run(request, tmp_path_factory):
     d = tmp_path_factory.mktemp("template") / "run"
     db_url = create_pg_database() if request.param == "postgresql" else None
     try:
-        led = Ledger.create(SETTINGS, run_dir=d, db_url=db_url, seed=SEED, pipelined=True)
-        out = run_market(led, slots=3)
-        led.close()
+        eng = create_run_engine(SETTINGS, run_dir=d, db_url=db_url, seed=SEED, pipelined=True)
+        out = run_market(eng, slots=3)
+        eng.close()
         assert out["trades"]
         yield d
     finally:
@@ -102,14 +103,27 @@ def _rewrite_chain_from(j, seq, edit):
             prev = h
 
 
-def test_a_rehashed_journal_still_fails_against_the_chain(run_dir):
-    j, trades = _trade_rows(run_dir)
-    target = trades[0]
+@pytest.mark.parametrize(("kind", "field", "value", "expected"), [
+    # certificates are not replayed: the slot's certificates root on chain catches the forgery
+    ("certificate", "energy_wh", 1, "certificates root recomputed from the journal"),
+    # meters are in no root: the journal head committed on chain catches it
+    ("meter", "values", {"load_wh": 1, "pv_wh": 0}, "journal head on chain"),
+    # a trade: the replay catches it before its slot's commitment does
+    ("trade", "price_per_kwh", "1.00", "differs from what replaying gives"),
+])
+def test_a_rehashed_journal_still_fails_against_the_chain(run_dir, kind, field, value, expected):
+    j = journal_of(run_dir)
+    rows = list(j.rows())
+    target = next(r for r in rows if r.kind == kind)
     forged_body = json.loads(target.body)
-    forged_body["price_per_kwh"] = "1.00"
+    forged_body[field] = value
     forged = json.dumps(forged_body, sort_keys=True, separators=(",", ":"))
-    slot_trades = [forged if r.seq == target.seq else r.body for r in trades if r.slot_start == target.slot_start]
-    new_root = merkle_root([leaf_of("trade", b) for b in slot_trades]).hex()
+    group = {"certificate": "certificates", "trade": "trades"}.get(kind)
+    new_root = None
+    if group is not None:
+        same = [forged if r.seq == target.seq else r.body for r in rows
+                if r.kind == kind and r.slot_start == target.slot_start]
+        new_root = merkle_root([leaf_of(kind, b) for b in same]).hex()
 
     def edit(r, prev):
         if r.seq == target.seq:
@@ -117,16 +131,17 @@ def test_a_rehashed_journal_still_fails_against_the_chain(run_dir):
         if r.kind == "commit":  # a thorough forger fixes every commit row it can
             body = json.loads(r.body)
             body["journal_head"] = prev.hex()
-            if r.slot_start == target.slot_start:
-                body["trades_root"] = new_root
+            if r.slot_start == target.slot_start and group is not None:
+                body[f"{group}_root"] = new_root
             return json.dumps(body, sort_keys=True, separators=(",", ":"))
         return r.body
 
     _rewrite_chain_from(j, target.seq, edit)
     result = run_audit(run_dir)
     assert result.exit_code == 1
-    assert "trades root recomputed from the journal" in result.output, result.output
-    assert "committed on chain" in result.output
+    assert expected in result.output, result.output
+    if kind != "trade":
+        assert "on chain" in result.output
 
 
 def test_an_altered_slot_commitment_fails(run_dir):
@@ -166,7 +181,7 @@ def test_audit_api_reports_counts(run_dir):
     j, chain = open_run(run_dir)
     report = audit(j, chain)
     assert report.ok and report.slots_committed == 3 and report.trades_replayed > 0
-    assert report.signed_actions == sum(1 for r in j.rows() if r.kind in ("order", "modify", "cancel"))
+    assert report.signed_actions == sum(1 for r in j.rows() if r.kind in ("order", "modify", "cancel", "reject"))
 
 
 def test_cli_errors_are_clear(tmp_path, run_dir):
@@ -174,3 +189,42 @@ def test_cli_errors_are_clear(tmp_path, run_dir):
     assert missing.exit_code == 2 and "ledger.json not found" in missing.output
     unknown = run_audit(run_dir, "--prove", "no-such-trade")
     assert unknown.exit_code == 2 and "no trade 'no-such-trade'" in unknown.output
+
+
+def test_a_deleted_row_is_named(run_dir):
+    j = journal_of(run_dir)
+    meter = next(r for r in j.rows() if r.kind == "meter")
+    with j.engine.begin() as conn:
+        conn.execute(journal_table.delete().where(journal_table.c.seq == meter.seq))
+    result = run_audit(run_dir)
+    assert result.exit_code == 1
+    assert f"journal row {meter.seq}: missing (next row is {meter.seq + 1})" in result.output
+
+
+def test_a_malformed_row_is_a_failure_naming_it_not_a_crash(run_dir):
+    j, trades = _trade_rows(run_dir)
+    target = trades[0]
+    _rewrite_chain_from(j, target.seq, lambda r, prev: '{"energy_wh": "lots"' if r.seq == target.seq else r.body)
+    result = run_audit(run_dir)
+    assert result.exit_code == 1, result.output
+    assert f"journal row {target.seq} (trade {target.ref}): malformed" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_refusal_whose_reason_was_rewritten_fails_the_replay(run_dir):
+    j = journal_of(run_dir)
+    target = next(r for r in j.rows() if r.kind == "reject")
+
+    def edit(r, prev):
+        if r.seq != target.seq:
+            return r.body
+        body = json.loads(r.body)
+        body["reason"] = "the operator says so"
+        return json.dumps(body, sort_keys=True, separators=(",", ":"))
+
+    _rewrite_chain_from(j, target.seq, edit)
+    result = CliRunner().invoke(app, ["audit", str(run_dir)])
+    assert result.exit_code == 1
+    # the forgery is re-hashed, so the first thing that breaks is its slot's orders root (or the replay)
+    assert ("orders root recomputed from the journal" in result.output
+            or f"journal row {target.seq} (reject" in result.output), result.output

@@ -14,10 +14,10 @@ from typer.testing import CliRunner
 
 from conftest import SETTINGS
 from p2penergy.cli import app
-from p2penergy.ledger import Ledger
+from p2penergy.ledger import create_run_engine
 from p2penergy.ledger.chain import ChainError
+from p2penergy.ledger.engine import unix_seconds
 from p2penergy.ledger.keys import OperatorKeyError, write_keystore
-from p2penergy.ledger.recorder import unix_seconds
 from p2penergy.ledger.signing import sign_action
 from p2penergy.market import MarketSettings
 from p2penergy.service.clock import MarketClock
@@ -65,12 +65,12 @@ def test_a_bad_keystore_or_password_is_named(tmp_path, keystores):
 
 def test_the_core_refuses_a_derived_key_on_an_external_chain_and_labels_the_demonstration_key(tmp_path):
     with pytest.raises(OperatorKeyError, match="--chain-url"):
-        Ledger.create(SETTINGS, run_dir=tmp_path / "ext", chain_url=NOWHERE, seed=1)
+        create_run_engine(SETTINGS, run_dir=tmp_path / "ext", chain_url=NOWHERE, seed=1)
     with pytest.raises(OperatorKeyError, match="--chain-url"):
         LiveExchange.open(f"sqlite:///{tmp_path / 'j.sqlite'}", SETTINGS, MarketClock.accelerated(START, 1.0),
                           chain_url=NOWHERE)
     assert not (tmp_path / "ext").exists() and not (tmp_path / "j.sqlite").exists()
-    led = Ledger.create(SETTINGS, run_dir=tmp_path / "demo", seed=1)
+    led = create_run_engine(SETTINGS, run_dir=tmp_path / "demo", seed=1)
     led.close()
     doc = json.loads((tmp_path / "demo" / "ledger.json").read_text())
     assert doc["operator_key"] == "demonstration"

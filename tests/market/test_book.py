@@ -175,4 +175,5 @@ def test_self_trade_prevention_cancels_the_resting_order():
     m.submit(sell("theirs", 500, "11", who="house-02", t=1))
     trades = m.submit(buy("b", 500, "12", who="house-01", t=2))
     assert [(t.sell_id, t.seller) for t in trades] == [("theirs", "house-02")]
-    assert m.remaining_wh("mine") == 0 and m.book(SLOT).self_trade_cancels == ["mine"]
+    assert m.remaining_wh("mine") == 0 and m.book(SLOT).self_trade_cancels == [("mine", 500)]
+    assert m.last_self_trade_cancels == (("mine", 500),)

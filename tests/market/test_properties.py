@@ -102,7 +102,7 @@ def test_cda_matches_reference_and_invariants(orders):
         assert s.price_per_kwh <= t.price_per_kwh <= b.limit_for(s.tag), "trade outside a limit"
         assert t.preference_level == (preference_level(b.requirements, s.tag) or 0)
         assert 0 <= t.premium_per_kwh <= t.price_per_kwh
-    cancelled = set(m.book(SLOT).self_trade_cancels)
+    cancelled = {oid for oid, _ in m.book(SLOT).self_trade_cancels}
     for oid, wh in filled.items():
         assert wh + m.remaining_wh(oid) <= by_id[oid].energy_wh, "over-filled"
         if oid not in cancelled:

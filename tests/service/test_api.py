@@ -96,8 +96,16 @@ def test_invalid_orders_get_4xx_naming_the_problem_and_change_nothing(server):
     altered["order"]["energy_wh"] = 10_000  # content changed after signing
     assert httpx.post(f"{server.url}/api/orders", json=altered).status_code == 401
     assert depth(server.url) == before
-    # refusals consumed no nonce: a valid order with a nonce below the refused ones is accepted
-    ok = signed_body(a, order("a2", "a", "sell", 50, "11.00", now), nonce=a._last_nonce - 5)
+    # what the exchange refused is journalled with its reason and used up its nonce; what failed its
+    # signature (or never parsed) is not journalled at all
+    rejects = {json.loads(r.body)["action"]["order_id"]: json.loads(r.body)
+               for r in server.app.state.live.journal.rows() if r.kind == "reject"}
+    assert sorted(rejects) == ["x2", "x3", "x4"]
+    assert rejects["x3"]["field"] == "submitted_at" and "gate" in rejects["x3"]["reason"]
+    again = signed_body(a, order("a2", "a", "sell", 50, "11.00", now), nonce=rejects["x4"]["nonce"])
+    r = httpx.post(f"{server.url}/api/orders", json=again)
+    assert r.status_code == 409 and r.json()["field"] == "nonce"
+    ok = signed_body(a, order("a2", "a", "sell", 50, "11.00", now))
     assert httpx.post(f"{server.url}/api/orders", json=ok).status_code == 201
 
 
@@ -246,3 +254,22 @@ def test_a_chunked_body_over_the_limit_gets_413(tmp_path):
             s.sendall(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
         s.sendall(b"0\r\n\r\n")
         assert s.recv(4096).startswith(b"HTTP/1.1 413")
+
+
+def test_a_self_trade_cancel_is_journalled_and_told_to_its_owner(server):
+    register(server.url, "a", "b")
+    a, b = HttpMarketAccess(server.url, key("a")), HttpMarketAccess(server.url, key("b"))
+    now = now_of(server.url)
+    a.submit(order("mine", "a", "sell", 300, "10.00", now))
+    b.submit(order("theirs", "b", "sell", 200, "11.00", now))
+    r = httpx.post(f"{server.url}/api/orders", json=signed_body(a, order("a-buy", "a", "buy", 200, "12.00", now)))
+    assert r.status_code == 201, r.text
+    ack = r.json()
+    assert [t["energy_wh"] for t in ack["trades"]] == [200]
+    assert ack["self_trade_cancels"] == [{"order_id": "mine", "cancelled_wh": 300, "by_order_id": "a-buy"}]
+    mine = {o["order"]["order_id"]: o for o in httpx.get(
+        f"{server.url}/api/me/orders", params={"status": "all"},
+        headers=read_headers(key("a"), a.domain, "/api/me/orders", time.time())).json()}
+    assert mine["mine"]["status"] == "cancelled" and mine["mine"]["cancelled_by"] == "a-buy"
+    rows = [(r.kind, r.ref) for r in server.app.state.live.journal.rows() if r.kind in ("self_cancel", "trade")]
+    assert ("self_cancel", "mine") in rows

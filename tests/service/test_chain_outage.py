@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from p2penergy.cli import app
 from p2penergy.ledger.chain import Chain
-from p2penergy.ledger.recorder import unix_seconds
+from p2penergy.ledger.engine import unix_seconds
 from p2penergy.service.client import HttpMarketAccess
 
 SPEED = 600.0  # market seconds per wall second: a 30-minute slot passes in 3 s

@@ -14,8 +14,8 @@ from tests.ledger.nodes import TEST_OPERATOR
 from tests.service.conftest import START, key, now_of, order, register, run_server, service_settings
 from tests.service.test_api import depth, signed_body
 
+from p2penergy.ledger.engine import leaf_of, unix_seconds
 from p2penergy.ledger.merkle import merkle_root
-from p2penergy.ledger.recorder import leaf_of, unix_seconds
 from p2penergy.service.client import HttpMarketAccess
 
 

@@ -29,6 +29,7 @@ from sqlalchemy import (
     create_engine,
     event,
     insert,
+    inspect,
     select,
 )
 from sqlalchemy.pool import StaticPool
@@ -37,8 +38,8 @@ from p2penergy.ledger.actions import canonical_json
 from p2penergy.ledger.hashing import keccak
 
 GENESIS_PREV = b"\x00" * 32
-KINDS = ("genesis", "participant", "batch", "order", "modify", "cancel", "trade", "close", "meter", "certificate",
-         "commit", "chain_tx")
+KINDS = ("genesis", "participant", "batch", "order", "modify", "cancel", "reject", "self_cancel", "trade", "close",
+         "meter", "certificate", "commit", "chain_tx")  # what each holds: ledger/engine.py
 
 metadata = MetaData()
 journal_table = Table(
@@ -110,10 +111,22 @@ def make_engine(url: str) -> Engine:
 class Journal:
     """Appends hash-chained rows (buffered; :meth:`flush` writes them in one transaction)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, create: bool = True) -> None:
+        """Open the journal at ``url``; with ``create`` (the default) its tables are made if
+        missing, without (readers such as the audit) a database holding none is refused."""
         self.url = url
         self.engine = make_engine(url)
-        metadata.create_all(self.engine)
+        try:
+            if create:
+                metadata.create_all(self.engine)
+            elif not inspect(self.engine).has_table("journal"):
+                raise JournalError(f"db_url: {url} holds no journal table (not a p2penergy journal)")
+        except JournalError:
+            self.engine.dispose()
+            raise
+        except Exception as exc:  # the driver's connection errors: name the URL, not a traceback
+            self.engine.dispose()
+            raise JournalError(f"db_url: cannot open {url} ({type(exc).__name__}: {exc})") from exc
         self._buffer: list[tuple[Any, ...]] = []
         mark = {"qmark": "?", "numeric": ":{}"}.get(self.engine.dialect.paramstyle, "%s")  # psycopg: %s
         marks = ", ".join(mark.format(i + 1) for i in range(len(journal_table.columns)))

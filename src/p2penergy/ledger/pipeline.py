@@ -26,7 +26,7 @@ from p2penergy.ledger.keys import Key
 
 
 class PipelinedChain:
-    """Same calls as :class:`Chain` for what the :class:`Ledger` needs; commits do not wait."""
+    """Same calls as :class:`Chain` for what the :class:`~p2penergy.ledger.engine.Engine` needs; commits do not wait."""
 
     kind = EMBEDDED
 

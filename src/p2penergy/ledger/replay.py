@@ -1,9 +1,10 @@
 """Rebuild the books and balances from the journal alone.
 
-Replaying feeds every journaled order, modify, cancel and close, in journal order, to a
-fresh exchange built from the genesis row's market settings. The exchange is
-deterministic, so it must produce exactly the journaled trades (same ids, prices,
-energy, tags); any difference is reported as the first mismatching trade.
+Replaying feeds every journalled action and close, in journal order and at the time the
+exchange applied it, through the same engine that applied it live
+(:meth:`p2penergy.ledger.engine.Engine.open`). The exchange is deterministic, so it must
+produce exactly the journalled trades, self-trade cancels and refusals (same ids, prices,
+energy, tags, reasons); the first difference is reported naming its row.
 """
 
 from __future__ import annotations
@@ -11,17 +12,13 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 
-from p2penergy.ledger.actions import Cancel, Order, action_from_dict
+from p2penergy.ledger.engine import Engine, JournalMismatch, Listener
 from p2penergy.ledger.journal import Journal
-from p2penergy.ledger.recorder import trade_to_dict
-from p2penergy.market import Exchange, MarketSettings, Trade, make_exchange
+from p2penergy.market import Exchange, MarketSettings, Trade
 
-
-class JournalMismatch(ValueError):
-    """Replaying the journal does not give what the journal says happened."""
+__all__ = ["Balance", "JournalMismatch", "Replayed", "balances_of", "replay", "settings_of"]
 
 
 @dataclass(slots=True)
@@ -58,41 +55,16 @@ def settings_of(journal: Journal) -> MarketSettings:
     return MarketSettings.from_mapping(json.loads(first.body)["market"])
 
 
+class _Trades(Listener):
+    def __init__(self) -> None:
+        self.trades: list[Trade] = []
+
+    def on_trades(self, trades: list[Trade]) -> None:
+        self.trades += trades
+
+
 def replay(journal: Journal) -> Replayed:
     """Rebuild the exchange and every trade; raise :class:`JournalMismatch` on the first difference."""
-    exchange = make_exchange(settings_of(journal))
-    out = Replayed(exchange)
-    produced: list[Trade] = []
-    next_expected = 0
-    for row in journal.rows(kinds=("order", "modify", "cancel", "close", "trade")):
-        body = json.loads(row.body)
-        if row.kind == "trade":
-            if next_expected >= len(produced):
-                raise JournalMismatch(f"journal row {row.seq}: trade {row.ref} was not produced by replaying "
-                                      "the orders")
-            got = trade_to_dict(produced[next_expected])
-            if got != body:
-                raise JournalMismatch(f"journal row {row.seq}: trade {row.ref} differs from the replayed trade "
-                                      f"{got['trade_id']}: journal {body} != replay {got}")
-            next_expected += 1
-            continue
-        if row.kind == "close":
-            produced += exchange.close(datetime.fromisoformat(body["slot_start"])).trades
-            continue
-        action = action_from_dict(row.kind, body["action"])
-        try:
-            if isinstance(action, Order):
-                produced += exchange.submit(action)
-            elif isinstance(action, Cancel):
-                exchange.cancel(action.order_id, action.participant, action.cancelled_at)
-            else:
-                produced += exchange.modify(action.order_id, action.participant, action.energy_wh,
-                                            action.price_per_kwh, action.modified_at)
-        except Exception as exc:
-            raise JournalMismatch(f"journal row {row.seq}: {row.kind} {row.ref} is refused on replay: {exc}") from exc
-    if next_expected != len(produced):
-        extra = produced[next_expected]
-        raise JournalMismatch(f"replay produced trade {extra.trade_id} that the journal does not hold")
-    out.trades = produced
-    out.balances = balances_of(produced)
-    return out
+    collected = _Trades()
+    engine = Engine.open(journal, listener=collected)
+    return Replayed(engine.exchange, collected.trades, balances_of(collected.trades))

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
+from typing import Any
 
 from coincurve import PrivateKey, PublicKey
 
@@ -177,6 +178,15 @@ def recover(digest: bytes, signature: bytes) -> bytes:
     return address_from_public(public.format(compressed=False))
 
 
+METER_TAG = b"p2penergy/meter/v1\x00"
+
+
+def meter_digest(domain: Domain, reading: dict[str, Any]) -> bytes:
+    """What a participant signs over its own meter reading: ``reading`` holds participant,
+    slot_start (ISO 8601), values and nonce — everything but the signature."""
+    return domain.digest(keccak(METER_TAG + canonical_json(reading).encode()))
+
+
 @dataclass(frozen=True, slots=True)
 class Signed:
     """One action with its nonce and its own EIP-712 signature."""
@@ -233,6 +243,22 @@ class Verifier:
             return self._address[participant]
         except KeyError:
             raise SignatureError(f"participant: {participant!r} is not registered") from None
+
+    @property
+    def last_nonces(self) -> dict[str, int]:
+        """Last used nonce per participant (the live mapping: restoring from a journal writes it)."""
+        return self._last_nonce
+
+    def last_nonce(self, participant: str) -> int:
+        """The last nonce ``participant`` used (-1 before any)."""
+        return self._last_nonce.get(participant, -1)
+
+    def check_nonce(self, participant: str, nonce: int, what: str) -> None:
+        """Raise ReplayError unless ``nonce`` is above ``participant``'s last (nothing is marked used)."""
+        self._check_nonce(participant, nonce, what)
+
+    def use_nonce(self, participant: str, nonce: int) -> None:
+        self._last_nonce[participant] = nonce
 
     def _check_nonce(self, participant: str, nonce: int, what: str) -> None:
         last = self._last_nonce.get(participant, -1)

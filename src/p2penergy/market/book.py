@@ -14,7 +14,8 @@ Matching rules (documented in the README, "Matching rules"):
 * A crossing order executes at once at the **resting** order's price (for a resting buy,
   its limit for the incoming tag), partially if quantities differ; any rest rests.
 * Self-trade prevention: an order never trades with its own participant's resting order;
-  that resting order is cancelled instead (listed in ``self_trade_cancels``).
+  that resting order is cancelled instead (listed in ``self_trade_cancels`` with the Wh
+  it still had open).
 
 Prices are held as integer ticks of the market's tick size; resting orders live in one
 heap per tag class (sells) or per requirement list (buys), with lazy deletion.
@@ -77,7 +78,7 @@ class SlotBook:
         self._buy_plans: dict[Requirements, list[tuple[int, int, list[list[tuple[int, int, str]]]]]] = {}
         self._sell_plans: dict[Tag, list[tuple[list[tuple[int, int, str]], int, int]]] = {}
         self._prices: dict[int, Decimal] = {}
-        self.self_trade_cancels: list[str] = []
+        self.self_trade_cancels: list[tuple[str, int]] = []  # (order id, open Wh), in order
 
     # -- queries --------------------------------------------------------------------
     def __contains__(self, order_id: str) -> bool:
@@ -227,7 +228,7 @@ class SlotBook:
         """Self-trade prevention: a participant's incoming order cancels its own resting
         order that it would otherwise trade with (the older one goes)."""
         del self._live[resting.order.order_id]
-        self.self_trade_cancels.append(resting.order.order_id)
+        self.self_trade_cancels.append((resting.order.order_id, resting.remaining_wh))
 
     def _match_buy(self, buy: Resting) -> list[Trade]:
         trades: list[Trade] = []

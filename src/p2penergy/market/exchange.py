@@ -3,8 +3,9 @@
 :class:`ContinuousMarket` runs the continuous double auction (the demonstration's
 rules); :class:`CallMarket` collects orders until the gate closes and clears them in
 one call auction. Both satisfy :class:`Exchange`, so agents and the simulation use
-either unchanged. The exchange has no clock: every command carries its time ``now``,
-and nothing changes when a command is rejected.
+either unchanged. The exchange has no clock: every command carries its time ``now``
+(an order's own ``submitted_at`` unless the caller — the engine, with the exchange's
+clock — passes ``now``), and nothing changes when a command is rejected.
 
 Books, gates and closed slots are keyed by the slot's UTC start (:func:`to_utc`): a slot
 given in any zone or offset names the same book as its instant does.
@@ -40,7 +41,11 @@ class Exchange(Protocol):
 
     settings: MarketSettings
 
-    def submit(self, order: Order) -> list[Trade]: ...
+    last_self_trade_cancels: tuple[tuple[str, int], ...]
+    """``(order_id, open Wh)`` of resting orders that the last submit or modify cancelled by
+    self-trade prevention (their owner is the one who submitted)."""
+
+    def submit(self, order: Order, now: datetime | None = None) -> list[Trade]: ...
 
     def cancel(self, order_id: str, participant: str, now: datetime) -> int: ...
 
@@ -64,6 +69,7 @@ class _Gates:
         self._plain_ticks: dict[Decimal, int] = {}
         self._seq = itertools.count(1)
         self._trade_seq = itertools.count(1)
+        self.last_self_trade_cancels: tuple[tuple[str, int], ...] = ()
 
     def _next_seq(self) -> int:
         return next(self._seq)
@@ -71,8 +77,9 @@ class _Gates:
     def _next_trade_id(self) -> str:
         return f"t{next(self._trade_seq)}"
 
-    def _admit(self, order: Order) -> int:
-        """Validate ``order`` for this market and its gate; return its price in ticks.
+    def _admit(self, order: Order, now: datetime | None) -> int:
+        """Validate ``order`` for this market and its gate at ``now`` (default: the order's
+        ``submitted_at``); return its price in ticks.
 
         Prices of plain orders and slot windows already checked are cached: the checks
         are the same, only not repeated.
@@ -87,8 +94,9 @@ class _Gates:
             window = self._windows[order.slot_start] = (s.gate_open(order.slot_start), s.gate_close(order.slot_start))
         if order.order_id in self._seen_ids:
             raise OrderRejected(order.order_id, "id", "already used on this exchange")
-        if not window[0] <= order.submitted_at < window[1] or order.slot_start in self._closed:
-            self._check_gate(order.order_id, order.slot_start, order.submitted_at)
+        at = order.submitted_at if now is None else now
+        if not window[0] <= at < window[1] or order.slot_start in self._closed:
+            self._check_gate(order.order_id, order.slot_start, at)
         return ticks
 
     def _check_gate(self, order_id: str, slot_start: datetime, now: datetime) -> None:
@@ -127,12 +135,16 @@ class ContinuousMarket(_Gates):
             )
         return book
 
-    def submit(self, order: Order) -> list[Trade]:
+    def submit(self, order: Order, now: datetime | None = None) -> list[Trade]:
         """Validate, match at once against resting orders, rest any remainder."""
-        ticks = self._admit(order)
+        ticks = self._admit(order, now)
         self._seen_ids.add(order.order_id)
         self._slot_of[order.order_id] = order.slot_start
-        return self.book(order.slot_start).submit(order, ticks)
+        book = self.book(order.slot_start)
+        before = len(book.self_trade_cancels)
+        trades = book.submit(order, ticks)
+        self.last_self_trade_cancels = tuple(book.self_trade_cancels[before:]) if book.self_trade_cancels else ()
+        return trades
 
     def _find(self, order_id: str) -> tuple[SlotBook | None, Resting | None]:
         slot = self._slot_of.get(order_id)
@@ -161,11 +173,16 @@ class ContinuousMarket(_Gates):
         assert book is not None and resting is not None
         new = modified(order, energy_wh, price_per_kwh, now)  # validates energy and price type
         ticks = check_against(new, self.settings)
+        self.last_self_trade_cancels = ()
         if price_per_kwh == order.price_per_kwh and energy_wh <= resting.remaining_wh:
             book.reduce(order_id, energy_wh)
             return []
         book.cancel(order_id)
-        return book.submit(new, ticks)
+        before = len(book.self_trade_cancels)
+        trades = book.submit(new, ticks)
+        if len(book.self_trade_cancels) > before:
+            self.last_self_trade_cancels = tuple(book.self_trade_cancels[before:])
+        return trades
 
     def remaining_wh(self, order_id: str) -> int:
         _, resting = self._find(order_id)
@@ -190,8 +207,8 @@ class CallMarket(_Gates):
         self.pricing = pricing
         self._orders: dict[datetime, dict[str, Order]] = {}
 
-    def submit(self, order: Order) -> list[Trade]:
-        self._admit(order)
+    def submit(self, order: Order, now: datetime | None = None) -> list[Trade]:
+        self._admit(order, now)
         self._seen_ids.add(order.order_id)
         self._slot_of[order.order_id] = order.slot_start
         self._orders.setdefault(order.slot_start, {})[order.order_id] = order

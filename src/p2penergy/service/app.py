@@ -124,7 +124,8 @@ def create_app(settings: ServiceSettings, market: MarketSettings | None = None) 
     except ValueError as exc:
         raise ValueError(f"commit_retry_{exc}") from exc
     ex = LiveExchange.open(settings.db_url, market, clock, chain_url=settings.chain_url, chain_id=settings.chain_id,
-                           seed=settings.seed, operator=operator, backoff=backoff)
+                           seed=settings.seed, operator=operator, backoff=backoff,
+                           meter_grace=timedelta(seconds=settings.meter_grace_s))
     ex.contracts = contracts_of(scenario)
     ex.commit_pending()  # what a stop or crash left unsent: queued again (checked against the chain first)
     ex.max_skew = timedelta(seconds=settings.max_skew_s * ex.clock.speed)  # the journal's clock after a restart

@@ -18,9 +18,9 @@ import httpx
 from p2penergy.agents.market_access import OpenOrder
 from p2penergy.ledger.actions import Cancel, Modify
 from p2penergy.ledger.keys import Key
-from p2penergy.ledger.signing import Domain, sign_action, sign_digest
+from p2penergy.ledger.signing import Domain, meter_digest, sign_action, sign_digest
 from p2penergy.market import MarketSettings, Order, OrderRejected, Tag, Trade
-from p2penergy.service.auth import meter_digest, read_headers
+from p2penergy.service.auth import read_headers
 from p2penergy.service.clock import MarketClock
 from p2penergy.service.models import OrderIn
 

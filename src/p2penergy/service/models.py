@@ -127,11 +127,25 @@ class TradeOut(BaseModel):
         return out
 
 
+class SelfTradeCancelOut(BaseModel):
+    """One of my resting orders that my new order cancelled instead of trading with it
+    (self-trade prevention), with the Wh it still had open."""
+
+    order_id: str
+    cancelled_wh: int
+    by_order_id: str
+
+    @classmethod
+    def of(cls, c: Any) -> SelfTradeCancelOut:
+        return cls(order_id=c.order_id, cancelled_wh=c.remaining_wh, by_order_id=c.by)
+
+
 class OrderAck(BaseModel):
     order_id: str
     status: str
     remaining_wh: int
     trades: list[TradeOut]
+    self_trade_cancels: list[SelfTradeCancelOut] = Field(default_factory=list)
 
 
 class CancelAck(BaseModel):
@@ -143,6 +157,8 @@ class MyOrder(BaseModel):
     order: OrderIn
     status: Literal["open", "filled", "cancelled", "expired"]
     remaining_wh: int
+    cancelled_by: str | None = Field(None, description="the order of mine that cancelled this one by "
+                                                        "self-trade prevention, if that is how it was cancelled")
 
 
 class Level(BaseModel):

@@ -87,6 +87,3 @@ class LiveQueries:
 
     def now(self) -> datetime:
         return self.clock.now()
-
-
-    # -- queries ----------------------------------------------------------------------------

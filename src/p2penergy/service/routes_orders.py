@@ -19,6 +19,7 @@ from p2penergy.service.models import (
     OrderAck,
     OrderIn,
     Problem,
+    SelfTradeCancelOut,
     SignedOrderIn,
     TradeOut,
 )
@@ -44,12 +45,13 @@ async def submit_order(body: SignedOrderIn, ex: Live, limits: Annotated[RateLimi
         order = body.order.to_order()
     except FieldError as exc:
         raise ServiceError(422, exc.field, f"must be {exc.allowed}") from exc
-    trades, seq, generation = ex.submit(Signed(order, body.nonce, _signature(body.signature)), durable=False)
+    done = ex.submit(Signed(order, body.nonce, _signature(body.signature)), durable=False)
     with ex.lock:
         status, left = ex.status_of(order.order_id)
-    await commits.durable(seq, generation)  # acknowledged only once journaled
+    await commits.durable(done.seq, done.generation)  # acknowledged only once journaled
     return OrderAck(order_id=order.order_id, status=status, remaining_wh=left,
-                    trades=[TradeOut.mine(t, order.participant) for t in trades])
+                    trades=[TradeOut.mine(t, order.participant) for t in done.trades],
+                    self_trade_cancels=[SelfTradeCancelOut.of(c) for c in done.self_cancels])
 
 
 @router.post("/api/orders/{order_id}/cancel", response_model=CancelAck, responses=ERRORS)
@@ -59,10 +61,10 @@ async def cancel_order(order_id: str, body: CancelIn, ex: Live,
     limits.take(body.participant)
     if order_id not in ex.orders:
         raise ServiceError(404, "order_id", f"no order {order_id!r} on this exchange")
-    left, seq, generation = ex.cancel(Signed(Cancel(order_id, body.participant, body.cancelled_at), body.nonce,
-                                             _signature(body.signature)), durable=False)
-    await commits.durable(seq, generation)
-    return CancelAck(order_id=order_id, cancelled_wh=left)
+    done = ex.cancel(Signed(Cancel(order_id, body.participant, body.cancelled_at), body.nonce,
+                            _signature(body.signature)), durable=False)
+    await commits.durable(done.seq, done.generation)
+    return CancelAck(order_id=order_id, cancelled_wh=done.cancelled_wh)
 
 
 @router.post("/api/orders/{order_id}/modify", response_model=OrderAck, responses=ERRORS)
@@ -76,12 +78,13 @@ async def modify_order(order_id: str, body: ModifyIn, ex: Live,
     if order_id not in ex.orders:
         raise ServiceError(404, "order_id", f"no order {order_id!r} on this exchange")
     action = Modify(order_id, body.participant, body.energy_wh, body.price_per_kwh, body.modified_at)
-    trades, seq, generation = ex.modify(Signed(action, body.nonce, _signature(body.signature)), durable=False)
+    done = ex.modify(Signed(action, body.nonce, _signature(body.signature)), durable=False)
     with ex.lock:
         status, left = ex.status_of(order_id)
-    await commits.durable(seq, generation)
+    await commits.durable(done.seq, done.generation)
     return OrderAck(order_id=order_id, status=status, remaining_wh=left,
-                    trades=[TradeOut.mine(t, body.participant) for t in trades])
+                    trades=[TradeOut.mine(t, body.participant) for t in done.trades],
+                    self_trade_cancels=[SelfTradeCancelOut.of(c) for c in done.self_cancels])
 
 
 @router.get("/api/me/orders", response_model=list[MyOrder], responses=ERRORS)
@@ -94,7 +97,8 @@ def my_orders(who: Reader, ex: Live,
         out = []
         for oid in ex.mine.get(who, ()):
             st, left = ex.status_of(oid)
-            out.append(MyOrder(order=OrderIn.of(ex.orders[oid]), status=st, remaining_wh=left))  # type: ignore[arg-type]
+            out.append(MyOrder(order=OrderIn.of(ex.orders[oid]), status=st, remaining_wh=left,  # type: ignore[arg-type]
+                               cancelled_by=ex.self_cancelled.get(oid)))
         return out
 
 

@@ -33,6 +33,8 @@ class ServiceSettings(BaseSettings):
     ``rate_per_s`` / ``burst``: token bucket of state-changing requests per participant.
     ``max_body_bytes``: larger request bodies get 413. ``max_skew_s``: how far (wall
     seconds, scaled by the clock's speed) an action's signed time may be from the service's clock.
+    ``meter_grace_s``: market seconds after a slot's end that its meter readings are awaited
+    before the slot is settled and committed (see ``service/live.py``).
     """
 
     model_config = SettingsConfigDict(env_prefix="P2PENERGY_", extra="forbid")
@@ -59,6 +61,7 @@ class ServiceSettings(BaseSettings):
     commit_retry_first_s: float = Field(RETRY_FIRST_S, gt=0)
     commit_retry_factor: float = Field(RETRY_FACTOR, ge=1)
     commit_retry_max_s: float = Field(RETRY_MAX_S, gt=0)
+    meter_grace_s: float = Field(900.0, ge=0)
     seed: int = 0
 
     @field_validator("clock_start")

@@ -1,40 +1,43 @@
-"""The simulation on the ledger: signed agent actions, the journal, one chain commit per slot.
+"""The simulation as a driver of the exchange engine: the model clock, signed agent steps, the slot's close.
 
 * Each agent step's orders and cancels are buffered by :class:`LedgerAccess` and, when the
-  step ends, signed as one EIP-712 batch with the participant's seeded key, verified, applied
-  to the exchange and journalled (``Ledger.submit``) — the agent sees the same
-  :class:`~p2penergy.agents.market_access.MarketAccess` as without a ledger.
-* At each slot's close the book's closing is journalled; after settlement,
-  :class:`LedgerHook` journals every participant's meter and the slot's certificate events,
-  and commits the slot (Merkle roots, energy per tag, certificates per device) on chain.
-* Certificates on chain: per generating device, **cumulative** Wh issued and claimed to
-  date (claims of stored energy come slots after its production, so a per-slot comparison
-  would be wrong); the contract rejects a commit where claimed exceeds issued.
+  step ends, signed as one EIP-712 batch with the participant's seeded key
+  (:class:`~p2penergy.ledger.wallets.Wallets`) and handed to the engine at the model's
+  ``now``: verified, applied to the exchange, journalled (refusals and self-trade cancels
+  too) — the agent sees the same :class:`~p2penergy.agents.market_access.MarketAccess` as
+  without a ledger, and an action the exchange refuses raises ``OrderRejected`` as it would
+  there.
+* At each slot's close the engine closes the book; after settlement, :class:`LedgerHook`
+  (in the place of the provenance hook) journals every participant's meter, has the engine
+  issue the slot's certificates through the provenance registry, and commits the slot
+  (Merkle roots, energy per tag, certificates per device to date) on chain.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
 
 from p2penergy.agents.market_access import Fills, InProcessAccess, PriceTape
 from p2penergy.ledger.actions import Action, Cancel
-from p2penergy.ledger.recorder import Ledger
-from p2penergy.market import Exchange, Order, Trade
+from p2penergy.ledger.engine import Engine
+from p2penergy.ledger.wallets import Wallets
+from p2penergy.market import Order, OrderRejected, Trade
+from p2penergy.market.errors import FieldError
 from p2penergy.market.exchange import SlotClose
 from p2penergy.sim.physics import SlotMeter
 from p2penergy.sim.provenance_hook import ProvenanceHook
 
 
 class LedgerAccess(InProcessAccess):
-    """:class:`MarketAccess` whose actions go through the ledger in one signed batch per step."""
+    """:class:`MarketAccess` whose actions go through the engine in one signed batch per step."""
 
-    def __init__(self, ledger: Ledger, exchange: Exchange, participant: str, tape: PriceTape,
+    def __init__(self, engine: Engine, wallets: Wallets, participant: str, tape: PriceTape,
                  sink: list[Trade], fills: Fills, on_order: Callable[[Order], None] | None = None,
                  on_cancel: Callable[[str, str, datetime], None] | None = None) -> None:
-        super().__init__(exchange, participant, tape, on_order, on_cancel, fills)
-        self._ledger = ledger
+        super().__init__(engine.exchange, participant, tape, on_order, on_cancel, fills)
+        self._engine = engine
+        self._wallets = wallets
         self._sink = sink
         self._pending: list[Action] = []
 
@@ -52,28 +55,50 @@ class LedgerAccess(InProcessAccess):
             self._on_cancel(order_id, self.participant, now)
         return self._exchange.remaining_wh(order_id)
 
-    def flush(self) -> list[Trade]:
-        """Sign the step's actions as one batch, verify, apply and journal them."""
+    def flush(self, now: datetime) -> list[Trade]:
+        """Sign the step's actions as one batch and have the engine apply them at ``now``.
+
+        Refusals are journalled by the engine; the first is then raised to the owner as
+        ``OrderRejected`` (what the exchange raises without a ledger)."""
         if not self._pending:
             return []
-        batch = self._ledger.sign(self.participant, self._pending)
+        batch = self._wallets.sign(self.participant, self._pending)
         self._pending = []
-        result = self._ledger.submit(self._exchange, batch)
-        self._prices.record(result.trades)
-        self._fills.record(result.trades)
-        self._sink.extend(result.trades)
-        return result.trades
+        applied = self._engine.apply(batch, now)
+        self._prices.record(applied.trades)
+        self._fills.record(applied.trades)
+        self._sink.extend(applied.trades)
+        if applied.rejected:
+            first = applied.rejected[0]
+            error = first.error
+            if isinstance(error, OrderRejected):
+                raise error
+            raise OrderRejected(first.action.order_id, first.field,
+                                error.allowed if isinstance(error, FieldError) else first.reason)
+        return applied.trades
 
 
 class LedgerHook:
-    """Journals meters and certificate events and commits each slot; needs the provenance hook."""
+    """The engine's side of the slot loop: access for agents, the close, then meters,
+    certificates (through the engine's provenance registry) and the commit of each slot.
 
-    def __init__(self, ledger: Ledger, provenance: ProvenanceHook) -> None:
-        self.ledger = ledger
+    It takes the provenance hook's place among the loop's hooks (the registry it settles
+    with is the provenance hook's), so the run's certificates are the journal's.
+    """
+
+    def __init__(self, engine: Engine, wallets: Wallets, provenance: ProvenanceHook) -> None:
+        if engine.registry is not provenance.registry:
+            raise ValueError("engine: must issue certificates through the provenance hook's registry")
+        self.engine = engine
+        self.wallets = wallets
         self.provenance = provenance
-        self._issued: dict[str, int] = {}
-        self._claimed: dict[str, int] = {}
-        self.tx_hashes: list[str] = []
+        self.exchange = engine.exchange
+        self.tx_hashes: list[str | None] = []
+
+    def access(self, participant: str, tape: PriceTape, sink: list[Trade], fills: Fills,
+               on_order: Callable[[Order], None] | None = None,
+               on_cancel: Callable[[str, str, datetime], None] | None = None) -> LedgerAccess:
+        return LedgerAccess(self.engine, self.wallets, participant, tape, sink, fills, on_order, on_cancel)
 
     def on_order(self, order: Order) -> None:
         return None
@@ -81,26 +106,14 @@ class LedgerHook:
     def on_cancel(self, order_id: str, participant: str, now: datetime) -> None:
         return None
 
-    def close_slot(self, exchange: Exchange, slot_start: datetime) -> SlotClose:
-        return self.ledger.close_slot(exchange, slot_start)
+    def close_slot(self, slot_start: datetime) -> SlotClose:
+        return self.engine.close_slot(slot_start)
 
     def on_slot(self, slot_start: datetime, trades: Sequence[Trade], meters: dict[str, SlotMeter]) -> None:
-        ledger = self.ledger
+        engine = self.engine
         for pid, meter in meters.items():
             values = {name: getattr(meter, name) for name in meter.__slots__ if getattr(meter, name)}
-            ledger.record_meter(slot_start, pid, values)
-        result = self.provenance.slots[-1]
-        for event in result.events:
-            ledger.record_certificate_event(slot_start, _jsonable(event))
-        tag_energy: dict[str, int] = {}
-        for t in trades:
-            tag_energy[str(t.tag)] = tag_energy.get(str(t.tag), 0) + t.energy_wh
-        for device, issued, claimed in result.devices:
-            self._issued[device] = self._issued.get(device, 0) + issued
-            self._claimed[device] = self._claimed.get(device, 0) + claimed
-        devices = [(d, self._issued[d], self._claimed.get(d, 0)) for d, _, _ in result.devices]
-        self.tx_hashes.append(ledger.commit_slot(slot_start, tag_energy, devices))
-
-
-def _jsonable(event: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in event.items()}
+            engine.record_meter(pid, slot_start, values)
+        result = engine.settle_slot(slot_start, self.provenance.sites(slot_start, meters))
+        self.provenance.record(result)
+        self.tx_hashes.append(engine.commit_slot(slot_start))

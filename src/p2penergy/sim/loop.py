@@ -27,7 +27,7 @@ from p2penergy.agents.market_access import Fills, InProcessAccess, PriceTape
 from p2penergy.agents.trader import AgentConfig, marginal_retail_per_kwh
 from p2penergy.community import CAR_KIND, LOCATIONS, Community
 from p2penergy.market import Order, Trade, make_exchange
-from p2penergy.sim.ledger_hook import LedgerAccess, LedgerHook
+from p2penergy.sim.ledger_hook import LedgerHook
 from p2penergy.sim.meters import ScenarioMeter
 from p2penergy.sim.physics import SlotMeter, dispatch_car, dispatch_site
 from p2penergy.sim.records import RunRecords
@@ -56,11 +56,12 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
             progress: Callable[[int, int], None] | None = None, ledger: LedgerHook | None = None) -> RunRecords:
     """Simulate the report month with the exchange and the agents.
 
-    With ``ledger``, agents' actions are signed, verified and journalled (one batch per agent
-    step), closings journalled, and each slot committed on chain after the other hooks ran.
+    With ``ledger``, the exchange is the engine's: agents' actions are signed, verified and
+    journalled (one batch per agent step) and closings journalled; the ledger hook, among
+    ``hooks``, journals meters and certificates and commits each slot.
     """
     settings = community.settings
-    exchange = make_exchange(settings, config.mechanism)
+    exchange = ledger.exchange if ledger is not None else make_exchange(settings, config.mechanism)
     tape = PriceTape(opening_price=opening_reference(community))
     rng = np.random.default_rng(community.seed)
     index = community.index
@@ -81,8 +82,7 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
     fills = Fills()
     access: dict[str, Any]
     if ledger is not None:
-        access = {p.id: LedgerAccess(ledger.ledger, exchange, p.id, tape, slot_trades, fills, on_order, on_cancel)
-                  for p in participants}
+        access = {p.id: ledger.access(p.id, tape, slot_trades, fills, on_order, on_cancel) for p in participants}
     else:
         access = {p.id: _RecordingAccess(exchange, p.id, tape, on_order, on_cancel, slot_trades, fills)
                   for p in participants}
@@ -100,12 +100,12 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
             gw = gateways[str(pid)]
             obs = gw.step(now, access[gw.participant.id], meters[gw.participant.id])
             if ledger is not None:
-                access[gw.participant.id].flush()
+                access[gw.participant.id].flush(now)
             if obs is not None and gw.participant.kind != CAR_KIND:
                 records.log_forecast("load_wh", gw.participant.id, k, obs.load_wh[: config.replan_slots], n)
                 if gw.participant.has_pv:
                     records.log_forecast("pv_wh", gw.participant.id, k, obs.pv_wh[: config.replan_slots], n)
-        closed = ledger.close_slot(exchange, now) if ledger is not None else exchange.close(now)
+        closed = ledger.close_slot(now) if ledger is not None else exchange.close(now)
         tape.record(list(closed.trades))
         fills.record(list(closed.trades))
         slot_trades.extend(closed.trades)
@@ -119,7 +119,7 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
             assert isinstance(meter, SlotMeter)
             records.accounts[p.id].put(k, meter)
             slot_meters[p.id] = meter
-        for h in (*hooks, ledger) if ledger is not None else hooks:
+        for h in hooks:
             h.on_slot(now, mine, slot_meters)
         if progress is not None:
             progress(k + 1, n)

@@ -1,4 +1,8 @@
-"""Feeds each settled slot to the certificate registry (provenance) during a run."""
+"""Feeds each settled slot to the certificate registry (provenance) during a run.
+
+Without a ledger this hook settles each slot itself; with one, the engine settles it through
+the same registry (``sim/ledger_hook.py``) and this hook only builds the sites and keeps the results.
+"""
 
 from __future__ import annotations
 
@@ -35,6 +39,17 @@ class ProvenanceHook:
         return None
 
     def on_slot(self, slot_start: datetime, trades: Sequence[Trade], meters: dict[str, SlotMeter]) -> None:
+        """Settle the slot with the registry (runs without a ledger; with one, the engine does)."""
+        sites = self.sites(slot_start, meters)
+        c = self.community
+        self.record(self.registry.settle_slot(slot_start, slot_start + c.settings.slot_length, sites, trades))
+
+    def record(self, result: SlotProvenance) -> None:
+        self.slots.append(result)
+        self.events.extend(result.events)
+
+    def sites(self, slot_start: datetime, meters: dict[str, SlotMeter]) -> list[SiteSlot]:
+        """One :class:`SiteSlot` per participant from the slot's meters."""
         c = self.community
         i = self._position[slot_start]
         sites = []
@@ -55,6 +70,4 @@ class ProvenanceHook:
                 storage = (StorageFlow(p.battery_id, m.battery_charge_wh, m.battery_discharge_wh,
                                        m.battery_loss_wh),)
             sites.append(SiteSlot(p.id, p.id, generation, m.load_wh, storage, m.grid_import_wh, m.grid_export_wh))
-        result = self.registry.settle_slot(slot_start, slot_start + c.settings.slot_length, sites, trades)
-        self.slots.append(result)
-        self.events.extend(result.events)
+        return sites

@@ -21,7 +21,8 @@ from p2penergy.agents.trader import AgentConfig
 from p2penergy.agents.weather_forecast import WeatherForecastSource
 from p2penergy.community import CAR_KIND, Community
 from p2penergy.ledger.keys import Key
-from p2penergy.ledger.recorder import Ledger
+from p2penergy.ledger.run_folder import create_run_engine
+from p2penergy.ledger.wallets import Wallets
 from p2penergy.provenance.metrics import renewable_driving_share
 from p2penergy.scenario.generate import generate
 from p2penergy.scenario.model import Scenario
@@ -138,20 +139,22 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     config = LoopConfig(mechanism=options.mechanism, replan_slots=options.replan_slots or replan, agent=agent_config)
     ledger_hook = None
     if options.ledger:
-        ledger = Ledger.create(community.settings, run_dir=options.run_dir, db_url=options.db_url,
-                               chain_url=options.chain_url, seed=seed, pipelined=options.chain_url is None,
-                               operator=options.operator)
-        ledger.register(sorted(community.participants))
-        ledger_hook = LedgerHook(ledger, prov)
+        engine = create_run_engine(community.settings, run_dir=options.run_dir, db_url=options.db_url,
+                                   chain_url=options.chain_url, seed=seed, pipelined=options.chain_url is None,
+                                   operator=options.operator, registry=prov.registry)
+        wallets = Wallets(engine.domain, seed)
+        engine.register(wallets.add(sorted(community.participants)))
+        ledger_hook = LedgerHook(engine, wallets, prov)
     lap("ledger setup")
     try:
-        p2p = run_p2p(community, kit, config, [prov, *hooks], progress, ledger_hook)
+        # with the ledger, the engine settles certificates: its hook takes the provenance hook's place
+        p2p = run_p2p(community, kit, config, [ledger_hook or prov, *hooks], progress, ledger_hook)
     finally:
         if ledger_hook is not None:
-            ledger_hook.ledger.close()
+            ledger_hook.engine.close()
     lap("p2p month")
     if ledger_hook is not None:
-        timings["chain (within p2p month)"] = ledger_hook.ledger.chain_seconds
+        timings["chain (within p2p month)"] = ledger_hook.engine.chain_seconds
     p2p_costs = month_costs(community, p2p)
     share = renewable_driving_share(prov.events).total.value
     result_groups = group_results(community, baseline_costs, p2p_costs)

@@ -1,0 +1,762 @@
+"""The exchange engine: the one component that changes the exchange and writes the journal.
+
+The simulation (``sim/ledger_hook.py``), the live service (``service/live.py``) and the
+audit's replay (``ledger/replay.py``) are drivers around one :class:`Engine`::
+
+    verify(signed) → apply to the exchange at the driver's ``now`` → journal (one format)
+    → close slot → meters → certificates (provenance registry) → slot roots → commit (chain)
+
+* **Time.** The driver hands the engine ``now`` (the simulation's model clock, the service's
+  market clock); gates are decided at ``now``, never at a client's timestamp. ``now`` is
+  journalled with every action (``at``) so a replay applies each action exactly as it was.
+* **Rejections.** An action that passes its signature and nonce but that the exchange
+  refuses is journalled as a ``reject`` row with its reason (its nonce is used up: a
+  signed action is applied once, accepted or refused) and returned in
+  :attr:`Applied.rejected`. Unsigned or mis-signed input raises and writes nothing.
+* **Self-trade prevention.** When an order cancels its owner's resting order instead of
+  trading with it, a ``self_cancel`` row names the cancelled order and its open Wh, and
+  :attr:`Applied.self_cancels` tells the driver (who tells the owner).
+* **Journal kinds** (bodies are canonical JSON): ``genesis``, ``participant``, ``batch``,
+  ``order`` / ``modify`` / ``cancel`` / ``reject`` (action, nonce, ``signature`` or ``batch``,
+  ``at``; a reject adds ``field`` and ``reason``), ``self_cancel``, ``trade``, ``close``,
+  ``meter`` (participant, slot, values; a participant's own reading adds ``nonce`` and
+  ``signature``), ``certificate`` (a provenance event), ``commit`` (the slot's Merkle roots,
+  the journal head it follows, energy per tag, certificates per device) and ``chain_tx``
+  (the transaction that carried a commit).
+* **Commit.** :meth:`Engine.prepare_commit` journals the ``commit`` row right after the head
+  it commits and flushes it — under the driver's lock, so no row can slip in between —
+  and :meth:`Engine.send_commit` hands it to the committer (a :class:`Committer`: the chain,
+  or a queue that retries it) outside the lock.
+* **Restart and replay.** :meth:`Engine.open` streams a journal once: it checks the hash
+  chain (the first broken row is named), re-applies every action through the same code as
+  live trading, and checks that the exchange produces exactly the journalled trades,
+  self-trade cancels and refusals.
+
+Drivers learn what happened through the returned values and, for state they keep
+themselves (the service's order views, balances, readings), through a :class:`Listener`
+that the engine calls the same way live and on replay.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict, deque
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
+
+from p2penergy.ledger.actions import Action, Cancel, Modify, action_from_dict, action_to_dict, canonical_json
+from p2penergy.ledger.journal import GENESIS_PREV, Journal, JournalRow
+from p2penergy.ledger.merkle import leaf_hash, merkle_root
+from p2penergy.ledger.signing import (
+    Domain,
+    SignatureError,
+    Signed,
+    SignedBatch,
+    Verifier,
+    meter_digest,
+    recover,
+)
+from p2penergy.market import Exchange, MarketSettings, Order, Trade, make_exchange
+from p2penergy.market.errors import MarketError
+from p2penergy.market.exchange import SlotClose
+
+if TYPE_CHECKING:
+    from p2penergy.provenance import Registry, SiteSlot, SlotProvenance
+
+FORMAT_VERSION = 2
+ACTION_KINDS = ("order", "modify", "cancel")
+SIGNED_KINDS = (*ACTION_KINDS, "reject")
+ROOT_GROUP = {"order": "orders", "modify": "orders", "cancel": "orders", "reject": "orders",
+              "self_cancel": "orders", "trade": "trades", "certificate": "certificates"}
+"""Which Merkle root of its slot a journal row is a leaf of (rows of other kinds are in none)."""
+ZERO_ADDRESS = "0x" + "00" * 20
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class JournalMismatch(ValueError):
+    """The journal is not what the engine would have written: a broken hash chain, or
+    replaying it does not give what it says happened. The message names the first row."""
+
+
+# -- the journal format -------------------------------------------------------------------
+def unix_seconds(when: datetime) -> int:
+    """Whole Unix seconds of an aware datetime (slot starts are whole seconds)."""
+    if when.tzinfo is None:
+        raise ValueError("slot_start: a timezone-aware datetime")
+    return (when - _EPOCH) // timedelta(seconds=1)
+
+
+def leaf_of(kind: str, body: str) -> bytes:
+    """Merkle leaf of a journal row: ``keccak256(0x00 || kind || 0x00 || body)``."""
+    return leaf_hash(kind.encode("ascii") + b"\x00" + body.encode("utf-8"))
+
+
+def trade_to_dict(trade: Trade) -> dict[str, Any]:
+    body = trade.as_dict()
+    body["buyer_limit_per_kwh"] = str(trade.buyer_limit_per_kwh)
+    body["seller_limit_per_kwh"] = str(trade.seller_limit_per_kwh)
+    return body
+
+
+def _time(text: str, where: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise JournalMismatch(f"{where}: time {text!r} has no UTC offset")
+    return value
+
+
+# -- what the engine reports ----------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """A signed action the exchange refused, with why (``error`` is the market's exception)."""
+
+    action: Action
+    error: MarketError
+
+    @property
+    def field(self) -> str:
+        return str(getattr(self.error, "field", "order"))
+
+    @property
+    def reason(self) -> str:
+        return str(self.error)
+
+
+@dataclass(frozen=True, slots=True)
+class SelfTradeCancel:
+    """``participant``'s resting order ``order_id`` (``remaining_wh`` open) cancelled by
+    self-trade prevention when the same participant's order ``by`` would have traded with it."""
+
+    order_id: str
+    participant: str
+    remaining_wh: int
+    by: str
+
+
+@dataclass(slots=True)
+class Applied:
+    """What :meth:`Engine.apply` did: accepted actions, trades, self-trade cancels, refusals."""
+
+    accepted: list[Action] = field(default_factory=list)
+    trades: list[Trade] = field(default_factory=list)
+    self_cancels: list[SelfTradeCancel] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+    cancelled_wh: int = 0  # Wh that accepted cancels took off the book
+
+
+@dataclass(frozen=True, slots=True)
+class PendingCommit:
+    """A slot's commitment as journalled (``seq`` is its ``commit`` row), to send to the chain."""
+
+    slot_start: int
+    seq: int
+    orders_root: bytes
+    trades_root: bytes
+    certificates_root: bytes
+    journal_head: bytes
+    journal_seq: int
+    tag_energy_wh: dict[str, int]
+    device_certificates: list[tuple[str, int, int]]
+
+    def call_args(self) -> tuple[Any, ...]:
+        return (self.slot_start, self.orders_root, self.trades_root, self.certificates_root, self.journal_head,
+                self.journal_seq, dict(self.tag_energy_wh), list(self.device_certificates))
+
+
+class Committer(Protocol):
+    """Where closed slots are committed: :class:`~p2penergy.ledger.chain.Chain`, the embedded
+    chain in a worker (``pipeline.py``), or a queue that retries (same calls)."""
+
+    def register(self, participants: dict[str, str]) -> object: ...
+
+    def commit_slot(self, slot_start: int, orders_root: bytes, trades_root: bytes, certificates_root: bytes,
+                    journal_head: bytes, journal_seq: int, tag_energy_wh: dict[str, int],
+                    device_certificates: list[tuple[str, int, int]]) -> tuple[str, int | None, Any] | None: ...
+
+    def close(self) -> None: ...
+
+
+class Listener:
+    """What a driver keeps of its own hears of every change, live and on replay (no-ops here)."""
+
+    def on_participant(self, participant: str, address: str) -> None:
+        return None
+
+    def on_action(self, action: Action, now: datetime) -> None:
+        return None
+
+    def on_reject(self, rejection: Rejection) -> None:
+        return None
+
+    def on_self_cancel(self, cancel: SelfTradeCancel) -> None:
+        return None
+
+    def on_trades(self, trades: list[Trade]) -> None:
+        return None
+
+    def on_meter(self, participant: str, slot_start: datetime, values: dict[str, int]) -> None:
+        return None
+
+    def on_close(self, slot_start: datetime) -> None:
+        return None
+
+    def on_commit(self, slot_start: int) -> None:
+        return None
+
+
+@dataclass(slots=True)
+class _Slot:
+    """A slot until its commit: Merkle leaves, traded Wh per tag, trades, devices settled."""
+
+    orders: list[bytes] = field(default_factory=list)
+    trades: list[bytes] = field(default_factory=list)
+    certificates: list[bytes] = field(default_factory=list)
+    tag_wh: dict[str, int] = field(default_factory=dict)
+    trade_list: list[Trade] = field(default_factory=list)
+    order_ids: list[str] = field(default_factory=list)
+    devices: list[str] = field(default_factory=list)
+    start: datetime | None = None
+
+    def leaves(self, group: str) -> list[bytes]:
+        return getattr(self, group)  # type: ignore[no-any-return]
+
+
+class Engine:
+    """One market's exchange, journal, verifier, provenance registry and committer.
+
+    Not thread-safe by itself: the live service calls it under its lock. ``journal`` is
+    where rows go (a fresh journal gets its genesis from :meth:`create`; an existing one is
+    read back by :meth:`open`). ``committer`` may be ``None`` (commit rows are still
+    journalled with their roots; nothing is sent). ``registry`` issues certificates in
+    :meth:`settle_slot`.
+    """
+
+    def __init__(self, settings: MarketSettings, journal: Journal, domain: Domain, committer: Committer | None = None,
+                 registry: Registry | None = None, listener: Listener | None = None) -> None:
+        self.settings = settings
+        self.journal = journal
+        self.domain = domain
+        self.committer = committer
+        self.registry = registry
+        self.listener = listener
+        self.exchange: Exchange = make_exchange(settings)
+        self.verifier = Verifier(domain)
+        self.addresses: dict[str, str] = {}
+        self.closed: set[int] = set()
+        self.committed: set[int] = set()  # commit row journalled
+        self.sent: dict[int, str] = {}  # slot -> transaction hash, once the committer took it
+        self.chain_seconds = 0.0
+        self._slots: dict[int, _Slot] = defaultdict(_Slot)
+        self._slot_of_order: dict[str, int] = {}
+        self._open_books: dict[int, datetime] = {}  # slots with orders whose book has not closed
+        self._issued: dict[str, int] = {}
+        self._claimed: dict[str, int] = {}
+        self._unsent: dict[int, PendingCommit] = {}  # journalled, not yet taken by the committer
+        self.last_commit: tuple[int, int, str] | None = None  # (slot, journal seq, journal head) committed last
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def create(cls, settings: MarketSettings, journal: Journal, committer: Committer | None, *, chain: str,
+               chain_id: int, contract: str, operator: str, extra: Mapping[str, Any] | None = None,
+               registry: Registry | None = None, listener: Listener | None = None) -> Engine:
+        """Start a new journal: its genesis row names the chain, contract, operator and market."""
+        if journal.head[0] != 0:
+            raise ValueError(f"db_url: the journal at {journal.url} is not empty; a new exchange starts a new journal")
+        meta = {"format_version": FORMAT_VERSION, "chain": chain, "chain_id": chain_id, "contract": contract,
+                "operator": operator, "market": settings.to_mapping(), **(extra or {})}
+        journal.append("genesis", meta)
+        journal.flush()
+        journal.set_meta({k: json.dumps(v) for k, v in meta.items()})
+        return cls(settings, journal, Domain(chain_id, contract), committer, registry, listener)
+
+    @classmethod
+    def open(cls, journal: Journal, committer: Committer | None = None, registry: Registry | None = None,
+             listener: Listener | None = None) -> Engine:
+        """Rebuild the engine from an existing journal, checking it row by row (raises
+        :class:`JournalMismatch` naming the first row that is not what the engine wrote)."""
+        rows = journal.rows()
+        first = next(rows, None)
+        if first is None:
+            raise JournalMismatch("journal: empty (no genesis row)")
+        genesis = genesis_of(first)
+        settings = MarketSettings.from_mapping(genesis["market"])
+        engine = cls(settings, journal, Domain(int(genesis["chain_id"]), str(genesis["contract"])), committer,
+                     registry, listener)
+        engine.replay_rows(_chained(first, rows))
+        return engine
+
+    # -- participants -------------------------------------------------------------------
+    def register(self, addresses: Mapping[str, str]) -> dict[str, str]:
+        """Journal and register participants' addresses (and on the committer's registry)."""
+        addresses = {pid: address for pid, address in addresses.items() if self.addresses.get(pid) != address}
+        for pid, address in addresses.items():
+            if pid in self.addresses:
+                raise ValueError(f"participant: {pid!r} is already registered with another address")
+            self.journal.append("participant", {"participant": pid, "address": address}, ref=pid)
+            self._registered(pid, address)
+        self.journal.flush()
+        if addresses and self.committer is not None:
+            self._timed(self.committer.register, addresses)
+        return addresses
+
+    def _registered(self, pid: str, address: str) -> None:
+        self.addresses[pid] = address
+        self.verifier.register(pid, address)
+        if self.listener is not None:
+            self.listener.on_participant(pid, address)
+
+    # -- actions ------------------------------------------------------------------------
+    def apply(self, signed: Signed | SignedBatch, now: datetime) -> Applied:
+        """Verify (raises SignatureError / ReplayError, nothing written), then apply each action
+        to the exchange at ``now`` and journal it, its trades and self-trade cancels, or its refusal."""
+        journal = self.journal
+        if isinstance(signed, SignedBatch):
+            items = self.verifier.verify_batch(signed)
+            seq, _ = journal.append("batch", {
+                "participant": signed.participant, "items": [i.hex() for i in items],
+                "signature": signed.signature.hex()}, ref=signed.participant)
+            proof: dict[str, Any] = {"batch": seq}
+            entries: Sequence[tuple[Action, int]] = signed.entries
+        else:
+            self.verifier.verify(signed)
+            proof = {"signature": signed.signature.hex()}
+            entries = ((signed.action, signed.nonce),)
+        at = now.isoformat()
+        out = Applied()
+        for action, nonce in entries:
+            body = {"action": action_to_dict(action), "nonce": nonce, "at": at, **proof}
+            try:
+                trades, cancels, left = self._execute(action, now)
+            except MarketError as exc:
+                rejection = Rejection(action, exc)
+                body.update(kind=_kind(action), field=rejection.field, reason=rejection.reason)
+                self._append("reject", body, self._slot_of_action(action), action.order_id)
+                out.rejected.append(rejection)
+                if self.listener is not None:
+                    self.listener.on_reject(rejection)
+                continue
+            self._accepted(action, body, now)
+            out.accepted.append(action)
+            out.cancelled_wh += left
+            if cancels:
+                out.self_cancels += self._journal_self_cancels(action, cancels)
+            if trades:
+                self._journal_trades(trades)
+                out.trades += trades
+        return out
+
+    def _execute(self, action: Action, now: datetime) -> tuple[list[Trade], tuple[tuple[str, int], ...], int]:
+        """The one dispatch of an action to the exchange: (trades, self-trade cancels, Wh cancelled)."""
+        ex = self.exchange
+        if type(action) is Order:
+            trades = ex.submit(action, now)
+            return trades, ex.last_self_trade_cancels, 0
+        if type(action) is Cancel:
+            return [], (), ex.cancel(action.order_id, action.participant, now)
+        if type(action) is Modify:
+            trades = ex.modify(action.order_id, action.participant, action.energy_wh, action.price_per_kwh, now)
+            return trades, ex.last_self_trade_cancels, 0
+        raise TypeError(f"action: an Order, Cancel or Modify, got {type(action).__name__}")
+
+    def _slot_of_action(self, action: Action) -> int | None:
+        if type(action) is Order:
+            return unix_seconds(action.slot_start)
+        return self._slot_of_order.get(action.order_id)
+
+    def _accepted(self, action: Action, body: dict[str, Any] | None, now: datetime,
+                  row: JournalRow | None = None) -> None:
+        """Book-keeping of an accepted action; journals ``body`` (live) or absorbs ``row`` (replay)."""
+        if type(action) is Order:
+            slot = unix_seconds(action.slot_start)
+            self._slot_of_order[action.order_id] = slot
+            state = self._slots[slot]
+            state.order_ids.append(action.order_id)
+            if slot not in self.closed and slot not in self._open_books:
+                self._open_books[slot] = action.slot_start
+        else:
+            slot = self._slot_of_order[action.order_id]  # the exchange accepted it: the order is known
+        kind = _kind(action)
+        if row is None:
+            assert body is not None
+            self._append(kind, body, slot, action.order_id)
+        else:
+            self._absorb(row)
+        if self.listener is not None:
+            self.listener.on_action(action, now)
+
+    def _journal_self_cancels(self, action: Action, cancels: tuple[tuple[str, int], ...]) -> list[SelfTradeCancel]:
+        out = []
+        for order_id, remaining in cancels:
+            c = SelfTradeCancel(order_id, action.participant, remaining, action.order_id)
+            self._append("self_cancel", _self_cancel_body(c), self._slot_of_order.get(order_id), order_id)
+            out.append(c)
+            if self.listener is not None:
+                self.listener.on_self_cancel(c)
+        return out
+
+    def _journal_trades(self, trades: list[Trade]) -> None:
+        for trade in trades:
+            slot = unix_seconds(trade.slot_start)
+            self._append("trade", trade_to_dict(trade), slot, trade.trade_id)
+            self._traded(slot, trade)
+        if self.listener is not None:
+            self.listener.on_trades(trades)
+
+    def _traded(self, slot: int, trade: Trade) -> None:
+        state = self._slots[slot]
+        tag = str(trade.tag)
+        state.tag_wh[tag] = state.tag_wh.get(tag, 0) + trade.energy_wh
+        state.trade_list.append(trade)
+
+    def _append(self, kind: str, body: dict[str, Any], slot: int | None, ref: str | None = None) -> int:
+        journal = self.journal
+        seq, _ = journal.append(kind, body, slot, ref)
+        group = ROOT_GROUP.get(kind)
+        if group is not None and slot is not None:
+            self._slots[slot].leaves(group).append(leaf_of(kind, journal.last_body))
+        return seq
+
+    def _absorb(self, row: JournalRow) -> None:
+        """Replay: the row is already in the journal; take its leaf."""
+        group = ROOT_GROUP.get(row.kind)
+        if group is not None and row.slot_start is not None:
+            self._slots[row.slot_start].leaves(group).append(leaf_of(row.kind, row.body))
+
+    # -- slots ----------------------------------------------------------------------------
+    def open_books(self) -> list[datetime]:
+        """Slots with orders whose book has not closed, in time order."""
+        return [self._open_books[s] for s in sorted(self._open_books)]
+
+    def close_slot(self, slot_start: datetime) -> SlotClose:
+        """Close the slot's book (a call auction clears here): journal the close, then its trades."""
+        slot = unix_seconds(slot_start)
+        self._append("close", {"slot_start": slot_start.isoformat()}, slot)
+        closing = self.exchange.close(slot_start)
+        self._closed(slot, slot_start)
+        if closing.trades:
+            self._journal_trades(list(closing.trades))
+        return closing
+
+    def _closed(self, slot: int, slot_start: datetime) -> None:
+        self.closed.add(slot)
+        self._open_books.pop(slot, None)
+        self._slots[slot].start = slot_start
+        if self.listener is not None:
+            self.listener.on_close(slot_start)
+
+    def close_due(self, now: datetime) -> list[datetime]:
+        """Close every book whose gate has closed by ``now``."""
+        due = [s for s in self.open_books() if self.settings.gate_close(s) <= now]
+        for slot_start in due:
+            self.close_slot(slot_start)
+        return due
+
+    def trades_of_slot(self, slot_start: datetime) -> list[Trade]:
+        """Trades of a slot not yet committed, in execution order."""
+        state = self._slots.get(unix_seconds(slot_start))
+        return list(state.trade_list) if state is not None else []
+
+    # -- meters and certificates -------------------------------------------------------------
+    def record_meter(self, participant: str, slot_start: datetime, values: Mapping[str, int],
+                     nonce: int | None = None, signature: bytes | None = None) -> int:
+        """Journal one participant's metered values of a slot (whole numbers: Wh, W).
+
+        With ``signature`` (and ``nonce``) the reading is the participant's own: the signature
+        over :func:`~p2penergy.ledger.signing.meter_digest` must be its registered key's and
+        the nonce above its last (raises SignatureError / ReplayError, nothing written).
+        Without, the operator records it (the simulation's meters).
+        """
+        for name, value in values.items():
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"values.{name}: a whole number (Wh, W), got {value!r}")
+        body: dict[str, Any] = {"participant": participant, "slot_start": slot_start.isoformat(),
+                                "values": dict(values)}
+        if signature is not None:
+            if nonce is None:
+                raise ValueError("nonce: a signed reading needs its nonce")
+            body["nonce"] = nonce
+            self.verifier.check_nonce(participant, nonce, "meter reading")
+            if recover(meter_digest(self.domain, body), signature) != self.verifier.address(participant):
+                raise SignatureError(f"meter reading of {participant!r}: signature was not made by its registered "
+                                     "key over this reading (altered or forged)")
+            self.verifier.use_nonce(participant, nonce)
+            body["signature"] = signature.hex()
+        seq = self._append("meter", body, unix_seconds(slot_start), participant)
+        if self.listener is not None:
+            self.listener.on_meter(participant, slot_start, dict(values))
+        return seq
+
+    def record_certificates(self, slot_start: datetime, events: Iterable[Mapping[str, Any]],
+                            devices: Iterable[tuple[str, int, int]] = ()) -> None:
+        """Journal a slot's certificate events; ``devices``: ``(device, issued_wh, claimed_wh)``
+        of this slot, added to the per-device totals committed on chain."""
+        slot = unix_seconds(slot_start)
+        for event in events:
+            try:
+                self._append("certificate", dict(event), slot, event.get("cert_id"))
+            except TypeError as exc:
+                raise ValueError(f"event: JSON-serialisable values only ({exc})") from exc
+        state = self._slots[slot]
+        for device, issued, claimed in devices:
+            self._issued[device] = self._issued.get(device, 0) + int(issued)
+            self._claimed[device] = self._claimed.get(device, 0) + int(claimed)
+            state.devices.append(device)
+
+    def settle_slot(self, slot_start: datetime, sites: Iterable[SiteSlot]) -> SlotProvenance:
+        """Issue, transfer and cancel the slot's certificates through the provenance registry
+        (with the slot's trades in execution order), and journal every event."""
+        if self.registry is None:
+            raise ValueError("registry: this engine issues no certificates (give it a provenance Registry)")
+        trades = self.trades_of_slot(slot_start)
+        result = self.registry.settle_slot(slot_start, slot_start + self.settings.slot_length, sites, trades)
+        self.record_certificates(slot_start, result.events, result.devices)
+        return result
+
+    # -- commitment -------------------------------------------------------------------------
+    def slot_roots(self, slot_start: datetime) -> dict[str, bytes]:
+        state = self._slots.get(unix_seconds(slot_start)) or _Slot()
+        return {name: merkle_root(state.leaves(name)) for name in ("orders", "trades", "certificates")}
+
+    def prepare_commit(self, slot_start: datetime) -> PendingCommit:
+        """Journal the slot's ``commit`` row (roots, the head it follows, energy per tag,
+        certificates per device to date) and flush; the slot's book is closed first if needed."""
+        slot = unix_seconds(slot_start)
+        if slot in self.committed:
+            raise ValueError(f"slot_start: {slot_start.isoformat()} is already committed")
+        if slot not in self.closed:
+            self.close_slot(slot_start)
+        state = self._slots.pop(slot, None) or _Slot()
+        roots = {name: merkle_root(state.leaves(name)) for name in ("orders", "trades", "certificates")}
+        devices = [(d, self._issued[d], self._claimed.get(d, 0)) for d in dict.fromkeys(state.devices)]
+        head_seq, head = self.journal.head
+        seq = self.journal.append("commit", {
+            "slot_start": slot_start.isoformat(), "orders_root": roots["orders"].hex(),
+            "trades_root": roots["trades"].hex(), "certificates_root": roots["certificates"].hex(),
+            "journal_head": head.hex(), "journal_seq": head_seq, "tag_energy_wh": dict(state.tag_wh),
+            "device_certificates": [list(d) for d in devices]}, slot, str(slot))[0]
+        self.journal.flush()
+        self._committed(slot, state)
+        pending = PendingCommit(slot, seq, roots["orders"], roots["trades"], roots["certificates"], head, head_seq,
+                                dict(state.tag_wh), devices)
+        self.last_commit = (slot, head_seq, head.hex())
+        if self.committer is not None:
+            self._unsent[slot] = pending
+        return pending
+
+    def unsent(self) -> list[PendingCommit]:
+        """Commitments journalled but not (known to be) taken by the committer, oldest first
+        (after a crash between the two; the driver sends them again)."""
+        return [self._unsent[s] for s in sorted(self._unsent)]
+
+    def _committed(self, slot: int, state: _Slot) -> None:
+        self.committed.add(slot)
+        self.closed.discard(slot)
+        for order_id in state.order_ids:
+            self._slot_of_order.pop(order_id, None)
+        if self.listener is not None:
+            self.listener.on_commit(slot)
+
+    def send_commit(self, pending: PendingCommit) -> str | None:
+        """Hand a journalled commitment to the committer; returns its transaction hash if known.
+        (No journal write: call :meth:`record_sent` with the result, under the driver's lock.)"""
+        if self.committer is None:
+            return None
+        result = self._timed(self.committer.commit_slot, *pending.call_args())
+        return result[0] if result else None
+
+    def record_sent(self, slot: int, tx_hash: str | None, block: int | None = None) -> None:
+        """Journal the transaction that carried slot ``slot``'s commitment (a ``chain_tx`` row);
+        a committer that queues (returns no hash) reports it later, when it has landed."""
+        if tx_hash is None:
+            return
+        self.journal.append("chain_tx", {"slot_start": slot, "tx_hash": tx_hash, "block": block}, slot, tx_hash)
+        self.sent[slot] = tx_hash
+        self._unsent.pop(slot, None)
+
+    def commit_slot(self, slot_start: datetime) -> str | None:
+        """Prepare, send and record a slot's commitment in one go (the simulation)."""
+        pending = self.prepare_commit(slot_start)
+        tx_hash = self.send_commit(pending)
+        self.record_sent(pending.slot_start, tx_hash)
+        return tx_hash
+
+    def _timed(self, fn: Any, *args: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            self.chain_seconds += time.perf_counter() - start
+
+    def flush(self) -> int:
+        return self.journal.flush()
+
+    def close(self) -> None:
+        """Flush the journal; wait for every pending commit (raises ChainError if one failed)."""
+        self.journal.close()
+        if self.committer is not None:
+            self._timed(self.committer.close)
+
+    # -- replay ---------------------------------------------------------------------------------
+    def replay_rows(self, rows: Iterable[JournalRow]) -> None:
+        """Re-apply a journal's rows (after its genesis) through the engine, checking that the
+        exchange produces exactly the journalled trades, self-trade cancels and refusals."""
+        expected: deque[tuple[str, str, Any]] = deque()  # (kind, canonical body, object) still to be seen
+        last_nonce = self.verifier.last_nonces
+        for row in rows:
+            kind = row.kind
+            where = f"journal row {row.seq} ({kind}{' ' + row.ref if row.ref else ''})"
+            if kind in ("trade", "self_cancel"):
+                if not expected:
+                    raise JournalMismatch(f"{where}: not produced by replaying the actions before it")
+                want_kind, want_body, obj = expected.popleft()
+                if want_kind != kind or want_body != row.body:
+                    raise JournalMismatch(f"{where}: differs from what replaying gives: journal {row.body} != "
+                                          f"replay {want_kind} {want_body}")
+                self._absorb(row)
+                if kind == "trade":
+                    self._traded(row.slot_start, obj)  # type: ignore[arg-type]
+                    if self.listener is not None:
+                        self.listener.on_trades([obj])
+                elif self.listener is not None:
+                    self.listener.on_self_cancel(obj)
+                continue
+            if expected:
+                raise JournalMismatch(f"{where}: replaying produced {expected[0][0]} {expected[0][1]} that the "
+                                      "journal does not hold before this row")
+            try:
+                body = json.loads(row.body)
+                self._replay_row(row, body, where, expected, last_nonce)
+            except JournalMismatch:
+                raise
+            except (KeyError, TypeError, ValueError, AttributeError, MarketError) as exc:
+                raise JournalMismatch(f"{where}: malformed ({type(exc).__name__}: {exc})") from exc
+        if expected:
+            raise JournalMismatch(f"end of journal: replaying produced {expected[0][0]} {expected[0][1]} that the "
+                                  "journal does not hold")
+
+    def _replay_row(self, row: JournalRow, body: dict[str, Any], where: str,
+                    expected: deque[tuple[str, str, Any]], last_nonce: dict[str, int]) -> None:
+        kind = row.kind
+        if kind in SIGNED_KINDS:
+            action = action_from_dict(body["kind"] if kind == "reject" else kind, body["action"])
+            now = _time(body["at"], where) if "at" in body else _action_time(action)
+            last_nonce[action.participant] = body["nonce"]
+            try:
+                trades, cancels, _ = self._execute(action, now)
+            except MarketError as exc:
+                if kind != "reject":
+                    raise JournalMismatch(f"{where}: refused on replay: {exc}") from exc
+                if str(exc) != body["reason"]:
+                    raise JournalMismatch(f"{where}: refused on replay for another reason: {exc}") from exc
+                self._absorb(row)
+                if self.listener is not None:
+                    self.listener.on_reject(Rejection(action, exc))
+                return
+            if kind == "reject":
+                raise JournalMismatch(f"{where}: journalled as refused ({body['reason']}) but accepted on replay")
+            self._accepted(action, None, now, row)
+            for order_id, remaining in cancels:
+                c = SelfTradeCancel(order_id, action.participant, remaining, action.order_id)
+                expected.append(("self_cancel", canonical_json(_self_cancel_body(c)), c))
+            expected.extend(("trade", canonical_json(trade_to_dict(t)), t) for t in trades)
+        elif kind == "close":
+            slot_start = _time(body["slot_start"], where)
+            closing = self.exchange.close(slot_start)
+            self._closed(row.slot_start if row.slot_start is not None else unix_seconds(slot_start), slot_start)
+            expected.extend(("trade", canonical_json(trade_to_dict(t)), t) for t in closing.trades)
+        elif kind == "participant":
+            self._registered(body["participant"], body["address"])
+        elif kind == "meter":
+            if "nonce" in body:
+                last_nonce[body["participant"]] = body["nonce"]
+            if self.listener is not None:
+                slot_start = _time(body["slot_start"], where) if "slot_start" in body else None
+                if slot_start is not None:
+                    self.listener.on_meter(body["participant"], slot_start, body["values"])
+        elif kind == "certificate":
+            self._absorb(row)
+        elif kind == "commit":
+            slot = row.slot_start
+            if slot is None or slot in self.committed:
+                raise JournalMismatch(f"{where}: a second commitment of slot {slot}")
+            state = self._slots.pop(slot, None) or _Slot()
+            devices = [(str(d), int(i), int(c)) for d, i, c in body["device_certificates"]]
+            for device, issued, claimed in devices:
+                self._issued[device], self._claimed[device] = issued, claimed
+            self._committed(slot, state)
+            self.last_commit = (slot, int(body["journal_seq"]), str(body["journal_head"]))
+            if self.committer is not None:
+                self._unsent[slot] = PendingCommit(
+                    slot, row.seq, bytes.fromhex(body["orders_root"]), bytes.fromhex(body["trades_root"]),
+                    bytes.fromhex(body["certificates_root"]), bytes.fromhex(body["journal_head"]),
+                    int(body["journal_seq"]), dict(body["tag_energy_wh"]), devices)
+        elif kind == "chain_tx":
+            self.sent[body["slot_start"]] = body["tx_hash"]
+            self._unsent.pop(body["slot_start"], None)
+        elif kind == "genesis":
+            raise JournalMismatch(f"{where}: a second genesis row")
+        elif kind != "batch":
+            raise JournalMismatch(f"{where}: unknown kind")
+
+
+def _kind(action: Action) -> str:
+    t = type(action)
+    return "order" if t is Order else "cancel" if t is Cancel else "modify"
+
+
+def _action_time(action: Action) -> datetime:
+    if isinstance(action, Order):
+        return action.submitted_at
+    return action.cancelled_at if isinstance(action, Cancel) else action.modified_at
+
+
+def _self_cancel_body(c: SelfTradeCancel) -> dict[str, Any]:
+    return {"order_id": c.order_id, "participant": c.participant, "remaining_wh": c.remaining_wh, "by": c.by}
+
+
+def genesis_of(row: JournalRow) -> dict[str, Any]:
+    """The genesis row's facts (chain, contract, operator, market, ...)."""
+    if row.kind != "genesis" or row.seq != 1:
+        raise JournalMismatch(f"journal row {row.seq} ({row.kind}): the first row must be the genesis row")
+    try:
+        body = json.loads(row.body)
+        MarketSettings.from_mapping(body["market"])
+        int(body["chain_id"]), str(body["contract"])
+    except (KeyError, TypeError, ValueError, MarketError) as exc:
+        raise JournalMismatch(f"journal row 1 (genesis): malformed ({exc})") from exc
+    return body  # type: ignore[no-any-return]
+
+
+def check_link(row: JournalRow, prev_hash: str, expect_seq: int) -> None:
+    """Raise :class:`JournalMismatch` unless ``row`` is the next row of an intact hash chain."""
+    where = f"journal row {row.seq} ({row.kind}{' ' + row.ref if row.ref else ''})"
+    if row.seq != expect_seq:
+        raise JournalMismatch(f"journal row {expect_seq}: missing (next row is {row.seq})")
+    if row.prev_hash != prev_hash:
+        raise JournalMismatch(f"{where}: prev_hash does not link to row {row.seq - 1} (rows removed or inserted)")
+    try:
+        ok = row.expected_hash() == row.hash
+    except (UnicodeEncodeError, ValueError) as exc:
+        raise JournalMismatch(f"{where}: malformed ({exc})") from exc
+    if not ok:
+        raise JournalMismatch(f"{where}: hash does not match its content (the row was altered)")
+
+
+def _chained(first: JournalRow, rows: Iterator[JournalRow]) -> Iterator[JournalRow]:
+    """The rows after ``first``, each checked to link to the one before (hash chain)."""
+    check_link(first, GENESIS_PREV.hex(), 1)
+    prev, expect = first.hash, 2
+    for row in rows:
+        check_link(row, prev, expect)
+        prev, expect = row.hash, row.seq + 1
+        yield row
+
+
+__all__ = [
+    "ACTION_KINDS", "FORMAT_VERSION", "ROOT_GROUP", "Applied", "Committer", "Engine", "JournalMismatch", "Listener",
+    "PendingCommit", "Rejection", "SelfTradeCancel", "check_link", "genesis_of", "leaf_of",
+    "trade_to_dict", "unix_seconds",
+]

@@ -1,0 +1,70 @@
+"""A simulation run's ledger: the engine on a new journal and chain, and the run folder's files.
+
+``run_dir/`` holds ``journal.sqlite`` (unless ``db_url``), ``ledger.json`` (chain, chain id,
+contract, operator, market settings, where the journal is) and, for the embedded chain,
+``chain-transactions.jsonl`` (every raw transaction it executed, which the audit re-executes).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from p2penergy.ledger.chain import EMBEDDED, Chain
+from p2penergy.ledger.engine import Engine, Listener
+from p2penergy.ledger.journal import Journal, sqlite_url
+from p2penergy.ledger.keys import Key, operator_for, operator_label
+from p2penergy.ledger.pipeline import PipelinedChain
+from p2penergy.market import MarketSettings
+
+if TYPE_CHECKING:
+    from p2penergy.provenance import Registry
+
+JOURNAL_FILE = "journal.sqlite"
+CHAIN_LOG_FILE = "chain-transactions.jsonl"
+LEDGER_FILE = "ledger.json"
+
+
+def create_run_engine(settings: MarketSettings, run_dir: Path | None = None, db_url: str | None = None,
+                      chain_url: str | None = None, seed: int = 0, operator: Key | None = None,
+                      pipelined: bool = False, registry: Registry | None = None,
+                      listener: Listener | None = None) -> Engine:
+    """A new journal, the chain (in-process unless ``chain_url``) with the contract deployed,
+    and the engine on them.
+
+    With ``run_dir`` the journal is ``run_dir/journal.sqlite`` (unless ``db_url``), the embedded
+    chain's transactions go to ``run_dir/chain-transactions.jsonl`` and ``run_dir/ledger.json``
+    says where everything is (what ``p2penergy audit RUN_DIR`` reads). ``pipelined`` runs the
+    embedded chain in a worker process so commits overlap the simulation (see ``pipeline.py``).
+    ``operator``: the contract operator's own key (required with ``chain_url``; on the embedded
+    chain the default is the demonstration key derived from ``seed``).
+    """
+    operator = operator_for(chain_url, operator, seed)  # refuses a seed-derived key on an external chain
+    if run_dir is not None:
+        run_dir = Path(run_dir)
+        run_dir.mkdir(parents=True, exist_ok=True)
+    url = db_url or (sqlite_url(run_dir / JOURNAL_FILE) if run_dir is not None else "sqlite://")
+    journal = Journal(url)
+    if journal.head[0] != 0:
+        raise ValueError(f"db_url: the journal at {url} is not empty; a run starts a new journal")
+    chain: Chain | PipelinedChain
+    if chain_url:
+        chain = Chain.connect(chain_url, operator)
+    else:
+        log = run_dir / CHAIN_LOG_FILE if run_dir is not None else None
+        if log is not None and log.exists():
+            log.unlink()
+        chain = PipelinedChain(operator, log) if pipelined else Chain.in_process(operator, log)
+    chain.deploy()
+    engine = Engine.create(settings, journal, chain, chain=chain.kind, chain_id=chain.chain_id,
+                           contract=chain.address, operator=operator.address,
+                           extra={"operator_key": operator_label(operator)}, registry=registry, listener=listener)
+    if run_dir is not None:
+        meta = {k: json.loads(v) for k in ("format_version", "chain", "chain_id", "contract", "operator", "operator_key",
+                                                  "market")
+                if (v := journal.get_meta(k)) is not None}
+        doc = dict(meta, journal=url if db_url else JOURNAL_FILE,
+                   chain_log=CHAIN_LOG_FILE if chain.kind == EMBEDDED else None)
+        (run_dir / LEDGER_FILE).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    return engine

@@ -1,0 +1,202 @@
+"""The exchange engine: verify → apply at the driver's clock → journal (refusals and self-trade
+cancels too) → close → commit; and the same engine rebuilding itself from the journal."""
+
+import json
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from conftest import SETTINGS, START, run_market
+from p2penergy.ledger import (
+    Cancel,
+    ChainError,
+    Engine,
+    Journal,
+    JournalMismatch,
+    ReplayError,
+    SignatureError,
+    Wallets,
+    audit,
+    create_run_engine,
+    open_run,
+    replay,
+)
+from p2penergy.ledger.replay import balances_of
+from p2penergy.market import Order, Requirement, Tag
+
+
+@pytest.fixture
+def engine(tmp_path):
+    eng = create_run_engine(SETTINGS, run_dir=tmp_path / "run", seed=11)
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def wallets(engine):
+    w = Wallets(engine.domain, 11)
+    engine.register(w.add(["a", "b"]))
+    return w
+
+
+def sell(oid, who, energy=100, price="10", at=None, slot=START):
+    return Order(oid, who, "sell", slot, energy, Decimal(price), at or slot - timedelta(hours=1),
+                 tag=Tag.of(source="solar", producer=who))
+
+
+def buy(oid, who, energy=100, price="12", at=None, slot=START):
+    return Order(oid, who, "buy", slot, energy, Decimal(price), at or slot - timedelta(hours=1),
+                 requirements=(Requirement.any(),))
+
+
+def rows_of(engine, *kinds):
+    return [r for r in engine.journal.rows() if r.kind in kinds]
+
+
+def audited(engine, run_dir):
+    """Close the engine's run and audit its folder (the audit replays through a fresh engine)."""
+    engine.close()
+    journal, chain = open_run(run_dir)
+    try:
+        return audit(journal, chain)
+    finally:
+        journal.close()
+        chain.close()
+
+
+@pytest.mark.parametrize(("mechanism", "pipelined"), [("cda", True), ("pay-as-clear", False)])
+def test_replay_rebuilds_trades_and_balances(tmp_path, mechanism, pipelined):
+    eng = create_run_engine(replace(SETTINGS, mechanism=mechanism), run_dir=tmp_path / mechanism, seed=11,
+                            pipelined=pipelined)
+    live = run_market(eng, slots=3)
+    eng.close()
+    assert live["trades"], "the scenario must trade for this test to mean anything"
+    rebuilt = replay(Journal(eng.journal.url))
+    assert rebuilt.trades == live["trades"]
+    assert rebuilt.balances == balances_of(live["trades"])
+    assert sum(b.paid for b in rebuilt.balances.values()) == sum(b.received for b in rebuilt.balances.values())
+
+
+def test_run_folder_layout(engine, tmp_path):
+    run_market(engine, slots=1)
+    names = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"journal.sqlite", "chain-transactions.jsonl", "ledger.json"} <= names
+    kinds = {r.kind for r in engine.journal.rows()}
+    assert {"genesis", "participant", "batch", "order", "trade", "close", "meter", "certificate", "commit",
+            "chain_tx"} <= kinds
+
+
+def test_a_replayed_or_altered_batch_is_refused_before_the_book_and_writes_nothing(engine, wallets):
+    batch = wallets.sign("a", [sell("x1", "a")])
+    engine.apply(batch, START - timedelta(hours=1))
+    before = engine.journal.head
+    with pytest.raises(ReplayError, match="replayed"):
+        engine.apply(batch, START - timedelta(hours=1))
+    altered = replace(wallets.sign("a", [sell("x2", "a")]), entries=((sell("x2", "a", energy=9999), 1),))
+    with pytest.raises(SignatureError, match="altered or forged"):
+        engine.apply(altered, START - timedelta(hours=1))
+    assert engine.exchange.remaining_wh("x2") == 0
+    assert engine.journal.head == before
+
+
+def test_refusals_are_journalled_with_their_reason_and_use_up_their_nonce(engine, wallets, tmp_path):
+    late = sell("x1", "a", at=START + timedelta(minutes=25))
+    signed = wallets.sign_one(late)
+    applied = engine.apply(signed, START + timedelta(minutes=25))
+    assert applied.accepted == [] and len(applied.rejected) == 1
+    assert applied.rejected[0].field == "submitted_at" and "gate" in applied.rejected[0].reason
+    [row] = rows_of(engine, "reject")
+    body = json.loads(row.body)
+    assert body["kind"] == "order" and body["action"]["order_id"] == "x1" and "gate" in body["reason"]
+    assert body["nonce"] == signed.nonce and body["signature"] == signed.signature.hex()
+    with pytest.raises(ReplayError):  # a signed action is applied once, accepted or refused
+        engine.apply(signed, START - timedelta(hours=1))
+    # a cancel of an order that does not exist: refused and journalled, not raised
+    applied = engine.apply(wallets.sign("b", [Cancel("nope", "b", START - timedelta(hours=1))]),
+                           START - timedelta(hours=1))
+    assert applied.rejected[0].field == "id"
+    assert [json.loads(r.body)["kind"] for r in rows_of(engine, "reject")] == ["order", "cancel"]
+    engine.commit_slot(START)
+    report = audited(engine, tmp_path / "run")
+    assert report.ok, report.error
+    assert report.signed_actions == 2
+
+
+def test_the_exchange_clock_decides_the_gate_not_the_clients_timestamp(engine, wallets, tmp_path):
+    gate_close = SETTINGS.gate_close(START)
+    # the client says it is well inside the gate; the exchange's clock says the gate has closed
+    backdated = sell("x1", "a", at=gate_close - timedelta(minutes=4))
+    applied = engine.apply(wallets.sign_one(backdated), gate_close + timedelta(seconds=1))
+    assert applied.rejected and "gate" in applied.rejected[0].reason
+    # the client's clock runs late (its timestamp is past the gate); the exchange's is inside: accepted
+    late_clock = sell("x2", "a", at=gate_close + timedelta(minutes=2))
+    applied = engine.apply(wallets.sign_one(late_clock), gate_close - timedelta(minutes=1))
+    assert applied.accepted == [late_clock] and engine.exchange.remaining_wh("x2") == 100
+    at = [json.loads(r.body)["at"] for r in rows_of(engine, "order", "reject")]
+    assert at == [(gate_close + timedelta(seconds=1)).isoformat(), (gate_close - timedelta(minutes=1)).isoformat()]
+    engine.commit_slot(START)
+    report = audited(engine, tmp_path / "run")  # the replay applies each action at its journalled time
+    assert report.ok, report.error
+
+
+def test_self_trade_cancels_are_journalled_and_reported_to_the_owner(engine, wallets, tmp_path):
+    at = START - timedelta(hours=1)
+    engine.apply(wallets.sign_one(sell("mine", "a", energy=300, price="10")), at)
+    engine.apply(wallets.sign_one(sell("theirs", "b", energy=200, price="11")), at)
+    applied = engine.apply(wallets.sign_one(buy("a-buy", "a", energy=200, price="12")), at)
+    assert [(t.sell_id, t.buyer) for t in applied.trades] == [("theirs", "a")]
+    assert [(c.order_id, c.participant, c.remaining_wh, c.by) for c in applied.self_cancels] == [
+        ("mine", "a", 300, "a-buy")]
+    assert engine.exchange.remaining_wh("mine") == 0
+    [row] = rows_of(engine, "self_cancel")
+    assert json.loads(row.body) == {"order_id": "mine", "participant": "a", "remaining_wh": 300, "by": "a-buy"}
+    kinds = [r.kind for r in engine.journal.rows() if r.seq > row.seq - 2]
+    assert kinds[:3] == ["order", "self_cancel", "trade"]
+    engine.commit_slot(START)
+    report = audited(engine, tmp_path / "run")
+    assert report.ok, report.error
+
+
+def test_a_journalled_self_trade_cancel_that_replay_does_not_produce_is_named(engine, wallets):
+    at = START - timedelta(hours=1)
+    engine.apply(wallets.sign_one(sell("mine", "a", energy=300)), at)
+    engine._journal_self_cancels(sell("x", "a"), (("mine", 300),))  # a row the exchange never produced
+    engine.flush()
+    with pytest.raises(JournalMismatch, match=r"journal row \d+ \(self_cancel mine\): not produced by replaying"):
+        Engine.open(Journal(engine.journal.url))
+
+
+def test_the_engine_reopens_its_journal_and_goes_on(tmp_path):
+    eng = create_run_engine(SETTINGS, run_dir=tmp_path / "run", seed=11)
+    out = run_market(eng, slots=2)
+    url = eng.journal.url
+    eng.journal.close()
+    again = Engine.open(Journal(url))
+    assert again.committed == set(eng.committed) and again.addresses == eng.addresses
+    assert again.verifier.last_nonces == eng.verifier.last_nonces
+    # the rebuilt exchange refuses a used order id, and the next slot trades through it
+    wallets = out["wallets"]
+    wallets._next_nonce.update({p: n + 1 for p, n in again.verifier.last_nonces.items()})
+    slot = START + 2 * SETTINGS.slot_length
+    applied = again.apply(wallets.sign("house-01", [sell("o1", "house-01", slot=slot)]), slot - timedelta(hours=1))
+    assert applied.rejected and applied.rejected[0].field == "id"
+    applied = again.apply(wallets.sign("house-01", [sell("n1", "house-01", slot=slot)]), slot - timedelta(hours=1))
+    assert applied.accepted
+    again.journal.close()
+    assert replay(Journal(url)).trades[-1] == out["trades"][-1]
+
+
+def test_meter_values_must_be_integers(engine):
+    with pytest.raises(ValueError, match=r"values\.load_wh"):
+        engine.record_meter("a", START, {"load_wh": 1.5})
+
+
+def test_a_failed_pipelined_commit_is_reported_with_its_slot(tmp_path):
+    eng = create_run_engine(SETTINGS, run_dir=tmp_path / "run", seed=11, pipelined=True)
+    pending = eng.prepare_commit(START)
+    eng.send_commit(pending)
+    eng.send_commit(pending)  # the contract refuses a slot committed twice; the parent does not wait
+    with pytest.raises(ChainError, match=r"commit of slot 1596240000 failed in the embedded chain"):
+        eng.close()
