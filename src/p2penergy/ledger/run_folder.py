@@ -61,9 +61,8 @@ def create_run_engine(settings: MarketSettings, run_dir: Path | None = None, db_
                            contract=chain.address, operator=operator.address,
                            extra={"operator_key": operator_label(operator)}, registry=registry, listener=listener)
     if run_dir is not None:
-        meta = {k: json.loads(v) for k in ("format_version", "chain", "chain_id", "contract", "operator", "operator_key",
-                                                  "market")
-                if (v := journal.get_meta(k)) is not None}
+        keys = ("format_version", "chain", "chain_id", "contract", "operator", "operator_key", "market")
+        meta = {k: json.loads(v) for k in keys if (v := journal.get_meta(k)) is not None}
         doc = dict(meta, journal=url if db_url else JOURNAL_FILE,
                    chain_log=CHAIN_LOG_FILE if chain.kind == EMBEDDED else None)
         (run_dir / LEDGER_FILE).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")

@@ -409,9 +409,17 @@ class LiveExchange(LiveQueries, Listener):
         with self.lock:
             with self._guard():
                 done = self.engine.close_due(now)
-            self._flush()
+            if done:
+                self._flush()
         self.commit_due(now)
         return done
+
+    def status_after(self, order_id: str, outcome: Outcome) -> tuple[str, int]:
+        """``status_of`` the order a command just made, unless memory was rebuilt since (503)."""
+        with self.lock:
+            if self.generation != outcome.generation:
+                raise ServiceError(503, "journal", "could not be written; the action was not accepted")
+            return self.status_of(order_id)
 
     def commit_due(self, now: datetime | None = None) -> list[datetime]:
         """Commit every closed slot whose delivery ended ``meter_grace`` before ``now``."""

@@ -46,8 +46,7 @@ async def submit_order(body: SignedOrderIn, ex: Live, limits: Annotated[RateLimi
     except FieldError as exc:
         raise ServiceError(422, exc.field, f"must be {exc.allowed}") from exc
     done = ex.submit(Signed(order, body.nonce, _signature(body.signature)), durable=False)
-    with ex.lock:
-        status, left = ex.status_of(order.order_id)
+    status, left = ex.status_after(order.order_id, done)
     await commits.durable(done.seq, done.generation)  # acknowledged only once journaled
     return OrderAck(order_id=order.order_id, status=status, remaining_wh=left,
                     trades=[TradeOut.mine(t, order.participant) for t in done.trades],
@@ -79,8 +78,7 @@ async def modify_order(order_id: str, body: ModifyIn, ex: Live,
         raise ServiceError(404, "order_id", f"no order {order_id!r} on this exchange")
     action = Modify(order_id, body.participant, body.energy_wh, body.price_per_kwh, body.modified_at)
     done = ex.modify(Signed(action, body.nonce, _signature(body.signature)), durable=False)
-    with ex.lock:
-        status, left = ex.status_of(order_id)
+    status, left = ex.status_after(order_id, done)
     await commits.durable(done.seq, done.generation)
     return OrderAck(order_id=order_id, status=status, remaining_wh=left,
                     trades=[TradeOut.mine(t, body.participant) for t in done.trades],
