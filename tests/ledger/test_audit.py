@@ -11,6 +11,7 @@ from eth_account.typed_transactions import TypedTransaction
 from hexbytes import HexBytes
 from sqlalchemy import update
 from tests.conftest import DATABASES, create_pg_database, drop_pg_database
+from tests.ledger.tamper import rewrite_chain_from
 from typer.testing import CliRunner
 
 from conftest import SETTINGS, run_market
@@ -18,7 +19,7 @@ from p2penergy.cli import app
 from p2penergy.ledger import audit, create_run_engine, open_run
 from p2penergy.ledger.chain import _COMMIT_SELECTOR, _COMMIT_TYPES
 from p2penergy.ledger.engine import leaf_of
-from p2penergy.ledger.journal import Journal, journal_table, row_hash, sqlite_url
+from p2penergy.ledger.journal import Journal, journal_table, sqlite_url
 from p2penergy.ledger.keys import OPERATOR_ID, Key
 from p2penergy.ledger.merkle import merkle_root
 from p2penergy.ledger.run_folder import JOURNAL_FILE, LEDGER_FILE
@@ -90,19 +91,6 @@ def test_an_altered_journal_row_fails_by_name(run_dir):
     assert f"journal row {row.seq} (trade {row.ref}): hash does not match its content" in result.output
 
 
-def _rewrite_chain_from(j, seq, edit):
-    """What an operator covering its tracks would do: edit rows, then re-hash everything after."""
-    rows = list(j.rows())
-    prev = bytes.fromhex(rows[seq - 2].hash) if seq > 1 else b"\x00" * 32
-    with j.engine.begin() as conn:
-        for r in rows[seq - 1:]:
-            body = edit(r, prev)
-            h = row_hash(prev, r.seq, r.kind, body)
-            conn.execute(update(journal_table).where(journal_table.c.seq == r.seq)
-                         .values(body=body, prev_hash=prev.hex(), hash=h.hex()))
-            prev = h
-
-
 @pytest.mark.parametrize(("kind", "field", "value", "expected"), [
     # certificates are not replayed: the slot's certificates root on chain catches the forgery
     ("certificate", "energy_wh", 1, "certificates root recomputed from the journal"),
@@ -136,7 +124,7 @@ def test_a_rehashed_journal_still_fails_against_the_chain(run_dir, kind, field, 
             return json.dumps(body, sort_keys=True, separators=(",", ":"))
         return r.body
 
-    _rewrite_chain_from(j, target.seq, edit)
+    rewrite_chain_from(j, target.seq, edit)
     result = run_audit(run_dir)
     assert result.exit_code == 1
     assert expected in result.output, result.output
@@ -204,7 +192,7 @@ def test_a_deleted_row_is_named(run_dir):
 def test_a_malformed_row_is_a_failure_naming_it_not_a_crash(run_dir):
     j, trades = _trade_rows(run_dir)
     target = trades[0]
-    _rewrite_chain_from(j, target.seq, lambda r, prev: '{"energy_wh": "lots"' if r.seq == target.seq else r.body)
+    rewrite_chain_from(j, target.seq, lambda r, prev: '{"energy_wh": "lots"' if r.seq == target.seq else r.body)
     result = run_audit(run_dir)
     assert result.exit_code == 1, result.output
     assert f"journal row {target.seq} (trade {target.ref}): malformed" in result.output
@@ -222,7 +210,7 @@ def test_a_refusal_whose_reason_was_rewritten_fails_the_replay(run_dir):
         body["reason"] = "the operator says so"
         return json.dumps(body, sort_keys=True, separators=(",", ":"))
 
-    _rewrite_chain_from(j, target.seq, edit)
+    rewrite_chain_from(j, target.seq, edit)
     result = CliRunner().invoke(app, ["audit", str(run_dir)])
     assert result.exit_code == 1
     # the forgery is re-hashed, so the first thing that breaks is its slot's orders root (or the replay)
