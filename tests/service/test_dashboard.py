@@ -17,6 +17,7 @@ from itertools import count
 from pathlib import Path
 
 import httpx
+import pytest
 from tests.service.conftest import key, now_of, order, register
 from websockets.sync.client import connect
 
@@ -74,6 +75,7 @@ class Page:
         self.proc.wait(timeout=10)
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the page, not the journal: one database
 def test_dashboard_shows_and_updates_live_numbers(server, tmp_path: Path):
     register(server.url, "house-01", "house-02")
     s, b = HttpMarketAccess(server.url, key("house-01")), HttpMarketAccess(server.url, key("house-02"))
