@@ -23,7 +23,9 @@ import httpx
 from sqlalchemy import create_engine, text
 from tests.service.conftest import SLOT, START, TOKEN, free_port, key, now_of, order, register, verified_rows
 from tests.service.test_api import depth, signed_body
+from typer.testing import CliRunner
 
+from p2penergy.cli import app
 from p2penergy.ledger.actions import Cancel, action_from_dict
 from p2penergy.ledger.signing import sign_action
 from p2penergy.market import Order
@@ -104,6 +106,7 @@ def test_kill_9_and_restart_keeps_every_acknowledged_order_and_trade(db_url: str
         assert b.bill()["bought_wh"] == 750
     finally:
         kill9(proc)
+    assert_audit_passes(db)
     assert SLOT > START
 
 
@@ -297,3 +300,11 @@ def test_kill_9_during_group_commits_under_load_loses_duplicates_and_over_fills_
     finally:
         kill9(proc)
     assert verified_rows(db_url)[-1].seq > rows[-1].seq  # the chain went on from where the kill left it
+    assert_audit_passes(db_url)
+
+
+def assert_audit_passes(db: str) -> None:
+    """``p2penergy audit --db`` on the journal the kills left: signatures, nonces, roots and replay check out."""
+    result = CliRunner().invoke(app, ["audit", "--db", db])
+    assert result.exit_code == 0, result.output
+    assert "audit passed" in result.output
