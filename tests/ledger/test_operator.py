@@ -88,8 +88,8 @@ def trade_and_commit(ex: LiveExchange, slot_index: int, nonce: int) -> int:
     return unix_seconds(slot)
 
 
-def test_restart_against_the_contract_and_rotate_the_operator(tmp_path, keystores, anvil_url):
-    db = f"sqlite:///{tmp_path / 'journal.sqlite'}"
+def test_restart_against_the_contract_and_rotate_the_operator(tmp_path, keystores, anvil_url, db_url):
+    db = db_url  # the journal on SQLite and on PostgreSQL
     clock = MarketClock.accelerated(START, 1.0)
     market = MarketSettings.demonstration()
     runner = CliRunner()
