@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
+from tests.ledger.conftest import anvil_url  # noqa: F401  (the fixture)
 from tests.ledger.nodes import TEST_OPERATOR, Anvil
 from tests.service.conftest import START, key, now_of, order, register, run_server, service_settings
 from typer.testing import CliRunner
@@ -96,3 +97,47 @@ def _contract_of(db_url: str) -> str:
         return str(json.loads(journal.get_meta("contract")))
     finally:
         journal.close()
+
+
+def test_a_registration_the_node_never_saw_is_sent_after_a_restart(tmp_path: Path, anvil_url: str):  # noqa: F811
+    from p2penergy.ledger.signing import sign_action
+    from p2penergy.market import MarketSettings
+    from p2penergy.service.clock import MarketClock
+    from p2penergy.service.live import JournalCorrupt, LiveExchange
+
+    db = f"sqlite:///{tmp_path / 'journal.sqlite'}"
+    clock = MarketClock.accelerated(START, 1.0)
+    market = MarketSettings.demonstration()
+
+    def reopen() -> LiveExchange:
+        return LiveExchange.open(db, market, clock, chain_url=anvil_url, operator=TEST_OPERATOR)
+
+    def trade_and_close(ex: LiveExchange, k: int) -> None:
+        o = order(f"s{k}", "s", "sell", 100, "10", ex.clock.now(), slot=SLOTS[k])
+        ex.submit(sign_action(key("s"), ex.domain, o, k + 1))
+        ex.close_due(SLOTS[k] + timedelta(hours=2))
+
+    ex = reopen()
+    ex.register("s", key("s").address)
+    trade_and_close(ex, 0)
+    assert ex.chain_writes.wait_idle(30) and ex.chain.commitment(unix_seconds(SLOTS[0])) is not None
+    ex.stop_chain_writes()  # the node is away from here on
+    ex.register("late", key("late").address)
+    ex.journal.close()
+
+    again = reopen()  # starts: the chain lags the journal (a queued registration), it does not disagree
+    again.commit_pending()
+    assert again.chain_writes.wait_idle(30)
+    assert again.chain.account_of("late").lower() == key("late").address.lower()
+    again.stop_chain_writes()
+    again.register("ghost", key("ghost").address)  # never sent ...
+    trade_and_close(again, 1)
+    pending = again.engine.unsent()[0]
+    again.chain.commit_slot(*pending.call_args())  # ... yet a later commitment is on chain without it
+    again.journal.close()
+    try:
+        reopen()
+    except JournalCorrupt as exc:
+        assert "'ghost'" in str(exc) and "before the journal head committed on chain" in str(exc)
+    else:
+        raise AssertionError("a registration the chain should hold but lacks was not caught")

@@ -166,6 +166,8 @@ class LiveExchange(LiveQueries, Listener):
                 chain.attach(genesis["contract"])
                 chain.ensure_operator()
         ex = cls(journal, clock, chain, max_skew, meter_grace, backoff)
+        if ex.chain is not None:
+            ex._check_chain()  # on start only: a rebuild after a failed write must not need the node
         if ex.chain_writes is not None:
             ex.chain_writes.start()
         return ex
@@ -189,28 +191,42 @@ class LiveExchange(LiveQueries, Listener):
             self.engine = Engine.open(journal, self.chain_writes, listener=self)
         except JournalMismatch as exc:
             raise JournalCorrupt(f"journal {journal.url}: {exc}; the service will not start on it") from exc
-        if self.chain is not None:
-            self._check_chain()
         self.flushed_seq = journal.head[0]
 
     def _check_chain(self) -> None:
-        """The journal's participants and last commitment must be the chain's (a journal re-hashed
-        after an edit passes the hash chain but not this)."""
+        """The journal's participants and commitments must be the chain's (a journal re-hashed after
+        an edit passes the hash chain but not this). The chain may lag the journal — writes that a
+        stop or an outage left queued, sent again by :meth:`commit_pending` — but never disagree:
+        the newest commitment on chain must commit the journal head its commit row names, and a
+        participant whose row that head covers must be in the chain's registry."""
         chain = self.chain
         assert chain is not None
-        for pid, address in self.engine.addresses.items():
+        anchor, head_differs = 0, ""  # the journal row up to which the chain holds a commitment
+        for row in reversed(list(self.journal.rows(kinds=("commit",)))):  # newest first: usually one look
+            c = chain.commitment(row.slot_start) if row.slot_start is not None else None
+            if c is None:
+                continue  # queued, not sent yet
+            body = json.loads(row.body)
+            if c.journal_seq != body["journal_seq"] or c.journal_head.hex() != body["journal_head"]:
+                head_differs = (f"journal {self.journal.url}: journal row {row.seq} (commit {row.slot_start}) "
+                                f"commits head 0x{body['journal_head']} at row {body['journal_seq']}, the chain "
+                                f"holds 0x{c.journal_head.hex()} at row {c.journal_seq}; the service will not start")
+            anchor = c.journal_seq
+            break
+        for row in self.journal.rows(kinds=("participant",)):
+            body = json.loads(row.body)
+            pid, address = body["participant"], body["address"]
             on_chain = chain.account_of(pid)
+            if int(on_chain, 16) == 0 and row.seq > anchor:
+                continue  # registered while the node was away: queued again by commit_pending
             if on_chain.lower() != address.lower():
+                where = (f"; its row {row.seq} is before the journal head committed on chain (row {anchor})"
+                         if int(on_chain, 16) == 0 else "")
                 raise JournalCorrupt(f"journal {self.journal.url}: participant {pid!r} has address {address} in the "
-                                     f"journal but {on_chain} in the chain's registry; the service will not start")
-        last = self.engine.last_commit
-        if last is not None:
-            slot, seq, head = last
-            c = chain.commitment(slot)
-            if c is not None and (c.journal_seq != seq or c.journal_head.hex() != head):
-                raise JournalCorrupt(f"journal {self.journal.url}: journal row {seq + 1} (commit {slot}) commits head "
-                                     f"0x{head} at row {seq}, the chain holds 0x{c.journal_head.hex()} at row "
-                                     f"{c.journal_seq}; the service will not start")
+                                     f"journal but {on_chain} in the chain's registry{where}; the service will not "
+                                     "start")
+        if head_differs:
+            raise JournalCorrupt(head_differs)
 
     # -- what the engine tells (live and while restoring) --------------------------------
     @property
