@@ -168,8 +168,8 @@ def test_a_journalled_self_trade_cancel_that_replay_does_not_produce_is_named(en
         Engine.open(Journal(engine.journal.url))
 
 
-def test_the_engine_reopens_its_journal_and_goes_on(tmp_path):
-    eng = create_run_engine(SETTINGS, run_dir=tmp_path / "run", seed=11)
+def test_the_engine_reopens_its_journal_and_goes_on(tmp_path, db_url):
+    eng = create_run_engine(SETTINGS, run_dir=tmp_path / "run", db_url=db_url, seed=11)  # SQLite and PostgreSQL
     out = run_market(eng, slots=2)
     url = eng.journal.url
     eng.journal.close()
