@@ -24,6 +24,11 @@ LOCATION_CODES = {"home": 0, "office": 1, "road": 2}
 LOCATIONS = ("home", "office", "road")
 
 
+
+def pv_device_id(site_id: str) -> str:
+    """The id of a site's PV system: certificates name it as their device (simulation and service)."""
+    return f"{site_id}-pv"
+
 @dataclass(frozen=True, slots=True)
 class Participant:
     """One trading participant. Series are int64 arrays over the community's index.

@@ -58,7 +58,9 @@ def test_orders_match_and_trades_are_private_or_public(server):
     assert Decimal(s.bill()["received"]) == Decimal(10)
     cert = httpx.get(f"{server.url}/api/me/certificates",
                      headers=read_headers(key("buyer"), b.domain, "/api/me/certificates", time.time())).json()
+    # the slot is not settled yet: what the seller declared, marked as not yet certified
     assert cert[0]["attributes"] == {"producer": "seller", "source": "solar"} and cert[0]["energy_wh"] == 500
+    assert cert[0]["status"] == "pending" and cert[0]["cert_id"] is None
     prices = httpx.get(f"{server.url}/api/prices").json()
     assert prices[0]["vwap_per_kwh"] == "20.0000" and prices[0]["volume_wh"] == 500
     assert Decimal(httpx.get(f"{server.url}/api/reference-price").json()["price_per_kwh"]) == Decimal("20")

@@ -20,7 +20,9 @@ from p2penergy.provenance.sankey import sankey_data, sankey_figure
 
 
 def certificates(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder holding certificates.csv.")],
+    run_dir: Annotated[Path | None, typer.Argument(help="A run folder holding certificates.csv.")] = None,
+    db: Annotated[str | None, typer.Option("--db", help="Read the certificate events of a journal instead: a "
+                                                         "live service's (or a run's), by URL.")] = None,
     participant: Annotated[str | None, typer.Option(help="Only events where this participant is a party.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="csv | json")] = "csv",
     summary: Annotated[bool, typer.Option("--summary", help="Print metrics instead of events.")] = False,
@@ -35,25 +37,39 @@ def certificates(
     results.json) or, with ``--per-site`` (or without results.json), one node per site."""
     if fmt not in ("csv", "json"):
         raise fail(f"--format: must be csv or json, got {fmt!r}")
-    try:
-        events = read_certificates(run_dir)
-    except CertificateFileError as exc:
-        raise fail(str(exc)) from exc
+    if (run_dir is None) == (db is None):
+        raise fail("give RUN_DIR or --db URL (one of them)")
+    if db is not None:
+        from p2penergy.ledger.journal import JournalError
+        from p2penergy.ledger.replay import certificate_events
+
+        try:
+            events = certificate_events(db)
+        except (JournalError, ValueError) as exc:
+            raise fail(f"--db: {exc}") from exc
+        source = db
+    else:
+        try:
+            events = read_certificates(run_dir)
+        except CertificateFileError as exc:
+            raise fail(str(exc)) from exc
+        source = str(run_dir)
     if participant is not None:
         events = [e for e in events if participant in (e["from_holder"], e["to_holder"])]
         if not events:
-            raise fail(f"--participant: no events for {participant!r} in {run_dir}")
+            raise fail(f"--participant: no events for {participant!r} in {source}")
     if sankey is not None:
-        types = None if per_site else participant_types(run_dir)
-        if types is None and not per_site:
+        types = None if per_site or run_dir is None else participant_types(run_dir)
+        if types is None and not per_site and run_dir is not None:
             Console(stderr=True).print(f"note: {run_dir / 'results.json'} gives no participant types; "
                                        "the Sankey has one node per site", highlight=False)
         try:
             data = sankey_data(events, group=types)
         except ValueError as exc:
-            raise fail(f"--sankey: {exc} in {run_dir / 'results.json'} (or use --per-site)") from exc
+            raise fail(f"--sankey: {exc} in {source} (or use --per-site)") from exc
         view = "per site" if types is None else "by participant type"
-        figure = sankey_figure(data, title=f"Where the energy came from (kWh, {view}): {run_dir.name}")
+        name = run_dir.name if run_dir is not None else "live exchange"
+        figure = sankey_figure(data, title=f"Where the energy came from (kWh, {view}): {name}")
         try:
             figure.write_html(sankey, include_plotlyjs=True)  # self-contained: works offline
         except OSError as exc:

@@ -200,6 +200,9 @@ class Listener:
     def on_meter(self, participant: str, slot_start: datetime, values: dict[str, int]) -> None:
         return None
 
+    def on_certificate(self, event: Mapping[str, Any]) -> None:
+        return None
+
     def on_close(self, slot_start: datetime) -> None:
         return None
 
@@ -494,11 +497,14 @@ class Engine:
         """Journal a slot's certificate events; ``devices``: ``(device, issued_wh, claimed_wh)``
         of this slot, added to the per-device totals committed on chain."""
         slot = unix_seconds(slot_start)
+        listener = self.listener
         for event in events:
             try:
                 self._append("certificate", dict(event), slot, event.get("cert_id"))
             except TypeError as exc:
                 raise ValueError(f"event: JSON-serialisable values only ({exc})") from exc
+            if listener is not None:
+                listener.on_certificate(event)
         state = self._slots[slot]
         for device, issued, claimed in devices:
             self._issued[device] = self._issued.get(device, 0) + int(issued)
@@ -678,6 +684,8 @@ class Engine:
                     self.listener.on_meter(body["participant"], slot_start, body["values"])
         elif kind == "certificate":
             self._absorb(row)
+            if self.listener is not None:
+                self.listener.on_certificate(body)
         elif kind == "commit":
             slot = row.slot_start
             if slot is None or slot in self.committed:

@@ -13,12 +13,13 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from p2penergy.ledger.engine import Engine, JournalMismatch, Listener
 from p2penergy.ledger.journal import Journal
 from p2penergy.market import Exchange, MarketSettings, Trade
 
-__all__ = ["Balance", "JournalMismatch", "Replayed", "balances_of", "replay", "settings_of"]
+__all__ = ["Balance", "JournalMismatch", "Replayed", "balances_of", "certificate_events", "replay", "settings_of"]
 
 
 @dataclass(slots=True)
@@ -68,3 +69,23 @@ def replay(journal: Journal) -> Replayed:
     collected = _Trades()
     engine = Engine.open(journal, listener=collected)
     return Replayed(engine.exchange, collected.trades, balances_of(collected.trades))
+
+
+def certificate_events(db_url: str) -> list[dict[str, Any]]:
+    """The certificate events a journal holds (a live service's or a run's), in journal order,
+    each with every field of :data:`p2penergy.provenance.EVENT_FIELDS` (unused ones ``None``).
+    Raises ``ValueError`` naming a row that is not an event."""
+    from p2penergy.provenance import EVENT_FIELDS
+
+    journal = Journal(db_url, create=False)
+    try:
+        out = []
+        for row in journal.rows(kinds=("certificate",)):
+            try:
+                event = json.loads(row.body)
+                out.append({f: event.get(f) for f in EVENT_FIELDS})
+            except (ValueError, AttributeError) as exc:
+                raise ValueError(f"journal row {row.seq} (certificate): not a certificate event ({exc})") from exc
+        return out
+    finally:
+        journal.close()

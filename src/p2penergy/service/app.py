@@ -30,6 +30,7 @@ from p2penergy.service.clock import MarketClock
 from p2penergy.service.commit import GroupCommit
 from p2penergy.service.deps import RateLimiter
 from p2penergy.service.live import LiveExchange, ServiceError
+from p2penergy.service.provenance import pv_devices_of
 from p2penergy.service.settings import ServiceSettings
 
 Scope = MutableMapping[str, Any]
@@ -127,6 +128,7 @@ def create_app(settings: ServiceSettings, market: MarketSettings | None = None) 
                            seed=settings.seed, operator=operator, backoff=backoff,
                            meter_grace=timedelta(seconds=settings.meter_grace_s))
     ex.contracts = contracts_of(scenario)
+    ex.pv_devices = pv_devices_of(scenario)
     ex.commit_pending()  # what a stop or crash left unsent: queued again (checked against the chain first)
     ex.max_skew = timedelta(seconds=settings.max_skew_s * ex.clock.speed)  # the journal's clock after a restart
     stop = threading.Event()

@@ -34,9 +34,10 @@ Registrations go through the same queue.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -63,7 +64,9 @@ from p2penergy.ledger.replay import Balance
 from p2penergy.ledger.signing import Domain, ReplayError, SignatureError, Signed
 from p2penergy.market import MarketSettings, Order, Trade
 from p2penergy.market.errors import MarketError
+from p2penergy.provenance import ProvenanceError, Registry
 from p2penergy.service.clock import MarketClock
+from p2penergy.service.provenance import live_sites
 from p2penergy.service.queries import METER_FIELDS, LiveQueries
 
 NO_CHAIN = "none"
@@ -129,6 +132,7 @@ class LiveExchange(LiveQueries, Listener):
         self.meter_grace = meter_grace
         self.lock = threading.RLock()
         self.contracts: dict[str, Any] = {}  # participant -> utility bill function (service.billing)
+        self.pv_devices: dict[str, tuple[str, int]] = {}  # participant -> (PV device id, W): service.provenance
         self.generation = 0  # bumped each time memory is rebuilt from the journal
         self._load(journal)
 
@@ -186,9 +190,10 @@ class LiveExchange(LiveQueries, Listener):
         self.stats: dict[datetime, SlotStats] = {}
         self.balances: dict[str, Balance] = defaultdict(Balance)
         self.readings: dict[str, dict[datetime, dict[str, int]]] = defaultdict(dict)
+        self.certified: dict[str, list[dict[str, Any]]] = defaultdict(list)  # buyer -> certificates transferred
         self.tape = PriceTape()
         try:
-            self.engine = Engine.open(journal, self.chain_writes, listener=self)
+            self.engine = Engine.open(journal, self.chain_writes, Registry(), listener=self)
         except JournalMismatch as exc:
             raise JournalCorrupt(f"journal {journal.url}: {exc}; the service will not start on it") from exc
         self.flushed_seq = journal.head[0]
@@ -293,6 +298,10 @@ class LiveExchange(LiveQueries, Listener):
 
     def on_meter(self, participant: str, slot_start: datetime, values: dict[str, int]) -> None:
         self.readings[participant][slot_start] = dict(values)
+
+    def on_certificate(self, event: Mapping[str, Any]) -> None:
+        if event.get("kind") == "transfer" and event.get("to_holder"):
+            self.certified[str(event["to_holder"])].append(dict(event))
 
     def on_close(self, slot_start: datetime) -> None:
         self.closed.add(slot_start)
@@ -447,15 +456,24 @@ class LiveExchange(LiveQueries, Listener):
         return self._commit(due)
 
     def _commit(self, slots: list[datetime]) -> list[datetime]:
-        """Journal each slot's commit row (right after the head it commits) and queue it; never waits
-        for the chain."""
+        """Settle each slot's certificates through the provenance registry (``service/provenance.py``),
+        journal its commit row (right after the head it commits) and queue it; never waits for the chain."""
         with self.lock:
             for slot in slots:
                 with self._guard():
+                    self._settle(slot)
                     pending = self.engine.prepare_commit(slot)  # journalled and flushed
                     self.engine.send_commit(pending)  # queued (with a chain)
                 self.flushed_seq = self.journal.head[0]
         return slots
+
+    def _settle(self, slot: datetime) -> None:
+        readings = {pid: r[slot] for pid, r in self.readings.items() if slot in r}
+        sites = live_sites(readings, self.engine.trades_of_slot(slot), self.pv_devices)
+        try:
+            self.engine.settle_slot(slot, sites)
+        except ProvenanceError as exc:  # never expected (live sites balance by construction): commit without
+            print(f"p2penergy serve: slot {slot.isoformat()}: no certificates ({exc})", file=sys.stderr, flush=True)
 
     def _landed(self, landed: Landed) -> None:
         """The queue's report that a write is on chain: the engine journals a slot's transaction

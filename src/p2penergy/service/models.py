@@ -218,12 +218,19 @@ class Bill(BaseModel):
 
 
 class Certificate(BaseModel):
-    """Origin of energy a participant bought on the exchange (one per trade)."""
+    """Origin of energy a participant bought on the exchange.
+
+    ``certified``: certificates the provenance registry transferred to me for a trade of a
+    settled slot (``attributes``: the certificate's source, producer, device and site; ``cert_id``
+    names the bundle). ``pending``: a trade of a slot not settled yet — ``attributes`` are what
+    the seller declared (its order's tag), not yet backed by any certificate."""
 
     trade_id: str
     slot_start: datetime
     energy_wh: int
     attributes: dict[str, str]
+    status: Literal["certified", "pending"] = "pending"
+    cert_id: str | None = None
 
 
 class Flow(BaseModel):

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
+from p2penergy.ledger.engine import unix_seconds
 from p2penergy.service.deps import Live, RateLimiter, Reader, admin, limiter
 from p2penergy.service.live import ServiceError
 from p2penergy.service.models import Bill, Certificate, MeterIn, ParticipantIn, Problem
@@ -51,10 +52,17 @@ def my_bill(who: Reader, ex: Live, month: Annotated[str | None, Query(pattern=r"
 
 @router.get("/api/me/certificates", response_model=list[Certificate], responses=ERRORS)
 def my_certificates(who: Reader, ex: Live) -> list[Certificate]:
-    """Origin of every Wh I bought on the exchange (signed read)."""
+    """Origin of the energy I bought (signed read): the provenance registry's certificates for settled
+    slots (a Wh bought without one came from storage or the grid), the seller's declared tag for the rest."""
     with ex.lock:
-        return [Certificate(trade_id=t.trade_id, slot_start=t.slot_start, energy_wh=t.energy_wh,
-                            attributes=t.tag.as_dict()) for t in ex.trades_of.get(who, ()) if t.buyer == who]
+        out = [Certificate(trade_id=e["trade_id"], slot_start=e["slot_start"], energy_wh=e["energy_wh"],
+                           attributes={k: e[k] for k in ("source", "producer", "device", "site") if e.get(k)},
+                           status="certified", cert_id=e["cert_id"]) for e in ex.certified.get(who, ())]
+        settled = ex.engine.committed
+        out += [Certificate(trade_id=t.trade_id, slot_start=t.slot_start, energy_wh=t.energy_wh,
+                            attributes=t.tag.as_dict(), status="pending")
+                for t in ex.trades_of.get(who, ()) if t.buyer == who and unix_seconds(t.slot_start) not in settled]
+        return out
 
 
 @router.get("/api/me/nonce", response_model=dict[str, int], responses=ERRORS)

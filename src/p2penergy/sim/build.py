@@ -7,7 +7,15 @@ from decimal import Decimal
 import numpy as np
 
 from p2penergy.assets.battery import BatterySpec
-from p2penergy.community import CAR_KIND, HOME_KIND, LOCATION_CODES, OFFICE_KIND, Community, Participant
+from p2penergy.community import (
+    CAR_KIND,
+    HOME_KIND,
+    LOCATION_CODES,
+    OFFICE_KIND,
+    Community,
+    Participant,
+    pv_device_id,
+)
 from p2penergy.scenario.generate import CommunityData
 from p2penergy.scenario.model import Scenario
 
@@ -24,7 +32,7 @@ def build_community(scenario: Scenario, data: CommunityData, seed: int | None = 
             id=home.id, kind=HOME_KIND, group=home.type,
             load_wh=frame["load_wh"].to_numpy(np.int64), pv_wh=frame["pv_wh"].to_numpy(np.int64),
             battery=home.battery.spec() if home.battery is not None else None,
-            pv_device=f"{home.id}-pv" if home.pv is not None else None,
+            pv_device=pv_device_id(home.id) if home.pv is not None else None,
             pv_capacity_w=round(home.pv.kwp * 1000) if home.pv is not None else 0,
             retail=retail, contract_a=home.contract_a,
             buyback=scenario.home_buyback(home, scenario.period.report_month),
@@ -34,7 +42,7 @@ def build_community(scenario: Scenario, data: CommunityData, seed: int | None = 
     people[office.id] = Participant(
         id=office.id, kind=OFFICE_KIND, group="office",
         load_wh=frame["load_wh"].to_numpy(np.int64), pv_wh=frame["pv_wh"].to_numpy(np.int64),
-        pv_device=f"{office.id}-pv" if office.pv is not None else None,
+        pv_device=pv_device_id(office.id) if office.pv is not None else None,
         pv_capacity_w=round(office.pv.kwp * 1000) if office.pv is not None else 0,
         buyback=tariffs.buyback_scheme(tariffs.office.buyback), office_tariff=tariffs.office_tariff(),
         charger_power_w=office.chargers.count * office.chargers.power_w,
