@@ -18,11 +18,10 @@ from p2penergy.ledger import (
     ReplayError,
     SignatureError,
     Wallets,
-    audit,
     create_run_engine,
-    open_run,
     replay,
 )
+from p2penergy.ledger.audit import audit_run
 from p2penergy.ledger.replay import balances_of
 from p2penergy.market import Order, Requirement, Tag
 
@@ -58,12 +57,7 @@ def rows_of(engine, *kinds):
 def audited(engine, run_dir):
     """Close the engine's run and audit its folder (the audit replays through a fresh engine)."""
     engine.close()
-    journal, chain = open_run(run_dir)
-    try:
-        return audit(journal, chain)
-    finally:
-        journal.close()
-        chain.close()
+    return audit_run(run_dir)
 
 
 @pytest.mark.parametrize(("mechanism", "pipelined"), [("cda", True), ("pay-as-clear", False)])
@@ -200,3 +194,22 @@ def test_a_failed_pipelined_commit_is_reported_with_its_slot(tmp_path):
     eng.send_commit(pending)  # the contract refuses a slot committed twice; the parent does not wait
     with pytest.raises(ChainError, match=r"commit of slot 1596240000 failed in the embedded chain"):
         eng.close()
+
+
+def test_the_simulation_tells_an_agent_of_a_refusal_as_the_exchange_does_without_a_ledger(engine, wallets):
+    """The ledger path journals the refusal, then raises it, where the no-ledger path raises at once."""
+    from p2penergy.agents.market_access import Fills, InProcessAccess, PriceTape
+    from p2penergy.market import OrderRejected, make_exchange
+    from p2penergy.sim.ledger_hook import LedgerAccess
+
+    late_at = SETTINGS.gate_close(START) + timedelta(minutes=1)
+    late = sell("x1", "a", at=late_at)
+    with pytest.raises(OrderRejected) as plain:
+        InProcessAccess(make_exchange(SETTINGS), "a", PriceTape()).submit(late)
+    access = LedgerAccess(engine, wallets, "a", PriceTape(), [], Fills())
+    access.submit(late)
+    with pytest.raises(OrderRejected) as journalled:
+        access.flush(late_at)
+    assert (journalled.value.field, journalled.value.reason) == (plain.value.field, plain.value.reason)
+    [row] = rows_of(engine, "reject")
+    assert json.loads(row.body)["reason"] == str(plain.value)

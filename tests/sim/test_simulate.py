@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from p2penergy.ledger.audit import audit, open_run
+from p2penergy.ledger.audit import audit_run
 from p2penergy.scenario.load import load_scenario
 from p2penergy.sim.results import groups
 from p2penergy.sim.simulate import SimulationOptions, simulate
@@ -18,12 +18,7 @@ DAYS = 2
 
 def audit_folder(folder: Path):
     """Audit a run folder's journal against its chain log, closing both."""
-    journal, chain = open_run(folder)
-    try:
-        return audit(journal, chain)
-    finally:
-        journal.close()
-        chain.close()
+    return audit_run(folder)
 
 
 @pytest.fixture(scope="module")

@@ -101,6 +101,18 @@ def open_run(run_dir: Path | None = None, db_url: str | None = None,
     return journal, chain
 
 
+def audit_run(run_dir: Path | None = None, db_url: str | None = None, chain_url: str | None = None,
+              check_replay: bool = True) -> AuditReport:
+    """Open a run folder's or a journal's ledger (:func:`open_run`), audit it and close both."""
+    journal, chain = open_run(run_dir, db_url, chain_url)
+    try:
+        return audit(journal, chain, check_replay)
+    finally:
+        journal.close()
+        if chain is not None:
+            chain.close()
+
+
 def _slot_text(slot: int | None, body: dict[str, Any] | None = None) -> str:
     return body["slot_start"] if body and "slot_start" in body else str(slot)
 
