@@ -24,6 +24,7 @@ from p2penergy.ledger.journal import Journal
 from p2penergy.ledger.replay import settings_of
 from p2penergy.scenario.load import load_scenario
 from p2penergy.service.launch import ServiceThread
+from p2penergy.service.settings import ServiceSettings
 
 DURATION_MIN = 0.5  # wall minutes of trading
 SPEED = 300.0  # market seconds per wall second (the demo's default): 0.5 min = 2.5 market hours = 5 slots
@@ -51,7 +52,7 @@ def test_a_bounded_live_demo_exits_0_and_leaves_a_journal_that_checks_out(db_url
     # the accelerated clock ran for at least the duration, from the scenario's report month's 2nd day, 06:00
     start = datetime.combine(scenario.period.report_month + timedelta(days=1), dtime(6), scenario.market.tz)
     assert stopped - start >= timedelta(minutes=DURATION_MIN * SPEED)
-    # what was due is closed: every book with orders whose gate closed before the stop has its close row
+    # what was due is closed: every book with orders whose gate closed before the stop has its close row,
     journal = Journal(db_url)
     try:
         market = settings_of(journal)
@@ -60,6 +61,11 @@ def test_a_bounded_live_demo_exits_0_and_leaves_a_journal_that_checks_out(db_url
                         for r in rows if r.kind == "order"}
         due = {s for s in traded_slots if market.gate_close(s) <= stopped}
         assert due and due <= closed
+        # and committed: every closed slot whose delivery ended the meter grace before the stop has its commit
+        grace = timedelta(seconds=ServiceSettings.model_fields["meter_grace_s"].default)
+        committed = {datetime.fromisoformat(json.loads(r.body)["slot_start"]) for r in rows if r.kind == "commit"}
+        to_commit = {s for s in closed if s + market.slot_length + grace <= stopped}
+        assert to_commit and to_commit <= committed
     finally:
         journal.close()
     audited = CliRunner().invoke(app, ["audit", "--db", db_url])  # what the demo's last line tells one to run

@@ -156,10 +156,10 @@ def demo_command(
         finally:
             if timer is not None:
                 timer.cancel()
-        closed = exchange.close_due()  # books whose gate closed since the last tick, and commits now due
+        now = exchange.now()
+        closed = exchange.close_due(now)  # books whose gate closed since the last tick, and the commits due
         exchange.commit_pending()
         errors = sum(len(r.errors) for r in runners)
-        now = exchange.now()
     finally:
         service.stop()  # the app's shutdown flushes and closes the journal
     typer.echo(f"stopped at market time {now.astimezone(spec.market.tz).isoformat()}: {len(closed)} books closed "
