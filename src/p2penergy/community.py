@@ -77,8 +77,9 @@ class Community:
     UTC start (what the exchange, the journal and every per-slot key use).
 
     ``days_off``: weekdays that are not business days (public holidays, company closures),
-    public knowledge the forecasters use. ``report_days`` shortens the report month to its
-    first days (quick runs and tests); bills are then for those days only.
+    public knowledge the forecasters use. ``report_days`` shortens the report month to that
+    many local days from ``report_first_day`` (quick runs and tests; days of 92 or 100
+    quarter hours count as one day); bills are then for those days only.
     ``baseline_export_credit``: how the utility-only baseline credits the homes' exports.
     """
 
@@ -93,20 +94,21 @@ class Community:
     days_off: frozenset[date] = frozenset()
     report_days: int | None = None
     baseline_export_credit: ExportCredit = OWN_SCHEMES
+    report_first_day: int = 1
     _month_slice: slice = field(init=False, repr=False)
     _starts: tuple[datetime, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         local = self.index.tz_convert(self.settings.tz)
-        mask = (local.year == self.report_month.year) & (local.month == self.report_month.month)
+        mask = ((local.year == self.report_month.year) & (local.month == self.report_month.month)
+                & (local.day >= self.report_first_day))
+        if self.report_days is not None:
+            mask &= local.day < self.report_first_day + self.report_days
         where = np.flatnonzero(mask)
         if where.size == 0:
-            raise ValueError(f"period: the data has no slot in the report month {self.report_month:%Y-%m}")
-        stop = int(where[-1]) + 1
-        if self.report_days is not None:
-            per_day = 24 * 60 // self.settings.slot_minutes
-            stop = min(stop, int(where[0]) + self.report_days * per_day)
-        object.__setattr__(self, "_month_slice", slice(int(where[0]), stop))
+            raise ValueError(f"period: the data has no slot in the report month {self.report_month:%Y-%m}"
+                             f" from day {self.report_first_day}")
+        object.__setattr__(self, "_month_slice", slice(int(where[0]), int(where[-1]) + 1))
         object.__setattr__(self, "_starts", utc_starts(self.index))
 
     @property

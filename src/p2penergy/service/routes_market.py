@@ -57,6 +57,7 @@ def depth(ex: Live, slot_start: Annotated[AwareDatetime, Query()]) -> Depth:
     """Aggregated order-book depth of a slot: Wh per price level, best first (buy prices without premiums)."""
     if not ex.settings.is_slot_start(slot_start):
         raise ServiceError(422, "slot_start", f"the start of a {ex.settings.slot_minutes}-minute slot")
+    slot_start = ex.settings.slot_start_of(slot_start)  # the slot's key: its UTC start
     d = ex.depth(slot_start)
     return Depth(slot_start=slot_start,
                  buy=[Level(price_per_kwh=str(p), energy_wh=e) for p, e in d["buy"]],

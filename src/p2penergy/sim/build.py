@@ -21,7 +21,7 @@ from p2penergy.scenario.model import Scenario
 
 
 def build_community(scenario: Scenario, data: CommunityData, seed: int | None = None,
-                    report_days: int | None = None) -> Community:
+                    report_days: int | None = None, report_first_day: int = 1) -> Community:
     """Participants (homes, the office, cars) with devices, tariffs and series over ``data.index``."""
     tariffs = scenario.tariffs
     retail = tariffs.retail_tariff()
@@ -75,5 +75,6 @@ def build_community(scenario: Scenario, data: CommunityData, seed: int | None = 
         report_month=scenario.period.report_month, weather=data.weather,
         seed=scenario.scenario.seed if seed is None else seed,
         grid_kg_co2_per_kwh=scenario.emissions.grid_kg_co2_per_kwh, rounding=tariffs.rounding,
-        days_off=days_off, report_days=report_days, baseline_export_credit=scenario.baseline_export_credit(),
+        days_off=days_off, report_days=report_days, report_first_day=report_first_day,
+        baseline_export_credit=scenario.baseline_export_credit(),
     )

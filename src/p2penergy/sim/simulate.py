@@ -47,7 +47,9 @@ AGENT_MODES: dict[str, tuple[AgentConfig, int]] = {
 
 @dataclass(frozen=True, slots=True)
 class SimulationOptions:
-    """What to run. ``period``: the report month (default: the scenario's).
+    """What to run. ``period``: the report month (default: the scenario's); ``days`` and
+    ``first_day``: only that many days of it from that day of the month (quick runs);
+    learning uses the ``history_days`` before the first reported day.
 
     ``green``: agents plan in green mode (prefer renewable-tagged energy at a bounded extra
     cost, and bid a premium for it). ``baseline_export_credit``: overrides the scenario's
@@ -68,6 +70,7 @@ class SimulationOptions:
     replan_slots: int | None = None
     history_days: int = 42
     days: int | None = None
+    first_day: int = 1
     green: bool = False
     operator: Key | None = None
     baseline_export_credit: str | None = None
@@ -121,11 +124,12 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     seed = scenario.scenario.seed if options.seed is None else options.seed
     if seed != scenario.scenario.seed:
         scenario = scenario.model_copy(update={"scenario": scenario.scenario.model_copy(update={"seed": seed})})
-    start = max(scenario.period.start, month - timedelta(days=options.history_days))
+    first = month + timedelta(days=options.first_day - 1)
+    start = max(scenario.period.start, first - timedelta(days=options.history_days))
     next_month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
     # one more day after the month (when the period has it) so agents can plan "tomorrow"
     data = generate(scenario, start, min(scenario.period.end, next_month))
-    community = build_community(scenario, data, seed, options.days)
+    community = build_community(scenario, data, seed, options.days, options.first_day)
     lap("data")
     kit = fit_forecasters(community, seed)
     lap("learning")
