@@ -127,7 +127,10 @@ class ContinuousMarket(_Gates):
         self._books: dict[datetime, SlotBook] = {}
 
     def book(self, slot_start: datetime) -> SlotBook:
-        slot_start = to_utc(slot_start, "slot_start")
+        return self._book(to_utc(slot_start, "slot_start"))
+
+    def _book(self, slot_start: datetime) -> SlotBook:
+        """The book of a slot given by its UTC start (an order's ``slot_start`` is)."""
         book = self._books.get(slot_start)
         if book is None:
             book = self._books[slot_start] = SlotBook(
@@ -140,7 +143,7 @@ class ContinuousMarket(_Gates):
         ticks = self._admit(order, now)
         self._seen_ids.add(order.order_id)
         self._slot_of[order.order_id] = order.slot_start
-        book = self.book(order.slot_start)
+        book = self._book(order.slot_start)
         before = len(book.self_trade_cancels)
         trades = book.submit(order, ticks)
         self.last_self_trade_cancels = tuple(book.self_trade_cancels[before:]) if book.self_trade_cancels else ()
