@@ -60,7 +60,7 @@ def result_json(result: BatchResult, settings: MarketSettings) -> dict[str, obje
     body: dict[str, object] = {
         "trades": [
             {
-                "trade_id": t.trade_id, "slot_start": t.slot_start.isoformat(),
+                "trade_id": t.trade_id, "slot_start": settings.local(t.slot_start).isoformat(),
                 "buy_id": t.buy_id, "sell_id": t.sell_id, "buyer": t.buyer, "seller": t.seller,
                 "energy_wh": t.energy_wh, "price_per_kwh": float(t.price_per_kwh),
                 "premium_per_kwh": float(t.premium_per_kwh), "attributes": t.tag.as_dict(),
@@ -82,7 +82,8 @@ def result_json(result: BatchResult, settings: MarketSettings) -> dict[str, obje
     if result.mechanism == "pay-as-clear":
         body["summary"]["clearing_price_per_kwh"] = float(uniform) if uniform is not None else None  # type: ignore[index]
         body["summary"]["clearing_prices"] = [  # type: ignore[index]
-            {"slot_start": slot.isoformat(), "attributes": tag.as_dict(), "price_per_kwh": float(price)}
+            {"slot_start": settings.local(slot).isoformat(), "attributes": tag.as_dict(),
+             "price_per_kwh": float(price)}
             for slot, per_tag in sorted(result.clearing_prices.items())
             for tag, price in per_tag.items()
         ]
@@ -99,8 +100,8 @@ def print_result(result: BatchResult, settings: MarketSettings) -> None:
         table.add_column(column, justify="right" if column in ("Wh",) or cur in column else "left")
     for t in result.trades:
         table.add_row(
-            t.trade_id, t.slot_start.strftime("%Y-%m-%d %H:%M"), t.buy_id, t.sell_id, str(t.energy_wh),
-            str(t.price_per_kwh), str(t.premium_per_kwh), str(t.tag),
+            t.trade_id, settings.local(t.slot_start).strftime("%Y-%m-%d %H:%M%z"), t.buy_id, t.sell_id,
+            str(t.energy_wh), str(t.price_per_kwh), str(t.premium_per_kwh), str(t.tag),
         )
     console.print(table)
     s = result.summary
@@ -114,5 +115,5 @@ def print_result(result: BatchResult, settings: MarketSettings) -> None:
     if result.mechanism == "pay-as-clear":
         for slot, per_tag in sorted(result.clearing_prices.items()):
             for tag, price in per_tag.items():
-                summary.add_row(f"clearing price {slot:%H:%M} {tag}", f"{price} {cur}/kWh")
+                summary.add_row(f"clearing price {settings.local(slot):%H:%M%z} {tag}", f"{price} {cur}/kWh")
     console.print(summary)
