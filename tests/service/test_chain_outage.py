@@ -99,13 +99,13 @@ def _contract_of(db_url: str) -> str:
         journal.close()
 
 
-def test_a_registration_the_node_never_saw_is_sent_after_a_restart(tmp_path: Path, anvil_url: str):  # noqa: F811
+def test_a_registration_the_node_never_saw_is_sent_after_a_restart(anvil_url: str, db_url: str):  # noqa: F811
     from p2penergy.ledger.signing import sign_action
     from p2penergy.market import MarketSettings
     from p2penergy.service.clock import MarketClock
     from p2penergy.service.live import JournalCorrupt, LiveExchange
 
-    db = f"sqlite:///{tmp_path / 'journal.sqlite'}"
+    db = db_url  # the journal on SQLite and on PostgreSQL
     clock = MarketClock.accelerated(START, 1.0)
     market = MarketSettings.demonstration()
 
