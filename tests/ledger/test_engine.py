@@ -213,3 +213,37 @@ def test_the_simulation_tells_an_agent_of_a_refusal_as_the_exchange_does_without
     assert (journalled.value.field, journalled.value.reason) == (plain.value.field, plain.value.reason)
     [row] = rows_of(engine, "reject")
     assert json.loads(row.body)["reason"] == str(plain.value)
+
+
+def test_replay_reads_slot_starts_as_instants_whatever_their_offset(tmp_path):
+    """Journals written before slots were UTC instants hold the market zone's offset: the same
+    trade; a different instant is not."""
+    from zoneinfo import ZoneInfo
+
+    from tests.ledger.tamper import rewrite_chain_from
+
+    url = f"sqlite:///{tmp_path / 'j.sqlite'}"
+    eng = Engine.create(SETTINGS, Journal(url), None, chain="none", chain_id=1, contract="0x" + "00" * 20,
+                        operator="0x" + "00" * 20)
+    w = Wallets(eng.domain, 3)
+    eng.register(w.add(["a", "b"]))
+    at = START - timedelta(hours=1)
+    eng.apply(w.sign_one(sell("s", "a")), at)
+    assert eng.apply(w.sign_one(buy("b", "b")), at).trades
+    eng.journal.close()
+    trade = next(r for r in Journal(url).rows() if r.kind == "trade")
+
+    def with_slot(when):
+        def edit(r, prev):
+            if r.seq != trade.seq:
+                return r.body
+            body = json.loads(r.body)
+            body["slot_start"] = when.isoformat()
+            return json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return edit
+
+    rewrite_chain_from(Journal(url), trade.seq, with_slot(START.astimezone(ZoneInfo("Asia/Tokyo"))))
+    assert replay(Journal(url)).trades[0].trade_id == trade.ref
+    rewrite_chain_from(Journal(url), trade.seq, with_slot(START + SETTINGS.slot_length))
+    with pytest.raises(JournalMismatch, match=rf"journal row {trade.seq} \(trade {trade.ref}\): differs"):
+        replay(Journal(url))

@@ -618,7 +618,7 @@ class Engine:
                 if not expected:
                     raise JournalMismatch(f"{where}: not produced by replaying the actions before it")
                 want_kind, want_body, obj = expected.popleft()
-                if want_kind != kind or want_body != row.body:
+                if want_kind != kind or (want_body != row.body and not _same_instants(want_body, row.body)):
                     raise JournalMismatch(f"{where}: differs from what replaying gives: journal {row.body} != "
                                           f"replay {want_kind} {want_body}")
                 self._absorb(row)
@@ -719,6 +719,19 @@ def _action_time(action: Action) -> datetime:
     if isinstance(action, Order):
         return action.submitted_at
     return action.cancelled_at if isinstance(action, Cancel) else action.modified_at
+
+
+def _same_instants(want: str, got: str) -> bool:
+    """Two bodies equal but for how a slot's start is written (journals from before slots were
+    UTC instants wrote them in the market's zone: the same instant, another offset)."""
+    try:
+        a, b = json.loads(want), json.loads(got)
+        if a.keys() != b.keys() or "slot_start" not in a:
+            return False
+        same = datetime.fromisoformat(a.pop("slot_start")) == datetime.fromisoformat(b.pop("slot_start"))
+        return bool(same and a == b)
+    except (ValueError, TypeError, AttributeError):
+        return False
 
 
 def _self_cancel_body(c: SelfTradeCancel) -> dict[str, Any]:
