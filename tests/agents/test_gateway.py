@@ -127,3 +127,24 @@ def test_step_meters_what_ended_and_acts_every_nth_slot(community):
     assert np.array_equal(obs.load_wh, load)
     car = gws["car-07"]
     assert car.participant.kind == CAR_KIND and car.soc_wh is not None
+
+
+def test_a_car_remembers_where_it_was_and_what_driving_took(community):
+    """A car's history is what its own meter reported (the world), and its forecast is made from it."""
+    grid = grid_of(community)
+    start = community.month.start
+    p = community.participants["car-03"]
+    assert p.location is not None and p.drive_wh is not None
+    g = SiteGateway(p, TradingAgent(p), grid, start, SiteForecasts(None))
+    world = replace(p, location=np.full_like(p.location, 2), drive_wh=np.full_like(p.drive_wh, 4000))
+    for k in range(3):
+        g.meter(grid.starts[start + k], 0, 0, ScenarioMeter(world, grid))
+    h = g.history()
+    assert list(h.columns) == ["location", "drive_wh"] and len(h) == start + 3
+    assert np.array_equal(h["location"].to_numpy()[:start], p.location[:start])
+    assert (h["location"].to_numpy()[start:] == 2).all()
+    assert (h["drive_wh"].to_numpy()[start:] == 4000).all()  # battery and engine together (shortfall)
+    obs = g.observe(grid.starts[start + 3], grid.starts[start + 3])
+    assert g.last_trip_forecast is not None
+    assert np.array_equal(obs.car_location, g.last_trip_forecast.location)
+    assert obs.car_location[0] == 0  # on the road at 01:00 as on no past day: the calendar (home at night)

@@ -10,8 +10,11 @@ through a :class:`MarketAccess`. The simulation (``sim/loop.py``) and the live a
 (the simulated world) and the market access (in-process or HTTP) differ.
 
 What the gateway knows of its site is what its meter told it: the history before it
-started (the site's measured past) and every reading since. Forecasts of many sites at
-one time share one weather issue and one model call per target (:class:`SiteForecasts`).
+started (the site's measured past) and every reading since — a site's load and PV, a
+car's location and driving energy. Forecasts of many sites at one time share one weather
+issue and one model call per target (:class:`SiteForecasts`); a car forecasts its trips
+from its own past (:class:`~p2penergy.agents.trip_forecast.CommuteCalendar`), never from
+its driver's plans.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import pandas as pd
 from p2penergy.agents.forecast import Forecaster, local_midnight_after
 from p2penergy.agents.market_access import MarketAccess
 from p2penergy.agents.trader import AgentConfig, Observation, TradingAgent
+from p2penergy.agents.trip_forecast import TRIP_COLUMNS, CommuteCalendar, TripForecast
 from p2penergy.agents.weather_forecast import WeatherForecastSource
 from p2penergy.community import CAR_KIND, Community, Participant, utc_starts
 from p2penergy.market import MarketSettings
@@ -212,7 +216,8 @@ class SiteGateway:
     """
 
     def __init__(self, participant: Participant, agent: TradingAgent, grid: SlotGrid, start: int,
-                 forecasts: SiteForecasts, *, replan_slots: int = 4, owner: SiteGateway | None = None) -> None:
+                 forecasts: SiteForecasts, *, replan_slots: int = 4, owner: SiteGateway | None = None,
+                 trips: CommuteCalendar | None = None) -> None:
         if replan_slots < 1:
             raise ValueError(f"replan_slots: must be >= 1, got {replan_slots}")
         if not 0 <= start < len(grid):
@@ -223,20 +228,26 @@ class SiteGateway:
         self.replan_slots = replan_slots
         self.owner = owner
         p = participant
-        store = p.car_store if p.kind == CAR_KIND else p.battery
+        is_car = p.kind == CAR_KIND
+        store = p.car_store if is_car else p.battery
         self.soc_wh: int | None = store.initial_soc_wh if store is not None else None
         self.month_import_wh = 0
         self.peak_w = 0.0
         self._month: int | None = None
         self.metered = start  # positions before this are known (measured past, then readings)
-        # metered load and PV [Wh] per slot of the grid; the frame is a view on them (built once:
-        # a forecast reads ``frame.iloc[:metered]``, and readings are written beyond that)
+        # what the meter reports per slot of the grid: a site's load and PV [Wh], a car's location
+        # code and driving energy [Wh]; the frame is a view on it (built once: a forecast reads
+        # ``frame.iloc[:metered]``, and readings are written beyond that)
+        columns = TRIP_COLUMNS if is_car else ("load_wh", "pv_wh")
         self._wh = np.zeros((len(grid), 2), dtype=np.int64)
-        if p.kind != CAR_KIND:
-            self._wh[:start, 0] = p.load_wh[:start]
-            self._wh[:start, 1] = p.pv_wh[:start]
-        self._frame = pd.DataFrame(self._wh, columns=["load_wh", "pv_wh"], index=grid.index, copy=False)
+        past = (p.location, p.drive_wh) if is_car else (p.load_wh, p.pv_wh)
+        for c, series in enumerate(past):
+            if series is not None:
+                self._wh[:start, c] = series[:start]
+        self._frame = pd.DataFrame(self._wh, columns=list(columns), index=grid.index, copy=False)
         self._frame_is_view = np.shares_memory(self._frame.to_numpy(), self._wh)
+        self.trips = (trips or CommuteCalendar()) if is_car else None
+        self.last_trip_forecast: TripForecast | None = None
         self._steps = 0
         self._last_step: datetime | None = None
         self.last_observation: Observation | None = None
@@ -245,11 +256,12 @@ class SiteGateway:
 
     # -- what the gateway knows -------------------------------------------------------------
     def history(self) -> pd.DataFrame:
-        """The site's metered load and PV, up to the last slot read."""
+        """What the site's meter reported, up to the last slot read: ``load_wh`` and ``pv_wh``, or
+        for a car ``location`` (``LOCATION_CODES``) and ``drive_wh`` (driving energy)."""
         m = self.metered
         if self._frame_is_view:
             return self._frame.iloc[:m]
-        return pd.DataFrame(self._wh[:m], columns=["load_wh", "pv_wh"], index=self.grid.index[:m])
+        return pd.DataFrame(self._wh[:m], columns=self._frame.columns, index=self.grid.index[:m])
 
     @property
     def contract_import_wh(self) -> int:
@@ -310,6 +322,10 @@ class SiteGateway:
         self.peak_w = max(self.peak_w, m.grid_import_wh * 60 / self.grid.slot_minutes)
         if self.participant.kind != CAR_KIND:
             self._wh[i] = (m.load_wh, m.pv_wh)
+        else:
+            if reading.location is None:
+                raise ValueError(f"meter: a car's reading needs its location ({self.participant.id})")
+            self._wh[i] = (reading.location, m.drive_wh + m.shortfall_wh)
         self.metered = i + 1
         return m
 
@@ -325,15 +341,18 @@ class SiteGateway:
         grid = self.grid
         i = grid.position(slot_start)
         horizon = grid.horizon(i)
-        j = slice(i, i + len(horizon))
-        forecast = self.forecasts.of(self, slot_start, horizon) if p.kind != CAR_KIND else None
+        forecast = trips = None
+        if p.kind == CAR_KIND:
+            assert self.trips is not None
+            trips = self.last_trip_forecast = self.trips.predict(self.history(), slot_start, horizon)
+        else:
+            forecast = self.forecasts.of(self, slot_start, horizon)
         obs = observe(
-            p, forecast, now, horizon, slot_starts=grid.starts[j],
+            p, forecast, now, horizon, slot_starts=grid.starts[i:i + len(horizon)],
             soc_wh=self.soc_wh if p.battery is not None else None,
             car_soc_wh=self.soc_wh if p.kind == CAR_KIND else None,
-            # the owner's known schedule (truth), until cars forecast their trips (issue 13, item 3)
-            car_location=p.location[j] if p.location is not None else None,
-            car_drive_wh=p.drive_wh[j] if p.drive_wh is not None else None,
+            car_location=trips.location if trips is not None else None,
+            car_drive_wh=trips.drive_wh if trips is not None else None,
             month_import_wh=self.contract_import_wh, peak_so_far_w=self.peak_w,
         )
         self.last_observation = obs
@@ -353,5 +372,6 @@ def site_gateways(community: Community, grid: SlotGrid, start: int, forecasts: S
     for pid in sorted(chosen, key=lambda q: community.participants[q].kind == CAR_KIND):
         p = community.participants[pid]
         gateways[pid] = SiteGateway(p, TradingAgent(p, agent), grid, start, forecasts, replan_slots=replan_slots,
-                                    owner=gateways.get(p.owner) if p.owner else None)
+                                    owner=gateways.get(p.owner) if p.owner else None,
+                                    trips=CommuteCalendar(days_off=community.days_off) if p.kind == CAR_KIND else None)
     return {pid: gateways[pid] for pid in chosen}

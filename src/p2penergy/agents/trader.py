@@ -47,7 +47,9 @@ class Observation:
 
     Arrays cover ``horizon`` (slot starts from now on). Forecasts are the agent's own
     (made from metered history and weather forecasts issued no later than ``now``); a
-    car's ``location`` codes and ``drive_wh`` are its owner's known schedule. ``horizon`` is
+    car's ``location`` codes and ``drive_wh`` are its own trip forecast (the planning schedule of
+    :class:`~p2penergy.agents.trip_forecast.TripForecast`: parked at home / office, or away, with each
+    away block's driving energy in its first slot). ``horizon`` is
     on the market's wall clock; ``slot_starts`` are the same slots as UTC instants (the
     exchange's keys; derived from ``horizon`` when not given).
     """
