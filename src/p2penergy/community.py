@@ -16,7 +16,7 @@ from p2penergy.assets.battery import BatterySpec
 from p2penergy.assets.car import PhvSpec
 from p2penergy.market import MarketSettings
 from p2penergy.tariffs.buyback import OWN_SCHEMES, Buyback, ExportCredit
-from p2penergy.tariffs.office import OfficeTariff
+from p2penergy.tariffs.office import DemandTariff
 from p2penergy.tariffs.retail import RetailTariff
 
 HOME_KIND, OFFICE_KIND, CAR_KIND = "home", "office", "car"
@@ -37,6 +37,9 @@ class Participant:
     A car's ``location`` holds codes into ``LOCATIONS``; ``drive_wh`` what driving needs;
     ``car_store`` is its usable battery window as a ``BatterySpec``, ``phv`` its converter
     limits. A car's utility energy is billed on its ``owner``'s contract (incrementally).
+    The office's chargers (``charger_power_w`` in all) are expected occupied by the employees'
+    cars during ``charger_hours`` (local, from–to) of its business days: Monday–Friday except
+    ``days_off`` (its own calendar: public holidays and closures).
     """
 
     id: str
@@ -56,12 +59,17 @@ class Participant:
     retail: RetailTariff | None = None
     contract_a: int = 0
     buyback: Buyback | None = None
-    office_tariff: OfficeTariff | None = None
+    office_tariff: DemandTariff | None = None
     charger_power_w: int = 0
+    charger_hours: tuple[float, float] = (0.0, 0.0)
+    days_off: frozenset[date] = frozenset()
 
     @property
     def has_pv(self) -> bool:
         return self.pv_device is not None
+
+    def is_business_day(self, day: date) -> bool:
+        return day.weekday() < 5 and day not in self.days_off
 
     @property
     def battery_id(self) -> str:

@@ -52,12 +52,16 @@ def test_day_ahead_beats_both_baselines_on_every_aggregate_and_on_pv(scenario, t
         assert table.loc[row, "gbm"] < table.loc[row, list(BASELINES)].min(), (row, table.loc[row].to_dict())
 
 
-def test_intraday_beats_both_baselines_for_all_sites_and_pv(scenario) -> None:
-    # Intraday, "same slot yesterday" is as good as the model on the homes' sums (heat
-    # persists from one day to the next); the community's sum and PV are where it wins.
+def test_intraday_beats_both_baselines_for_the_homes_and_pv(scenario) -> None:
+    # Intraday the model wins on the homes' sums and on PV. The community's sum is now the
+    # extra-high-voltage office's (2 MW against the homes' few kW), whose load persists from one
+    # business day to the next: there "same slot yesterday" is as good (measured nMAE 0.113 vs
+    # the model's 0.122; day-ahead the model wins, 0.112 vs 0.158).
     _, _, _, _, cutoff, end = scenario
     issues = intraday_issues(cutoff, end, 30, every_slots=12)
     load = _table(scenario, "load_wh", issues)
-    assert load.loc["all sum", "gbm"] < load.loc["all sum", list(BASELINES)].min()
+    for row in ("home sum", "home-pv sum"):
+        assert load.loc[row, "gbm"] < load.loc[row, list(BASELINES)].min(), row
+    assert load.loc["all sum", "gbm"] < 1.15 * load.loc["all sum", list(BASELINES)].min()
     pv = _table(scenario, "pv_wh", issues)
     assert (pv["gbm"] < pv[list(BASELINES)].min(axis=1)).all()

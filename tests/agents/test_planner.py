@@ -131,6 +131,24 @@ def test_parked_cars_discharging_into_the_office_lower_its_peak() -> None:
     assert p.cost == pytest.approx(60 + 50 + 4000)
 
 
+def test_a_daily_v2b_budget_and_a_forecast_margin_spread_the_cars_energy() -> None:
+    # Loads 4000, 3800, 1000 Wh (8, 7.6, 2 kW); cars can give 2000 Wh a slot but only 1000 Wh in all
+    # (one group). The plan levels the two top slots with the 1000 Wh: (4000 + 3800 - 1000) / 2 =
+    # 3,400 Wh each (6.8 kW), so 600 and 400 Wh.
+    base = {"slot_minutes": 30, "load_wh": [4000.0, 3800.0, 1000.0], "pv_wh": [0.0] * 3,
+            "retail_price_per_kwh": 20.0, "buyback_price_per_kwh": 0.0, **NO_P2P,
+            "v2b_max_wh": [2000.0, 2000.0, 0.0], "v2b_price_per_kwh": 25.0,
+            "v2b_group": np.array([0, 0, -1]), "v2b_group_max_wh": 1000.0}
+    p = plan(PlanInput(**base, demand_charge=DemandCharge(price_per_kw=1000.0)))
+    assert p.v2b_buy_wh.tolist() == pytest.approx([600.0, 400.0, 0.0], abs=1e-6)
+    assert p.peak_w == pytest.approx(6800.0)
+    # A margin of 200 Wh on slot 1 (it might come out as high as slot 0): both are planned as
+    # 4000 Wh, so the 1000 Wh are split evenly and the planned peak is 7 kW (3500 Wh with margin).
+    m = plan(PlanInput(**base, demand_charge=DemandCharge(price_per_kw=1000.0, margin_wh=[0.0, 200.0, 0.0])))
+    assert m.v2b_buy_wh.tolist() == pytest.approx([500.0, 500.0, 0.0], abs=1e-6)
+    assert m.peak_w == pytest.approx(7000.0)
+
+
 def test_green_mode_buys_renewable_within_its_budget() -> None:
     # Load 1000 Wh, P2P at 20/kWh; renewable-tagged energy (600 Wh) costs 5/kWh more.
     # Economy: 20.0. Green with a budget of 2.0 buys 2.0 / (5/1000) = 400 Wh renewable

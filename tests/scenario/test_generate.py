@@ -75,15 +75,18 @@ def test_office_profile_business_days_and_peak(community, shipped):
     load = community.sites["office"]["load_wh"]
     per_day = load.resample("D").sum()
     business = community.business_day.resample("D").first()
-    assert per_day[business].mean() > 1.8 * per_day[~business].mean()
+    # a large R&D site: its labs and servers run around the clock, business hours add about 40 %
+    assert per_day[business].mean() > 1.3 * per_day[~business].mean()
     # Mountain Day (10 Aug) and the Obon closure are not business days; Friday 7 Aug is
     assert not business["2020-08-10"] and not business["2020-08-13"] and business["2020-08-07"]
     bd = load[community.business_day]
     hourly = bd.groupby(bd.index.hour).mean()
     assert hourly.idxmax() in range(11, 16)  # midday peak
-    assert hourly[3] < 0.5 * hourly.max()
+    assert hourly[3] < 0.6 * hourly.max()
     peak_kw = load.max() / 1000 / 0.5
-    assert peak_kw <= shipped.office.contract_kw
+    assert 2000 <= peak_kw <= shipped.office.contract_kw  # an extra-high-voltage customer (2,000 kW class)
+    # the site absorbs its PV on every day: it never has a surplus
+    assert (community.sites["office"]["pv_wh"] < load).all()
 
 
 def test_cars_are_in_one_place_and_commute(community, shipped):

@@ -35,15 +35,25 @@ def test_p2p_sale_is_covered_by_battery():
 
 
 def test_car_on_road_draws_battery_and_engine_covers_the_rest():
-    m = dispatch_car(ROAD, drive_wh=4000, buy_wh=0, sell_wh=0, charge_target_wh=0, discharge_target_wh=0,
-                     store=STORE, phv=PHV, soc_wh=2500, slot_minutes=30)
+    m = dispatch_car(ROAD, drive_wh=4000, buy_wh=0, sell_wh=0, charge_target_wh=0, store=STORE, phv=PHV, soc_wh=2500, slot_minutes=30)
     assert (m.drive_wh, m.shortfall_wh, m.soc_wh) == (2500, 1500, 0)
 
 
 def test_car_parked_charges_from_p2p_and_grid():
-    m = dispatch_car(OFFICE, drive_wh=0, buy_wh=1000, sell_wh=0, charge_target_wh=1500, discharge_target_wh=0,
+    m = dispatch_car(OFFICE, drive_wh=0, buy_wh=1000, sell_wh=0, charge_target_wh=1500,
                      store=STORE, phv=PHV, soc_wh=1000, slot_minutes=30)
     assert m.car_charge_wh == 1500 and m.grid_import_wh == 500 and m.balance_wh() == 0
+
+
+def test_a_cars_sale_is_delivered_from_its_battery_not_bought_from_the_utility():
+    m = dispatch_car(OFFICE, drive_wh=0, buy_wh=0, sell_wh=1200, charge_target_wh=0, store=STORE, phv=PHV,
+                     soc_wh=5000, slot_minutes=30)
+    assert m.car_discharge_wh == 1200 and m.grid_import_wh == 0 and m.grid_export_wh == 0
+    # more sold than the converter gives in a slot: the rest is the utility's (the seller pays for it)
+    m = dispatch_car(OFFICE, drive_wh=0, buy_wh=0, sell_wh=2000, charge_target_wh=1000, store=STORE, phv=PHV,
+                     soc_wh=5000, slot_minutes=30)
+    assert m.car_discharge_wh == PHV.discharge_power_w // 2 and m.car_charge_wh == 0
+    assert m.grid_import_wh == 2000 - m.car_discharge_wh
 
 
 @settings(max_examples=300, deadline=None)
@@ -60,11 +70,12 @@ def test_site_always_balances(load, pv, buy, sell, soc, with_battery):
 
 @settings(max_examples=300, deadline=None)
 @given(where=st.sampled_from([HOME, OFFICE, ROAD]), drive=st.integers(0, 5000), buy=st.integers(0, 3000),
-       sell=st.integers(0, 3000), charge=st.integers(0, 3000), discharge=st.integers(0, 3000),
-       soc=st.integers(0, 7000))
-def test_car_always_balances_and_stays_in_window(where, drive, buy, sell, charge, discharge, soc):
-    m = dispatch_car(where, drive if where == ROAD else 0, buy, sell, charge, discharge, STORE, PHV, soc, 30)
+       sell=st.integers(0, 3000), charge=st.integers(0, 3000), soc=st.integers(0, 7000))
+def test_car_always_balances_and_stays_in_window(where, drive, buy, sell, charge, soc):
+    m = dispatch_car(where, drive if where == ROAD else 0, buy, sell, charge, STORE, PHV, soc, 30)
     assert m.balance_wh() == 0
+    assert m.car_discharge_wh <= max(sell - buy, 0), "a car discharges only what it sold"
+    assert m.grid_export_wh <= max(buy - sell, 0), "a car exports only energy it bought and could not store"
     assert 0 <= m.soc_wh <= STORE.capacity_wh
     assert m.drive_wh + m.shortfall_wh == (drive if where == ROAD else 0)
     assert m.car_charge_wh <= PHV.charge_power_w // 2

@@ -115,6 +115,23 @@ def test_call_auction_run_audits(tmp_path, pg_url):
     assert report.trades_replayed == len(sim.p2p.trades)
 
 
+def test_per_car_energy_and_the_office_peak_slots_add_up(runs):
+    from p2penergy.report.files import results_json
+
+    a = runs[0]
+    body = results_json(a)
+    cars = body["cars"]
+    assert set(cars) == {p.id for p in a.community.of_kind("car")}
+    for car, e in cars.items():
+        c = a.p2p.accounts[car].columns
+        assert e["charged_home_kwh"] + e["charged_office_kwh"] == pytest.approx(c["car_charge_wh"].sum() / 1000)
+        assert e["discharged_office_kwh"] == pytest.approx(c["car_discharge_wh"].sum() / 1000)
+    assert body["kpis"]["car_discharge_kwh"] == pytest.approx(sum(e["discharged_office_kwh"] for e in cars.values()))
+    peaks = body["office_peak_slots"]
+    assert peaks["baseline"][0]["baseline_kw"] == pytest.approx(body["kpis"]["office_peak_kw_baseline"], abs=0.05)
+    assert peaks["p2p"][0]["p2p_kw"] == pytest.approx(body["kpis"]["office_peak_kw_p2p"], abs=0.05)
+
+
 def test_green_agents_buy_more_renewable_energy():
     from p2penergy.market import RENEWABLE_SOURCES
 

@@ -13,6 +13,8 @@ Every agent prices the same way (documented in the README, "Bidding"):
   its reservation price and the market's band. Day-ahead offers therefore start above
   the market and bids below it; they meet near ``r`` as the gate approaches, and late
   orders cross.
+* A buyer whose slot is **urgent** (the office where a purchase avoids demand charge) raises
+  its bid from the usual one toward its reservation as the gate nears (``urgent_buy_price``).
 """
 
 from __future__ import annotations
@@ -51,6 +53,17 @@ class BiddingStrategy:
         r = reference if reference is not None else (reservation + floor) / 2
         f = Decimal(str(round(self.gate_fraction(settings, slot_start, now), 6)))
         bid = r - self.spread_per_kwh * (2 * f - 1)
+        return _on_tick(settings, min(bid, reservation), ROUND_FLOOR)
+
+    def urgent_buy_price(self, settings: MarketSettings, slot_start: datetime, now: datetime,
+                         reference: Decimal | None, reservation: Decimal, floor: Decimal) -> Decimal:
+        """Bid of a buyer whose energy is worth far more than the usual price in this slot (the
+        office where a purchase cuts its demand charge): from the usual bid it rises linearly to its
+        ``reservation`` as the gate nears, ``usual + (reservation − usual)·(1 − f)``. Public, so
+        sellers (cars) can see what the slot is worth to it."""
+        usual = self.buy_price(settings, slot_start, now, reference, reservation, floor)
+        f = Decimal(str(round(self.gate_fraction(settings, slot_start, now), 6)))
+        bid = usual + (max(reservation, usual) - usual) * (1 - f)
         return _on_tick(settings, min(bid, reservation), ROUND_FLOOR)
 
 

@@ -37,6 +37,8 @@ from p2penergy.agents.forecast_features import (
     horizon_ns,
     lag_ns,
     local_calendar,
+    row_day_off,
+    same_day_type_values,
     same_slot_mean,
     same_slot_yesterday,
     site_view,
@@ -192,6 +194,7 @@ class GradientBoostingForecaster:
         weather_cache: dict[tuple[int, int], np.ndarray] = {}
         for name in sorted(history):
             series = SiteSeries.from_frame(history[name], self.target, f"history[{name!r}]")
+            row_flags = row_day_off(series, self.days_off)
             step, n_rows = series.step_ns, len(series.values)
             end_of_data = series.start_ns + n_rows * step
             cut = min(aware_ns(cutoff, "cutoff"), end_of_data) if cutoff is not None else end_of_data
@@ -220,8 +223,9 @@ class GradientBoostingForecaster:
                 else:
                     then = weather_forecasts.observed_on(issued, then_ns)
                 hour, weekday, day = local_calendar(target_ns, series.tz)
-                x, scale = features(view, self.target, (hour, weekday), weather, then,
-                                    day_off_flags(weekday, day, self.days_off))
+                off = day_off_flags(weekday, day, self.days_off)
+                x, scale = features(view, self.target, (hour, weekday), weather, then, off,
+                                    same_day_type_values(view, row_flags, off))
                 if scale <= 0:
                     continue  # a site without PV teaches nothing about PV
                 xs.append(x[keep])
@@ -289,7 +293,8 @@ class GradientBoostingForecaster:
                 calendar = (hour, weekday), day_off_flags(weekday, day, self.days_off)
             view = view_of(series, issued_ns, target_ns)
             then = weather_lookup(table, lag_ns(series, view))
-            x, scales[i] = features(view, self.target, calendar[0], weather, then, calendar[1])
+            same_type = same_day_type_values(view, row_day_off(series, self.days_off), calendar[1])
+            x, scales[i] = features(view, self.target, calendar[0], weather, then, calendar[1], same_type)
             blocks.append(x)
         if not blocks:
             return np.zeros((0, len(horizon)))

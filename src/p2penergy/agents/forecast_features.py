@@ -8,9 +8,12 @@ slots, so in zones with daylight saving "yesterday" means 24 h earlier).
 Features of a target slot (all energies divided by the site's ``scale``: the mean load
 of the last 7 observed days, or the highest PV slot of the last 14 days):
 lead time, local hour and weekday, the weather forecast, the latest observed value at
-the same time of day (and how many days old it is), the mean of the last 7 such values,
-the value one week before the target, the last observed slot, the last 24 h mean, the
-deviation of the last 2 h from the same hours a day earlier, and the log of the scale.
+the same time of day (and how many days old it is), the mean of the last 7 such values on
+days of the target's type (business day or day off),
+the value one week before the target, the latest observed value at the same time of day on a
+day of the target's type (business day or day off: after a long closure the office's
+business-day level), the last observed slot, the last 24 h mean, the deviation of the last 2 h
+from the same hours a day earlier, and the log of the scale.
 """
 
 from __future__ import annotations
@@ -31,7 +34,9 @@ FEATURES = (
     "lead_slots", "hour", "weekday", "temp_c", "ghi_kw_m2", "clearsky_kw_m2", "cloud_index", "clear_index",
     "same_slot_latest", "same_slot_age_days", "same_slot_mean7", "same_slot_last_week", "last_observed",
     "mean_24h", "recent_anomaly", "log_scale", "temp_c_then", "temp_change_c", "clear_index_then", "day_off",
+    "same_slot_same_day_type",
 )
+SAME_TYPE_SEARCH_DAYS = 21  # how far back to look for days of the target's type (a two-week closure leaves one)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +146,38 @@ def latest_same_slot(view: SiteView) -> tuple[np.ndarray, np.ndarray]:
     return view.positions - age * spd, age
 
 
+def row_day_off(series: SiteSeries, days_off: frozenset[date]) -> np.ndarray:
+    """The day-off flag (as :func:`day_off_flags`) of the local day of every row of ``series``."""
+    ns = series.start_ns + np.arange(len(series.values), dtype=np.int64) * series.step_ns
+    if len(ns) == 0:
+        return np.zeros(0)
+    _, weekday, day = local_calendar(ns, series.tz)
+    return day_off_flags(weekday, day, days_off)
+
+
+def same_day_type_values(view: SiteView, row_flags: np.ndarray, day_off: np.ndarray,
+                         count: int = 7) -> np.ndarray:
+    """``(count, n)``: per horizon slot, the latest ``count`` observed values at the same time of
+    day on days whose day-off flag (``row_flags``, from :func:`row_day_off`) equals the target's
+    (``day_off``), newest first, within ``SAME_TYPE_SEARCH_DAYS``; NaN where fewer were found."""
+    spd = view.slots_per_day
+    pos, _ = latest_same_slot(view)
+    out = np.full((count, len(pos)), np.nan)
+    found = np.zeros(len(pos), dtype=np.int64)
+    cols = np.arange(len(pos))
+    for j in range(SAME_TYPE_SEARCH_DAYS):
+        cand = pos - j * spd
+        ok = (cand >= 0) & (cand < view.observed) & (found < count)
+        if not ok.any():
+            if (cand < 0).all() or (found >= count).all():
+                break
+            continue
+        hit = cols[ok][row_flags[cand[ok]] == day_off[ok]]
+        out[found[hit], hit] = view.values[cand[hit]]
+        found[hit] += 1
+    return out
+
+
 def _take(values: np.ndarray, positions: np.ndarray, observed: int) -> np.ndarray:
     ok = (positions >= 0) & (positions < observed)
     out = np.full(positions.shape, np.nan)
@@ -211,12 +248,13 @@ def lag_ns(series: SiteSeries, view: SiteView) -> np.ndarray:
 
 
 def features(view: SiteView, target: str, calendar: tuple[np.ndarray, np.ndarray], weather: np.ndarray,
-             weather_then: np.ndarray, day_off: np.ndarray) -> tuple[np.ndarray, float]:
+             weather_then: np.ndarray, day_off: np.ndarray, same_type: np.ndarray) -> tuple[np.ndarray, float]:
     """(feature matrix ``(n, len(FEATURES))``, scale) for one site and one issue time.
 
     ``weather``: the forecast for the horizon; ``weather_then``: the observed weather of the
     latest same-time-of-day slots (``lag_ns``); both ``(4, n)``, NaN where unknown.
-    ``day_off``: per horizon slot, 1 on weekends and the caller's days off.
+    ``day_off``: per horizon slot, 1 on weekends and the caller's days off; ``same_type``:
+    :func:`same_day_type_values` (Wh).
     """
     scale = site_scale(view, target)
     div = scale if scale > 0 else 1.0
@@ -237,7 +275,9 @@ def features(view: SiteView, target: str, calendar: tuple[np.ndarray, np.ndarray
         x[:, 7] = np.where(clear > 1.0, ghi / clear, 0.0)
     x[:, 8] = _take(view.values, pos, m) / div
     x[:, 9] = age
-    x[:, 10] = same_slot_mean(view) / div
+    with np.errstate(all="ignore"):
+        counts = np.isfinite(same_type).sum(axis=0)
+        x[:, 10] = np.where(counts > 0, np.nansum(same_type, axis=0) / np.maximum(counts, 1), np.nan) / div
     x[:, 11] = _take(view.values, view.positions - 7 * spd, m) / div
     x[:, 12] = past[-1] / div if m else np.nan
     x[:, 13] = past[max(0, m - spd):].mean() / div if m else np.nan
@@ -253,4 +293,5 @@ def features(view: SiteView, target: str, calendar: tuple[np.ndarray, np.ndarray
         x[:, 18] = np.where(weather_then[2] > 1.0, weather_then[1] / weather_then[2], 0.0)
     x[:, 18][np.isnan(weather_then[2])] = np.nan
     x[:, 19] = day_off
+    x[:, 20] = same_type[0] / div
     return x, scale

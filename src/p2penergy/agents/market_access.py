@@ -44,6 +44,10 @@ class MarketAccess(Protocol):
         """Volume-weighted price of recent public trades, or ``None`` before any."""
         ...
 
+    def best_bid(self, slot_start: datetime) -> Decimal | None:
+        """The slot's highest open buy price (public depth), or ``None`` (none, or sealed bids)."""
+        ...
+
 
 class InProcessAccess:
     """:class:`MarketAccess` on an in-process :class:`Exchange` for one participant.
@@ -103,6 +107,9 @@ class InProcessAccess:
 
     def reference_price(self) -> Decimal | None:
         return self._prices.reference_price()
+
+    def best_bid(self, slot_start: datetime) -> Decimal | None:
+        return self._exchange.best_bid(slot_start)
 
 
 class Fills:

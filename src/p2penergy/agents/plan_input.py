@@ -145,18 +145,21 @@ class DemandCharge:
 
     Only the increase above ``peak_so_far_w`` (the peak already reached this period)
     costs; ``applies[i]`` False excludes slot ``i`` (e.g. slots of the next month).
+    ``margin_wh[i]``: the plan keeps slot ``i``'s net import this much below the peak (room
+    for forecast error: a slot next to a higher forecast may turn out the highest).
     """
 
     price_per_kw: float
     peak_so_far_w: float = 0.0
     applies: np.ndarray | None = None
+    margin_wh: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         _nonneg("demand_charge.price_per_kw", self.price_per_kw)
         _nonneg("demand_charge.peak_so_far_w", self.peak_so_far_w)
 
 
-_OPTIONAL_CAPS = ("p2p_buy_max_wh", "p2p_sell_max_wh", "grid_export_max_wh")
+_OPTIONAL_CAPS = ("p2p_buy_max_wh", "p2p_sell_max_wh", "grid_export_max_wh", "grid_import_max_wh")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,9 +167,13 @@ class PlanInput:
     """Everything one agent's plan needs over its horizon (see the module docstring).
 
     ``p2p_*_max_wh`` cap the energy expected to be tradable per slot (default: no cap);
-    ``grid_export_max_wh`` caps sales to the utility (0 for a car that may not export).
+    ``grid_export_max_wh`` caps sales to the utility (0 for a car that may not export),
+    ``grid_import_max_wh`` purchases from it (0 where a car sells: a storage that both
+    charges and discharges in one slot would pass utility energy through to the market).
     ``v2b_max_wh`` / ``v2b_price_per_kwh``: energy that cars parked at this site can
-    discharge into it (a P2P purchase behind the meter: it lowers the metered peak).
+    discharge into it (a P2P purchase behind the meter: it lowers the metered peak);
+    ``v2b_group`` (an integer per slot, e.g. the day; -1: none) and ``v2b_group_max_wh``
+    bound the V2B energy of each group (what the cars can spare in a day).
     ``renewable_wh``: renewable-tagged P2P energy expected available per slot, bought
     at ``p2p_buy_price + renewable_premium_per_kwh``; used in ``green`` mode only,
     where the plan maximises renewable purchases while its cost stays within
@@ -183,8 +190,11 @@ class PlanInput:
     p2p_buy_max_wh: np.ndarray | None = None
     p2p_sell_max_wh: np.ndarray | None = None
     grid_export_max_wh: np.ndarray | None = None
+    grid_import_max_wh: np.ndarray | None = None
     v2b_max_wh: np.ndarray | float = 0.0
     v2b_price_per_kwh: np.ndarray | float = 0.0
+    v2b_group: np.ndarray | None = None
+    v2b_group_max_wh: float = float("inf")
     renewable_wh: np.ndarray | float = 0.0
     renewable_premium_per_kwh: np.ndarray | float = 0.0
     battery: Battery | None = None
@@ -208,7 +218,8 @@ class PlanInput:
         object.__setattr__(self, "load_wh", load)
         for f in fields(self):
             name = f.name
-            if name in ("load_wh", "n_slots") or not (name.endswith("_wh") or name.endswith("_per_kwh")):
+            if name in ("load_wh", "n_slots", "v2b_group_max_wh") or not (name.endswith("_wh")
+                                                                        or name.endswith("_per_kwh")):
                 continue
             value = getattr(self, name)
             if value is None and name in _OPTIONAL_CAPS:
@@ -225,7 +236,17 @@ class PlanInput:
         if dc is not None:
             applies = True if dc.applies is None else dc.applies
             applies = _bool_array("demand_charge.applies", applies, n)
-            object.__setattr__(self, "demand_charge", DemandCharge(dc.price_per_kw, dc.peak_so_far_w, applies))
+            margin = _array("demand_charge.margin_wh", 0.0 if dc.margin_wh is None else dc.margin_wh, n)
+            object.__setattr__(self, "demand_charge", DemandCharge(dc.price_per_kw, dc.peak_so_far_w, applies,
+                                                                   margin))
+        _nonneg("v2b_group_max_wh", self.v2b_group_max_wh)
+        if self.v2b_group is not None:
+            group = np.asarray(self.v2b_group)
+            if group.shape != (n,) or not np.issubdtype(group.dtype, np.integer):
+                raise AgentInputError("v2b_group", f"an integer per slot of the horizon ({n})")
+            group = group.copy()
+            group.setflags(write=False)
+            object.__setattr__(self, "v2b_group", group)
 
     @property
     def slot_hours(self) -> float:

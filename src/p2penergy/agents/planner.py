@@ -11,7 +11,8 @@ Constraints per slot::
     soc[i] = soc[i−1] + ηc·bat_ch − bat_dis/ηd,  soc_min ≤ soc ≤ soc_max
     car_soc[i] = car_soc[i−1] + ηc·ch − dis/ηd − drive + shortfall,  soc_min ≤ car_soc ≤ usable
     ch, dis ≤ parked·power·slot_hours
-    (import + buy − export − sell) / slot_hours ≤ peak      (slots where the charge applies)
+    (import + buy − export − sell + margin) / slot_hours ≤ peak   (slots where the charge applies)
+    Σ v2b over the slots of a group ≤ v2b_group_max_wh         (what parked cars can spare a day)
     renewable ≤ buy,  renewable ≤ renewable_wh
 
 Objective (economy): Σ price·energy/1000 for imports, purchases, fuel, renewable premium,
@@ -112,7 +113,8 @@ def _solve(h: highspy.Highs) -> np.ndarray:
 def _is_separable(inp: PlanInput) -> bool:
     """No storage, no peak, no green stage: the LP splits into independent slots."""
     green = inp.mode == "green" and bool(inp.renewable_wh.any())
-    return inp.battery is None and not inp.cars and inp.demand_charge is None and not green
+    capped = bool(np.isfinite(inp.grid_import_max_wh).any())
+    return inp.battery is None and not inp.cars and inp.demand_charge is None and not green and not capped
 
 
 def _plan_by_slot(inp: PlanInput) -> Plan:
@@ -200,7 +202,7 @@ def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
     b = _Builder()
     slots = np.arange(n)
 
-    imp = b.cols(n, inp.retail_price_per_kwh * k)
+    imp = b.cols(n, inp.retail_price_per_kwh * k, upper=inp.grid_import_max_wh)
     exp = b.cols(n, -inp.buyback_price_per_kwh * k, upper=inp.grid_export_max_wh)
     buy = b.cols(n, inp.p2p_buy_price_per_kwh * k, upper=inp.p2p_buy_max_wh)
     sell = b.cols(n, -inp.p2p_sell_price_per_kwh * k, upper=inp.p2p_sell_max_wh)
@@ -219,6 +221,10 @@ def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
     for cols in (sell, exp, curtail):
         if cols is not None:
             b.add(own, cols, 1.0)
+    if v2b is not None and inp.v2b_group is not None and np.isfinite(inp.v2b_group_max_wh):
+        for g in np.unique(inp.v2b_group[inp.v2b_group >= 0]):
+            members = slots[inp.v2b_group == g]
+            b.add(np.full(members.size, b.rows(1, -_INF, inp.v2b_group_max_wh)[0]), v2b[members], 1.0)
     if ren is not None:
         ren_rows = b.rows(n, -_INF, 0.0)
         b.add(ren_rows, ren, 1.0)
@@ -273,7 +279,8 @@ def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
         peak_col = b.cols(1, dc.price_per_kw * k, lower=dc.peak_so_far_w)
         where = slots[dc.applies]
         if where.size:
-            rows = b.rows(where.size, -_INF, 0.0)
+            margin = dc.margin_wh if dc.margin_wh is not None else np.zeros(n)
+            rows = b.rows(where.size, -_INF, -margin[where])
             for cols, coef in ((imp, 1.0), (buy, 1.0), (exp, -1.0), (sell, -1.0)):
                 b.add(rows, cols[where], coef)
             b.add(rows, np.full(where.size, peak_col[0]), -hours)

@@ -10,14 +10,19 @@ plan's market positions into tagged orders, and keeps those orders in line with 
 * **Revision**: slots within ``revise_slots`` of delivery are re-priced and re-sized from
   the fresh plan (cancel and replace) until the gate closes, as forecasts sharpen.
 * Prices follow :class:`BiddingStrategy` between the participant's reservation prices:
-  its buyback price (sellers) and its marginal retail price (buyers). The office adds
-  the demand charge it would avoid in the slots its plan expects to set the month's peak.
+  its buyback price (sellers) and its marginal retail price (buyers; the office: its
+  contract's price of the slot's time band). The office plans against its demand charge
+  with what the cars at its chargers can give (V2B) and, in the slots its plan shaves,
+  bids up toward its grid price plus the demand charge it avoids as the gate nears.
+* A car parked at the office sees the slot's best public bid and plans to sell into it
+  when that pays more than keeping the energy for its next trips; it never asks less
+  than the price its plan sold at.
 * Tags: offers say where the energy comes from (``solar`` for PV surplus, ``battery`` or
   ``phv`` for stored energy; producer, device, site). Bids list renewable sources first,
   then anything; in ``green`` mode the renewable requirement carries a premium.
 
-The agent keeps its latest plan's device setpoints (car charge/discharge per slot) for
-the physical layer; it never changes any other participant's state.
+The agent keeps its latest plan's device setpoints (a car's charge and discharge per slot; the
+physics discharges what the car sold) for the physical layer; it never changes any other participant's state.
 """
 
 from __future__ import annotations
@@ -34,8 +39,8 @@ from p2penergy.agents.bidding import BiddingStrategy
 from p2penergy.agents.market_access import MarketAccess, OpenOrder
 from p2penergy.agents.plan_input import Battery, Car, DemandCharge, Plan, PlanInput
 from p2penergy.agents.planner import plan
-from p2penergy.community import CAR_KIND, LOCATION_CODES, OFFICE_KIND, Participant, utc_starts
-from p2penergy.market import RENEWABLE_SOURCES, Order, OrderRejected, Requirement, Tag
+from p2penergy.community import CAR_KIND, HOME_KIND, LOCATION_CODES, OFFICE_KIND, Participant, utc_starts
+from p2penergy.market import RENEWABLE_SOURCES, MarketSettings, Order, OrderRejected, Requirement, Tag
 from p2penergy.tariffs.retail import RetailTariff
 
 BUY_SIDE, SELL_SIDE = "buy", "sell"
@@ -82,7 +87,19 @@ class AgentConfig:
     consumed goes to the utility at the buyback price (or nothing), energy sold but not
     produced is bought back at retail; a shortfall in the other direction only falls back
     to the utility at the price it would have paid anyway. A battery absorbs errors, and a
-    car's charging follows its plan, so they trade their whole position.
+    car's charging follows its plan, so they trade their whole position; so does the office,
+    whose load is far larger than any purchase.
+
+    ``peak_margin``: the office plans to keep every slot's import this share below the month's
+    peak so far (its forecast error on a large site's load is a few per cent: a slot forecast just
+    under the peak may set a new one). ``peak_hours`` (local, from–to): and it plans every slot
+    of these hours as if it could be the day's highest of them (assumption: an air-conditioned
+    site's business afternoon is nearly flat for hours — occupancy, the midday bump and cooling
+    overlap — so which slot comes out highest is within the forecast's error; measured on the
+    scenario, the forecast's afternoon shape is off by 5–10 %). ``v2b_spare_hours``: what the cars at
+    its chargers can spare for it in a day, in hours of the chargers' full power (assumption: a
+    Prius PHV has about 7 kWh usable; a 10–20 km commute home and back takes 2–4 kWh, leaving
+    about 3.5 kWh, 1.2 h at 3 kW).
     """
 
     mode: str = "economy"
@@ -93,6 +110,9 @@ class AgentConfig:
     min_order_wh: int = 10
     buy_hedge: float = 0.7
     sell_hedge: float = 0.8
+    peak_margin: float = 0.02
+    peak_hours: tuple[float, float] = (12.0, 18.0)
+    v2b_spare_hours: float = 1.2
 
 
 class TradingAgent:
@@ -102,6 +122,7 @@ class TradingAgent:
         self.participant = participant
         self.config = config or AgentConfig()
         self._posted: set[datetime] = set()
+        self._ordered: set[datetime] = set()
         self._order_seq = 0
         self.setpoints: dict[datetime, tuple[int, int]] = {}
         self.last_plan: Plan | None = None
@@ -111,19 +132,21 @@ class TradingAgent:
         """Plan, then post or revise orders for the horizon's open slots."""
         settings = market.settings
         reference = market.reference_price()
-        inp = self.plan_input(obs, settings.slot_minutes, reference)
+        starts = obs.slot_starts or utc_starts(obs.horizon)
+        by_slot: dict[datetime, list[tuple[str, OpenOrder]]] = {}
+        for oid, oo in market.open_orders().items():
+            by_slot.setdefault(oo.order.slot_start, []).append((oid, oo))
+        bids = self._visible_bids(obs, starts, market, by_slot)
+        committed = self._committed(starts, market)
+        inp = self.plan_input(obs, settings.slot_minutes, reference, bids, committed)
         result = plan(inp)
         self.last_plan = result
-        starts = obs.slot_starts or utc_starts(obs.horizon)
         if self.participant.kind == CAR_KIND:
             charge = np.rint(result.car_charge_wh[0]).astype(np.int64)
             discharge = np.rint(result.car_discharge_wh[0]).astype(np.int64)
             self.setpoints = {s: (int(charge[k]), int(discharge[k])) for k, s in enumerate(starts)}
-        by_slot: dict[datetime, list[tuple[str, OpenOrder]]] = {}
-        for oid, oo in market.open_orders().items():
-            by_slot.setdefault(oo.order.slot_start, []).append((oid, oo))
-        buy_reserve = self._buy_reservation(obs, result, settings.price_max_per_kwh)
-        sell_reserve = self._sell_reservation(obs)
+        buy_reserve, urgent = self._buy_reservation(obs, inp, result, settings.price_max_per_kwh)
+        sell_reserve = self._sell_reservation(obs, inp, settings)
         strategy = self.config.strategy
         for k, slot in enumerate(starts):
             if not settings.gate_is_open(slot, obs.now):
@@ -133,18 +156,19 @@ class TradingAgent:
             self._posted.add(slot)
             wanted: list[Order] = []
             label = f"{settings.local(slot):%Y%m%d%H%M}"  # order ids name the slot on the local clock
-            bought, sold = market.position(slot)
+            # a car's plan already holds what traded (its commitments); other sites subtract it here
+            bought, sold = market.position(slot) if committed is None else (0, 0)
             for side, items in self._positions(result, obs, k, bought, sold):
                 for tag_or_reqs, energy_wh in items:
                     if energy_wh < self.config.min_order_wh:
                         continue
                     if side == BUY_SIDE:
-                        price = strategy.buy_price(settings, slot, obs.now, reference, buy_reserve[k],
-                                                   settings.price_min_per_kwh)
+                        bid = strategy.urgent_buy_price if urgent[k] else strategy.buy_price
+                        price = bid(settings, slot, obs.now, reference, buy_reserve[k], settings.price_min_per_kwh)
                         wanted.append(self._order(slot, label, side, energy_wh, price, obs.now,
                                                   requirements=tag_or_reqs))
                     else:
-                        price = strategy.sell_price(settings, slot, obs.now, reference, sell_reserve,
+                        price = strategy.sell_price(settings, slot, obs.now, reference, sell_reserve[k],
                                                     settings.price_max_per_kwh)
                         wanted.append(self._order(slot, label, side, energy_wh, price, obs.now, tag=tag_or_reqs))
             current = by_slot.get(slot, [])
@@ -156,15 +180,25 @@ class TradingAgent:
                     market.cancel(oid, obs.now)
             for order in wanted:
                 market.submit(order)
+                self._ordered.add(slot)
 
     # -- planning -----------------------------------------------------------------------
-    def plan_input(self, obs: Observation, slot_minutes: int, reference: Decimal | None) -> PlanInput:
+    def plan_input(self, obs: Observation, slot_minutes: int, reference: Decimal | None,
+                   best_bids: np.ndarray | None = None,
+                   committed: tuple[np.ndarray, np.ndarray] | None = None) -> PlanInput:
+        """The plan's input at ``obs``. ``best_bids`` (a car's view of the public book, NaN where
+        none): the highest open buy price per slot, which a car parked at the office may sell into.
+        ``committed``: a car's Wh already bought and sold per slot; the plan must deliver its net
+        sales (from its battery, else the utility) and takes in its net purchases, and plans only
+        what it trades beyond them."""
         p = self.participant
         n = len(obs.horizon)
         retail = self._retail_per_kwh(obs)
         buyback = float(p.buyback.price_per_kwh) if p.buyback is not None else 0.0
         mid = float(reference) if reference is not None else (retail + buyback) / 2
         expected = np.full(n, mid)
+        sell_price = expected
+        load_wh, pv_wh = obs.load_wh, obs.pv_wh
         kwargs: dict[str, object] = {}
         if p.kind == CAR_KIND:
             assert p.car_store is not None and p.phv is not None
@@ -179,25 +213,54 @@ class TradingAgent:
                 soc_min_wh=float(p.car_store.soc_min_wh), fallback_cost_per_kwh=p.fuel_cost_per_kwh,
                 terminal_value_per_kwh=mid * 0.9, name=p.id,
             )
+            if best_bids is not None:
+                # a bid above the usual price, where the car can sell (parked at the office); in such
+                # a slot it buys nothing (a sale comes from its battery, charged before)
+                better = at_office & ~np.isnan(best_bids) & (np.nan_to_num(best_bids) > expected)
+                sell_price = np.where(better, best_bids, expected)
+            else:
+                better = np.zeros(n, dtype=bool)
+            if committed is not None:
+                net_sold = committed[1] - committed[0]
+                load_wh, pv_wh = np.maximum(net_sold, 0.0), np.maximum(-net_sold, 0.0)
+            # no utility energy in a slot it may sell into, unless it must deliver a sale made before
+            kwargs["grid_import_max_wh"] = np.where(better & (load_wh == 0), 0.0, np.inf)
+            # utility energy in a slot it must deliver a sale in is priced as if passed through its
+            # battery's losses twice over (the sale should come from energy stored before)
             kwargs.update(
                 cars=(car,),
-                retail_price_per_kwh=np.where(parked, retail, retail * 2),
+                retail_price_per_kwh=np.where(parked & (load_wh == 0), retail, retail * 2),
                 p2p_sell_max_wh=np.where(at_office, np.inf, 0.0),
-                p2p_buy_max_wh=np.where(parked, np.inf, 0.0),
+                p2p_buy_max_wh=np.where(parked & ~better, np.inf, 0.0),
                 grid_export_max_wh=np.zeros(n),
             )
         else:
             # a site trades its surplus or its deficit, not through its meter: it may sell only
             # what its PV exceeds its load by (plus what its battery can give) and buy only
             # what it lacks (plus what its battery can take)
-            kwargs["retail_price_per_kwh"] = np.full(n, retail)
+            kwargs["retail_price_per_kwh"] = self._grid_price_per_kwh(obs)
             store_wh = p.battery.power_w * slot_minutes / 60 if p.battery is not None else 0.0
             surplus = np.maximum(obs.pv_wh - obs.load_wh, 0.0)
             deficit = np.maximum(obs.load_wh - obs.pv_wh, 0.0)
-            # the office may also sell its PV to cars at its own chargers (behind its connection)
-            chargers_wh = p.charger_power_w * slot_minutes / 60
-            kwargs["p2p_sell_max_wh"] = surplus + store_wh + np.minimum(obs.pv_wh, chargers_wh)
-            kwargs["p2p_buy_max_wh"] = deficit + store_wh
+            kwargs["p2p_sell_max_wh"] = surplus + store_wh
+            if p.battery is None:
+                kwargs["p2p_buy_max_wh"] = deficit
+            else:
+                # PV with a battery (Japan's FIT rules for storage; docs/agents.md): the utility buys only the
+                # PV surplus, so the battery never exports to it and does not discharge to push more PV out
+                # (押し上げ効果) — exports stay within the PV surplus; and energy is bought only where
+                # the home lacks it, never in a slot its PV is in surplus (it would be exported instead)
+                kwargs["grid_export_max_wh"] = surplus
+                kwargs["p2p_buy_max_wh"] = np.where(deficit > 0, deficit + store_wh, 0.0)
+            if p.kind == OFFICE_KIND and p.charger_power_w:
+                # V2B: the cars at its chargers can discharge into it (a purchase that cuts its peak),
+                # up to what they can spare in a day
+                in_use = self._chargers_in_use(obs)
+                kwargs["v2b_max_wh"] = np.minimum(in_use * p.charger_power_w * slot_minutes / 60, deficit)
+                kwargs["v2b_price_per_kwh"] = expected
+                day = np.asarray(obs.horizon.normalize().asi8 // 86_400_000_000_000)
+                kwargs["v2b_group"] = np.where(in_use > 0, day - day[0], -1).astype(np.int64)
+                kwargs["v2b_group_max_wh"] = p.charger_power_w * self.config.v2b_spare_hours
         if p.battery is not None and obs.soc_wh is not None:
             b = p.battery
             kwargs["battery"] = Battery(
@@ -207,21 +270,65 @@ class TradingAgent:
                 terminal_value_per_kwh=mid * 0.9,
             )
         if p.kind == OFFICE_KIND and p.office_tariff is not None:
+            local = obs.horizon  # the market's wall clock
             now = obs.local_now
-            same_month = (obs.horizon.month == now.month) & (obs.horizon.year == now.year)
+            same_month = (local.month == now.month) & (local.year == now.year)
+            net = np.maximum(obs.load_wh - obs.pv_wh, 0.0)
+            hour = np.asarray(local.hour + local.minute / 60)
+            start, end = self.config.peak_hours
+            in_hours = (hour >= start) & (hour < end)
+            day = np.asarray(local.normalize().asi8)
+            day_max = pd.Series(np.where(in_hours, net, 0.0)).groupby(day).transform("max").to_numpy()
+            envelope = np.where(in_hours, np.maximum(day_max, net), net)
             kwargs["demand_charge"] = DemandCharge(
                 price_per_kw=float(p.office_tariff.demand_charge_per_kw * p.office_tariff.demand_factor()),
-                peak_so_far_w=obs.peak_so_far_w, applies=np.asarray(same_month),
+                peak_so_far_w=obs.peak_so_far_w * (1 - self.config.peak_margin), applies=np.asarray(same_month),
+                margin_wh=envelope - net,
             )
         if self.config.mode == "green":
             kwargs.update(renewable_wh=np.full(n, np.inf), mode="green",
                           renewable_premium_per_kwh=float(self.config.green_premium_per_kwh),
                           green_max_extra_cost=self.config.green_max_extra_cost)
         return PlanInput(
-            slot_minutes=slot_minutes, load_wh=obs.load_wh, pv_wh=obs.pv_wh,
+            slot_minutes=slot_minutes, load_wh=load_wh, pv_wh=pv_wh,
             buyback_price_per_kwh=np.full(n, buyback), p2p_buy_price_per_kwh=expected,
-            p2p_sell_price_per_kwh=expected, **kwargs,  # type: ignore[arg-type]
+            p2p_sell_price_per_kwh=sell_price, **kwargs,  # type: ignore[arg-type]
         )
+
+    def _chargers_in_use(self, obs: Observation) -> np.ndarray:
+        """1 in the office's slots whose start falls in its charger hours of a business day, else 0."""
+        p = self.participant
+        local = obs.horizon
+        hour = np.asarray(local.hour + local.minute / 60)
+        business = np.array([p.is_business_day(d) for d in local.date])
+        start, end = p.charger_hours
+        return (business & (hour >= start) & (hour < end)).astype(float)
+
+    def _committed(self, starts: tuple[datetime, ...], market: MarketAccess
+                   ) -> tuple[np.ndarray, np.ndarray] | None:
+        """A car's Wh bought and sold so far per horizon slot (its own trades); ``None`` for others."""
+        if self.participant.kind != CAR_KIND:
+            return None
+        bought, sold = np.zeros(len(starts)), np.zeros(len(starts))
+        for k, slot in enumerate(starts):
+            if slot in self._ordered:
+                bought[k], sold[k] = market.position(slot)
+        return bought, sold
+
+    def _visible_bids(self, obs: Observation, starts: tuple[datetime, ...], market: MarketAccess,
+                      mine: dict[datetime, list[tuple[str, OpenOrder]]]) -> np.ndarray | None:
+        """A car's view of the public book: per slot it will be parked at the office (gate open,
+        no order of its own there), the best bid; NaN elsewhere. ``None`` for other participants."""
+        if self.participant.kind != CAR_KIND or obs.car_location is None:
+            return None
+        out = np.full(len(starts), np.nan)
+        office = LOCATION_CODES["office"]
+        for k, slot in enumerate(starts):
+            if obs.car_location[k] == office and slot not in mine and market.settings.gate_is_open(slot, obs.now):
+                best = market.best_bid(slot)
+                if best is not None:
+                    out[k] = float(best)
+        return out
 
     # -- positions and orders -------------------------------------------------------------
     def _positions(self, result: Plan, obs: Observation, k: int, bought_wh: int = 0,
@@ -229,8 +336,8 @@ class TradingAgent:
         """Per side, the orders the plan wants for horizon slot ``k``: (tag or requirements, Wh),
         less what has already traded for the slot (``bought_wh`` / ``sold_wh``)."""
         p = self.participant
-        net = float(result.p2p_buy_wh[k]) - float(result.p2p_sell_wh[k])
-        hedged = p.battery is None and p.kind != CAR_KIND
+        net = float(result.p2p_buy_wh[k]) + float(result.v2b_buy_wh[k]) - float(result.p2p_sell_wh[k])
+        hedged = p.battery is None and p.kind == HOME_KIND
         # what is still wanted on each side; energy already traded is never traded back
         buy = max(round(max(net, 0.0) * (self.config.buy_hedge if hedged else 1.0)) - bought_wh, 0)
         sell = max(round(max(-net, 0.0) * (self.config.sell_hedge if hedged else 1.0)) - sold_wh, 0)
@@ -282,29 +389,49 @@ class TradingAgent:
 
     # -- reservation prices ---------------------------------------------------------------
     def _retail_per_kwh(self, obs: Observation) -> float:
+        """A home's (or car's owner's) price of its next utility kWh this month."""
         p = self.participant
         month = obs.local_now.date()
-        if p.office_tariff is not None:
-            t = p.office_tariff
-            return float(t.energy_rate(month) + t.fuel_adjustment_rate(month) + t.surcharge_rate(month))
         if p.retail is None:
             return 30.0
         return float(marginal_retail_per_kwh(p.retail, month, obs.month_import_wh))
 
-    def _buy_reservation(self, obs: Observation, result: Plan, ceiling: Decimal) -> list[Decimal]:
-        base = Decimal(str(round(self._retail_per_kwh(obs), 2)))
-        reserve = [min(base, ceiling)] * len(obs.horizon)
+    def _grid_price_per_kwh(self, obs: Observation) -> np.ndarray:
+        """Per horizon slot, the price of a utility kWh: the office's contract price of the slot's
+        time band with fuel-cost adjustment and surcharge; a home's next-kWh retail price."""
         p = self.participant
-        if p.kind == OFFICE_KIND and p.office_tariff is not None and result.peak_w > 0:
+        t = p.office_tariff
+        if t is None:
+            return np.full(len(obs.horizon), self._retail_per_kwh(obs))
+        month = obs.local_now.date()
+        extra = float(t.fuel_adjustment_rate(month) + t.surcharge_rate(month))
+        local = [ts.to_pydatetime() for ts in obs.horizon]
+        return np.array([float(x) for x in t.unit_prices(local)]) + extra
+
+    def _buy_reservation(self, obs: Observation, inp: PlanInput, result: Plan,
+                         ceiling: Decimal) -> tuple[list[Decimal], list[bool]]:
+        """Per slot, the highest price worth paying, and whether the slot is urgent (the office's
+        slots its plan shaves or expects to set the peak: the demand charge makes them dear)."""
+        p = self.participant
+        n = len(obs.horizon)
+        if p.office_tariff is None:
+            base = min(Decimal(str(round(self._retail_per_kwh(obs), 2))), ceiling)
+            return [base] * n, [False] * n
+        grid = [Decimal(str(round(float(x), 2))) for x in inp.retail_price_per_kwh]
+        reserve = [min(g, ceiling) for g in grid]
+        urgent = [False] * n
+        if result.peak_w > 0:
             # a kWh bought in a slot that sets the peak avoids demand charge: rate/kW * (kW per kWh in a slot)
             slot_hours = self._slot_hours(obs)
             rate = p.office_tariff.demand_charge_per_kw * p.office_tariff.demand_factor()
             avoided = rate / Decimal(str(slot_hours))
             import_w = result.grid_import_wh / slot_hours
-            for k in range(len(reserve)):
-                if import_w[k] > 0 and import_w[k] >= 0.98 * result.peak_w:
-                    reserve[k] = min(base + avoided, ceiling)
-        return reserve
+            for k in range(n):
+                shaved = result.v2b_buy_wh[k] > 0
+                if shaved or (import_w[k] > 0 and import_w[k] >= 0.98 * result.peak_w):
+                    reserve[k] = min(grid[k] + avoided, ceiling)
+                    urgent[k] = True
+        return reserve, urgent
 
     @staticmethod
     def _slot_hours(obs: Observation) -> float:
@@ -312,13 +439,15 @@ class TradingAgent:
             return (obs.horizon[1] - obs.horizon[0]).total_seconds() / 3600
         return 0.5
 
-    def _sell_reservation(self, obs: Observation) -> Decimal:
-        """A seller's floor: its buyback price; the office never sells below its own import price."""
+    def _sell_reservation(self, obs: Observation, inp: PlanInput, settings: MarketSettings) -> list[Decimal]:
+        """A seller's floor per slot: its buyback price; a car never sells below the price its
+        plan sold at (the usual price, or the bid it saw)."""
         p = self.participant
         floor = p.buyback.price_per_kwh if p.buyback is not None else Decimal(0)
-        if p.office_tariff is not None:
-            floor = max(floor, Decimal(str(round(self._retail_per_kwh(obs), 2))))
-        return floor
+        if p.kind != CAR_KIND:
+            return [floor] * len(obs.horizon)
+        return [max(floor, settings.floor_to_tick(Decimal(str(round(float(x), 4)))))
+                for x in inp.p2p_sell_price_per_kwh]
 
 
 def _same_book(current: list[tuple[str, OpenOrder]], wanted: list[Order]) -> bool:

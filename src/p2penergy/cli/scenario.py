@@ -73,8 +73,10 @@ def show(
         imp = np.clip(load - pv_wh, 0, None).tolist()
         exp = np.clip(pv_wh - load, 0, None).tolist()
         if kind == "office":
-            bill = office_bill(site_id, first, imp, exp, tariffs.office_tariff(), scenario.market.slot_minutes,
-                               tariffs.buyback_scheme(tariffs.office.buyback), cur, rounding=tariffs.rounding)
+            starts = [t.to_pydatetime() for t in data.index.tz_convert(scenario.market.tz)]
+            bill = office_bill(site_id, first, imp, exp, scenario.office_contract(), scenario.market.slot_minutes,
+                               tariffs.buyback_scheme(tariffs.office.buyback), cur, rounding=tariffs.rounding,
+                               slot_starts=starts)
         else:
             home = scenario.home(site_id)
             bill = home_bill(site_id, first, imp, exp, tariffs.retail_tariff(), home.contract_a,

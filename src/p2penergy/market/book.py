@@ -108,6 +108,11 @@ class SlotBook:
             "sell": [(self._price(t), e) for t, e in sorted(levels["sell"].items())],
         }
 
+    def best_bid(self) -> Decimal | None:
+        """The highest resting buy price (base price, premiums not added), or ``None``: public data."""
+        tops = [r.ticks for r in (self._top(heap) for heap in self._buys.values()) if r is not None]
+        return self._price(max(tops)) if tops else None
+
     # -- commands -------------------------------------------------------------------
     def submit(self, order: Order, ticks: int) -> list[Trade]:
         """Match ``order`` (already validated, price ``ticks``) and rest any remainder."""

@@ -56,6 +56,10 @@ class Exchange(Protocol):
 
     def close(self, slot_start: datetime) -> SlotClose: ...
 
+    def best_bid(self, slot_start: datetime) -> Decimal | None:
+        """The slot's highest open buy price, where the mechanism makes it public (else ``None``)."""
+        ...
+
 
 class _Gates:
     """Shared bookkeeping: gate checks, id uniqueness and ownership."""
@@ -191,6 +195,11 @@ class ContinuousMarket(_Gates):
         _, resting = self._find(order_id)
         return resting.remaining_wh if resting else 0
 
+    def best_bid(self, slot_start: datetime) -> Decimal | None:
+        """The highest resting buy price of the slot's book (public depth), or ``None``."""
+        book = self._books.get(slot_start)
+        return book.best_bid() if book is not None else None
+
     def close(self, slot_start: datetime) -> SlotClose:
         """Close the slot's book: nothing more trades; unfilled orders are returned."""
         slot_start = to_utc(slot_start, "slot_start")
@@ -242,6 +251,10 @@ class CallMarket(_Gates):
     def remaining_wh(self, order_id: str) -> int:
         order = self._open(order_id)
         return order.energy_wh if order else 0
+
+    def best_bid(self, slot_start: datetime) -> Decimal | None:
+        """``None``: a call auction's orders are sealed until it clears."""
+        return None
 
     def close(self, slot_start: datetime) -> SlotClose:
         """Run the slot's call auction."""

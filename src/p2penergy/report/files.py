@@ -18,7 +18,7 @@ from p2penergy.community import participant_type
 from p2penergy.formats.certificates_file import write_certificates
 from p2penergy.report.figures import FigureStyle, key_figures
 from p2penergy.sim.records import METER_FIELDS
-from p2penergy.sim.results import DEMONSTRATION_PCT, flows
+from p2penergy.sim.results import DEMONSTRATION_PCT, car_energy, flows, office_peak_slots
 from p2penergy.sim.simulate import Simulation
 from p2penergy.tariffs.money import round_money
 
@@ -69,6 +69,8 @@ def results_json(sim: Simulation) -> dict[str, Any]:
         "flows": [f.as_dict(style.price_number_decimals) for f in flows(sim.community, sim.p2p.trades)],
         "kpis": {name: style.number(name, value) for name, value in sim.kpis.items()},
         "key_figures": [{"figure": label, "text": text} for label, text in key_figures(sim)],
+        "cars": car_energy(sim.community, sim.p2p),
+        "office_peak_slots": office_peak_slots(sim.community, sim.baseline, sim.p2p),
         "timings_s": {k: round(v, 2) for k, v in sim.timings_s.items()},
     }
 

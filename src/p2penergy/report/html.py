@@ -15,7 +15,7 @@ from p2penergy.community import CAR_KIND, participant_type
 from p2penergy.provenance.sankey import sankey_data, sankey_figure, sankey_links, sankey_views
 from p2penergy.report.explain import describe, group_change
 from p2penergy.report.figures import FLOW_COLUMNS, FigureStyle, flow_rows, key_figures
-from p2penergy.sim.results import DEMONSTRATION_PCT, GROUP_LABELS, flows
+from p2penergy.sim.results import DEMONSTRATION_PCT, GROUP_LABELS, car_energy, flows, office_peak_slots
 from p2penergy.sim.simulate import AGENT_MODES, Simulation
 
 
@@ -27,7 +27,7 @@ def render_report(sim: Simulation) -> str:
              f"{html.escape(sim.options.mechanism)}, {html.escape(sim.options.agents)} agents</h1>",
              "<h2>Savings against buying only from the utility</h2>", _savings_table(sim),
              "<h2>Key figures</h2>", _key_figures(sim),
-             "<h2>P2P flows between participant types</h2>", _flow_table(sim)]
+             "<h2>P2P flows between participant types</h2>", _flow_table(sim), _cars_and_peak(sim)]
     figures = [_flow_diagram(sim), _prices(sim), _energy_per_slot(sim), _soc(sim), _forecasts(sim)]
     events = sim.provenance.events
     if events:
@@ -75,6 +75,26 @@ def _savings_table(sim: Simulation) -> str:
 def _key_figures(sim: Simulation) -> str:
     rows = "".join(f"<tr><td>{html.escape(a)}</td><td>{html.escape(b)}</td></tr>" for a, b in key_figures(sim))
     return f"<table id='key-figures'>{rows}</table>"
+
+
+def _cars_and_peak(sim: Simulation) -> str:
+    """Per car: where it charged, what it discharged to the office and earned; the office's
+    highest slots in both runs (the first of each sets its demand charge)."""
+    cur = sim.community.settings.currency
+    rows = [f"<tr><th>car</th><th>charged at home, kWh</th><th>charged at the office, kWh</th>"
+            f"<th>discharged to the office, kWh</th><th>sales, {cur}</th></tr>"]
+    for car, e in car_energy(sim.community, sim.p2p).items():
+        rows.append(f"<tr><td>{html.escape(car)}</td><td>{e['charged_home_kwh']:,.1f}</td>"
+                    f"<td>{e['charged_office_kwh']:,.1f}</td><td>{e['discharged_office_kwh']:,.1f}</td>"
+                    f"<td>{e['sales_value']:,.0f}</td></tr>")
+    out = ["<h2>Cars and the office's peak</h2>", "<table id='cars'>" + "".join(rows) + "</table>"]
+    for run, slots in office_peak_slots(sim.community, sim.baseline, sim.p2p).items():
+        peak = [f"<tr><th>{html.escape(run)}: highest slots</th><th>baseline kW</th><th>P2P kW</th>"
+                "<th>office bought P2P, kWh</th></tr>"]
+        peak += [f"<tr><td>{html.escape(str(x['slot_start']))}</td><td>{x['baseline_kw']:,.1f}</td>"
+                 f"<td>{x['p2p_kw']:,.1f}</td><td>{x['p2p_bought_kwh']:,.1f}</td></tr>" for x in slots]
+        out.append(f"<table id='peak-{html.escape(run)}'>" + "".join(peak) + "</table>")
+    return "\n".join(out)
 
 
 def _kpi_table(sim: Simulation) -> str:

@@ -13,12 +13,13 @@ from p2penergy.assets.battery import BatterySpec
 from p2penergy.assets.car import CommuteSpec, PhvSpec
 from p2penergy.assets.home_load import HomeLoadSpec
 from p2penergy.assets.office_load import OfficeLoadSpec
+from p2penergy.assets.profiles import public_holidays
 from p2penergy.assets.pv import PVSpec, Site
 from p2penergy.market import MarketSettings
 from p2penergy.scenario._base import Strict as _Model
 from p2penergy.scenario.climate import Calendar, Emissions, Location, Period, Weather
 from p2penergy.scenario.prices import Tariffs
-from p2penergy.tariffs import Buyback, ExportCredit
+from p2penergy.tariffs import Buyback, DemandTariff, ExportCredit
 from p2penergy.tariffs.buyback import NO_CREDIT, OWN_SCHEME
 
 HOME_TYPES = ("consumer", "consumer_phv", "pv_only", "pv_battery", "pv_phv", "pv_battery_phv")
@@ -124,6 +125,7 @@ class OfficeLoadModel(_Model):
     cooling_threshold_c: float = 24.0
     open_hour: float = Field(default=8.0, ge=0, le=24)
     close_hour: float = Field(default=18.5, ge=0, le=24)
+    noise_sd: float = Field(default=0.05, ge=0, le=0.5)
 
     @model_validator(mode="after")
     def _spec(self) -> OfficeLoadModel:
@@ -280,6 +282,12 @@ class Scenario(_Model):
         if credit == NO_CREDIT:
             return ExportCredit.none()
         return ExportCredit.scheme(self.tariffs.buyback_scheme(credit))  # type: ignore[arg-type]
+    def office_contract(self) -> DemandTariff:
+        """The office's utility contract, with the public holidays of the period's years (a
+        time-of-use contract prices them as days off)."""
+        years = range(self.period.start.year, self.period.end.year + 1)
+        loc = self.location
+        return self.tariffs.office_tariff(years, public_holidays(loc.holiday_country, years, loc.holiday_subdivision))
 
     def site_ids(self) -> list[str]:
         return [self.office.id, *(h.id for h in self.homes)]

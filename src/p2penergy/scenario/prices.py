@@ -3,15 +3,27 @@ adjustment, buyback, office contract."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from p2penergy.scenario._base import Money
 from p2penergy.scenario._base import Strict as _Model
-from p2penergy.tariffs import Buyback, FitSchedule, OfficeTariff, RatePeriod, RetailTariff, Tier, buyback_for
+from p2penergy.tariffs import (
+    Buyback,
+    DemandTariff,
+    FitSchedule,
+    OfficeTariff,
+    RatePeriod,
+    RetailTariff,
+    Tier,
+    TimeOfUseTariff,
+    TouPeriod,
+    buyback_for,
+)
 
 
 class TierModel(_Model):
@@ -39,6 +51,9 @@ class RetailModel(_Model):
 
 
 class OfficeTariffModel(_Model):
+    """Demand charge plus one energy price per season (``type = "seasonal"``, the default)."""
+
+    type: Literal["seasonal"] = "seasonal"
     name: str = "office"
     demand_charge_per_kw: Money
     energy_summer_per_kwh: Money
@@ -58,6 +73,47 @@ class FitModel(_Model):
     fiscal_year_start_month: int = Field(default=4, ge=1, le=12)
 
 
+class TouPeriodModel(_Model):
+    name: str
+    price_per_kwh: Money
+    from_hour: float = Field(ge=0, le=24)
+    to_hour: float = Field(ge=0, le=24)
+    months: list[int] = Field(default_factory=list)
+
+
+class TouTariffModel(_Model):
+    """Demand charge plus an energy price per time band (``type = "time-of-use"``): the first of
+    ``periods`` containing a slot's local start sets its price, else ``base_per_kwh``; Sundays
+    (``off_weekdays``), public holidays (``off_public_holidays``) and ``off_dates`` ("MM-DD", every
+    year) are at the base price all day."""
+
+    type: Literal["time-of-use"]
+    name: str = "time-of-use"
+    demand_charge_per_kw: Money
+    power_factor_pct: int = Field(default=100, ge=50, le=100)
+    base_name: str = "night"
+    base_per_kwh: Money
+    periods: list[TouPeriodModel] = Field(min_length=1)
+    off_weekdays: list[int] = Field(default_factory=lambda: [6])
+    off_public_holidays: bool = True
+    off_dates: list[Annotated[str, Field(pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$")]] = Field(
+        default_factory=list)
+    buyback: str | None = None
+    fuel_adjustment: str | None = None
+
+
+def _contract_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return str(value.get("type", "seasonal"))
+    return str(getattr(value, "type", "seasonal"))
+
+
+OfficeContract = Annotated[
+    Annotated[OfficeTariffModel, Tag("seasonal")] | Annotated[TouTariffModel, Tag("time-of-use")],
+    Discriminator(_contract_type),
+]
+
+
 class Tariffs(_Model):
     rounding: Literal["down", "half_up"] = "down"
     retail: RetailModel
@@ -65,7 +121,7 @@ class Tariffs(_Model):
     fuel_adjustment: dict[str, list[SignedRateModel]] = Field(default_factory=dict)
     buyback: dict[str, Money]
     fit: FitModel | None = None
-    office: OfficeTariffModel
+    office: OfficeContract
     fuel_price_per_l: Money
 
     def retail_tariff(self) -> RetailTariff:
@@ -90,8 +146,22 @@ class Tariffs(_Model):
         return tuple(RatePeriod(r.valid_from, r.price_per_kwh)
                      for r in sorted(self.fuel_adjustment[schedule], key=lambda r: r.valid_from))
 
-    def office_tariff(self) -> OfficeTariff:
+    def office_tariff(self, years: Iterable[int] = (), holidays: Iterable[date] = ()) -> DemandTariff:
+        """The office's contract; a time-of-use one takes its days off from ``holidays`` (public
+        holidays, when it follows them) and its ``off_dates`` in each of ``years``."""
         o = self.office
+        if isinstance(o, TouTariffModel):
+            off = set(holidays) if o.off_public_holidays else set()
+            off |= {date(y, int(md[:2]), int(md[3:])) for y in years for md in o.off_dates}
+            return TimeOfUseTariff(
+                demand_charge_per_kw=o.demand_charge_per_kw,
+                periods=tuple(TouPeriod(p.name, p.price_per_kwh, p.from_hour, p.to_hour, tuple(p.months))
+                              for p in o.periods),
+                base_per_kwh=o.base_per_kwh, base_name=o.base_name, off_weekdays=tuple(o.off_weekdays),
+                off_days=frozenset(off), power_factor_pct=o.power_factor_pct,
+                renewable_surcharge=self.surcharge(), name=o.name,
+                fuel_adjustment=self.fuel_adjustment_rates(o.fuel_adjustment),
+            )
         return OfficeTariff(o.demand_charge_per_kw, o.energy_summer_per_kwh, o.energy_other_per_kwh,
                             tuple(o.summer_months), o.power_factor_pct, self.surcharge(), o.name,
                             fuel_adjustment=self.fuel_adjustment_rates(o.fuel_adjustment))

@@ -133,6 +133,11 @@ class HttpMarketAccess:
         price = self._get("/api/reference-price")["price_per_kwh"]
         return Decimal(price) if price is not None else self.opening_price
 
+    def best_bid(self, slot_start: datetime) -> Decimal | None:
+        """The best buy level of the slot's public depth (``/api/depth``)."""
+        levels = self._get("/api/depth", slot_start=slot_start.isoformat())["buy"]
+        return Decimal(str(levels[0]["price_per_kwh"])) if levels else None
+
     # -- beyond the protocol: meters and my account ------------------------------------------
     def upload_meter(self, slot_start: datetime, values: dict[str, int]) -> None:
         reading = {"participant": self.participant, "slot_start": slot_start.isoformat(), "values": values,

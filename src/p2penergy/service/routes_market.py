@@ -119,8 +119,8 @@ def bill_of(ex: LiveExchange, pid: str, month: date) -> Bill:
     total = paid - received
     contract = ex.contracts.get(pid)
     if contract is not None:
-        imp, exp = month_readings(ex.readings.get(pid, {}), month, tz)
-        b = contract(pid, month, imp, exp, settings.currency, settings.slot_minutes)
+        imp, exp, starts = month_readings(ex.readings.get(pid, {}), month, tz)
+        b = contract(pid, month, imp, exp, settings.currency, settings.slot_minutes, starts)
         utility = UtilityBill(import_kwh=str(b.import_kwh), export_kwh=str(b.export_kwh), charges=str(b.charges),
                               surcharge=str(b.surcharge), credit=str(b.credit), total=str(b.total),
                               lines=[BillLine(name=x.name, quantity=str(x.quantity), unit=x.unit, rate=str(x.rate),

@@ -39,13 +39,18 @@ def build_community(scenario: Scenario, data: CommunityData, seed: int | None = 
         )
     office = scenario.office
     frame = data.sites[office.id]
+    business = data.business_day.groupby(data.business_day.index.date).first()
+    days_off = frozenset(day for day, open_ in business.items() if not open_ and day.weekday() < 5)
+    # cars reach the office within about an hour of its opening and leave from about half an hour
+    # before it closes (the commutes' spread, [[cars]]); assumption of the office's agent
+    hours = (office.load.open_hour + 1.0, office.load.close_hour - 0.5)
     people[office.id] = Participant(
         id=office.id, kind=OFFICE_KIND, group="office",
         load_wh=frame["load_wh"].to_numpy(np.int64), pv_wh=frame["pv_wh"].to_numpy(np.int64),
         pv_device=pv_device_id(office.id) if office.pv is not None else None,
         pv_capacity_w=round(office.pv.kwp * 1000) if office.pv is not None else 0,
-        buyback=tariffs.buyback_scheme(tariffs.office.buyback), office_tariff=tariffs.office_tariff(),
-        charger_power_w=office.chargers.count * office.chargers.power_w,
+        buyback=tariffs.buyback_scheme(tariffs.office.buyback), office_tariff=scenario.office_contract(),
+        charger_power_w=office.chargers.count * office.chargers.power_w, charger_hours=hours, days_off=days_off,
     )
     phv = scenario.phv.spec()
     km_per_kwh = Decimal(1000) / Decimal(str(phv.wh_per_km))
@@ -68,8 +73,6 @@ def build_community(scenario: Scenario, data: CommunityData, seed: int | None = 
             retail=retail, contract_a=owner.contract_a if owner is not None else 0,
             buyback=owner.buyback if owner is not None else None,
         )
-    business = data.business_day.groupby(data.business_day.index.date).first()
-    days_off = frozenset(day for day, open_ in business.items() if not open_ and day.weekday() < 5)
     return Community(
         settings=scenario.market, index=data.index, participants=people,
         report_month=scenario.period.report_month, weather=data.weather,

@@ -55,6 +55,7 @@ def month_costs(community: Community, records: RunRecords, export_credit: Export
     month = community.report_month
     rounding = community.rounding
     out: dict[str, Cost] = {}
+    starts = [t.to_pydatetime() for t in community.index[community.month].tz_convert(community.settings.tz)]
     for p in community.participants.values():
         acc = records.accounts[p.id]
         imp = acc.columns["grid_import_wh"]
@@ -65,7 +66,8 @@ def month_costs(community: Community, records: RunRecords, export_credit: Export
         elif p.kind == OFFICE_KIND:
             assert p.office_tariff is not None
             bill = office_bill(p.id, month, imp.tolist(), exp.tolist(), p.office_tariff,
-                               community.settings.slot_minutes, p.buyback, currency, rounding=rounding)
+                               community.settings.slot_minutes, p.buyback, currency, rounding=rounding,
+                               slot_starts=starts)
             utility = bill.total
         else:
             assert p.retail is not None

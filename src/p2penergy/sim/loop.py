@@ -144,7 +144,7 @@ def run_baseline(community: Community) -> RunRecords:
                 i = month.start + k
                 where = LOCATIONS[p.location[i]]
                 target = p.phv.charge_power_w * slot_minutes // 60 if where == "home" else 0
-                meter = dispatch_car(where, int(p.drive_wh[i]), 0, 0, target, 0, p.car_store, p.phv, s,
+                meter = dispatch_car(where, int(p.drive_wh[i]), 0, 0, target, p.car_store, p.phv, s,
                                      slot_minutes)
                 s = meter.soc_wh
                 account.put(k, meter)

@@ -35,8 +35,8 @@ class ScenarioMeter:
             assert p.car_store is not None and p.phv is not None and p.location is not None
             assert p.drive_wh is not None
             where = int(p.location[i])
-            charge, discharge = setpoint
-            meter = dispatch_car(LOCATIONS[where], int(p.drive_wh[i]), bought_wh, sold_wh, charge, discharge,
+            charge, _ = setpoint  # a car discharges what it sold (physics), not a planned amount
+            meter = dispatch_car(LOCATIONS[where], int(p.drive_wh[i]), bought_wh, sold_wh, charge,
                                  p.car_store, p.phv, soc_wh, minutes)
             return SlotReading(meter, where)
         return SlotReading(dispatch_site(int(p.load_wh[i]), int(p.pv_wh[i]), bought_wh, sold_wh, p.battery,

@@ -12,10 +12,12 @@ less what driving draws. Rules (README, "Simulation rules"):
   purchases minus load minus P2P sales) charges it, a deficit discharges it; the rest is
   exported to / imported from the utility. The same rule runs in the baseline (with no
   P2P trades), which is "the battery charges from its own surplus".
-* **Car** parked (at home or at the office): charges or discharges by its setpoint
-  (the agent's plan; in the baseline: charge as fast as possible at home, never at the
-  office), bounded by power and state of charge; what its P2P trades do not cover is
-  bought from (or sold to) the utility. On the road it trades nothing and driving draws
+* **Car** parked (at home or at the office): discharges what it sold net of what it bought
+  (a sale is delivered from the battery, never bought from the utility to be sold on, and a
+  car never exports), else charges by its setpoint (the agent's plan; in the baseline:
+  charge as fast as possible at home, never at the office), bounded by power and state of
+  charge; what its P2P trades do not cover is bought from the utility (or, for energy
+  bought and not stored, sold back to it). On the road it trades nothing and driving draws
   from the battery; what the battery cannot supply the engine does (``shortfall_wh``).
 """
 
@@ -79,8 +81,7 @@ def dispatch_site(load_wh: int, pv_wh: int, buy_wh: int, sell_wh: int, battery: 
 
 
 def dispatch_car(location: str, drive_wh: int, buy_wh: int, sell_wh: int, charge_target_wh: int,
-                 discharge_target_wh: int, store: BatterySpec, phv: PhvSpec, soc_wh: int,
-                 slot_minutes: int) -> SlotMeter:
+                 store: BatterySpec, phv: PhvSpec, soc_wh: int, slot_minutes: int) -> SlotMeter:
     """A car participant in one slot (see the module rules)."""
     charge = discharge = loss = shortfall = 0
     if location == ROAD:
@@ -88,12 +89,13 @@ def dispatch_car(location: str, drive_wh: int, buy_wh: int, sell_wh: int, charge
         shortfall = drive_wh - taken
         soc_wh -= taken
     else:
-        room = store.max_charge_wh(soc_wh, slot_minutes)
-        avail = store.max_discharge_wh(soc_wh, slot_minutes)
-        if charge_target_wh > 0:
+        owed = sell_wh - buy_wh
+        if owed > 0:
+            avail = store.max_discharge_wh(soc_wh, slot_minutes)
+            discharge = min(owed, avail, phv.discharge_power_w * slot_minutes // 60)
+        elif charge_target_wh > 0:
+            room = store.max_charge_wh(soc_wh, slot_minutes)
             charge = min(charge_target_wh, room, phv.charge_power_w * slot_minutes // 60)
-        elif discharge_target_wh > 0:
-            discharge = min(discharge_target_wh, avail, phv.discharge_power_w * slot_minutes // 60)
         soc_wh, loss = store.step(soc_wh, charge, discharge)
     grid_import, grid_export = _residual(buy_wh - sell_wh - charge + discharge)
     return SlotMeter(p2p_buy_wh=buy_wh, p2p_sell_wh=sell_wh, soc_wh=soc_wh, car_charge_wh=charge,

@@ -9,7 +9,15 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 
-from p2penergy.community import CAR_KIND, HOME_KIND, OFFICE_KIND, PARTICIPANT_TYPES, Community, participant_type
+from p2penergy.community import (
+    CAR_KIND,
+    HOME_KIND,
+    LOCATION_CODES,
+    OFFICE_KIND,
+    PARTICIPANT_TYPES,
+    Community,
+    participant_type,
+)
 from p2penergy.market import Trade
 from p2penergy.sim.costs import Cost
 from p2penergy.sim.records import RunRecords
@@ -179,6 +187,7 @@ def kpis(community: Community, baseline: RunRecords, p2p: RunRecords, renewable_
         "car_co2_reduction_pct": round((base_car - p2p_car) / base_car * 100, 1) if base_car else None,
         "car_renewable_driving_share": renewable_driving_share,
         "car_fuel_kwh_equivalent_p2p": total(p2p, "shortfall_wh", (CAR_KIND,)) / 1000,
+        "car_discharge_kwh": total(p2p, "car_discharge_wh", (CAR_KIND,)) / 1000,
     }
 
 
@@ -225,3 +234,44 @@ def trade_flows(trades: Iterable[Trade], type_of: Mapping[str, str]) -> list[Flo
 def flows(community: Community, trades: Iterable[Trade]) -> list[Flow]:
     """The run's P2P flows between participant types (:func:`participant_type`)."""
     return trade_flows(trades, {pid: participant_type(p) for pid, p in community.participants.items()})
+
+
+def car_energy(community: Community, records: RunRecords) -> dict[str, dict[str, float]]:
+    """Per car, the month's energy at the meter [kWh]: charged at home, charged at the office,
+    discharged (cars discharge only what they sell, and sell only at the office: V2B), and what
+    its sales earned [currency]."""
+    month = community.month
+    out: dict[str, dict[str, float]] = {}
+    for p in community.of_kind(CAR_KIND):
+        assert p.location is not None
+        where = p.location[month]
+        c = records.accounts[p.id].columns
+        out[p.id] = {
+            "charged_home_kwh": int(c["car_charge_wh"][where == LOCATION_CODES["home"]].sum()) / 1000,
+            "charged_office_kwh": int(c["car_charge_wh"][where == LOCATION_CODES["office"]].sum()) / 1000,
+            "discharged_office_kwh": int(c["car_discharge_wh"][where == LOCATION_CODES["office"]].sum()) / 1000,
+            "sales_value": float(records.accounts[p.id].p2p_received),
+        }
+    return out
+
+
+def office_peak_slots(community: Community, baseline: RunRecords, p2p: RunRecords, count: int = 3,
+                      ) -> dict[str, list[dict[str, object]]]:
+    """The office's ``count`` highest slots of each run (the first sets its demand charge), each with
+    its import in both runs [kW] and what the office bought P2P in it in the P2P run [kWh]."""
+    office = community.of_kind(OFFICE_KIND)
+    if not office:
+        return {}
+    pid = office[0].id
+    to_kw = 60 / community.settings.slot_minutes / 1000
+    base = baseline.accounts[pid].columns["grid_import_wh"]
+    ours = p2p.accounts[pid].columns["grid_import_wh"]
+    bought = p2p.accounts[pid].columns["p2p_buy_wh"]
+    index = community.index[community.month]
+    out: dict[str, list[dict[str, object]]] = {}
+    for run, series in (("baseline", base), ("p2p", ours)):
+        top = np.argsort(-series, kind="stable")[:count]
+        out[run] = [{"slot_start": index[k].isoformat(), "baseline_kw": round(float(base[k]) * to_kw, 1),
+                     "p2p_kw": round(float(ours[k]) * to_kw, 1), "p2p_bought_kwh": int(bought[k]) / 1000}
+                    for k in top]
+    return out

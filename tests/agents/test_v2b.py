@@ -1,0 +1,139 @@
+"""V2B: a car parked at the office sells stored energy to it when the office's forecast peak makes
+that energy worth more than keeping it for the next trips (and only then), and delivers it from
+its battery. Real agents, planner (HiGHS), exchange and physics; one office, one car."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from p2penergy.agents.market_access import InProcessAccess, PriceTape
+from p2penergy.agents.trader import Observation, TradingAgent
+from p2penergy.assets.battery import BatterySpec
+from p2penergy.assets.car import PhvSpec
+from p2penergy.community import CAR_KIND, LOCATION_CODES, OFFICE_KIND, Participant
+from p2penergy.market import make_exchange
+from p2penergy.scenario.load import load_scenario
+from p2penergy.sim.physics import OFFICE, dispatch_car
+
+SCENARIO = load_scenario()
+SETTINGS = SCENARIO.market
+TZ = SETTINGS.tz
+NOW = pd.Timestamp("2020-08-04 08:00", tz=TZ)  # a Tuesday: the office is open, the car parked there
+HORIZON = pd.date_range(NOW, pd.Timestamp("2020-08-06 00:00", tz=TZ), freq="30min", inclusive="left")
+PEAK_W = 2_000_000  # the month's peak so far
+STORE = BatterySpec(capacity_wh=7000, power_w=3000, charge_efficiency=0.92, discharge_efficiency=0.92,
+                    initial_soc_wh=7000)
+PHV = PhvSpec()
+
+
+def office() -> Participant:
+    zeros = np.zeros(1, dtype=np.int64)
+    return Participant("office", OFFICE_KIND, "office", zeros, zeros, office_tariff=SCENARIO.office_contract(),
+                       charger_power_w=27_000, charger_hours=(9.0, 18.0))
+
+
+def car() -> Participant:
+    zeros = np.zeros(1, dtype=np.int64)
+    return Participant("car-01", CAR_KIND, "phv", zeros, zeros, owner="house-07", car_store=STORE, phv=PHV,
+                       fuel_cost_per_kwh=42.0, retail=SCENARIO.tariffs.retail_tariff(), contract_a=40)
+
+
+def office_load(peak_at_two_pm: bool) -> np.ndarray:
+    """1.8 MW in business hours; with a forecast peak, 2.1 MW from 14:00 to 15:00 today."""
+    hour = HORIZON.hour + HORIZON.minute / 60
+    today = HORIZON.date == NOW.date()
+    kw = np.where((hour >= 8) & (hour < 18.5), 1800.0, 1000.0)
+    if peak_at_two_pm:
+        kw = np.where(today & (hour >= 14) & (hour < 15), 2100.0, kw)
+    return kw * 1000 / 2
+
+
+def car_schedule() -> tuple[np.ndarray, np.ndarray]:
+    """At the office until 18:00, 30 min home (1.2 kWh), home overnight, back to work at 7:30."""
+    hour = HORIZON.hour + HORIZON.minute / 60
+    today = HORIZON.date == NOW.date()
+    road = ((hour >= 18) & (hour < 18.5)) | (~today & (hour >= 7.5) & (hour < 8))
+    at_office = (today & (hour < 18)) | (~today & (hour >= 8) & (hour < 18))
+    location = np.where(road, LOCATION_CODES["road"], np.where(at_office, LOCATION_CODES["office"],
+                                                                 LOCATION_CODES["home"]))
+    return location, np.where(road, 1200.0, 0.0)
+
+
+def run_step(peak_at_two_pm: bool, car_steps: int = 1):
+    exchange = make_exchange(SETTINGS, "cda")
+    tape = PriceTape(opening_price=Decimal("19.00"))
+    trades = []
+
+    def access(pid: str) -> InProcessAccess:
+        a = InProcessAccess(exchange, pid, tape)
+        submit = a.submit
+        a.submit = lambda order: trades.extend(submit(order)) or []  # type: ignore[method-assign]
+        return a
+
+    n = len(HORIZON)
+    zeros = np.zeros(n)
+    office_obs = Observation(NOW.to_pydatetime(), HORIZON, office_load(peak_at_two_pm), zeros,
+                             peak_so_far_w=PEAK_W)
+    location, drive = car_schedule()
+    car_obs = Observation(NOW.to_pydatetime(), HORIZON, zeros, zeros, car_soc_wh=6000, car_location=location,
+                          car_drive_wh=drive, month_import_wh=250_000)
+    office_agent, car_agent = TradingAgent(office()), TradingAgent(car())
+    office_agent.act(office_obs, access("office"))
+    car_access = access("car-01")
+    for _ in range(car_steps):
+        car_agent.act(car_obs, car_access)
+    return trades, office_agent, car_agent
+
+
+def test_a_parked_car_sells_to_the_office_in_its_forecast_peak_and_delivers_it():
+    trades, office_agent, car_agent = run_step(peak_at_two_pm=True)
+    assert office_agent.last_plan is not None and office_agent.last_plan.v2b_buy_wh.sum() > 0
+    v2b = [t for t in trades if t.seller == "car-01" and t.buyer == "office"]
+    assert v2b, "the car sold into the office's peak bids"
+    local = [t.slot_start.astimezone(TZ) for t in v2b]
+    # in the office's peak hours (12–18 h) of the day it forecasts a new peak
+    assert all(12 <= s.hour < 18 and s.date() == date(2020, 8, 4) for s in local)
+    # worth more to the office than its grid price in the peak band (17.39 − 2.72 + 2.98 JPY/kWh) ...
+    grid = Decimal("17.39") - Decimal("2.72") + Decimal("2.98")
+    assert all(t.price_per_kwh > grid for t in v2b)
+    # ... and the car delivers what it sold from its battery, buying nothing from the utility for it
+    # (its plan charges nothing in a slot it sells in: no utility energy passed through)
+    plan = car_agent.last_plan
+    sell_slots = [k for k, ts in enumerate(HORIZON) if ts.to_pydatetime() in {t.slot_start for t in v2b}]
+    assert plan is not None and plan.grid_import_wh[sell_slots].sum() == pytest.approx(0, abs=1e-6)
+    sold = sum(t.energy_wh for t in v2b if t.slot_start == v2b[0].slot_start)
+    meter = dispatch_car(OFFICE, 0, 0, sold, 0, STORE, PHV, 6000, SETTINGS.slot_minutes)
+    assert meter.car_discharge_wh == sold > 0 and meter.grid_import_wh == 0
+
+
+def test_without_a_forecast_peak_the_car_keeps_its_energy():
+    trades, office_agent, _ = run_step(peak_at_two_pm=False)
+    assert office_agent.last_plan is not None and office_agent.last_plan.v2b_buy_wh.sum() == pytest.approx(0)
+    assert not [t for t in trades if t.seller == "car-01"]
+
+
+def test_a_car_never_sells_more_than_its_battery_can_deliver():
+    # A car planning again (more bids may remain) counts what it already sold: following its setpoints
+    # (charging from the utility before, where it may), every sale is delivered from its battery.
+    trades, _, car_agent = run_step(peak_at_two_pm=True, car_steps=3)
+    sold: dict = {}
+    for t in trades:
+        if t.seller == "car-01":
+            sold[t.slot_start] = sold.get(t.slot_start, 0) + t.energy_wh
+    assert sold
+    location, drive = car_schedule()
+    soc = 6000
+    for k, ts in enumerate(HORIZON):
+        slot = ts.to_pydatetime()
+        where = {LOCATION_CODES["office"]: OFFICE, LOCATION_CODES["home"]: "home"}.get(int(location[k]), "road")
+        meter = dispatch_car(where, int(drive[k]), 0, sold.get(slot, 0), car_agent.setpoints.get(slot, (0, 0))[0], STORE, PHV,
+                             soc, SETTINGS.slot_minutes)
+        soc = meter.soc_wh
+        if slot in sold:
+            assert meter.car_discharge_wh == sold[slot] and meter.grid_import_wh == 0, ts
+        assert meter.shortfall_wh == 0, ts
