@@ -48,10 +48,9 @@ def euro_scenario():
     if "fit" in tariffs:  # feed-in prices by the year a home's PV was connected
         prices = tariffs["fit"]["price_per_kwh_by_fiscal_year"]
         tariffs["fit"]["price_per_kwh_by_fiscal_year"] = dict.fromkeys(prices, "0.12")
-    office = tariffs["office"]
-    office.pop("fuel_adjustment", None)
-    office.update(name="business", demand_charge_per_kw="9.50", energy_summer_per_kwh="0.20",
-                  energy_other_per_kwh="0.19")
+    # a seasonal business contract in place of the shipped Japanese time-of-use one
+    tariffs["office"] = {"name": "business", "demand_charge_per_kw": "9.50", "energy_summer_per_kwh": "0.20",
+                         "energy_other_per_kwh": "0.19"}
     return parse_scenario(data)
 
 
