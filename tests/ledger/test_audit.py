@@ -216,3 +216,42 @@ def test_a_refusal_whose_reason_was_rewritten_fails_the_replay(run_dir):
     # the forgery is re-hashed, so the first thing that breaks is its slot's orders root (or the replay)
     assert ("orders root recomputed from the journal" in result.output
             or f"journal row {target.seq} (reject" in result.output), result.output
+
+
+def test_no_malformed_row_crashes_the_audit(tmp_path):
+    """Every row of a small journal replaced, in turn, by JSON the engine never writes (re-hashed, so
+    only the content is wrong): the audit reports a failure naming a row, and never raises."""
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from conftest import START
+    from p2penergy.ledger import Cancel, Engine, Wallets
+    from p2penergy.market import Order, Requirement, Tag
+
+    url = f"sqlite:///{tmp_path / 'j.sqlite'}"
+    eng = Engine.create(SETTINGS, Journal(url), None, chain="none", chain_id=1, contract="0x" + "00" * 20,
+                        operator="0x" + "00" * 20)
+    w = Wallets(eng.domain, 3)
+    eng.register(w.add(["a", "b"]))
+    at = START - timedelta(hours=1)
+    eng.apply(w.sign("a", [Order("s", "a", "sell", START, 300, Decimal("10"), at, tag=Tag.of(source="solar"))]), at)
+    eng.apply(w.sign_one(Order("b", "b", "buy", START, 200, Decimal("12"), at, requirements=(Requirement.any(),))),
+              at)
+    eng.apply(w.sign_one(Cancel("nope", "b", at)), at)
+    eng.record_meter("a", START, {"load_wh": 10})
+    eng.commit_slot(START)
+    eng.journal.close()
+    pristine = [(r.seq, r.kind, r.body) for r in Journal(url).rows()]
+    assert audit(Journal(url), None).ok
+    junk = ["null", "[]", '"text"', '{"action": {"price_per_kwh": "abc"}, "nonce": "x", "kind": 7}',
+            '{"slot_start": "not a time", "values": [1], "participant": null}']
+    for seq, kind, body in pristine:
+        for bad in junk:
+            j = Journal(url)
+            rewrite_chain_from(j, seq, lambda r, prev, s=seq, b=bad: b if r.seq == s else r.body)
+            report = audit(j, None)
+            assert not report.ok and "journal row" in report.error, (kind, bad, report.error)
+            j.close()
+        j = Journal(url)
+        rewrite_chain_from(j, seq, lambda r, prev, s=seq, b=body: b if r.seq == s else r.body)  # restore
+        j.close()

@@ -22,6 +22,7 @@ from typing import Any
 from p2penergy.ledger.actions import action_from_dict
 from p2penergy.ledger.chain import EMBEDDED, Chain, ChainError
 from p2penergy.ledger.engine import (
+    MALFORMED,
     ROOT_GROUP,
     SIGNED_KINDS,
     Engine,
@@ -37,7 +38,6 @@ from p2penergy.ledger.merkle import merkle_proof, merkle_root, verify_proof
 from p2penergy.ledger.run_folder import CHAIN_LOG_FILE, JOURNAL_FILE, LEDGER_FILE
 from p2penergy.ledger.signing import Domain, SignatureError, batch_hash, meter_digest, recover, struct_hash
 from p2penergy.market import MarketSettings, Trade
-from p2penergy.market.errors import MarketError
 
 NO_CHAIN = "none"  # the genesis "chain" of a service that runs without one
 
@@ -154,7 +154,7 @@ class _Checks:
                 self.check(row, json.loads(row.body), where)
             except (AuditFailure, JournalMismatch, ChainError):
                 raise
-            except (KeyError, TypeError, ValueError, AttributeError, IndexError, SignatureError, MarketError) as exc:
+            except (*MALFORMED, SignatureError) as exc:
                 raise AuditFailure(f"{where}: malformed ({type(exc).__name__}: {exc})") from exc
             if row.seq > 1:
                 yield row

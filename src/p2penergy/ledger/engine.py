@@ -76,6 +76,11 @@ ZERO_ADDRESS = "0x" + "00" * 20
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError, MarketError)
+"""What reading a row that is not what the engine wrote may raise (a bad JSON value, a missing key,
+a price that is not a number, ...): reported as a malformed row, never a crash."""
+
+
 class JournalMismatch(ValueError):
     """The journal is not what the engine would have written: a broken hash chain, or
     replaying it does not give what it says happened. The message names the first row."""
@@ -637,7 +642,7 @@ class Engine:
                 self._replay_row(row, body, where, expected, last_nonce)
             except JournalMismatch:
                 raise
-            except (KeyError, TypeError, ValueError, AttributeError, MarketError) as exc:
+            except MALFORMED as exc:
                 raise JournalMismatch(f"{where}: malformed ({type(exc).__name__}: {exc})") from exc
         if expected:
             raise JournalMismatch(f"end of journal: replaying produced {expected[0][0]} {expected[0][1]} that the "
@@ -760,7 +765,7 @@ def check_link(row: JournalRow, prev_hash: str, expect_seq: int) -> None:
         raise JournalMismatch(f"{where}: prev_hash does not link to row {row.seq - 1} (rows removed or inserted)")
     try:
         ok = row.expected_hash() == row.hash
-    except (UnicodeEncodeError, ValueError) as exc:
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:  # e.g. a NULL body, a foreign kind
         raise JournalMismatch(f"{where}: malformed ({exc})") from exc
     if not ok:
         raise JournalMismatch(f"{where}: hash does not match its content (the row was altered)")
