@@ -9,6 +9,7 @@ The PostgreSQL server is the one ``scripts/setup.sh`` installs and starts on loo
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +17,9 @@ from pathlib import Path
 import pytest
 
 DATABASES = ("sqlite", "postgresql")
+# Copying a template database fails while any session is connected to it, and PostgreSQL's autovacuum
+# connects now and then for a moment: try again this many times, half a second apart.
+TEMPLATE_BUSY_RETRIES = 20
 
 
 def _admin_url() -> str:
@@ -38,8 +42,15 @@ def create_pg_database(template: str | None = None) -> str:
     admin_url = _admin_url()
     name = f"p2p_test_{uuid.uuid4().hex[:12]}"
     copy = f' TEMPLATE "{template.rsplit("/", 1)[1]}"' if template else ""
-    with psycopg.connect(_plain(admin_url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"{copy}')
+    for attempt in range(TEMPLATE_BUSY_RETRIES + 1):
+        try:
+            with psycopg.connect(_plain(admin_url), autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{name}"{copy}')
+            break
+        except psycopg.errors.ObjectInUse:  # a template must have no session: autovacuum may hold one briefly
+            if attempt == TEMPLATE_BUSY_RETRIES:
+                raise
+            time.sleep(0.5)
     return admin_url.rsplit("/", 1)[0] + "/" + name
 
 
