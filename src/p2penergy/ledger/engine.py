@@ -226,7 +226,6 @@ class _Slot:
     trade_list: list[Trade] = field(default_factory=list)
     order_ids: list[str] = field(default_factory=list)
     devices: list[str] = field(default_factory=list)
-    start: datetime | None = None
 
     def leaves(self, group: str) -> list[bytes]:
         return getattr(self, group)  # type: ignore[no-any-return]
@@ -300,9 +299,10 @@ class Engine:
     def register(self, addresses: Mapping[str, str]) -> dict[str, str]:
         """Journal and register participants' addresses (and on the committer's registry)."""
         addresses = {pid: address for pid, address in addresses.items() if self.addresses.get(pid) != address}
-        for pid, address in addresses.items():
+        for pid in addresses:  # all checked before anything is written
             if pid in self.addresses:
                 raise ValueError(f"participant: {pid!r} is already registered with another address")
+        for pid, address in addresses.items():
             self.journal.append("participant", {"participant": pid, "address": address}, ref=pid)
             self._registered(pid, address)
         self.journal.flush()
@@ -451,7 +451,6 @@ class Engine:
     def _closed(self, slot: int, slot_start: datetime) -> None:
         self.closed.add(slot)
         self._open_books.pop(slot, None)
-        self._slots[slot].start = slot_start
         if self.listener is not None:
             self.listener.on_close(slot_start)
 
