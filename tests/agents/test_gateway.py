@@ -148,3 +148,27 @@ def test_a_car_remembers_where_it_was_and_what_driving_took(community):
     assert g.last_trip_forecast is not None
     assert np.array_equal(obs.car_location, g.last_trip_forecast.location)
     assert obs.car_location[0] == 0  # on the road at 01:00 as on no past day: the calendar (home at night)
+
+
+def test_a_car_charges_where_it_is_surely_plugged_in(community):
+    """Prices equal, a car charges the night before rather than in the hour it may already have left."""
+    from decimal import Decimal
+
+    from p2penergy.agents.planner import plan
+    from p2penergy.agents.trader import Observation
+
+    p = community.participants["car-02"]
+    start = community.month.start + 40  # 20:00
+    horizon = community.index[start:start + 32]  # to 12:00 the next day
+    location = np.zeros(32, dtype=np.int8)
+    location[28:30] = 2  # away 10:00-11:00
+    drive = np.zeros(32)
+    drive[28] = 3000.0
+    unsure = np.ones(32)
+    unsure[22:28] = 0.85  # 07:00-10:00: it may have left
+    obs = Observation(now=community.slot(start), horizon=horizon, load_wh=np.zeros(32), pv_wh=np.zeros(32),
+                      car_soc_wh=0, car_location=location, car_drive_wh=drive, car_parked_probability=unsure)
+    result = plan(TradingAgent(p).plan_input(obs, 30, Decimal(20)))
+    charge = result.car_charge_wh[0]
+    assert charge.sum() * p.phv.charge_efficiency >= 3000 - 1
+    assert charge[22:28].sum() == 0 and result.shortfall_wh.sum() == 0

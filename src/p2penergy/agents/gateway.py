@@ -84,7 +84,8 @@ def observe(participant: Participant, forecast: tuple[np.ndarray, np.ndarray] | 
             horizon: pd.DatetimeIndex, *, slot_starts: tuple[datetime, ...] | None = None,
             soc_wh: int | None = None, car_soc_wh: int | None = None,
             car_location: np.ndarray | None = None, car_drive_wh: np.ndarray | None = None,
-            month_import_wh: int = 0, peak_so_far_w: float = 0.0) -> Observation:
+            car_parked_probability: np.ndarray | None = None, month_import_wh: int = 0,
+            peak_so_far_w: float = 0.0) -> Observation:
     """Observation for ``participant`` at ``now`` from its site's forecast (none for a car)."""
     n = len(horizon)
     load, pv = forecast if forecast is not None and participant.kind != CAR_KIND else (np.zeros(n), np.zeros(n))
@@ -92,7 +93,8 @@ def observe(participant: Participant, forecast: tuple[np.ndarray, np.ndarray] | 
         now=now, horizon=horizon, load_wh=load, pv_wh=pv,
         slot_starts=slot_starts if slot_starts is not None else utc_starts(horizon),
         soc_wh=soc_wh, car_soc_wh=car_soc_wh, car_location=car_location, car_drive_wh=car_drive_wh,
-        month_import_wh=month_import_wh, peak_so_far_w=peak_so_far_w,
+        car_parked_probability=car_parked_probability, month_import_wh=month_import_wh,
+        peak_so_far_w=peak_so_far_w,
     )
 
 
@@ -353,6 +355,7 @@ class SiteGateway:
             car_soc_wh=self.soc_wh if p.kind == CAR_KIND else None,
             car_location=trips.location if trips is not None else None,
             car_drive_wh=trips.drive_wh if trips is not None else None,
+            car_parked_probability=trips.parked_probability if trips is not None else None,
             month_import_wh=self.contract_import_wh, peak_so_far_w=self.peak_w,
         )
         self.last_observation = obs

@@ -54,7 +54,8 @@ class Observation:
     (made from metered history and weather forecasts issued no later than ``now``); a
     car's ``location`` codes and ``drive_wh`` are its own trip forecast (the planning schedule of
     :class:`~p2penergy.agents.trip_forecast.TripForecast`: parked at home / office, or away, with each
-    away block's driving energy in its first slot). ``horizon`` is
+    away block's driving energy in its first slot); ``car_parked_probability``: how likely the car
+    is where that schedule plans it parked (1 where it plans it away). ``horizon`` is
     on the market's wall clock; ``slot_starts`` are the same slots as UTC instants (the
     exchange's keys; derived from ``horizon`` when not given).
     """
@@ -68,6 +69,7 @@ class Observation:
     car_soc_wh: int | None = None
     car_location: np.ndarray | None = None
     car_drive_wh: np.ndarray | None = None
+    car_parked_probability: np.ndarray | None = None
     month_import_wh: int = 0
     peak_so_far_w: float = 0.0
 
@@ -227,9 +229,14 @@ class TradingAgent:
             kwargs["grid_import_max_wh"] = np.where(better & (load_wh == 0), 0.0, np.inf)
             # utility energy in a slot it must deliver a sale in is priced as if passed through its
             # battery's losses twice over (the sale should come from energy stored before)
+            # energy planned into a slot the car may not be plugged in costs more by that risk: with
+            # prices equal, it charges where it surely is (the night before, not the hour it may leave)
+            plugged = (np.clip(obs.car_parked_probability, 0.5, 1.0) if obs.car_parked_probability is not None
+                       else np.ones(n))
+            kwargs["p2p_buy_price_per_kwh"] = expected / plugged
             kwargs.update(
                 cars=(car,),
-                retail_price_per_kwh=np.where(parked & (load_wh == 0), retail, retail * 2),
+                retail_price_per_kwh=np.where(parked & (load_wh == 0), retail / plugged, retail * 2),
                 p2p_sell_max_wh=np.where(at_office, np.inf, 0.0),
                 p2p_buy_max_wh=np.where(parked & ~better, np.inf, 0.0),
                 grid_export_max_wh=np.zeros(n),
@@ -289,9 +296,10 @@ class TradingAgent:
             kwargs.update(renewable_wh=np.full(n, np.inf), mode="green",
                           renewable_premium_per_kwh=float(self.config.green_premium_per_kwh),
                           green_max_extra_cost=self.config.green_max_extra_cost)
+        buy_price = kwargs.pop("p2p_buy_price_per_kwh", expected)
         return PlanInput(
             slot_minutes=slot_minutes, load_wh=load_wh, pv_wh=pv_wh,
-            buyback_price_per_kwh=np.full(n, buyback), p2p_buy_price_per_kwh=expected,
+            buyback_price_per_kwh=np.full(n, buyback), p2p_buy_price_per_kwh=buy_price,
             p2p_sell_price_per_kwh=sell_price, **kwargs,  # type: ignore[arg-type]
         )
 

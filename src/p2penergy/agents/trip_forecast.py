@@ -36,7 +36,10 @@ drove over those slots. Too little energy costs the engine's fuel instead of ele
 (about 42 − 25 = 17 JPY/kWh at the scenario's 134 JPY/L), too much only stays in the
 battery for the next trip (a few JPY/kWh of price difference and losses): the newsvendor's
 critical ratio 17 / (17 + 2) ≈ 0.9. Expected energy in a horizon with no away block is
-left out.
+left out. The planner also learns how likely the car is where it plans it parked
+(:attr:`TripForecast.parked_probability`): the car's agent prices energy planned into a
+slot by that risk (price ÷ probability), so at equal prices it charges where it surely is
+plugged in — the night before, not the hour it may already have left.
 
 Everything is read from slots that ended by the issue time: the same call with the
 future changed gives the same answer (tested).
@@ -78,6 +81,11 @@ class TripForecast:
     expected_drive_wh: np.ndarray
     location: np.ndarray
     drive_wh: np.ndarray
+
+    @property
+    def parked_probability(self) -> np.ndarray:
+        """How likely the car is where ``location`` plans it parked (1 where it is planned away)."""
+        return np.where(self.location == HOME, self.p_home, np.where(self.location == OFFICE, self.p_office, 1.0))
 
 
 @dataclass(frozen=True, slots=True)
