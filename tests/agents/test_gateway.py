@@ -172,3 +172,22 @@ def test_a_car_charges_where_it_is_surely_plugged_in(community):
     charge = result.car_charge_wh[0]
     assert charge.sum() * p.phv.charge_efficiency >= 3000 - 1
     assert charge[22:28].sum() == 0 and result.shortfall_wh.sum() == 0
+
+
+def test_a_gateway_joining_mid_month_catches_up_as_the_site_ran_before(community):
+    """Live agents start mid-month: the slots before are read as the utility-only run had them."""
+    from p2penergy.sim.loop import run_baseline
+    from p2penergy.sim.meters import catch_up
+
+    grid = grid_of(community)
+    first, now = community.month.start, community.month.start + 60  # joins on 2 August at 06:00
+    baseline = run_baseline(community)
+    for pid in ("house-20", "car-09"):  # a home with a battery, a car
+        p = community.participants[pid]
+        g = SiteGateway(p, TradingAgent(p), grid, first, SiteForecasts(None))
+        catch_up(g, ScenarioMeter(p, grid), now)
+        cols = baseline.accounts[pid].columns
+        assert g.metered == now
+        assert g.month_import_wh == int(cols["grid_import_wh"][:60].sum()) > 0
+        assert g.soc_wh == int(cols["soc_wh"][59])
+        assert g.peak_w == max(cols["grid_import_wh"][:60]) * 2

@@ -140,12 +140,15 @@ def test_live_car_sees_its_owners_monthly_import(tmp_path: Path, community, monk
     with run_server(service_settings(tmp_path, clock_start=START, speed=600.0), community.settings) as srv:
         register_keys(srv.url, keys)
         runners = make_runners(srv.url, community, kit, keys, replan_slots=1)
+        # the month before the runners joined (read as the site ran on the utility alone)
+        joined = sum(r.gateway.month_import_wh for r in runners)
+        assert joined > 0
         run(runners, threading.Event(), max_slots=4)
         readings = srv.app.state.live.readings
     first_end = community.settings.slot_start_of(min(n for _, n, _ in seen)) + community.settings.slot_length
     later = [(now, wh) for pid, now, wh in seen if pid == car.id and now >= first_end]
     assert later, "the car acted after the first slot had been metered"
     for now, wh in later:
-        household = sum(v.get("grid_import_wh", 0) for pid in chosen for s, v in readings[pid].items()
-                        if s + community.settings.slot_length <= now)
-        assert household > 0 and wh == household
+        household = joined + sum(v.get("grid_import_wh", 0) for pid in chosen for s, v in readings[pid].items()
+                                 if s + community.settings.slot_length <= now)
+        assert wh == household

@@ -306,13 +306,16 @@ class SiteGateway:
             if on_reading is not None:
                 on_reading(slot, reading)
 
-    def meter(self, slot_start: datetime, bought_wh: int, sold_wh: int, meter: Meter) -> Reading:
-        """Read the slot that ended (the next unread one) and update the site's state."""
+    def meter(self, slot_start: datetime, bought_wh: int, sold_wh: int, meter: Meter,
+              setpoint: tuple[int, int] | None = None) -> Reading:
+        """Read the slot that ended (the next unread one) and update the site's state; the devices
+        followed the agent's plan, or ``setpoint`` (car charge, discharge [Wh]) when given."""
         i = self.grid.position(slot_start)
         if i != self.metered:
             raise ValueError(f"slot_start: the next slot to read is {self.grid.starts[self.metered].isoformat()}, "
                              f"got {slot_start.isoformat()}")
-        setpoint = self.agent.setpoints.get(slot_start, (0, 0))
+        if setpoint is None:
+            setpoint = self.agent.setpoints.get(slot_start, (0, 0))
         reading = meter.read(slot_start, bought_wh, sold_wh, setpoint, int(self.soc_wh or 0))
         m = reading.meter
         if self.soc_wh is not None:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 import httpx
+import numpy as np
 import pandas as pd
 
 from p2penergy.agents.forecast import GradientBoostingForecaster, SevenDayMean
@@ -29,7 +30,7 @@ from p2penergy.community import CAR_KIND, Community, Participant
 from p2penergy.ledger.keys import Key
 from p2penergy.market import OrderRejected
 from p2penergy.service.client import HttpMarketAccess, ServiceRefused, positions_of
-from p2penergy.sim.meters import ScenarioMeter
+from p2penergy.sim.meters import ScenarioMeter, catch_up
 
 log = logging.getLogger("p2penergy.agent")
 FORECASTERS = ("gbm", "seven-day-mean")
@@ -165,19 +166,24 @@ def make_runners(url: str, community: Community, kit: ForecastKit, keys: dict[st
     grid = SlotGrid(community.index, settings.tz, settings.slot_minutes)
     now = next(iter(accesses.values())).now() if accesses else community.slot(0)
     start = grid.position(settings.slot_start_of(now))
+    # each gateway starts at the month's first slot (or the data's) and reads the slots up to now as
+    # the site ran before it joined (utility only): it knows the month's import, peak and storage so far
+    first = int(np.flatnonzero(grid.months == grid.months[start])[0])
     forecasts = SiteForecasts(kit)
-    gateways = site_gateways(community, grid, start, forecasts, config or AgentConfig(), replan_slots, list(keys))
+    gateways = site_gateways(community, grid, first, forecasts, config or AgentConfig(), replan_slots, list(keys))
     runners: dict[str, SiteRunner] = {}
     for pid, g in sorted(gateways.items(), key=lambda item: item[1].participant.kind == CAR_KIND):  # owners first
         p = g.participant
         household = None
         if p.owner is not None and g.owner is None and p.owner in community.participants:
             owner = community.participants[p.owner]
-            stand_in = SiteGateway(owner, TradingAgent(owner), grid, start, SiteForecasts(None), replan_slots=1)
+            stand_in = SiteGateway(owner, TradingAgent(owner), grid, first, SiteForecasts(None), replan_slots=1)
             g.owner = stand_in
             household = (stand_in, ScenarioMeter(owner, grid))
-        runners[pid] = SiteRunner(g, accesses[pid], ScenarioMeter(p, grid), household,
-                                  runners.get(p.owner) if p.owner else None)
+            catch_up(stand_in, household[1], start)
+        meter = ScenarioMeter(p, grid)
+        catch_up(g, meter, start)
+        runners[pid] = SiteRunner(g, accesses[pid], meter, household, runners.get(p.owner) if p.owner else None)
     return [runners[pid] for pid in keys]
 
 

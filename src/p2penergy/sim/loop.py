@@ -28,7 +28,7 @@ from p2penergy.agents.trader import AgentConfig, marginal_retail_per_kwh
 from p2penergy.community import CAR_KIND, LOCATIONS, Community
 from p2penergy.market import Order, Trade, make_exchange
 from p2penergy.sim.ledger_hook import LedgerHook
-from p2penergy.sim.meters import ScenarioMeter
+from p2penergy.sim.meters import ScenarioMeter, utility_only_charge_wh
 from p2penergy.sim.physics import SlotMeter, dispatch_car, dispatch_site
 from p2penergy.sim.records import RunRecords
 
@@ -143,7 +143,7 @@ def run_baseline(community: Community) -> RunRecords:
             for k in range(n):
                 i = month.start + k
                 where = LOCATIONS[p.location[i]]
-                target = p.phv.charge_power_w * slot_minutes // 60 if where == "home" else 0
+                target = utility_only_charge_wh(p, i, slot_minutes)
                 meter = dispatch_car(where, int(p.drive_wh[i]), 0, 0, target, p.car_store, p.phv, s,
                                      slot_minutes)
                 s = meter.soc_wh

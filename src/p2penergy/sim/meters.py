@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from p2penergy.agents.gateway import SlotGrid, SlotReading
+from p2penergy.agents.gateway import SiteGateway, SlotGrid, SlotReading
 from p2penergy.community import CAR_KIND, LOCATIONS, Participant
 from p2penergy.sim.physics import dispatch_car, dispatch_site
 
@@ -41,3 +41,22 @@ class ScenarioMeter:
             return SlotReading(meter, where)
         return SlotReading(dispatch_site(int(p.load_wh[i]), int(p.pv_wh[i]), bought_wh, sold_wh, p.battery,
                                          soc_wh, minutes))
+
+
+def utility_only_charge_wh(car: Participant, i: int, slot_minutes: int) -> int:
+    """What a car charges in slot ``i`` without a market: as fast as it can at home, never elsewhere."""
+    assert car.phv is not None and car.location is not None
+    return car.phv.charge_power_w * slot_minutes // 60 if LOCATIONS[car.location[i]] == "home" else 0
+
+
+def catch_up(gateway: SiteGateway, meter: ScenarioMeter, until: int) -> None:
+    """Read the slots before position ``until`` the gateway has not read, as the site ran before it
+    joined the market: on the utility alone (no trades; a car charging at home as fast as it can,
+    as in the baseline). A gateway that joins mid-month so knows the month's import, peak and
+    stored energy so far."""
+    p = meter.participant
+    grid = gateway.grid
+    while gateway.metered < until:
+        i = gateway.metered
+        charge = utility_only_charge_wh(p, i, grid.slot_minutes) if p.kind == CAR_KIND else 0
+        gateway.meter(grid.starts[i], 0, 0, meter, setpoint=(charge, 0))
