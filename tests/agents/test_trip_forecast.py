@@ -177,3 +177,18 @@ def test_bad_input_names_the_field():
         CommuteCalendar(window_days=0)
     with pytest.raises(AgentInputError, match="trip_energy_quantile"):
         CommuteCalendar(trip_energy_quantile=1.5)
+
+
+def test_a_slot_near_a_usual_departure_is_less_surely_parked():
+    p_home = np.array([1.0, 1, 1, 1, 0.9, 0.5, 0.0, 0.0])
+    p_office = np.array([0.0, 0, 0, 0, 0, 0, 0.95, 0.95])
+    fc = plan_view(p_home, p_office, 1 - p_home - p_office, np.zeros(8), 0.8, margin_slots=2)
+    assert fc.location.tolist() == [HOME, HOME, HOME, HOME, HOME, ROAD, OFFICE, OFFICE]
+    assert fc.parked_probability.tolist() == [1.0, 1.0, 0.9, 0.5, 0.0, 1.0, 0.95, 0.95]
+    # on the scenario's commute: the night is sure, the hours before leaving at 07:30 are not
+    history = trips(USUAL, seed=8)
+    issued = at(date(2020, 8, 3), 0)
+    horizon = rest_of_today_and_tomorrow(issued, 30)
+    fc = CommuteCalendar().predict(history, issued, horizon)
+    assert fc.parked_probability[slot_of(horizon, at(date(2020, 8, 3), 2))] == 1.0
+    assert fc.parked_probability[slot_of(horizon, at(date(2020, 8, 3), 6))] < 0.8

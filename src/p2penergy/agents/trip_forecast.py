@@ -37,9 +37,12 @@ drove over those slots. Too little energy costs the engine's fuel instead of ele
 battery for the next trip (a few JPY/kWh of price difference and losses): the newsvendor's
 critical ratio 17 / (17 + 2) ≈ 0.9. Expected energy in a horizon with no away block is
 left out. The planner also learns how likely the car is where it plans it parked
-(:attr:`TripForecast.parked_probability`): the car's agent prices energy planned into a
-slot by that risk (price ÷ probability), so at equal prices it charges where it surely is
-plugged in — the night before, not the hour it may already have left.
+(:attr:`TripForecast.parked_probability`): the lowest share of days it was there over the
+slot and the next ``departure_margin_h`` (2 h: the scenario's departure and leaving times
+vary by 15 min to 1.2 h, and a few weeks of history have not seen the earliest ones). The
+car's agent prices energy planned into a slot by that risk (price ÷ probability), so at
+equal prices it charges where it surely is plugged in — the night before, not the hours it
+may already have left.
 
 Everything is read from slots that ended by the issue time: the same call with the
 future changed gives the same answer (tested).
@@ -71,8 +74,9 @@ class TripForecast:
 
     ``p_home``, ``p_office``, ``p_road``: share of matching past days the car was there;
     ``expected_drive_wh``: mean driving energy per slot; ``location``: planning codes
-    (``LOCATION_CODES``: parked at home / office, or away); ``drive_wh``: expected energy of
-    each away block, in its first slot.
+    (``LOCATION_CODES``: parked at home / office, or away); ``drive_wh``: the energy of each
+    away block, in its first slot; ``parked_probability``: how likely the car is where
+    ``location`` plans it parked, and stays there for the departure margin (1 where away).
     """
 
     p_home: np.ndarray
@@ -81,11 +85,7 @@ class TripForecast:
     expected_drive_wh: np.ndarray
     location: np.ndarray
     drive_wh: np.ndarray
-
-    @property
-    def parked_probability(self) -> np.ndarray:
-        """How likely the car is where ``location`` plans it parked (1 where it is planned away)."""
-        return np.where(self.location == HOME, self.p_home, np.where(self.location == OFFICE, self.p_office, 1.0))
+    parked_probability: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +131,8 @@ class CommuteCalendar:
     planned parked (0.8, reasoning above); ``min_analog_days``: matching days needed to
     condition today on where the car is now (3: fewer is one or two odd days);
     ``trip_energy_quantile``: the share of matching past days whose driving a block's energy
-    covers (0.9, reasoning in the module docstring); ``days_off``: local dates besides
+    covers (0.9, reasoning in the module docstring); ``departure_margin_h``: how much earlier
+    than the matching days a car may leave (2 h; below); ``days_off``: local dates besides
     weekends that are not business days.
     """
 
@@ -139,6 +140,7 @@ class CommuteCalendar:
     parked_probability: float = 0.8
     min_analog_days: int = 3
     trip_energy_quantile: float = 0.9
+    departure_margin_h: float = 2.0
     days_off: frozenset[date] = frozenset()
     _days: _Days | None = field(default=None, init=False, repr=False)
     _slot_ns: int = field(default=0, init=False, repr=False)
@@ -152,6 +154,8 @@ class CommuteCalendar:
             raise AgentInputError("parked_probability", f"in (0.5, 1], got {self.parked_probability}")
         if self.min_analog_days < 1:
             raise AgentInputError("min_analog_days", f"at least 1, got {self.min_analog_days}")
+        if not 0 <= self.departure_margin_h <= 24:
+            raise AgentInputError("departure_margin_h", f"hours in [0, 24], got {self.departure_margin_h}")
         if not 0 <= self.trip_energy_quantile <= 1:
             raise AgentInputError("trip_energy_quantile", f"in [0, 1], got {self.trip_energy_quantile}")
 
@@ -233,7 +237,8 @@ class CommuteCalendar:
                 p[code, today_cols] = 1.0
                 energy[today_cols] = 0.0
                 group[today_cols] = -1
-        forecast = plan_view(p[HOME], p[OFFICE], p[ROAD], energy, self.parked_probability)
+        margin = round(self.departure_margin_h * 3_600_000_000_000 / step)
+        forecast = plan_view(p[HOME], p[OFFICE], p[ROAD], energy, self.parked_probability, margin)
         return self._with_trip_quantiles(forecast, h_day, h_col, group, rows_of)
 
     def _with_trip_quantiles(self, forecast: TripForecast, h_day: np.ndarray, h_col: np.ndarray, group: np.ndarray,
@@ -273,16 +278,23 @@ class CommuteCalendar:
 
 
 def plan_view(p_home: np.ndarray, p_office: np.ndarray, p_road: np.ndarray, expected_drive_wh: np.ndarray,
-              parked_probability: float) -> TripForecast:
+              parked_probability: float, margin_slots: int = 0) -> TripForecast:
     """The planner's schedule from per-slot probabilities, each block with its expected energy
-    (see the module docstring)."""
+    (see the module docstring). A planned parked slot's probability is the lowest share of its
+    place over it and the next ``margin_slots`` slots."""
     location = np.where(p_home >= parked_probability, HOME,
                         np.where(p_office >= parked_probability, OFFICE, ROAD)).astype(np.int8)
     drive = np.zeros(len(location))
     starts, block_of = _blocks(location)
     if len(starts):
         np.add.at(drive, starts[block_of], expected_drive_wh)
-    return TripForecast(p_home, p_office, p_road, expected_drive_wh, location, drive)
+    there = np.where(location == HOME, p_home, np.where(location == OFFICE, p_office, 1.0))
+    for place, share in ((HOME, p_home), (OFFICE, p_office)):
+        ahead = share.copy()
+        for k in range(1, margin_slots + 1):  # the lowest share over the next slots (horizon's end: as is)
+            ahead[:-k] = np.minimum(ahead[:-k], share[k:])
+        there = np.where(location == place, ahead, there)
+    return TripForecast(p_home, p_office, p_road, expected_drive_wh, location, drive, there)
 
 
 def _blocks(location: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
