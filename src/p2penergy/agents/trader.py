@@ -231,16 +231,17 @@ class TradingAgent:
                 load_wh, pv_wh = np.maximum(net_sold, 0.0), np.maximum(-net_sold, 0.0)
             # no utility energy in a slot it may sell into beyond what a sale made before may need
             kwargs["grid_import_max_wh"] = np.where(better, load_wh, np.inf)
-            # utility energy in a slot it must deliver a sale in is priced as if passed through its
-            # battery's losses twice over (the sale should come from energy stored before)
-            # energy planned into a slot the car may not be plugged in costs more by that risk: with
+            # utility energy in a slot it must deliver a sale in is a last resort, dearer than any sale
+            # could earn (twice the fuel it would otherwise burn): the sale comes from stored energy.
+            # Energy planned into a slot the car may not be plugged in costs more by that risk: with
             # prices equal, it charges where it surely is (the night before, not the hour it may leave)
             plugged = (np.clip(obs.car_parked_probability, 0.5, 1.0) if obs.car_parked_probability is not None
                        else np.ones(n))
             kwargs["p2p_buy_price_per_kwh"] = expected / plugged
             kwargs.update(
                 cars=(car,),
-                retail_price_per_kwh=np.where(parked & (load_wh == 0), retail / plugged, retail * 2),
+                retail_price_per_kwh=np.where(parked & (load_wh == 0), retail / plugged,
+                                              2 * max(retail, p.fuel_cost_per_kwh)),
                 p2p_sell_max_wh=np.where(at_office, np.inf, 0.0),
                 p2p_buy_max_wh=np.where(parked & ~better, np.inf, 0.0),
                 grid_export_max_wh=np.zeros(n),
