@@ -192,3 +192,28 @@ def test_a_slot_near_a_usual_departure_is_less_surely_parked():
     fc = CommuteCalendar().predict(history, issued, horizon)
     assert fc.parked_probability[slot_of(horizon, at(date(2020, 8, 3), 2))] == 1.0
     assert fc.parked_probability[slot_of(horizon, at(date(2020, 8, 3), 6))] < 0.8
+
+
+def test_at_home_on_a_day_off_a_car_may_still_go_out():
+    """Few past Saturdays and Sundays saw the car home at 13:30, but not so few that it is an unusual
+    day: the rest of the day keeps the calendar's trips (and their energy), it does not stay put."""
+    index = pd.date_range("2020-07-01", "2020-08-10", freq="30min", tz=TOKYO, inclusive="left")
+    location = np.zeros(len(index), dtype=np.int64)
+    drive = np.zeros(len(index))
+    hour = index.hour + index.minute / 60
+    weekend = np.asarray(index.weekday >= 5)
+    day_no = np.asarray((index.normalize() - index[0].normalize()).days)
+    late = weekend & (day_no % 4 == 0)  # a quarter of the weekend days: out 16:00-17:00 only
+    early = weekend & ~late  # the others: out 11:00-15:00
+    for mask, out, back in ((early, 11, 15), (late, 16, 17)):
+        away = mask & (hour >= out) & (hour < back)
+        location[away] = ROAD
+        drive[mask & (hour == out)] = 2000
+    history = pd.DataFrame({"location": location, "drive_wh": drive}, index=index)
+    saturday = date(2020, 8, 8)
+    history.loc[pd.Timestamp(at(saturday, 0)):, ["location", "drive_wh"]] = [HOME, 0]  # home so far today
+    issued = at(saturday, 13.5)
+    horizon = rest_of_today_and_tomorrow(issued, 30)
+    fc = CommuteCalendar().predict(history, issued, horizon)
+    today = slice(0, slot_of(horizon, at(saturday, 23.5)) + 1)
+    assert fc.drive_wh[today].sum() > 0 and (fc.location[today] == ROAD).any()

@@ -16,10 +16,11 @@ errands, leisure trips of random length, days of leave); nothing of the model is
 **Today** is conditioned on where the car is now (the last slot that ended): only past
 days of today's type on which the car was in the same place at the same time of day
 count (a car still at home at 08:30 leaves later than usual; a car at the office goes
-home at the usual time). With fewer than ``min_analog_days`` such days, a parked car is
-taken to stay where it is for the rest of the day (at home at 10:00 on a business day,
-when it has never left that late: a day off), and a car on the road falls back to the
-whole calendar. **Tomorrow** is the calendar of its day type.
+home at the usual time). With fewer than ``min_analog_days`` such days, a parked car where
+it rarely is at that time (on less than ``unusual_share`` of the days) is taken to stay for
+the rest of the day (at home at 10:00 on a business day, when it has almost never left
+that late: a day off); otherwise, and on the road, the whole calendar of the day type
+holds. **Tomorrow** is the calendar of its day type.
 
 **One schedule for the planner** (:attr:`TripForecast.location`, ``drive_wh``): a slot
 is planned parked at home or at the office only if the car was there on at least
@@ -130,6 +131,10 @@ class CommuteCalendar:
     ``parked_probability``: share of matching days a slot must have been parked to be
     planned parked (0.8, reasoning above); ``min_analog_days``: matching days needed to
     condition today on where the car is now (3: fewer is one or two odd days);
+    ``unusual_share``: with fewer such days, a parked car stays put for the day only if it
+    was there at this time on less than this share of the matching days (0.2: a car at home
+    at 10:00 on one business day in twenty is off work; at home at 14:00 on two Saturdays of
+    eight it may still go out);
     ``trip_energy_quantile``: the share of matching past days whose driving a block's energy
     covers (0.9, reasoning in the module docstring); ``departure_margin_h``: how much earlier
     than the matching days a car may leave (2 h; below); ``days_off``: local dates besides
@@ -141,6 +146,7 @@ class CommuteCalendar:
     min_analog_days: int = 3
     trip_energy_quantile: float = 0.9
     departure_margin_h: float = 2.0
+    unusual_share: float = 0.2
     days_off: frozenset[date] = frozenset()
     _days: _Days | None = field(default=None, init=False, repr=False)
     _slot_ns: int = field(default=0, init=False, repr=False)
@@ -154,6 +160,8 @@ class CommuteCalendar:
             raise AgentInputError("parked_probability", f"in (0.5, 1], got {self.parked_probability}")
         if self.min_analog_days < 1:
             raise AgentInputError("min_analog_days", f"at least 1, got {self.min_analog_days}")
+        if not 0 <= self.unusual_share <= 1:
+            raise AgentInputError("unusual_share", f"in [0, 1], got {self.unusual_share}")
         if not 0 <= self.departure_margin_h <= 24:
             raise AgentInputError("departure_margin_h", f"hours in [0, 24], got {self.departure_margin_h}")
         if not 0 <= self.trip_energy_quantile <= 1:
@@ -225,14 +233,16 @@ class CommuteCalendar:
             # the rest of today, given where the car is now
             code = int(history["location"].to_numpy()[ended - 1])
             col = int(_slot_of_day(hours[1:], step)[0])
-            analog = (days.day_off == bool(h_off[today_cols][0])) & (days.location[:, col] == code)
+            of_type = days.day_off == bool(h_off[today_cols][0])
+            analog = of_type & (days.location[:, col] == code)
+            unusual = analog.sum() < self.unusual_share * max(int(of_type.sum()), 1)
             if analog.sum() >= self.min_analog_days:
                 cols = h_col[today_cols]
                 p[:, today_cols], energy[today_cols] = _shares(days.location[analog][:, cols],
                                                                days.drive_wh[analog][:, cols])
                 rows_of.append(analog)
                 group[today_cols] = 2
-            elif code != ROAD:  # an unusual day: a parked car stays where it is
+            elif code != ROAD and unusual:  # an unusual day: a parked car stays where it is
                 p[:, today_cols] = 0.0
                 p[code, today_cols] = 1.0
                 energy[today_cols] = 0.0
