@@ -26,6 +26,17 @@ SELLERS = ["house-01", "house-02", "office"]
 BUYERS = ["house-03", "house-04", "car-01"]
 
 
+def chainless_engine(url: str) -> tuple[Engine, Wallets]:
+    """An engine without a chain on a new journal at ``url``, with participants ``a`` and ``b`` registered."""
+    from p2penergy.ledger.journal import Journal
+
+    engine = Engine.create(SETTINGS, Journal(url), None, chain="none", chain_id=1, contract="0x" + "00" * 20,
+                           operator="0x" + "00" * 20)
+    wallets = Wallets(engine.domain, 3)
+    engine.register(wallets.add(["a", "b"]))
+    return engine, wallets
+
+
 def run_market(engine: Engine, slots: int = 3, seed: int = 7, key_seed: int = 11) -> dict[str, object]:
     """Register six participants (keys from ``key_seed``), trade ``slots`` slots through the
     engine, meter, certify and commit each slot.

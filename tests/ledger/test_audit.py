@@ -14,7 +14,7 @@ from tests.conftest import DATABASES, create_pg_database, drop_pg_database
 from tests.ledger.tamper import rewrite_chain_from
 from typer.testing import CliRunner
 
-from conftest import SETTINGS, run_market
+from conftest import SETTINGS, chainless_engine, run_market
 from p2penergy.cli import app
 from p2penergy.ledger import audit, create_run_engine, open_run
 from p2penergy.ledger.chain import _COMMIT_SELECTOR, _COMMIT_TYPES
@@ -225,14 +225,11 @@ def test_no_malformed_row_crashes_the_audit(tmp_path):
     from decimal import Decimal
 
     from conftest import START
-    from p2penergy.ledger import Cancel, Engine, Wallets
+    from p2penergy.ledger import Cancel
     from p2penergy.market import Order, Requirement, Tag
 
     url = f"sqlite:///{tmp_path / 'j.sqlite'}"
-    eng = Engine.create(SETTINGS, Journal(url), None, chain="none", chain_id=1, contract="0x" + "00" * 20,
-                        operator="0x" + "00" * 20)
-    w = Wallets(eng.domain, 3)
-    eng.register(w.add(["a", "b"]))
+    eng, w = chainless_engine(url)
     at = START - timedelta(hours=1)
     eng.apply(w.sign("a", [Order("s", "a", "sell", START, 300, Decimal("10"), at, tag=Tag.of(source="solar"))]), at)
     eng.apply(w.sign_one(Order("b", "b", "buy", START, 200, Decimal("12"), at, requirements=(Requirement.any(),))),

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from conftest import SETTINGS, START, run_market
+from conftest import SETTINGS, START, chainless_engine, run_market
 from p2penergy.ledger import (
     Cancel,
     ChainError,
@@ -223,10 +223,7 @@ def test_replay_reads_slot_starts_as_instants_whatever_their_offset(tmp_path):
     from tests.ledger.tamper import rewrite_chain_from
 
     url = f"sqlite:///{tmp_path / 'j.sqlite'}"
-    eng = Engine.create(SETTINGS, Journal(url), None, chain="none", chain_id=1, contract="0x" + "00" * 20,
-                        operator="0x" + "00" * 20)
-    w = Wallets(eng.domain, 3)
-    eng.register(w.add(["a", "b"]))
+    eng, w = chainless_engine(url)
     at = START - timedelta(hours=1)
     eng.apply(w.sign_one(sell("s", "a")), at)
     assert eng.apply(w.sign_one(buy("b", "b")), at).trades
