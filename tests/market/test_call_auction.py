@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 import numpy as np
-from tests.market.helpers import SLOT, buy, req, sell
+from tests.market.helpers import SLOT, at, buy, req, sell
 
 from p2penergy.market import MarketSettings, Tag, clear_call, clear_uniform_arrays
 
@@ -79,3 +79,14 @@ def test_array_path_matches_hand_example():
     assert r.volume_wh == 2000 and r.price_ticks == 1350
     assert r.buy_filled_wh.tolist() == [1000, 1000, 0]
     assert r.sell_filled_wh.tolist() == [1000, 1000, 0]
+
+
+def test_a_call_auction_ranks_ties_by_when_the_exchange_received_them():
+    """A backdated ``submitted_at`` buys no priority: the exchange's ``now`` at receipt counts."""
+    from p2penergy.market import make_exchange
+
+    ex = make_exchange(S, "pay-as-bid")
+    ex.submit(sell("honest", 500, "10", t=5), now=at(5))
+    ex.submit(sell("backdated", 500, "10", t=0), now=at(6))  # claims to be older than it is
+    ex.submit(buy("b", 500, "11", t=7), now=at(7))
+    assert [t.sell_id for t in ex.close(SLOT).trades] == ["honest"]

@@ -14,7 +14,7 @@ given in any zone or offset names the same book as its instant does.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
@@ -220,9 +220,13 @@ class CallMarket(_Gates):
         self._orders: dict[datetime, dict[str, Order]] = {}
 
     def submit(self, order: Order, now: datetime | None = None) -> list[Trade]:
+        """Collect ``order`` for its slot's auction. Ties in price are broken by the time the
+        exchange received it (``now``), never by the ``submitted_at`` its sender wrote."""
         self._admit(order, now)
         self._seen_ids.add(order.order_id)
         self._slot_of[order.order_id] = order.slot_start
+        if now is not None and now != order.submitted_at:
+            order = replace(order, submitted_at=now)
         self._orders.setdefault(order.slot_start, {})[order.order_id] = order
         return []
 
