@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
-import httpx
 import pytest
 from tests.service.conftest import START, Server, key, now_of, order, register, run_server, service_settings
 
