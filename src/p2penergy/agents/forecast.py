@@ -47,7 +47,7 @@ from p2penergy.agents.forecast_features import (
     weather_table,
 )
 from p2penergy.agents.plan_input import AgentInputError
-from p2penergy.agents.weather_forecast import WeatherForecastSource
+from p2penergy.agents.weather_forecast import WeatherForecastSource, index_ns
 
 BACKENDS = ("lightgbm", "sklearn")
 
@@ -142,7 +142,8 @@ class GradientBoostingForecaster:
     share of (issue, target slot) pairs kept for training (seeded); ``threads``: 1 or 2.
     ``days_off``: local dates that are not working days besides weekends (public and company
     holidays; a calendar feature). ``fit`` uses only slots that ended by ``cutoff`` (default:
-    all of ``history``). Weather forecasts should carry the observed weather of the last days
+    all of ``history``). ``objective``: LightGBM's loss, ``l2`` (the mean) or ``l1`` (the median:
+    what an nMAE rewards). Weather forecasts should carry the observed weather of the last days
     (:meth:`WeatherForecastSource.issue` does by default): the model compares the forecast
     temperature with the temperature at the time of its lags.
     """
@@ -159,6 +160,7 @@ class GradientBoostingForecaster:
     threads: int = 1
     seed: int = 0
     days_off: frozenset[date] = frozenset()
+    objective: str = "l2"
     _model: object | None = field(default=None, init=False, repr=False)
     n_training_rows: int = field(default=0, init=False)
 
@@ -194,43 +196,56 @@ class GradientBoostingForecaster:
         weather_cache: dict[tuple[int, int], np.ndarray] = {}
         for name in sorted(history):
             series = SiteSeries.from_frame(history[name], self.target, f"history[{name!r}]")
-            row_flags = row_day_off(series, self.days_off)
             step, n_rows = series.step_ns, len(series.values)
             end_of_data = series.start_ns + n_rows * step
             cut = min(aware_ns(cutoff, "cutoff"), end_of_data) if cutoff is not None else end_of_data
-            for issued in self._issue_times(series, cut):
-                issued = int(issued)
-                local = datetime.fromtimestamp(issued // 10**9, tz=series.tz)
-                end = local.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=2)
-                current = series.start_ns + (issued - series.start_ns) // step * step
-                target_ns = np.arange(current, min(pd.Timestamp(end).value, cut - step + 1), step, dtype=np.int64)
-                if len(target_ns) == 0:
-                    continue
-                keep = rng.random(len(target_ns)) < self.sample_fraction
-                if not keep.any():
-                    continue
-                key = (issued, len(target_ns))
-                if weather_forecasts is None:
-                    weather = np.full((4, len(target_ns)), np.nan)
-                elif key in weather_cache:
-                    weather = weather_cache[key]
-                else:
-                    weather = weather_cache[key] = weather_forecasts.issue_on(issued, target_ns)
-                view = view_of(series, issued, target_ns)
-                then_ns = lag_ns(series, view)
-                if weather_forecasts is None:
-                    then = np.full((4, len(target_ns)), np.nan)
-                else:
-                    then = weather_forecasts.observed_on(issued, then_ns)
-                hour, weekday, day = local_calendar(target_ns, series.tz)
-                off = day_off_flags(weekday, day, self.days_off)
-                x, scale = features(view, self.target, (hour, weekday), weather, then, off,
-                                    same_day_type_values(view, row_flags, off))
-                if scale <= 0:
-                    continue  # a site without PV teaches nothing about PV
-                xs.append(x[keep])
-                ys.append(series.values[view.positions[keep]] / scale)
-        if not xs:
+            issued = self._issue_times(series, cut)
+            if len(issued) == 0:
+                continue
+            # every issue's horizon: from its current slot to the end of the next local day, slots ended by the cut
+            local = pd.DatetimeIndex(pd.to_datetime(issued, utc=True)).tz_convert(series.tz)
+            ends = index_ns((local.normalize() + pd.Timedelta(hours=50)).normalize())
+            current = series.start_ns + (issued - series.start_ns) // step * step
+            stop = np.minimum(ends, cut - step + 1)
+            counts = np.maximum(-((current - stop) // step), 0)  # ceil((stop - current) / step)
+            total = int(counts.sum())
+            if total == 0:
+                continue
+            which = np.repeat(np.arange(len(issued)), counts)
+            offset = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
+            keep = rng.random(total) < self.sample_fraction
+            if not keep.any():
+                continue
+            which, offset = which[keep], offset[keep]
+            target_ns = current[which] + offset * step
+            issued_rows = issued[which]
+            weather = np.full((4, len(target_ns)), np.nan)
+            if weather_forecasts is not None:
+                bounds = np.searchsorted(which, np.arange(len(issued) + 1))  # ``which`` is sorted
+                for i in np.flatnonzero(np.diff(bounds)):
+                    key = (int(issued[i]), int(counts[i]))
+                    if key not in weather_cache:
+                        horizon = current[i] + np.arange(counts[i], dtype=np.int64) * step
+                        weather_cache[key] = weather_forecasts.issue_on(int(issued[i]), horizon)
+                    rows = slice(bounds[i], bounds[i + 1])
+                    weather[:, rows] = weather_cache[key][:, offset[rows]]
+            positions = (target_ns - series.start_ns) // step
+            view = SiteView(series.values, np.minimum((issued_rows - series.start_ns) // step, n_rows), positions,
+                            series.slots_per_day, (positions - (current[which] - series.start_ns) // step
+                                                   ).astype(np.float64))
+            then_ns = lag_ns(series, view)
+            if weather_forecasts is None:
+                then = np.full((4, len(target_ns)), np.nan)
+            else:
+                then = weather_forecasts.observed_on(issued_rows, then_ns)
+            hour, weekday, day = local_calendar(target_ns, series.tz)
+            off = day_off_flags(weekday, day, self.days_off)
+            x, scale = features(view, self.target, (hour, weekday), weather, then, off,
+                                same_day_type_values(view, row_day_off(series, self.days_off), off))
+            useful = scale > 0  # a site without PV teaches nothing about PV
+            xs.append(x[useful])
+            ys.append(series.values[positions[useful]] / scale[useful])
+        if not xs or not sum(len(y) for y in ys):
             raise AgentInputError("history", f"at least {self.min_history_days + 1} days before the cutoff")
         return np.vstack(xs), np.concatenate(ys)
 
@@ -242,7 +257,7 @@ class GradientBoostingForecaster:
             import lightgbm as lgb
 
             params = {
-                "objective": "l2", "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
+                "objective": self.objective, "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
                 "min_data_in_leaf": self.min_samples_leaf, "bagging_fraction": 0.8, "bagging_freq": 1,
                 "feature_fraction": 0.9, "lambda_l2": 1.0, "num_threads": self.threads, "seed": self.seed,
                 "deterministic": True, "force_row_wise": True, "verbosity": -1,
@@ -294,7 +309,8 @@ class GradientBoostingForecaster:
             view = view_of(series, issued_ns, target_ns)
             then = weather_lookup(table, lag_ns(series, view))
             same_type = same_day_type_values(view, row_day_off(series, self.days_off), calendar[1])
-            x, scales[i] = features(view, self.target, calendar[0], weather, then, calendar[1], same_type)
+            x, scale = features(view, self.target, calendar[0], weather, then, calendar[1], same_type)
+            scales[i] = scale[0]
             blocks.append(x)
         if not blocks:
             return np.zeros((0, len(horizon)))

@@ -74,7 +74,7 @@ class SiteView:
     """A site's target series as seen at the issue time, with the horizon's grid positions."""
 
     values: np.ndarray  # float64 target values; only values[:observed] may be read
-    observed: int  # rows whose slot has ended by the issue time
+    observed: int | np.ndarray  # rows whose slot has ended by the issue time (one per horizon row in training)
     positions: np.ndarray  # horizon slots as row positions in the history grid (may lie beyond the data)
     slots_per_day: int
     lead_slots: np.ndarray  # slots from the issue slot to each horizon slot (0 = the current slot)
@@ -198,15 +198,32 @@ def same_slot_mean(view: SiteView, days: int = 7) -> np.ndarray:
     return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
 
 
-def site_scale(view: SiteView, target: str) -> float:
-    """Load: mean of the last observed day, at least 1 Wh (a fast scale keeps heat waves in the training range).
-    PV: highest slot of the last 14 days (0: no PV)."""
+def _window_sums(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sum, count) of ``values[lo:hi]`` per element of ``lo``/``hi``; the sum is NaN where the window holds a NaN."""
+    finite = np.isfinite(values)
+    csum = np.concatenate(([0.0], np.cumsum(np.where(finite, values, 0.0))))
+    cnan = np.concatenate(([0], np.cumsum(~finite)))
+    total = csum[hi] - csum[lo]
+    return np.where(cnan[hi] - cnan[lo] > 0, np.nan, total), hi - lo
+
+
+def site_scale(view: SiteView, target: str) -> np.ndarray:
+    """Per horizon row (each may have its own issue time). Load: mean of the last observed day,
+    at least 1 Wh (a fast scale keeps heat waves in the training range). PV: highest slot of
+    the last 14 days (0: no PV)."""
     spd = view.slots_per_day
+    m = np.broadcast_to(np.asarray(view.observed, dtype=np.int64), view.positions.shape)
     if target == "load_wh":
-        recent = view.values[max(0, view.observed - spd): view.observed]
-        return max(float(recent.mean()) if recent.size else 1.0, 1.0)
-    recent = view.values[max(0, view.observed - 14 * spd): view.observed]
-    return float(recent.max()) if recent.size else 0.0
+        total, count = _window_sums(view.values, np.maximum(m - spd, 0), m)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            mean = np.where(count > 0, total / np.maximum(count, 1), 1.0)
+        return np.maximum(mean, 1.0)  # a NaN in the window stays NaN
+    width = 14 * spd
+    padded = np.concatenate((np.full(width, -np.inf), view.values))
+    unique, inverse = np.unique(m, return_inverse=True)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, width)[unique]  # rows m-width .. m-1
+    best = windows.max(axis=1)
+    return np.where(np.isneginf(best), 0.0, best)[inverse].reshape(m.shape)
 
 
 WeatherTable = tuple[np.ndarray, np.ndarray]
@@ -248,21 +265,22 @@ def lag_ns(series: SiteSeries, view: SiteView) -> np.ndarray:
 
 
 def features(view: SiteView, target: str, calendar: tuple[np.ndarray, np.ndarray], weather: np.ndarray,
-             weather_then: np.ndarray, day_off: np.ndarray, same_type: np.ndarray) -> tuple[np.ndarray, float]:
-    """(feature matrix ``(n, len(FEATURES))``, scale) for one site and one issue time.
+             weather_then: np.ndarray, day_off: np.ndarray, same_type: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(feature matrix ``(n, len(FEATURES))``, scale per row) for one site.
 
+    Rows may come from different issue times: ``view.observed`` is then an array (one per row).
     ``weather``: the forecast for the horizon; ``weather_then``: the observed weather of the
     latest same-time-of-day slots (``lag_ns``); both ``(4, n)``, NaN where unknown.
     ``day_off``: per horizon slot, 1 on weekends and the caller's days off; ``same_type``:
     :func:`same_day_type_values` (Wh).
     """
     scale = site_scale(view, target)
-    div = scale if scale > 0 else 1.0
+    div = np.where(scale > 0, scale, 1.0)
     spd = view.slots_per_day
-    past = view.past()
-    m = view.observed
-    pos, age = latest_same_slot(view)
+    values = view.values
     n = len(view.positions)
+    m = np.broadcast_to(np.asarray(view.observed, dtype=np.int64), (n,))
+    pos, age = latest_same_slot(view)
     x = np.empty((n, len(FEATURES)))
     x[:, 0] = view.lead_slots
     x[:, 1], x[:, 2] = calendar
@@ -273,19 +291,22 @@ def features(view: SiteView, target: str, calendar: tuple[np.ndarray, np.ndarray
     x[:, 6] = cloud
     with np.errstate(divide="ignore", invalid="ignore"):
         x[:, 7] = np.where(clear > 1.0, ghi / clear, 0.0)
-    x[:, 8] = _take(view.values, pos, m) / div
+    x[:, 8] = _take(values, pos, m) / div
     x[:, 9] = age
     with np.errstate(all="ignore"):
         counts = np.isfinite(same_type).sum(axis=0)
         x[:, 10] = np.where(counts > 0, np.nansum(same_type, axis=0) / np.maximum(counts, 1), np.nan) / div
-    x[:, 11] = _take(view.values, view.positions - 7 * spd, m) / div
-    x[:, 12] = past[-1] / div if m else np.nan
-    x[:, 13] = past[max(0, m - spd):].mean() / div if m else np.nan
+    x[:, 11] = _take(values, view.positions - 7 * spd, m) / div
+    x[:, 12] = _take(values, m - 1, m) / div
+    total, count = _window_sums(values, np.maximum(m - spd, 0), m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x[:, 13] = np.where(count > 0, total / np.maximum(count, 1), np.nan) / div
     k = max(1, spd // 12)  # about 2 h
-    if m >= spd + k:
-        x[:, 14] = (past[m - k:].mean() - past[m - spd - k: m - spd].mean()) / div
-    else:
-        x[:, 14] = np.nan
+    ok = m >= spd + k
+    m_ok = np.where(ok, m, spd + k)
+    recent, _ = _window_sums(values, m_ok - k, m_ok)
+    before, _ = _window_sums(values, m_ok - spd - k, m_ok - spd)
+    x[:, 14] = np.where(ok, (recent - before) / k, np.nan) / div
     x[:, 15] = np.log10(div)
     x[:, 16] = weather_then[0]
     x[:, 17] = temp - weather_then[0]
