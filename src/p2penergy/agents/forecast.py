@@ -50,6 +50,7 @@ from p2penergy.agents.plan_input import AgentInputError
 from p2penergy.agents.weather_forecast import WeatherForecastSource, index_ns
 
 BACKENDS = ("lightgbm", "sklearn")
+OBJECTIVES = ("l2", "l1")
 
 
 @runtime_checkable
@@ -168,6 +169,8 @@ class GradientBoostingForecaster:
         _check_target(self.target)
         if self.backend not in BACKENDS:
             raise AgentInputError("backend", f"one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.objective not in OBJECTIVES:
+            raise AgentInputError("objective", f"one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
         if not 0 < self.sample_fraction <= 1:
             raise AgentInputError("sample_fraction", "in (0, 1]")
         if self.threads not in (1, 2):
@@ -268,6 +271,7 @@ class GradientBoostingForecaster:
             from threadpoolctl import threadpool_limits
 
             model = HistGradientBoostingRegressor(
+                loss="absolute_error" if self.objective == "l1" else "squared_error",
                 max_iter=self.n_estimators, learning_rate=self.learning_rate, max_leaf_nodes=self.num_leaves,
                 min_samples_leaf=self.min_samples_leaf, l2_regularization=1.0, early_stopping=False,
                 random_state=self.seed,
