@@ -40,6 +40,7 @@ from p2penergy.ledger.keys import (  # noqa: E402
     operator_key,
     write_keystore,
 )
+from p2penergy.textfile import InputFileError  # noqa: E402
 
 FAST_SCRYPT_N = 2**10  # tests only: a real keystore uses KEYSTORE_SCRYPT_N
 
@@ -77,7 +78,7 @@ def test_the_key_may_come_from_the_environment_and_bad_sources_are_named(tmp_pat
     with pytest.raises(OperatorKeyError, match="--operator-keystore: cannot read"):
         operator_key(tmp_path / "missing.json", environ={"P2PENERGY_OPERATOR_PASSWORD": "pw"})
     (tmp_path / "not.json").write_text("{}")
-    with pytest.raises(OperatorKeyError, match="not an Ethereum JSON keystore"):
+    with pytest.raises(InputFileError, match=r"not\.json: crypto: must be present: an Ethereum JSON keystore"):
         operator_key(tmp_path / "not.json", environ={"P2PENERGY_OPERATOR_PASSWORD": "pw"})
     with pytest.raises(OperatorKeyError, match="never overwritten"):
         write_keystore(path, "pw", Key.from_hex(OPERATOR_ID, "0x" + "09" * 32), scrypt_n=FAST_SCRYPT_N)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from p2penergy.scenario import HOME_TYPES, ScenarioError, load_scenario, parse_scenario, shipped_path
+from p2penergy.textfile import InputFileError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -114,7 +115,7 @@ def test_unreadable_and_invalid_toml(tmp_path):
         load_scenario(tmp_path / "missing.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("[scenario\nname = 1\n", encoding="utf-8")
-    with pytest.raises(ScenarioError, match="not valid TOML"):
+    with pytest.raises(InputFileError, match=r"bad\.toml: line 1: file: must be valid TOML"):
         load_scenario(bad)
 
 

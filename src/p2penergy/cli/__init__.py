@@ -6,8 +6,10 @@ from __future__ import annotations
 import typer
 
 from p2penergy.cli import agent, audit, certificates, market, operator, scenario, serve, simulate
+from p2penergy.cli.output import ReportingGroup
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Peer-to-peer electricity trading.")
+app = typer.Typer(cls=ReportingGroup, no_args_is_help=True, add_completion=False,
+                  help="Peer-to-peer electricity trading.")
 app.add_typer(market.app, name="market")
 app.add_typer(scenario.app, name="scenario")
 app.add_typer(operator.app, name="operator")

@@ -29,8 +29,13 @@ def agent_command(
     import httpx
 
     from p2penergy.ledger.keys import Key
+    from p2penergy.scenario.load import ScenarioError, load_scenario
     from p2penergy.service.live_agents import fit_kit, make_runners, prepare_community, run
 
+    try:
+        load_scenario(scenario)  # a bad file is named before the service is asked anything
+    except ScenarioError as exc:
+        raise fail(str(exc)) from exc
     try:
         now_time = datetime.fromisoformat(httpx.get(f"{url.rstrip('/')}/api/market", timeout=10).json()["now"])
         community = prepare_community(str(scenario) if scenario else None, now_time)

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import click
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
+
+from p2penergy.textfile import InputFileError
 
 
 def fail(message: str) -> typer.Exit:
@@ -11,6 +17,18 @@ def fail(message: str) -> typer.Exit:
     the caller raises the returned exit (code 2)."""
     Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(code=2)
+
+
+class ReportingGroup(TyperGroup):
+    """The ``p2penergy`` command group: an unusable input file (:class:`InputFileError`, raised by
+    whichever reader met it, however deep) ends any command with :func:`fail`'s one line and exit
+    code 2 — the one place that reports it, so no command needs its own ``except``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InputFileError as exc:
+            raise fail(str(exc)) from exc
 
 
 def wide_console() -> Console:

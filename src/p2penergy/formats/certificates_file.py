@@ -9,11 +9,13 @@ A plain CSV so that any spreadsheet or auditor can read it without our code.
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from p2penergy.provenance import EVENT_FIELDS, INT_FIELDS, KINDS
+from p2penergy.textfile import read_text
 
 FILE_NAME = "certificates.csv"
 
@@ -46,10 +48,10 @@ def read_certificates(run_dir: str | Path) -> list[dict[str, Any]]:
     """Read ``RUN_DIR/certificates.csv`` back into event dicts equal to those written."""
     path = certificates_path(run_dir)
     try:
-        fh = path.open(encoding="utf-8", newline="")
+        text = read_text(path)  # not UTF-8: InputFileError naming the line
     except OSError as exc:
         raise CertificateFileError(path, 0, "file", f"a readable file ({exc.strerror})") from exc
-    with fh:
+    with io.StringIO(text, newline="") as fh:
         reader = csv.reader(fh)
         header = next(reader, None)
         if header is None or tuple(header) != EVENT_FIELDS:

@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from p2penergy.market import BUY, SELL, FieldError, MarketSettings, Order, Requirement, Tag, check_against
+from p2penergy.textfile import read_text
 
 HEADER = (
     "id", "participant", "side", "slot_start", "energy_wh", "price_per_kwh", "submitted_at",
@@ -38,7 +39,7 @@ class RowError(ValueError):
 def read_orders(path: str | Path, settings: MarketSettings) -> list[tuple[int, Order]]:
     """Parse and validate every row against ``settings``; returns ``(line, order)`` pairs."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = read_text(path)  # not UTF-8: InputFileError naming the line
     except OSError as exc:
         raise RowError(0, "file", f"a readable file ({exc.strerror})") from exc
     return parse_orders(text.splitlines(), settings)

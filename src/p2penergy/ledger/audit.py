@@ -38,6 +38,7 @@ from p2penergy.ledger.merkle import merkle_proof, merkle_root, verify_proof
 from p2penergy.ledger.run_folder import CHAIN_LOG_FILE, JOURNAL_FILE, LEDGER_FILE
 from p2penergy.ledger.signing import Domain, SignatureError, batch_hash, meter_digest, recover, struct_hash
 from p2penergy.market import MarketSettings, Trade
+from p2penergy.textfile import InputFileError, read_json
 
 NO_CHAIN = "none"  # the genesis "chain" of a service that runs without one
 
@@ -69,7 +70,12 @@ def open_run(run_dir: Path | None = None, db_url: str | None = None,
         path = Path(run_dir) / LEDGER_FILE
         if not path.exists():
             raise FileNotFoundError(f"RUN_DIR: {path} not found (not a run folder with a ledger)")
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = read_json(path)  # not UTF-8 or not JSON: InputFileError naming the line
+        if not isinstance(meta, dict):
+            raise InputFileError(path, 1, "file", "a JSON object (the run's ledger metadata)")
+        for name in ("journal", "chain", "contract", "operator"):
+            if name in meta and not isinstance(meta[name], str):
+                raise InputFileError(path, None, name, f"a string, got {meta[name]!r}")
         if db_url is None:
             db_url = (sqlite_url(Path(run_dir) / JOURNAL_FILE) if meta.get("journal") == JOURNAL_FILE
                       else meta.get("journal"))

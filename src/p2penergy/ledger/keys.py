@@ -27,6 +27,7 @@ from typing import Any
 from coincurve import PrivateKey
 
 from p2penergy.ledger.hashing import keccak
+from p2penergy.textfile import InputFileError, read_json, read_text
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 OPERATOR_ID = "@operator"
@@ -132,7 +133,7 @@ def read_password(password_file: Path | None, environ: Mapping[str, str] | None 
     env = os.environ if environ is None else environ
     if password_file is not None:
         try:
-            lines = Path(password_file).read_text(encoding="utf-8").splitlines()
+            lines = read_text(password_file).splitlines()  # not UTF-8: InputFileError naming the line
         except OSError as exc:
             raise OperatorKeyError(f"{option}: cannot read {password_file} ({exc.strerror})") from exc
         password = lines[0] if lines else ""
@@ -151,33 +152,36 @@ def load_keystore(path: Path, password: str, participant: str = OPERATOR_ID,
     from eth_account import Account
 
     try:
-        document: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+        document: dict[str, Any] = read_json(path)  # not UTF-8 or not JSON: InputFileError naming the line
     except OSError as exc:
         raise OperatorKeyError(f"{option}: cannot read {path} ({exc.strerror})") from exc
-    except ValueError as exc:
-        raise OperatorKeyError(f"{option}: {path} is not JSON (an Ethereum keystore file)") from exc
     if not isinstance(document, dict) or ("crypto" not in document and "Crypto" not in document):
-        raise OperatorKeyError(f"{option}: {path} is not an Ethereum JSON keystore (no 'crypto' section)")
+        raise InputFileError(path, None, "crypto", "present: an Ethereum JSON keystore's encrypted key")
     try:
         secret = bytes(Account.decrypt(document, password))
     except ValueError as exc:  # eth-keyfile: "MAC mismatch" for a wrong password
         raise OperatorKeyError(f"{option}: cannot decrypt {path}: wrong password or damaged file ({exc})") from exc
-    except (KeyError, TypeError, NotImplementedError) as exc:
-        raise OperatorKeyError(f"{option}: {path} is not a readable keystore ({exc})") from exc
+    except KeyError as exc:  # eth-keyfile reads the v3 fields by name
+        raise InputFileError(path, None, f"crypto.{exc.args[0]}", "present (an Ethereum JSON keystore, "
+                                                                  "version 3)") from exc
+    except (TypeError, NotImplementedError) as exc:
+        raise InputFileError(path, None, "crypto", f"an Ethereum JSON keystore, version 3 ({exc})") from exc
     return Key.from_hex(participant, secret.hex(), "keystore")
 
 
 def keystore_address(path: Path, option: str = "--new-keystore") -> str:
     """The checksummed address a keystore file declares (read without its password)."""
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-        raw = bytes.fromhex(str(document["address"]).removeprefix("0x"))
+        document = read_json(path)  # not UTF-8 or not JSON: InputFileError naming the line
     except OSError as exc:
         raise OperatorKeyError(f"{option}: cannot read {path} ({exc.strerror})") from exc
+    allowed = "the keystore's 20-byte address in hex (an Ethereum JSON keystore)"
+    try:
+        raw = bytes.fromhex(str(document["address"]).removeprefix("0x"))
     except (ValueError, KeyError, TypeError) as exc:
-        raise OperatorKeyError(f"{option}: {path} is not an Ethereum JSON keystore with an 'address'") from exc
+        raise InputFileError(path, None, "address", allowed) from exc
     if len(raw) != 20:
-        raise OperatorKeyError(f"{option}: {path} declares no 20-byte address")
+        raise InputFileError(path, None, "address", allowed)
     return to_checksum(raw)
 
 

@@ -15,7 +15,6 @@ tariffs' time bands and calendars.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation
@@ -24,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from p2penergy.market.errors import MarketConfigError, OrderError
+from p2penergy.textfile import read_toml
 
 MECHANISMS = ("cda", "pay-as-clear", "pay-as-bid")
 ALLOWED_SLOT_MINUTES = (5, 10, 15, 20, 30, 60)
@@ -98,7 +98,7 @@ class MarketSettings:
         }
         unknown = sorted(set(data) - known)
         if unknown:
-            raise MarketConfigError(unknown[0], f"not a market setting; allowed: {', '.join(sorted(known))}")
+            raise MarketConfigError(unknown[0], f"a market setting, one of {', '.join(sorted(known))} (it is not one)")
         kwargs: dict[str, Any] = {}
         for key in ("name", "currency", "timezone", "mechanism"):
             if key in data:
@@ -119,10 +119,7 @@ class MarketSettings:
     @classmethod
     def from_toml(cls, path: str | Path) -> MarketSettings:
         """Read the ``[market]`` table of a TOML file (or the whole file if it has none)."""
-        try:
-            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as exc:
-            raise MarketConfigError("file", f"valid TOML: {exc}") from exc
+        data = read_toml(path)  # not UTF-8 or not TOML: InputFileError naming the line
         return cls.from_mapping(data.get("market", data))
 
     def to_mapping(self) -> dict[str, Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from p2penergy.scenario.model import Scenario
+from p2penergy.textfile import read_toml
 
 SHIPPED = "higashi-fuji-2020.toml"
 # a validator's message that starts with the key it is about: "pv: required for …", "cars[2].owner: …"
@@ -73,11 +73,7 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
     """Read and validate a scenario file; ``None`` reads the shipped Higashi-Fuji 2020 scenario."""
     file = shipped_path() if path is None else Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        data = read_toml(file)  # not UTF-8 or not TOML: InputFileError naming the line
     except OSError as exc:
         raise ScenarioError(str(file), "", f"cannot read ({exc.strerror})") from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(str(file), "", f"not valid TOML: {exc}") from exc
     return parse_scenario(data, str(file), file.resolve().parent)
