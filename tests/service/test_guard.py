@@ -10,11 +10,14 @@ import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
+import httpx
 import pytest
-from tests.service.conftest import START, Server, key, now_of, order, register, run_server, service_settings
+from tests.service.conftest import SLOT, START, Server, key, now_of, order, register, run_server, service_settings
 
 from p2penergy.ledger.signing import sign_action
 from p2penergy.market import Order
+from p2penergy.service.limits import RateLimiter
+from p2penergy.service.live import ServiceError
 from p2penergy.service.models import OrderIn
 
 
@@ -63,3 +66,83 @@ def test_a_backdated_order_for_a_closed_slot_is_refused(lax: Server):
     for body in late:
         assert datetime.fromisoformat(body["at"]) >= now > ended + timedelta(minutes=30)
         assert datetime.fromisoformat(body["action"]["submitted_at"]) == backdated
+
+
+@pytest.fixture(scope="module")
+def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A service with small budgets: 3 signed requests per participant, 6 public reads per address."""
+    settings = service_settings(tmp_path_factory.mktemp("tight"), burst=3, rate_per_s=0.01, read_burst=6,
+                                read_rate_per_s=0.01)
+    with run_server(settings) as s:
+        register(s.url, "agent", "mallory")
+        yield s
+
+
+def test_an_outsider_cannot_spend_a_participants_rate_limit(tight: Server):
+    """The issue's attack: requests that claim a participant but are signed by someone else are refused
+    as unsigned (401) and charge nothing; the participant's own three orders then all go through."""
+    now = START + timedelta(seconds=1)
+    with tight.client() as c:
+        for i in range(8):
+            forged = signed_order(order(f"m{i}", "agent", "sell", 10, "10", now), 10 + i, signer="mallory")
+            r = c.post("/api/orders", json=forged)
+            assert (r.status_code, r.json()["field"]) == (401, "signature"), r.text
+        codes = [c.post("/api/orders", json=signed_order(order(f"a{i}", "agent", "sell", 10, "10", now), 100 + i))
+                 .status_code for i in range(4)]
+        assert codes == [201, 201, 201, 429]
+
+
+def test_public_reads_are_limited_per_client_address(tight: Server):
+    with tight.client() as c:
+        codes = [c.get("/api/trades").status_code for _ in range(8)]
+        assert codes[:6] == [200] * 6 and codes[6:] == [429, 429]
+        r = c.get("/api/prices")
+        assert r.status_code == 429 and r.json()["field"] == "client address" and "retry in" in r.json()["message"]
+        assert c.get("/health").status_code == 200  # the liveness probe is not a read of market data
+
+
+def test_refusals_tell_nothing_about_other_participants(lax: Server):
+    from p2penergy.ledger.actions import Cancel
+
+    now = now_of(lax.url)
+    with lax.client() as c:
+        assert c.post("/api/orders", json=signed_order(order("own-1", "seller", "sell", 100, "10", now), 50)
+                      ).status_code == 201
+        # a replay, and a forged request with a low nonce: neither tells the seller's last nonce
+        r = c.post("/api/orders", json=signed_order(order("own-1", "seller", "sell", 100, "10", now), 50))
+        assert r.status_code == 409 and r.json()["field"] == "nonce" and "50" not in r.json()["message"]
+        forged = signed_order(order("own-2", "seller", "sell", 100, "10", now), 3, signer="buyer")
+        assert c.post("/api/orders", json=forged).status_code == 401
+
+        def cancel(order_id: str, nonce: int) -> httpx.Response:
+            s = sign_action(key("buyer"), _domain(), Cancel(order_id, "buyer", now), nonce)
+            return c.post(f"/api/orders/{order_id}/cancel", json={
+                "participant": "buyer", "cancelled_at": now.isoformat(), "nonce": nonce,
+                "signature": "0x" + s.signature.hex()})
+
+        theirs, missing = cancel("own-1", 60), cancel("no-such-order", 61)
+        assert (theirs.status_code, theirs.json()) == (missing.status_code, missing.json())
+        assert theirs.status_code == 404 and theirs.json()["field"] == "order_id"
+        # both used up their nonce alike (each a journalled refusal): no side effect tells them apart
+        assert cancel("no-such-order-2", 61).json()["field"] == "nonce"
+        assert c.get("/api/depth", params={"slot_start": SLOT.isoformat()}).json()["sell"] == [
+            {"price_per_kwh": "10.00", "energy_wh": 100}]
+
+
+def test_limiter_state_is_bounded():
+    """Buckets that have refilled are forgotten (no change in behaviour); at most ``max_keys`` are kept."""
+    t = [0.0]
+    limiter = RateLimiter(rate_per_s=10.0, burst=5, field="client address", max_keys=100, clock=lambda: t[0])
+    for i in range(1000):
+        limiter.take(f"10.0.{i // 256}.{i % 256}")
+    assert len(limiter) == 100  # a flood of distinct addresses keeps the newest 100
+    for _ in range(5):
+        limiter.take("10.9.9.9")
+    with pytest.raises(ServiceError) as err:
+        limiter.take("10.9.9.9")
+    assert err.value.status == 429
+    t[0] += 0.5  # refill time: burst / rate
+    limiter.take("192.168.0.1")
+    assert len(limiter) == 1  # every other bucket had refilled: forgotten
+    for _ in range(5):
+        limiter.take("10.9.9.9")  # a forgotten bucket is a full one, as before

@@ -51,6 +51,7 @@ from p2penergy.ledger.actions import Action, Cancel, Modify, action_from_dict, a
 from p2penergy.ledger.journal import GENESIS_PREV, Journal, JournalRow
 from p2penergy.ledger.merkle import leaf_hash, merkle_root
 from p2penergy.ledger.signing import (
+    Admit,
     Domain,
     SignatureError,
     Signed,
@@ -317,19 +318,22 @@ class Engine:
             self.listener.on_participant(pid, address)
 
     # -- actions ------------------------------------------------------------------------
-    def apply(self, signed: Signed | SignedBatch, now: datetime) -> Applied:
+    def apply(self, signed: Signed | SignedBatch, now: datetime, admit: Admit | None = None) -> Applied:
         """Verify (raises SignatureError / ReplayError, nothing written), then apply each action
-        to the exchange at ``now`` and journal it, its trades and self-trade cancels, or its refusal."""
+        to the exchange at ``now`` and journal it, its trades and self-trade cancels, or its refusal.
+
+        ``admit(participant, nonce)`` is called once the signature checks out, before the nonce is
+        used (:meth:`Verifier.verify`): what it raises refuses the request with nothing written."""
         journal = self.journal
         if isinstance(signed, SignedBatch):
-            items = self.verifier.verify_batch(signed)
+            items = self.verifier.verify_batch(signed, admit)
             seq, _ = journal.append("batch", {
                 "participant": signed.participant, "items": [i.hex() for i in items],
                 "signature": signed.signature.hex()}, ref=signed.participant)
             proof: dict[str, Any] = {"batch": seq}
             entries: Sequence[tuple[Action, int]] = signed.entries
         else:
-            self.verifier.verify(signed)
+            self.verifier.verify(signed, admit)
             proof = {"signature": signed.signature.hex()}
             entries = ((signed.action, signed.nonce),)
         at = now.isoformat()
@@ -468,12 +472,13 @@ class Engine:
 
     # -- meters and certificates -------------------------------------------------------------
     def record_meter(self, participant: str, slot_start: datetime, values: Mapping[str, int],
-                     nonce: int | None = None, signature: bytes | None = None) -> int:
+                     nonce: int | None = None, signature: bytes | None = None, admit: Admit | None = None) -> int:
         """Journal one participant's metered values of a slot (whole numbers: Wh, W).
 
         With ``signature`` (and ``nonce``) the reading is the participant's own: the signature
         over :func:`~p2penergy.ledger.signing.meter_digest` must be its registered key's and
-        the nonce above its last (raises SignatureError / ReplayError, nothing written).
+        the nonce above its last (raises SignatureError / ReplayError, nothing written; the
+        signature is checked first, then ``admit`` as in :meth:`apply`, then the nonce).
         Without, the operator records it (the simulation's meters).
         """
         for name, value in values.items():
@@ -485,10 +490,12 @@ class Engine:
             if nonce is None:
                 raise ValueError("nonce: a signed reading needs its nonce")
             body["nonce"] = nonce
-            self.verifier.check_nonce(participant, nonce, "meter reading")
             if recover(meter_digest(self.domain, body), signature) != self.verifier.address(participant):
                 raise SignatureError(f"meter reading of {participant!r}: signature was not made by its registered "
                                      "key over this reading (altered or forged)")
+            if admit is not None:
+                admit(participant, nonce)
+            self.verifier.check_nonce(participant, nonce, "meter reading")
             self.verifier.use_nonce(participant, nonce)
             body["signature"] = signature.hex()
         seq = self._append("meter", body, unix_seconds(slot_start), participant)

@@ -22,7 +22,7 @@ re-ordered action is rejected (:class:`ReplayError`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -225,6 +225,11 @@ def sign_batch(key: Key, domain: Domain, entries: Iterable[tuple[Action, int]]) 
     return SignedBatch(key.participant, entries, sign_digest(key.private_key, digest))
 
 
+Admit = Callable[[str, int], None]
+"""Called by :meth:`Verifier.verify` with ``(participant, nonce)`` once the signature checks out and
+before the nonce is checked or used: a driver's admission (the service's rate limit); raising refuses."""
+
+
 class Verifier:
     """Checks signatures against registered addresses and enforces increasing nonces."""
 
@@ -268,36 +273,49 @@ class Verifier:
             raise ReplayError(f"{what}: nonce {nonce} of {participant!r} is not above the last used {last} "
                               "(replayed or re-ordered)")
 
-    def verify(self, signed: Signed) -> bytes:
-        """Check one signed action; mark its nonce used; return its struct hash."""
+    def verify(self, signed: Signed, admit: Admit | None = None) -> bytes:
+        """Check one signed action; mark its nonce used; return its struct hash.
+
+        The signature is checked first, so what an unsigned or forged request learns is only that
+        it is not signed (never anything of the participant's nonces); then ``admit`` (if given) is
+        called with the participant — the service's rate limit — and may raise to refuse, with
+        nothing marked; then the nonce."""
         action = signed.action
         expected = self.address(action.participant)
-        self._check_nonce(action.participant, signed.nonce, action.order_id)
+        if isinstance(signed.nonce, bool) or not isinstance(signed.nonce, int) or not 0 <= signed.nonce < 2**64:
+            raise SignatureError(f"nonce: a whole number in [0, 2**64), got {signed.nonce!r}")
         sh = struct_hash(action, signed.nonce, expected)
         if recover(self.domain.digest(sh), signed.signature) != expected:
             raise SignatureError(f"{action.order_id}: signature was not made by {action.participant!r}'s "
                                  "registered key over this content (altered or forged)")
+        if admit is not None:
+            admit(action.participant, signed.nonce)
+        self._check_nonce(action.participant, signed.nonce, action.order_id)
         self._last_nonce[action.participant] = signed.nonce
         return sh
 
-    def verify_batch(self, batch: SignedBatch) -> list[bytes]:
-        """Check a batch; mark its nonces used; return the struct hash of each entry."""
+    def verify_batch(self, batch: SignedBatch, admit: Admit | None = None) -> list[bytes]:
+        """Check a batch (signature first, then ``admit``, then nonces, as :meth:`verify`); mark its
+        nonces used; return the struct hash of each entry."""
         expected = self.address(batch.participant)
-        last = self._last_nonce.get(batch.participant, -1)
         items = []
         for action, nonce in batch.entries:
             if action.participant != batch.participant:
                 raise SignatureError(f"{action.order_id}: participant {action.participant!r} in a batch of "
                                      f"{batch.participant!r}")
+            if isinstance(nonce, bool) or not isinstance(nonce, int) or not 0 <= nonce < 2**64:
+                raise SignatureError(f"nonce: a whole number in [0, 2**64), got {nonce!r}")
+            items.append(struct_hash(action, nonce, expected))
+        if recover(self.domain.digest(batch_hash(expected, items)), batch.signature) != expected:
+            raise SignatureError(f"batch of {batch.participant!r}: signature was not made by its registered key "
+                                 "over these actions (altered or forged)")
+        if admit is not None and batch.entries:
+            admit(batch.participant, batch.entries[0][1])
+        last = self._last_nonce.get(batch.participant, -1)
+        for action, nonce in batch.entries:
             if nonce <= last:
                 self._check_nonce(batch.participant, nonce, action.order_id)
                 raise ReplayError(f"{action.order_id}: nonce {nonce} not increasing within the batch")
             last = nonce
-            items.append(struct_hash(action, nonce, expected))
-        if batch.entries:
-            self._check_nonce(batch.participant, batch.entries[0][1], batch.entries[0][0].order_id)
-        if recover(self.domain.digest(batch_hash(expected, items)), batch.signature) != expected:
-            raise SignatureError(f"batch of {batch.participant!r}: signature was not made by its registered key "
-                                 "over these actions (altered or forged)")
         self._last_nonce[batch.participant] = last
         return items

@@ -28,7 +28,7 @@ from p2penergy.service import routes_account, routes_market, routes_orders
 from p2penergy.service.billing import contracts_of
 from p2penergy.service.clock import MarketClock
 from p2penergy.service.commit import GroupCommit
-from p2penergy.service.deps import RateLimiter
+from p2penergy.service.limits import RateLimiter
 from p2penergy.service.live import LiveExchange, ServiceError
 from p2penergy.service.provenance import pv_devices_of
 from p2penergy.service.settings import ServiceSettings
@@ -161,7 +161,10 @@ def create_app(settings: ServiceSettings, market: MarketSettings | None = None) 
     app.state.live = ex
     app.state.settings = settings
     app.state.commits = GroupCommit(ex)
-    app.state.limiter = RateLimiter(settings.rate_per_s, settings.burst)
+    limiter = RateLimiter(settings.rate_per_s, settings.burst, "participant")
+    ex.charge = limiter.take  # every signed request, once its signature is verified (service/limits.py)
+    app.state.limiter = limiter
+    app.state.read_limiter = RateLimiter(settings.read_rate_per_s, settings.read_burst, "client address")
     app.state.stopping = False
 
     @app.exception_handler(ServiceError)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import threading
 import time
 from typing import Annotated
 
@@ -34,29 +33,10 @@ async def commits(request: Request) -> GroupCommit:
 Commits = Annotated[GroupCommit, Depends(commits)]
 
 
-class RateLimiter:
-    """Token bucket per participant: ``rate_per_s`` sustained, ``burst`` at once; 429 when empty."""
-
-    def __init__(self, rate_per_s: float, burst: int) -> None:
-        self.rate = rate_per_s
-        self.burst = burst
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def take(self, participant: str) -> None:
-        now = time.monotonic()
-        with self._lock:
-            tokens, at = self._buckets.get(participant, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - at) * self.rate)
-            if tokens < 1:
-                self._buckets[participant] = (tokens, now)
-                raise ServiceError(429, "participant", f"{participant!r} exceeds {self.rate:g} requests/s "
-                                                       f"(burst {self.burst}); retry later")
-            self._buckets[participant] = (tokens - 1, now)
-
-
-async def limiter(request: Request) -> RateLimiter:
-    return request.app.state.limiter  # type: ignore[no-any-return]
+async def public(request: Request) -> None:
+    """A public read: charged to the client's network address (429 over its token bucket)."""
+    client = request.client
+    request.app.state.read_limiter.take(client.host if client is not None else "unknown")
 
 
 async def admin(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
@@ -90,6 +70,8 @@ async def reader(request: Request, x_participant: Annotated[str | None, Header()
         raise ServiceError(401, "X-Signature", str(exc)) from exc
     if who != ex.verifier.address(x_participant):
         raise ServiceError(401, "X-Signature", f"not made by {x_participant!r}'s registered key for this path")
+    if ex.charge is not None:
+        ex.charge(x_participant)  # the verified participant's budget, as every signed request
     return x_participant
 
 

@@ -37,7 +37,7 @@ import json
 import sys
 import threading
 from collections import defaultdict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -74,6 +74,16 @@ DEFAULT_METER_GRACE = timedelta(minutes=15)
 """Market time after a slot's end that the exchange waits for its meter readings before it
 settles and commits the slot (assumption: a smart meter reports a half-hour reading within
 minutes; readings arriving later are journalled but change no commitment)."""
+
+
+NONCE_USED = ("not above the last nonce this participant used (a replay, or out of order); "
+              "GET /api/me/nonce tells yours")
+"""The one answer to a used nonce: it names no nonce (the request is the participant's own, its
+signature checked first, but a refusal need not carry anything of the participant's state)."""
+
+NO_ORDER = "no open order of yours with this id"
+"""The one answer to a cancel or modify of an order that does not exist, is not the signer's, or is
+no longer open: the signer learns nothing of other participants' orders."""
 
 
 class ServiceError(Exception):
@@ -134,6 +144,8 @@ class LiveExchange(LiveQueries, Listener):
         self.contracts: dict[str, Any] = {}  # participant -> utility bill function (service.billing)
         self.pv_devices: dict[str, tuple[str, int]] = {}  # participant -> (PV device id, W): service.provenance
         self.generation = 0  # bumped each time memory is rebuilt from the journal
+        # charged with the verified participant of every signed request (the service's rate limit, 429)
+        self.charge: Callable[[str], None] | None = None
         self._load(journal)
 
     # -- opening ------------------------------------------------------------------------
@@ -358,28 +370,44 @@ class LiveExchange(LiveQueries, Listener):
                 self.engine.register({participant: address})
             self.flushed_seq = self.journal.head[0]
 
-    def _check_time(self, name: str, when: datetime) -> None:
-        now = self.clock.now()
+    def _check_time(self, name: str, when: datetime, now: datetime) -> None:
         if abs(when - now) > self.max_skew:
             raise ServiceError(422, name, f"within {self.max_skew} of the exchange's clock {now.isoformat()}, "
                                           f"got {when.isoformat()}")
 
+    def _admission(self, time_field: str | None = None, signed_time: datetime | None = None,
+                   now: datetime | None = None) -> Callable[[str, int], None]:
+        """What the engine calls once a request's signature checks out, before its nonce is used:
+        a replay is refused as such (409, charging nothing: whoever replays a captured request cannot
+        spend its owner's budget), then the verified participant's rate limit (429), then the
+        signed time's skew from the exchange's clock (422)."""
+
+        def admit(participant: str, nonce: int) -> None:
+            try:
+                self.verifier.check_nonce(participant, nonce, "request")
+            except ReplayError:
+                raise ServiceError(409, "nonce", NONCE_USED) from None
+            if self.charge is not None:
+                self.charge(participant)
+            if time_field is not None and signed_time is not None and now is not None:
+                self._check_time(time_field, signed_time, now)
+
+        return admit
+
     def _apply(self, signed: Signed, when: str, at: datetime, durable: bool) -> Outcome:
-        """The one path of every order, cancel and modify: the engine applies it at the clock's now."""
+        """The one path of every order, cancel and modify: the engine verifies the signature, admits
+        it (:meth:`_admission`) and applies it at the clock's ``now`` — the time the exchange received
+        it, whatever time the action was signed with."""
         pid = signed.action.participant
         with self.lock:
             if pid not in self.addresses:
                 raise ServiceError(401, "participant", f"{pid!r} is not registered")
-            try:  # a replayed request is refused as such, however old its signed time
-                self.verifier.check_nonce(pid, signed.nonce, signed.action.order_id)
-            except ReplayError as exc:
-                raise ServiceError(409, "nonce", str(exc)) from exc
-            self._check_time(when, at)
+            now = self.clock.now()
             try:
                 with self._guard():
-                    applied = self.engine.apply(signed, self.clock.now())
+                    applied = self.engine.apply(signed, now, self._admission(when, at, now))
             except ReplayError as exc:
-                raise ServiceError(409, "nonce", str(exc)) from exc
+                raise ServiceError(409, "nonce", NONCE_USED) from exc
             except SignatureError as exc:
                 raise ServiceError(401, "signature", str(exc)) from exc
             if applied.rejected:  # journalled with its reason: made durable before the refusal is told
@@ -420,9 +448,9 @@ class LiveExchange(LiveQueries, Listener):
         with self.lock:
             try:
                 with self._guard():
-                    self.engine.record_meter(participant, slot_start, values, nonce, signature)
+                    self.engine.record_meter(participant, slot_start, values, nonce, signature, self._admission())
             except ReplayError as exc:
-                raise ServiceError(409, "nonce", str(exc)) from exc
+                raise ServiceError(409, "nonce", NONCE_USED) from exc
             except SignatureError as exc:
                 raise ServiceError(401, "signature", str(exc)) from exc
             self._flush()
@@ -534,10 +562,9 @@ def _as_service_error(rejection: Rejection) -> ServiceError:
     exc = rejection.error
     field_name = rejection.field
     if hasattr(exc, "reason"):
+        if not isinstance(rejection.action, Order) and (
+                field_name == "participant" or (field_name == "id" and "no open order" in exc.reason)):  # type: ignore[attr-defined]
+            return ServiceError(404, "order_id", NO_ORDER)  # someone else's order answers as a missing one
         status = 409 if field_name in ("id", "participant", "submitted_at") else 422
-        if field_name == "participant":
-            status = 403
-        if field_name == "id" and "no open order" in exc.reason:  # type: ignore[attr-defined]
-            status = 404
         return ServiceError(status, field_name, exc.reason)  # type: ignore[attr-defined]
     return ServiceError(422, field_name, f"must be {getattr(exc, 'allowed', str(exc))}")

@@ -14,13 +14,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
 from p2penergy.market import Trade
 from p2penergy.service.billing import month_readings
-from p2penergy.service.deps import Live
+from p2penergy.service.deps import Live, public
 from p2penergy.service.live import LiveExchange, ServiceError
 from p2penergy.service.models import (
     Bill,
@@ -36,7 +36,7 @@ from p2penergy.service.models import (
     UtilityBill,
 )
 
-router = APIRouter(tags=["market"])
+router = APIRouter(tags=["market"], dependencies=[Depends(public)])  # every read here: per client address
 
 
 @router.get("/api/market", response_model=MarketInfo)

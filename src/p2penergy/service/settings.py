@@ -30,7 +30,9 @@ class ServiceSettings(BaseSettings):
     ``p2penergy serve``).
     ``commit_retry_first_s`` / ``commit_retry_factor`` / ``commit_retry_max_s``: backoff of chain writes
     while the node does not answer (see ``ledger/commit_queue.py``).
-    ``rate_per_s`` / ``burst``: token bucket of state-changing requests per participant.
+    ``rate_per_s`` / ``burst``: token bucket of signed requests per participant (charged once the
+    signature is verified). ``read_rate_per_s`` / ``read_burst``: token bucket of public reads per
+    client address (see ``service/limits.py``).
     ``max_body_bytes``: larger request bodies get 413. ``max_skew_s``: how far (wall
     seconds, scaled by the clock's speed) an action's signed time may be from the service's clock.
     ``meter_grace_s``: market seconds after a slot's end that its meter readings are awaited
@@ -54,6 +56,11 @@ class ServiceSettings(BaseSettings):
     chain_id: int = Field(31337, ge=1)
     rate_per_s: float = Field(500.0, gt=0)
     burst: int = Field(1000, ge=1)
+    # public reads per client address (assumption: the dashboard polls ~6 endpoints a second and an
+    # agent reads the depth of its horizon's slots each replan; 200/s leaves room for a gateway running
+    # several agents and caps one poller at ~5 % of the ~4,000 req/s the service answers /health with)
+    read_rate_per_s: float = Field(200.0, gt=0)
+    read_burst: int = Field(400, ge=1)
     max_body_bytes: int = Field(16_384, ge=256)
     max_skew_s: float = Field(30.0, gt=0)
     read_skew_s: float = Field(120.0, gt=0)
