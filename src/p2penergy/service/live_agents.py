@@ -22,7 +22,8 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from p2penergy.agents.forecast import GradientBoostingForecaster, SevenDayMean
+from p2penergy.agents.agent_forecasters import fit_agent_forecasters
+from p2penergy.agents.forecast import SevenDayMean
 from p2penergy.agents.gateway import ForecastKit, Meter, Reading, SiteForecasts, SiteGateway, SlotGrid, site_gateways
 from p2penergy.agents.trader import AgentConfig, TradingAgent
 from p2penergy.agents.weather_forecast import WeatherForecastSource
@@ -64,12 +65,8 @@ def fit_kit(community: Community, sites: list[str], cutoff: datetime, forecaster
                if community.participants[pid].kind != CAR_KIND}
     if forecaster == "seven-day-mean" or not history:
         return ForecastKit(load=SevenDayMean(target="load_wh"), pv=SevenDayMean(target="pv_wh"), weather=weather)
-    pv_history = {pid: h for pid, h in history.items() if community.participants[pid].has_pv}
-    days_off = community.days_off  # the calendar feature, as in the simulation
-    load = GradientBoostingForecaster(target="load_wh", seed=community.seed, days_off=days_off).fit(
-        history, weather, cutoff=cutoff)
-    pv = (GradientBoostingForecaster(target="pv_wh", seed=community.seed, days_off=days_off).fit(
-        pv_history, weather, cutoff=cutoff) if pv_history else SevenDayMean(target="pv_wh"))
+    pv_sites = frozenset(pid for pid in history if community.participants[pid].has_pv)
+    load, pv = fit_agent_forecasters(history, weather, cutoff, community.seed, community.days_off, pv_sites)
     return ForecastKit(load=load, pv=pv, weather=weather)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from p2penergy.agents.forecast import GradientBoostingForecaster
+from p2penergy.agents.agent_forecasters import fit_agent_forecasters
 from p2penergy.agents.gateway import ForecastKit
 from p2penergy.agents.trader import AgentConfig
 from p2penergy.agents.weather_forecast import WeatherForecastSource
@@ -185,11 +185,7 @@ def fit_forecasters(community: Community, seed: int) -> ForecastKit:
         p.id: pd.DataFrame({"load_wh": p.load_wh, "pv_wh": p.pv_wh}, index=index)
         for p in community.participants.values() if p.kind != CAR_KIND
     }
-    pv_history = {pid: frame for pid, frame in history.items() if community.participants[pid].has_pv}
-    days_off = community.days_off
-    load = GradientBoostingForecaster(target="load_wh", seed=seed, days_off=days_off)
-    load.fit(history, weather, cutoff=cutoff)
-    pv = GradientBoostingForecaster(target="pv_wh", seed=seed, days_off=days_off)
-    pv.fit(pv_history, weather, cutoff=cutoff)
+    pv_sites = frozenset(pid for pid in history if community.participants[pid].has_pv)
+    load, pv = fit_agent_forecasters(history, weather, cutoff, seed, community.days_off, pv_sites)
     return ForecastKit(load=load, pv=pv, weather=weather)
 

@@ -1,0 +1,49 @@
+"""The load and PV forecasters the agents use, fitted in one place.
+
+The simulation (:func:`p2penergy.sim.simulate.fit_forecasters`), the live agents
+(:func:`p2penergy.service.live_agents.fit_kit`) and ``p2penergy forecast evaluate`` (its
+``selected`` model) all call :func:`fit_agent_forecasters`, so what is evaluated is what
+trades. A better model for the agents is swapped in here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+
+import pandas as pd
+
+from p2penergy.agents.forecast import Forecaster, GradientBoostingForecaster, SevenDayMean
+from p2penergy.agents.weather_forecast import WeatherForecastSource
+
+
+def has_pv_before(frame: pd.DataFrame, cutoff: datetime | None) -> bool:
+    """Whether a site produced any PV energy before ``cutoff`` (all of ``frame`` if None)."""
+    if "pv_wh" not in frame.columns:
+        return False
+    pv = frame["pv_wh"] if cutoff is None else frame["pv_wh"][frame.index < pd.Timestamp(cutoff)]
+    return bool((pv > 0).any())
+
+
+def fit_agent_forecasters(
+    history: Mapping[str, pd.DataFrame],
+    weather: WeatherForecastSource | None,
+    cutoff: datetime | None,
+    seed: int,
+    days_off: frozenset[date] = frozenset(),
+    pv_sites: frozenset[str] | None = None,
+) -> tuple[Forecaster, Forecaster]:
+    """(load, PV) forecasters fitted on the slots of ``history`` before ``cutoff``.
+
+    ``history``: site id → frame of ``load_wh`` and ``pv_wh`` per slot; ``pv_sites``: the sites
+    with panels (default: those with PV energy before the cutoff). Without any PV site the PV
+    forecaster is the 7-day same-slot mean (it forecasts zero for a site without PV).
+    """
+    load = GradientBoostingForecaster(target="load_wh", seed=seed, days_off=days_off).fit(
+        history, weather, cutoff=cutoff)
+    chosen = pv_sites if pv_sites is not None else frozenset(
+        s for s, frame in history.items() if has_pv_before(frame, cutoff))
+    pv_history = {s: frame for s, frame in history.items() if s in chosen}
+    pv: Forecaster = (GradientBoostingForecaster(target="pv_wh", seed=seed, days_off=days_off).fit(
+        pv_history, weather, cutoff=cutoff) if pv_history else SevenDayMean(target="pv_wh"))
+    return load, pv
