@@ -103,6 +103,7 @@ class Community:
     report_days: int | None = None
     baseline_export_credit: ExportCredit = OWN_SCHEMES
     report_first_day: int = 1
+    weather_forecasts: pd.DataFrame | None = None
     _month_slice: slice = field(init=False, repr=False)
     _starts: tuple[datetime, ...] = field(init=False, repr=False)
 

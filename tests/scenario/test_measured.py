@@ -46,5 +46,26 @@ def test_bad_columns_and_values(tmp_path):
     lines = ["timestamp,load_wh"] + [f"2020-08-0{d}T{h:02d}:{m:02d}:00+09:00,-5"
                                      for d in (1, 2, 3) for h in range(24) for m in (0, 30)]
     (tmp_path / "meter.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    with pytest.raises(MeasuredDataError, match="whole Wh >= 0"):
+    with pytest.raises(MeasuredDataError, match=r"meter.csv: line 2: column 'load_wh': must be >= 0, got '-5'"):
         generate(scenario)
+
+
+def test_kwh_fractions_become_whole_wh_keeping_the_total(tmp_path):
+    scenario = _short(tmp_path, measured_csv="meter.csv")
+    rows = ["timestamp,load_kwh,pv_kwh"] + [f"2020-08-0{d}T{h:02d}:{m:02d}:00+09:00,0.0004,0.0012"
+                                            for d in (1, 2, 3) for h in range(24) for m in (0, 30)]
+    (tmp_path / "meter.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    site = generate(scenario).sites["house-01"]
+    # 0.4 Wh a slot: slot-by-slot rounding would give 0 Wh; the running total keeps 144 × 0.4 Wh
+    assert site["load_wh"].sum() == round(144 * 0.4)
+    assert site["pv_wh"].sum() == round(144 * 1.2)
+    assert set(site["load_wh"]) == {0, 1}
+
+
+def test_hourly_meter_spreads_over_half_hour_slots(tmp_path):
+    scenario = _short(tmp_path, measured_csv="meter.csv")
+    rows = ["timestamp,load_wh"] + [f"2020-08-0{d}T{h:02d}:00:00+09:00,{100 * h}" for d in (1, 2, 3) for h in range(24)]
+    (tmp_path / "meter.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    site = generate(scenario).sites["house-01"]
+    assert site["load_wh"].iloc[2:6].tolist() == [50, 50, 100, 100]
+    assert site["load_wh"].sum() == 3 * sum(100 * h for h in range(24))

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from p2penergy.agents.forecast import Forecaster, local_midnight_after
+from p2penergy.agents.issued_weather import IssuedWeatherForecasts
 from p2penergy.agents.market_access import MarketAccess
 from p2penergy.agents.trader import AgentConfig, Observation, TradingAgent
 from p2penergy.agents.trip_forecast import TRIP_COLUMNS, CommuteCalendar, TripForecast
@@ -42,7 +43,7 @@ class ForecastKit:
 
     load: Forecaster
     pv: Forecaster
-    weather: WeatherForecastSource
+    weather: WeatherForecastSource | IssuedWeatherForecasts
 
 
 def horizon_for(index: pd.DatetimeIndex, i: int, tz: object) -> pd.DatetimeIndex:

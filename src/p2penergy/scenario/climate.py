@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -69,6 +70,10 @@ class HeatWaveModel(_Model):
 
 
 class Weather(_Model):
+    """The synthetic climate, or measured weather: ``measured_csv`` replaces the generated weather
+    (the climate keys then only shape nothing) and ``forecast_csv`` the synthetic weather forecasts
+    (formats: :mod:`p2penergy.scenario.measured_weather`; local clock times are the market's zone)."""
+
     monthly_mean_temp_c: dict[int, float] = Field(min_length=1)
     diurnal_range_c: float = Field(ge=0, le=25)
     persistence: float = Field(default=0.5, ge=0, lt=1)
@@ -77,6 +82,8 @@ class Weather(_Model):
     day_types: list[DayTypeModel] = Field(min_length=1)
     day_type_probabilities: dict[int, list[float]]
     heat_waves: list[HeatWaveModel] = Field(default_factory=list)
+    measured_csv: Path | None = None
+    forecast_csv: Path | None = None
 
     @model_validator(mode="after")
     def _probs(self) -> Weather:

@@ -23,6 +23,7 @@ from p2penergy.assets.profiles import business_days, public_holidays
 from p2penergy.assets.pv import PVSpec, ac_energy_wh, all_sky, clear_sky
 from p2penergy.assets.weather import local_days, simulate
 from p2penergy.scenario.measured import read_measured
+from p2penergy.scenario.measured_weather import on_grid, read_weather, read_weather_forecasts
 from p2penergy.scenario.model import Scenario
 
 
@@ -34,6 +35,8 @@ class CommunityData:
     sites[site_id]: integer ``load_wh`` and ``pv_wh`` (≥ 0; PV 0 without panels)
     cars[car_id]: ``location`` ∈ {home, office, road}, integer ``drive_wh``, float ``drive_km``
     business_day: per slot, True on the office's business days
+    weather_forecasts: issued weather forecasts (``issued_at``, ``slot_start``, the weather columns)
+    read from the scenario's ``weather.forecast_csv``; None: the agents get synthetic ones
     """
 
     scenario: Scenario
@@ -43,6 +46,7 @@ class CommunityData:
     cars: dict[str, pd.DataFrame]
     business_day: pd.Series
     measured: frozenset[str] = field(default_factory=frozenset)
+    weather_forecasts: pd.DataFrame | None = None
 
     @property
     def owners(self) -> dict[str, str | None]:
@@ -58,7 +62,7 @@ class CommunityData:
         return CommunityData(
             self.scenario, self.index[mask], self.weather[mask],
             {k: v[mask] for k, v in self.sites.items()}, {k: v[mask] for k, v in self.cars.items()},
-            self.business_day[mask], self.measured,
+            self.business_day[mask], self.measured, self.weather_forecasts,
         )
 
     def month(self, month: date | None = None) -> CommunityData:
@@ -93,6 +97,12 @@ def generate(scenario: Scenario, start: date | None = None, end: date | None = N
 
     clear = clear_sky(site, index)
     weather = simulate(index, clear["ghi"].to_numpy(), scenario.weather.params(), rng_for(seed, "weather"))
+    zone = scenario.market.timezone
+    if scenario.weather.measured_csv is not None:
+        path = scenario.resolve(scenario.weather.measured_csv)
+        weather = on_grid(read_weather(path, site, zone), index, str(path)).assign(day_type="measured")
+    forecasts = (read_weather_forecasts(scenario.resolve(scenario.weather.forecast_csv), site, zone)
+                 if scenario.weather.forecast_csv is not None else None)
     temp = weather["temp_c"].to_numpy()
 
     days, pos = local_days(index)
@@ -143,7 +153,7 @@ def generate(scenario: Scenario, start: date | None = None, end: date | None = N
     }
     data = CommunityData(
         scenario, index, weather, sites, cars, pd.Series(business_slot, index=index, name="business_day"),
-        frozenset(measured),
+        frozenset(measured), forecasts,
     )
     return data if start is None and end is None else data.window(start, end)
 

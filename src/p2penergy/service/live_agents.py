@@ -25,8 +25,8 @@ import pandas as pd
 from p2penergy.agents.agent_forecasters import fit_agent_forecasters
 from p2penergy.agents.forecast import SevenDayMean
 from p2penergy.agents.gateway import ForecastKit, Meter, Reading, SiteForecasts, SiteGateway, SlotGrid, site_gateways
+from p2penergy.agents.issued_weather import weather_source
 from p2penergy.agents.trader import AgentConfig, TradingAgent
-from p2penergy.agents.weather_forecast import WeatherForecastSource
 from p2penergy.community import CAR_KIND, Community, Participant
 from p2penergy.ledger.keys import Key
 from p2penergy.market import OrderRejected
@@ -60,7 +60,7 @@ def fit_kit(community: Community, sites: list[str], cutoff: datetime, forecaster
     """Forecasters trained on the given sites' metered history before ``cutoff`` only."""
     if forecaster not in FORECASTERS:
         raise ValueError(f"forecaster: one of {', '.join(FORECASTERS)}, got {forecaster!r}")
-    weather = WeatherForecastSource(community.weather, rng_seed=community.seed)
+    weather = weather_source(community.weather, community.weather_forecasts, community.seed)
     history = {pid: _history(community.participants[pid], community.index) for pid in sites
                if community.participants[pid].kind != CAR_KIND}
     if forecaster == "seven-day-mean" or not history:

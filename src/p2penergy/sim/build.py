@@ -79,5 +79,5 @@ def build_community(scenario: Scenario, data: CommunityData, seed: int | None = 
         seed=scenario.scenario.seed if seed is None else seed,
         grid_kg_co2_per_kwh=scenario.emissions.grid_kg_co2_per_kwh, rounding=tariffs.rounding,
         days_off=days_off, report_days=report_days, report_first_day=report_first_day,
-        baseline_export_credit=scenario.baseline_export_credit(),
+        baseline_export_credit=scenario.baseline_export_credit(), weather_forecasts=data.weather_forecasts,
     )

@@ -17,8 +17,8 @@ import pandas as pd
 
 from p2penergy.agents.agent_forecasters import fit_agent_forecasters
 from p2penergy.agents.gateway import ForecastKit
+from p2penergy.agents.issued_weather import weather_source
 from p2penergy.agents.trader import AgentConfig
-from p2penergy.agents.weather_forecast import WeatherForecastSource
 from p2penergy.community import CAR_KIND, Community
 from p2penergy.ledger.keys import Key
 from p2penergy.ledger.run_folder import create_run_engine
@@ -180,7 +180,7 @@ def fit_forecasters(community: Community, seed: int) -> ForecastKit:
     """Load and PV models trained on the slots before the report month (walk-forward cut)."""
     index = community.index
     cutoff: datetime = community.slot(community.month.start)
-    weather = WeatherForecastSource(community.weather, rng_seed=seed)
+    weather = weather_source(community.weather, community.weather_forecasts, seed)
     history = {
         p.id: pd.DataFrame({"load_wh": p.load_wh, "pv_wh": p.pv_wh}, index=index)
         for p in community.participants.values() if p.kind != CAR_KIND
