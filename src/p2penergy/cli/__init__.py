@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from p2penergy.cli import agent, audit, certificates, forecast, market, operator, scenario, serve, simulate
+from p2penergy.cli import agent, audit, certificates, forecast, market, operator, scenario, serve, simulate, sweep
 from p2penergy.cli.output import ReportingGroup
 
 app = typer.Typer(cls=ReportingGroup, no_args_is_help=True, add_completion=False,
@@ -15,6 +15,7 @@ app.add_typer(scenario.app, name="scenario")
 app.add_typer(operator.app, name="operator")
 app.add_typer(forecast.app, name="forecast")
 app.command("simulate")(simulate.simulate_command)
+app.command("sweep")(sweep.sweep_command)
 app.command("certificates", help="Certificates of origin of a simulation run.")(certificates.certificates)
 app.command("serve")(serve.serve_command)
 app.command("agent")(agent.agent_command)

@@ -1,0 +1,53 @@
+"""``p2penergy sweep``: many runs over a grid of settings, on a Dask cluster (docs/sweep.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from p2penergy.cli.output import fail
+
+
+def sweep_command(
+    sweep_file: Annotated[Path, typer.Argument(metavar="SWEEP.toml", help="Sweep file: a base scenario and its axes.")],
+    out: Annotated[Path | None, typer.Option(help="Output folder (default: sweeps/<file name>).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Local worker processes (default: one per core).")] = None,
+    scheduler: Annotated[str | None, typer.Option(help="Address of a running Dask scheduler "
+                                                       "(tcp://host:8786) instead of local workers.")] = None,
+) -> None:
+    """Run every point of a sweep (each a simulation) on Dask; write results.parquet/.csv and compare.html."""
+    from p2penergy.sweeps.spec import SweepError, load_sweep
+
+    if workers is not None and scheduler is not None:
+        raise fail("--workers and --scheduler: give one of them (local workers or a running cluster)")
+    if workers is not None and workers < 1:
+        raise fail(f"--workers: must be at least 1, got {workers}")
+    try:
+        sweep = load_sweep(sweep_file)
+    except SweepError as exc:
+        raise fail(str(exc)) from exc
+    folder = out or Path("sweeps") / sweep_file.stem
+    console = Console(stderr=True, highlight=False)
+    console.print(f"sweep: {len(sweep.points)} points ({', '.join(sweep.axes) or 'no axes'}) → {folder}")
+
+    def progress(done: int, total: int, point: Any, outcome: dict[str, Any]) -> None:
+        status = "done" if outcome["status"] == "ok" else f"FAILED: {outcome['error']}"
+        console.print(f"[{done}/{total}] {point.label}: {status}")
+
+    from p2penergy.sweeps.runner import run_sweep
+
+    try:
+        result = run_sweep(sweep, folder, workers=workers, scheduler=scheduler, progress=progress)
+    except (OSError, ValueError) as exc:
+        raise fail(str(exc)) from exc
+    out_console = Console(highlight=False)
+    out_console.print(f"points: {len(result.ran)} run, {len(result.reused)} already done, {len(result.failed)} failed")
+    for short, error in result.failed.items():
+        out_console.print(f"failed {short}: {error}")
+    out_console.print(f"written: {folder}/results.parquet, {folder}/results.csv, {folder}/compare.html, "
+                      f"run folders in {folder}/points/")
+    if result.failed:
+        raise typer.Exit(code=1)
