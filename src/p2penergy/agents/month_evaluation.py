@@ -93,6 +93,7 @@ def evaluate_month(
                                   f"(it has {frame.index[0]} to {frame.index[-1]})")
     issues = day_ahead_issues(start, end, step_ns // 60_000_000_000, DAY_AHEAD_ISSUE_HOUR)
     load_model, pv_model = fit(frames, weather, start, seed, days_off)
+    weather = _IssueMemo(weather) if weather is not None else None
     chosen = {"load": load_model, "pv": pv_model}
     per_site: dict[str, dict[str, dict[str, float]]] = {name: {"load": {}, "pv": {}} for name in frames}
     total: dict[str, dict[str, float]] = {}
@@ -109,6 +110,25 @@ def evaluate_month(
         if covered:
             coverage[target] = covered
     return MonthEvaluation(month.replace(day=1), per_site, total, coverage, len(issues))
+
+
+class _IssueMemo:
+    """A weather source whose ``issue_for`` answers are kept: every model and target asks for the
+    same issues of the month (the sources themselves keep only the last few)."""
+
+    def __init__(self, source: Any) -> None:
+        self._source = source
+        self._kept: dict[tuple[datetime, int, int], pd.DataFrame] = {}
+
+    def issue_for(self, issued_at: datetime, horizon: pd.DatetimeIndex) -> pd.DataFrame:
+        ns = index_ns(horizon)
+        key = (issued_at, int(ns[0]), len(ns))
+        if key not in self._kept:
+            self._kept[key] = self._source.issue_for(issued_at, horizon)
+        return self._kept[key].copy()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)
 
 
 def coverage_of(forecaster: Forecaster, frames: Mapping[str, pd.DataFrame], weather: Any,

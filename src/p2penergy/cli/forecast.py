@@ -33,11 +33,13 @@ def evaluate_command(
     altitude_m: Annotated[float, typer.Option(help="Site altitude [m].")] = 0.0,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write the result as JSON to this file.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the forecasters (and synthetic weather forecasts).")] = 0,
+    holidays: Annotated[str | None, typer.Option(help="Country (ISO code, e.g. US, or US-CA with a subdivision) "
+                                                      "whose public holidays are days off to the forecasters.")] = None,
 ) -> None:
     """Fit on every slot before the test month, forecast each of its days the day before at noon,
     and print nMAE per site and for the sum of the sites for the agents' model and the baselines."""
     from p2penergy.agents.month_evaluation import evaluate_month
-    from p2penergy.formats.measured_inputs import WEATHER_KINDS, measured_inputs
+    from p2penergy.formats.measured_inputs import WEATHER_KINDS, days_off, measured_inputs
 
     try:
         month = date.fromisoformat(f"{test_month}-01")
@@ -54,7 +56,7 @@ def evaluate_command(
             raise fail(f"--latitude/--longitude: {exc}") from exc
     try:
         inputs = measured_inputs(meter, timezone, weather, weather_forecast, site, seed)
-        result = evaluate_month(inputs.sites, month, inputs.weather, seed)
+        result = evaluate_month(inputs.sites, month, inputs.weather, seed, days_off(holidays, inputs.sites))
     except (MeasuredDataError, AgentInputError) as exc:
         raise fail(str(exc)) from exc
     print_evaluation(result, f"weather: {WEATHER_KINDS[inputs.weather_kind]}")

@@ -63,13 +63,13 @@ def citylearn_tables(directory: Path, buildings: Sequence[int] = range(1, 9),
     for n in buildings:
         frame = _read(directory / f"Building_{n}.csv", (LOAD, PV))
         rows, starts = clock_hours(len(frame))
-        stamps = [t.isoformat() for t in starts]
+        stamps = _iso(starts)
         meters.append(pd.DataFrame({"timestamp": stamps, "site": f"building-{n}",
                                     "load_kwh": frame[LOAD].to_numpy()[rows],
                                     "pv_wh": frame[PV].to_numpy()[rows] * pv_kw}))
     weather = _read(directory / "weather.csv", (TEMP, GHI))
     rows, starts = clock_hours(len(weather))
-    table = pd.DataFrame({"timestamp": [t.isoformat() for t in starts], "temp_c": weather[TEMP].to_numpy()[rows],
+    table = pd.DataFrame({"timestamp": _iso(starts), "temp_c": weather[TEMP].to_numpy()[rows],
                           "ghi_w_m2": weather[GHI].to_numpy()[rows]})
     return pd.concat(meters, ignore_index=True), table
 
@@ -84,6 +84,12 @@ def write_citylearn(directory: Path, out_dir: Path, buildings: Sequence[int] = r
     meter.to_csv(paths[0], index=False)
     weather.to_csv(paths[1], index=False)
     return paths
+
+
+def _iso(starts: pd.DatetimeIndex) -> np.ndarray:
+    """ISO 8601 with the UTC offset (``2016-08-01T00:00:00-07:00``), vectorised."""
+    text = pd.Series(starts.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    return (text.str[:-2] + ":" + text.str[-2:]).to_numpy()
 
 
 def _read(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from p2penergy.agents.issued_weather import IssuedWeatherForecasts, weather_source
 from p2penergy.agents.month_evaluation import MonthEvaluation, evaluate_month
+from p2penergy.assets.profiles import public_holidays
 from p2penergy.assets.pv import Site
 from p2penergy.scenario.measured import MeasuredDataError, check_zone, read_meter, slot_step
 from p2penergy.scenario.measured_weather import on_grid, read_weather, read_weather_forecasts
@@ -74,8 +75,22 @@ def measured_inputs(meter: Path, timezone: str, weather: Path | None = None, wea
     return MeasuredInputs(sites, source, kind)
 
 
+def days_off(holidays: str | None, sites: dict[str, pd.DataFrame]) -> frozenset[date]:
+    """Public holidays of ``holidays`` (``"US"``, or ``"US-CA"`` with a subdivision) in the years of the data."""
+    if holidays is None:
+        return frozenset()
+    country, _, subdivision = holidays.partition("-")
+    years = {t.year for frame in sites.values() for t in (frame.index[0], frame.index[-1])}
+    try:
+        return frozenset(public_holidays(country, range(min(years), max(years) + 1), subdivision or None))
+    except (ValueError, NotImplementedError) as exc:
+        raise MeasuredDataError(f"holidays: {holidays!r} is not a country (ISO code, e.g. US or US-CA) known to "
+                                f"the holidays package") from exc
+
+
 def evaluate_files(meter: Path, month: date, timezone: str, weather: Path | None = None,
-                   weather_forecast: Path | None = None, site: Site | None = None, seed: int = 0) -> MonthEvaluation:
+                   weather_forecast: Path | None = None, site: Site | None = None, seed: int = 0,
+                   holidays: str | None = None) -> MonthEvaluation:
     """:func:`~p2penergy.agents.month_evaluation.evaluate_month` on the files (see the module docstring)."""
     inputs = measured_inputs(meter, timezone, weather, weather_forecast, site, seed)
-    return evaluate_month(inputs.sites, month, inputs.weather, seed)
+    return evaluate_month(inputs.sites, month, inputs.weather, seed, days_off(holidays, inputs.sites))
