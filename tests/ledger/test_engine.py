@@ -244,3 +244,29 @@ def test_replay_reads_slot_starts_as_instants_whatever_their_offset(tmp_path):
     rewrite_chain_from(Journal(url), trade.seq, with_slot(START + SETTINGS.slot_length))
     with pytest.raises(JournalMismatch, match=rf"journal row {trade.seq} \(trade {trade.ref}\): differs"):
         replay(Journal(url))
+
+
+def test_an_address_signs_for_one_participant_only(engine, wallets):
+    rows = engine.journal.head[0]
+    with pytest.raises(ValueError, match="already registered for 'a'"):
+        engine.register({"mallory": wallets.keys["a"].address})
+    with pytest.raises(ValueError, match="already registered for 'c'"):  # nor twice in one registration
+        engine.register({"c": "0x" + "11" * 20, "d": "0x" + "11" * 20})
+    assert engine.journal.head[0] == rows and "mallory" not in engine.addresses
+
+
+def test_a_journal_of_the_old_signing_format_is_refused_by_name(tmp_path):
+    from p2penergy.ledger.audit import audit
+    from p2penergy.ledger.engine import JournalMismatch
+    from p2penergy.ledger.journal import Journal
+
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    journal = Journal(url)
+    journal.append("genesis", {"format_version": 2, "chain": "none", "chain_id": 1, "contract": "0x" + "00" * 20,
+                               "operator": "0x" + "00" * 20, "market": SETTINGS.to_mapping()})
+    journal.flush()
+    with pytest.raises(JournalMismatch, match="format_version 2; this p2penergy reads format 3"):
+        Engine.open(journal)
+    report = audit(journal, None)
+    assert not report.ok and "format_version 2" in report.error
+    journal.close()

@@ -17,11 +17,13 @@ from p2penergy.ledger.signing import (
     SignatureError,
     Verifier,
     batch_hash,
-    requirements_hash,
+    meter_digest,
+    read_digest,
     sign_action,
     sign_batch,
+    sign_digest,
     struct_hash,
-    tag_hash,
+    typed_message,
 )
 from p2penergy.market import Order, Requirement, Tag
 
@@ -41,30 +43,81 @@ def verifier():
     return Verifier(DOMAIN, {"alice": ALICE.address, "bob": BOB.address})
 
 
-def typed(primary, fields, message):
-    return {
-        "types": {
-            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
-            primary: [{"name": n, "type": t} for n, t in fields],
-        },
-        "primaryType": primary, "domain": DOMAIN.as_typed_data_domain(), "message": message,
+def typed(primary, fields, message, **structs):
+    """An eth_signTypedData_v4 request written out by hand (not from our TYPES): an independent check."""
+    types = {
+        "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                         {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
+        primary: [{"name": n, "type": t} for n, t in fields],
     }
+    types.update({name: [{"name": n, "type": t} for n, t in f] for name, f in structs.items()})
+    return {"types": types, "primaryType": primary, "domain": DOMAIN.as_typed_data_domain(), "message": message}
+
+
+ORDER_FIELDS = [("orderId", "string"), ("participant", "address"), ("side", "uint8"), ("slotStart", "uint64"),
+                ("energyWh", "uint64"), ("priceMicros", "uint256"), ("submittedAtUs", "uint64"),
+                ("attributes", "Attribute[]"), ("requirements", "Requirement[]"), ("nonce", "uint64")]
+NESTED = {"Attribute": [("key", "string"), ("value", "string")],
+          "Requirement": [("match", "Match[]"), ("premiumMicros", "uint256")],
+          "Match": [("key", "string"), ("values", "string[]")]}
 
 
 def test_order_digest_matches_eth_account_typed_data():
-    # eth-account's encode_typed_data is an independent EIP-712 implementation.
+    # eth-account's encode_typed_data is an independent EIP-712 implementation; the wallet sees every field.
     order = sell()
-    fields = [("orderId", "string"), ("participant", "address"), ("side", "uint8"), ("slotStart", "uint64"),
-              ("energyWh", "uint64"), ("priceMicros", "uint256"), ("submittedAtUs", "uint64"),
-              ("attributes", "bytes32"), ("requirements", "bytes32"), ("nonce", "uint64")]
     message = {"orderId": "o1", "participant": ALICE.address, "side": 1, "slotStart": int(SLOT.timestamp()),
                "energyWh": 500, "priceMicros": 12_340_000, "submittedAtUs": int(SLOT.timestamp() - 7200) * 10**6,
-               "attributes": tag_hash(order.tag), "requirements": requirements_hash(()), "nonce": 7}
+               "attributes": [{"key": "producer", "value": "alice"}, {"key": "source", "value": "solar"}],
+               "requirements": [], "nonce": 7}
     signed = sign_action(ALICE, DOMAIN, order, 7)
-    encoded = encode_typed_data(full_message=typed("Order", fields, message))
+    encoded = encode_typed_data(full_message=typed("Order", ORDER_FIELDS, message, **NESTED))
     assert Account.recover_message(encoded, signature=signed.signature) == ALICE.address
     assert Account.sign_message(encoded, ALICE.private_key).signature == signed.signature
+    assert typed_message(order, 7, ALICE.address) == ("Order", message)
+
+
+def test_buy_requirements_are_typed_in_preference_order():
+    buy = Order("b1", "alice", "buy", SLOT, 300, Decimal("20.5"), SLOT - timedelta(hours=1),
+                requirements=(Requirement.of({"source": ["wind", "solar"], "site": "s1"}, "1.25"), Requirement.any()))
+    message = {"orderId": "b1", "participant": ALICE.address, "side": 0, "slotStart": int(SLOT.timestamp()),
+               "energyWh": 300, "priceMicros": 20_500_000, "submittedAtUs": int(SLOT.timestamp() - 3600) * 10**6,
+               "attributes": [],
+               "requirements": [{"match": [{"key": "site", "values": ["s1"]},
+                                           {"key": "source", "values": ["solar", "wind"]}],
+                                 "premiumMicros": 1_250_000},
+                                {"match": [], "premiumMicros": 0}],
+               "nonce": 9}
+    encoded = encode_typed_data(full_message=typed("Order", ORDER_FIELDS, message, **NESTED))
+    assert Account.recover_message(encoded, signature=sign_action(ALICE, DOMAIN, buy, 9).signature) == ALICE.address
+    swapped = replace(buy, requirements=buy.requirements[::-1])  # preference is signed
+    assert struct_hash(swapped, 9, ALICE.address) != struct_hash(buy, 9, ALICE.address)
+
+
+def test_meter_reading_and_read_match_eth_account():
+    values = {"load_wh": 400, "pv_wh": 900, "grid_export_wh": 500}
+    enc = encode_typed_data(full_message=typed(
+        "MeterReading", [("participant", "address"), ("slotStart", "uint64"), ("loadWh", "uint64"),
+                         ("pvWh", "uint64"), ("gridImportWh", "uint64"), ("gridExportWh", "uint64"),
+                         ("socWh", "uint64"), ("nonce", "uint64")],
+        {"participant": ALICE.address, "slotStart": int(SLOT.timestamp()), "loadWh": 400, "pvWh": 900,
+         "gridImportWh": 0, "gridExportWh": 500, "socWh": 0, "nonce": 11}))
+    sig = sign_digest(ALICE.private_key, meter_digest(DOMAIN, ALICE.address, SLOT, values, 11))
+    assert Account.recover_message(enc, signature=sig) == ALICE.address
+    ts = int(SLOT.timestamp()) * 10**6 + 123
+    enc = encode_typed_data(full_message=typed(
+        "Read", [("participant", "address"), ("path", "string"), ("query", "string"), ("timestampUs", "uint64")],
+        {"participant": ALICE.address, "path": "/api/me/bill", "query": "month=2020-08", "timestampUs": ts}))
+    sig = sign_digest(ALICE.private_key, read_digest(DOMAIN, ALICE.address, "/api/me/bill", "month=2020-08", ts))
+    assert Account.recover_message(enc, signature=sig) == ALICE.address
+    other_query = read_digest(DOMAIN, ALICE.address, "/api/me/bill", "month=2020-09", ts)
+    assert Account.recover_message(enc, signature=sign_digest(ALICE.private_key, other_query)) != ALICE.address
+
+
+def test_an_address_signs_for_one_participant_only():
+    v = verifier()
+    with pytest.raises(SignatureError, match="already registered for 'alice'"):
+        v.register("mallory", ALICE.address)
+    v.register("alice", ALICE.address)  # the same binding again is fine
 
 
 def test_cancel_modify_and_batch_match_eth_account():

@@ -1,3 +1,4 @@
+import itertools
 from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -68,3 +69,26 @@ def test_bad_settings_name_the_field(table, field):
 def test_round_trip_through_mapping():
     s = MarketSettings.demonstration()
     assert MarketSettings.from_mapping(s.to_mapping()) == s
+
+
+def test_tradable_slots_are_the_calendar_of_open_gates():
+    m = MarketSettings.demonstration()
+    tokyo = ZoneInfo("Asia/Tokyo")
+    at = datetime(2020, 8, 3, 9, 5, tzinfo=tokyo)  # the 09:00 slot's gate closes at 09:20
+    slots = m.tradable_slots(at)
+    assert slots[0] == datetime(2020, 8, 3, 9, 0, tzinfo=tokyo) and slots[-1] == datetime(2020, 8, 4, 9, 0, tzinfo=tokyo)
+    assert len(slots) == 49 and all(m.gate_is_open(s, at) for s in slots)
+    later = m.tradable_slots(at + timedelta(minutes=20))  # 09:25: the 09:00 slot has closed
+    assert later[0] == datetime(2020, 8, 3, 9, 30, tzinfo=tokyo) and len(later) == 48
+    assert not m.gate_is_open(later[0] - m.slot_length, at + timedelta(minutes=20))
+
+
+def test_tradable_slots_hold_both_0215s_of_an_autumn_night():
+    from pathlib import Path
+
+    eu = MarketSettings.from_toml(Path(__file__).parents[2] / "markets" / "eu-15min.toml")
+    berlin = ZoneInfo("Europe/Berlin")
+    slots = eu.tradable_slots(datetime(2020, 10, 24, 12, 0, tzinfo=berlin))
+    local = [s.astimezone(berlin).strftime("%H:%M%z") for s in slots]
+    assert "02:15+0200" in local and "02:15+0100" in local
+    assert all(b - a == eu.slot_length for a, b in itertools.pairwise(slots))

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from datetime import timedelta
 from decimal import Decimal
 
 import httpx
 import pytest
-from tests.service.conftest import SLOT, key, now_of, order, register
+from tests.service.conftest import SLOT, TOKEN, key, now_of, order, register
 
 from p2penergy.ledger.signing import sign_action
 from p2penergy.market import OrderRejected
@@ -35,6 +34,11 @@ def test_registration_needs_the_admin_token(server):
     assert r.status_code == 401
     register(server.url, "h1")
     assert httpx.get(f"{server.url}/api/participants").json() == ["h1"]
+    # h1's address cannot be registered again for another participant id (its signatures would pass as both)
+    r = httpx.post(f"{server.url}/api/participants", json={"participant": "h2", "address": key("h1").address},
+                   headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 409 and r.json()["field"] == "address"
+    assert httpx.get(f"{server.url}/api/participants").json() == ["h1"]
 
 
 def test_orders_match_and_trades_are_private_or_public(server):
@@ -57,7 +61,7 @@ def test_orders_match_and_trades_are_private_or_public(server):
     assert (bill["bought_wh"], Decimal(bill["paid"])) == (500, Decimal(10))
     assert Decimal(s.bill()["received"]) == Decimal(10)
     cert = httpx.get(f"{server.url}/api/me/certificates",
-                     headers=read_headers(key("buyer"), b.domain, "/api/me/certificates", time.time())).json()
+                     headers=read_headers(key("buyer"), b.domain, "/api/me/certificates", b.now())).json()
     # the slot is not settled yet: what the seller declared, marked as not yet certified
     assert cert[0]["attributes"] == {"producer": "seller", "source": "solar"} and cert[0]["energy_wh"] == 500
     assert cert[0]["status"] == "pending" and cert[0]["cert_id"] is None
@@ -132,13 +136,13 @@ def test_nobody_cancels_or_reads_another_participants_orders(server):
     assert err.value.field == "order_id"  # as for an id that does not exist (test_guard)
     assert alice.open_orders()["al1"].remaining_wh == 400
     # bob signs headers claiming to be alice: refused
-    forged = read_headers(key("bob"), bob.domain, "/api/me/orders", time.time())
+    forged = read_headers(key("bob"), bob.domain, "/api/me/orders", bob.now())
     forged["X-Participant"] = "alice"
     r = httpx.get(f"{server.url}/api/me/orders", headers=forged)
     assert r.status_code == 401 and r.json()["field"] == "X-Signature"
     assert httpx.get(f"{server.url}/api/me/orders").status_code == 401
     # a stale signed read is refused too
-    stale = read_headers(key("alice"), alice.domain, "/api/me/orders", time.time() - 3600)
+    stale = read_headers(key("alice"), alice.domain, "/api/me/orders", alice.now() - timedelta(hours=1))
     assert httpx.get(f"{server.url}/api/me/orders", headers=stale).json()["field"] == "X-Timestamp"
     assert bob.open_orders() == {}
     assert alice.cancel("al1", now_of(server.url)) == 400
@@ -271,7 +275,7 @@ def test_a_self_trade_cancel_is_journalled_and_told_to_its_owner(server):
     assert ack["self_trade_cancels"] == [{"order_id": "mine", "cancelled_wh": 300, "by_order_id": "a-buy"}]
     mine = {o["order"]["order_id"]: o for o in httpx.get(
         f"{server.url}/api/me/orders", params={"status": "all"},
-        headers=read_headers(key("a"), a.domain, "/api/me/orders", time.time())).json()}
+        headers=read_headers(key("a"), a.domain, "/api/me/orders", a.now(), "status=all")).json()}
     assert mine["mine"]["status"] == "cancelled" and mine["mine"]["cancelled_by"] == "a-buy"
     rows = [(r.kind, r.ref) for r in server.app.state.live.journal.rows() if r.kind in ("self_cancel", "trade")]
     assert ("self_cancel", "mine") in rows

@@ -32,7 +32,7 @@ def clock() -> MarketClock:
 
 def reading(ex: LiveExchange, pid: str, values: dict[str, int], nonce: int) -> tuple[dict, bytes]:
     body = {"participant": pid, "slot_start": SLOT.isoformat(), "values": values, "nonce": nonce}
-    return body, sign_digest(key(pid).private_key, meter_digest(ex.domain, body))
+    return body, sign_digest(key(pid).private_key, meter_digest(ex.domain, key(pid).address, SLOT, values, nonce))
 
 
 def live_journal(db_url: str, chain_url: str | None = None) -> None:

@@ -275,9 +275,10 @@ def test_kill_9_during_group_commits_under_load_loses_duplicates_and_over_fills_
         public = all_public_trades(url)
         assert {t["trade_id"]: t["energy_wh"] for t in public} == {k: t["energy_wh"] for k, t in trades.items()}
         for c in clients:
+            access = HttpMarketAccess(url, key(c.pid))
             mine = httpx.get(f"{url}/api/me/orders", params={"status": "all"},
-                             headers=read_headers(key(c.pid), HttpMarketAccess(url, key(c.pid)).domain,
-                                                  "/api/me/orders", time.time())).json()
+                             headers=read_headers(key(c.pid), access.domain, "/api/me/orders", access.now(),
+                                                  "status=all")).json()
             for row in mine:
                 oid = row["order"]["order_id"]
                 left = journal_orders[oid].energy_wh - filled[oid]

@@ -32,6 +32,11 @@ def depth(url: str, slot: str) -> dict:
     return r.json()
 
 
+def held_slots(url: str) -> list[datetime]:
+    """The tradable slots ``/api/slots`` lists whose books hold orders."""
+    return [datetime.fromisoformat(x["slot_start"]) for x in httpx.get(f"{url}/api/slots").json() if x["has_orders"]]
+
+
 def test_the_two_0215_slots_are_two_books_over_http(tmp_path):
     settings = service_settings(tmp_path, clock_start=START, speed=4.0)
     with run_server(settings, EU) as srv:
@@ -47,7 +52,7 @@ def test_the_two_0215_slots_are_two_books_over_http(tmp_path):
                 "nonce": signed.nonce, "signature": "0x" + signed.signature.hex()}
         r = httpx.post(f"{srv.url}/api/orders", json=body)
         assert r.status_code == 201, r.text
-        listed = [datetime.fromisoformat(x) for x in httpx.get(f"{srv.url}/api/slots").json()]
+        listed = held_slots(srv.url)
         assert listed == [datetime(2020, 10, 25, 0, 15, tzinfo=UTC), datetime(2020, 10, 25, 1, 15, tzinfo=UTC)]
         assert depth(srv.url, "2020-10-25T02:15:00+02:00")["sell"] == [{"price_per_kwh": "0.1000", "energy_wh": 400}]
         assert depth(srv.url, "2020-10-25T02:15:00+01:00")["sell"] == [{"price_per_kwh": "0.2000", "energy_wh": 600}]
@@ -60,10 +65,10 @@ def test_the_two_0215_slots_are_two_books_over_http(tmp_path):
         assert [datetime.fromisoformat(t["slot_start"]) for t in public] == [FIRST]
         # the first 02:15's gate closes at 00:25 UTC and its book is closed; the second stays open until 01:25 UTC
         deadline = time.monotonic() + 120
-        while len(httpx.get(f"{srv.url}/api/slots").json()) != 1:
+        while len(held_slots(srv.url)) != 1:
             assert time.monotonic() < deadline, "the first 02:15 never closed"
             time.sleep(0.2)
-        assert [datetime.fromisoformat(x) for x in httpx.get(f"{srv.url}/api/slots").json()] == [SECOND]
+        assert held_slots(srv.url) == [SECOND]
         late = now_of(srv.url)
         assert late > EU.gate_close(FIRST)
         trades = b.submit(order("b3", "buyer", "buy", 200, "0.2000", late, slot=SECOND))

@@ -205,8 +205,9 @@ class _Checks:
         elif kind == "meter" and "signature" in body:
             signer = self._signer(body["participant"], where)
             self._nonce(body["participant"], body["nonce"], where)
-            reading = {k: body[k] for k in ("participant", "slot_start", "values", "nonce")}
-            if recover(meter_digest(self.domain, reading), bytes.fromhex(body["signature"])) != signer:
+            digest = meter_digest(self.domain, signer, datetime.fromisoformat(body["slot_start"]), body["values"],
+                                  body["nonce"])
+            if recover(digest, bytes.fromhex(body["signature"])) != signer:
                 raise AuditFailure(f"{where}: reading's signature does not match its content (altered or forged)")
             self.report.signed_readings += 1
         elif kind == "commit":

@@ -67,7 +67,9 @@ from p2penergy.market.exchange import SlotClose
 if TYPE_CHECKING:
     from p2penergy.provenance import Registry, SiteSlot, SlotProvenance
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+"""3: every signed request is an EIP-712 struct (typed attributes and requirements, ``MeterReading``).
+Format 2 journals (bytes32 JSON hashes, raw meter digests) are refused on open and by the audit."""
 ACTION_KINDS = ("order", "modify", "cancel")
 SIGNED_KINDS = (*ACTION_KINDS, "reject")
 ROOT_GROUP = {"order": "orders", "modify": "orders", "cancel": "orders", "reject": "orders",
@@ -300,9 +302,13 @@ class Engine:
     def register(self, addresses: Mapping[str, str]) -> dict[str, str]:
         """Journal and register participants' addresses (and on the committer's registry)."""
         addresses = {pid: address for pid, address in addresses.items() if self.addresses.get(pid) != address}
-        for pid in addresses:  # all checked before anything is written
+        owner = {a.lower(): pid for pid, a in self.addresses.items()}
+        for pid, address in addresses.items():  # all checked before anything is written
             if pid in self.addresses:
                 raise ValueError(f"participant: {pid!r} is already registered with another address")
+            if owner.setdefault(address.lower(), pid) != pid:
+                raise ValueError(f"address: {address} is already registered for {owner[address.lower()]!r}; "
+                                 "an address signs for one participant only")
         for pid, address in addresses.items():
             self.journal.append("participant", {"participant": pid, "address": address}, ref=pid)
             self._registered(pid, address)
@@ -490,7 +496,8 @@ class Engine:
             if nonce is None:
                 raise ValueError("nonce: a signed reading needs its nonce")
             body["nonce"] = nonce
-            if recover(meter_digest(self.domain, body), signature) != self.verifier.address(participant):
+            signer = self.verifier.address(participant)
+            if recover(meter_digest(self.domain, signer, slot_start, values, nonce), signature) != signer:
                 raise SignatureError(f"meter reading of {participant!r}: signature was not made by its registered "
                                      "key over this reading (altered or forged)")
             if admit is not None:
@@ -759,6 +766,10 @@ def genesis_of(row: JournalRow) -> dict[str, Any]:
         int(body["chain_id"]), str(body["contract"])
     except (KeyError, TypeError, ValueError, MarketError) as exc:
         raise JournalMismatch(f"journal row 1 (genesis): malformed ({exc})") from exc
+    if body.get("format_version") != FORMAT_VERSION:
+        raise JournalMismatch(f"journal row 1 (genesis): format_version {body.get('format_version')!r}; this "
+                              f"p2penergy reads format {FORMAT_VERSION} only (its signatures are EIP-712 typed "
+                              "structs; a format 2 journal's are not): check it with the p2penergy that wrote it")
     return body  # type: ignore[no-any-return]
 
 

@@ -1,51 +1,102 @@
-"""EIP-712 typed data for orders, cancels and modifies; signing, verification, replay.
+"""EIP-712 typed data for everything a participant signs; signing, verification, replay.
 
-Typed structs (field order is the encoding order)::
+Every signed request is one EIP-712 typed struct, so any EIP-712 wallet (MetaMask's
+``eth_signTypedData_v4``, a hardware wallet, eth-account's ``encode_typed_data``) can sign
+it. :data:`TYPES` is the one definition of the structs (field order is the encoding order);
+the type strings, type hashes, ``/api/market`` and ``docs/service.md`` derive from it::
 
     Order(string orderId,address participant,uint8 side,uint64 slotStart,uint64 energyWh,
-          uint256 priceMicros,uint64 submittedAtUs,bytes32 attributes,bytes32 requirements,uint64 nonce)
+          uint256 priceMicros,uint64 submittedAtUs,Attribute[] attributes,Requirement[] requirements,
+          uint64 nonce)
+    Attribute(string key,string value)
+    Requirement(Match[] match,uint256 premiumMicros)
+    Match(string key,string[] values)
     Cancel(string orderId,address participant,uint64 cancelledAtUs,uint64 nonce)
     Modify(string orderId,address participant,uint64 energyWh,uint256 priceMicros,uint64 modifiedAtUs,uint64 nonce)
+    MeterReading(address participant,uint64 slotStart,uint64 loadWh,uint64 pvWh,uint64 gridImportWh,
+                 uint64 gridExportWh,uint64 socWh,uint64 nonce)
+    Read(address participant,string path,string query,uint64 timestampUs)
     Batch(address participant,bytes32[] items)
 
-``side`` is 0 for buy and 1 for sell; ``slotStart`` is Unix seconds, other times Unix
-microseconds; ``priceMicros`` is the price per kWh times 10^6 (exact);
-``attributes`` / ``requirements`` are keccak256 of their canonical JSON. The domain is
-``EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)``
-with name ``p2penergy``, version ``1`` and the settlement contract.
+Canonical forms (``docs/service.md#canonical-forms`` states them with test vectors):
+``side`` 0 buy, 1 sell; ``slotStart`` Unix seconds; every other time Unix microseconds;
+``priceMicros`` / ``premiumMicros`` the price per kWh times 10^6 (exact); energies whole Wh;
+attributes sorted by key; a requirement's match entries sorted by key, each one's values
+sorted and without duplicates; requirements in the buyer's order of preference. The domain
+is ``EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)``
+with name ``p2penergy``, version ``2`` and the settlement contract.
 
 A participant signs either one action (its own digest) or a :class:`SignedBatch`: one
-signature over the struct hashes of all the actions an agent takes in one step. Every
-action carries a nonce; per participant nonces must strictly increase, so a replayed or
-re-ordered action is rejected (:class:`ReplayError`).
+signature over the struct hashes of all the actions an agent takes in one step. Orders,
+cancels, modifies and meter readings carry a nonce from one sequence per participant,
+which must strictly increase, so a replayed or re-ordered action is rejected
+(:class:`ReplayError`). Reads carry no nonce: a time on the exchange's clock instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
 
 from coincurve import PrivateKey, PublicKey
 
-from p2penergy.ledger.actions import Action, Cancel, Modify, canonical_json
+from p2penergy.ledger.actions import Action, Cancel, Modify
 from p2penergy.ledger.hashing import keccak
 from p2penergy.ledger.keys import SECP256K1_N, Key, address_from_public
 from p2penergy.market import BUY, Order, Requirement, Tag
 
-DOMAIN_TYPE = b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
-ORDER_TYPE = (b"Order(string orderId,address participant,uint8 side,uint64 slotStart,uint64 energyWh,"
-              b"uint256 priceMicros,uint64 submittedAtUs,bytes32 attributes,bytes32 requirements,uint64 nonce)")
-CANCEL_TYPE = b"Cancel(string orderId,address participant,uint64 cancelledAtUs,uint64 nonce)"
-MODIFY_TYPE = (b"Modify(string orderId,address participant,uint64 energyWh,uint256 priceMicros,"
-               b"uint64 modifiedAtUs,uint64 nonce)")
-BATCH_TYPE = b"Batch(address participant,bytes32[] items)"
-_ORDER_TH, _CANCEL_TH, _MODIFY_TH, _BATCH_TH, _DOMAIN_TH = (
-    keccak(t) for t in (ORDER_TYPE, CANCEL_TYPE, MODIFY_TYPE, BATCH_TYPE, DOMAIN_TYPE)
-)
+TYPES: dict[str, tuple[tuple[str, str], ...]] = {
+    "EIP712Domain": (("name", "string"), ("version", "string"), ("chainId", "uint256"),
+                     ("verifyingContract", "address")),
+    "Order": (("orderId", "string"), ("participant", "address"), ("side", "uint8"), ("slotStart", "uint64"),
+              ("energyWh", "uint64"), ("priceMicros", "uint256"), ("submittedAtUs", "uint64"),
+              ("attributes", "Attribute[]"), ("requirements", "Requirement[]"), ("nonce", "uint64")),
+    "Attribute": (("key", "string"), ("value", "string")),
+    "Requirement": (("match", "Match[]"), ("premiumMicros", "uint256")),
+    "Match": (("key", "string"), ("values", "string[]")),
+    "Cancel": (("orderId", "string"), ("participant", "address"), ("cancelledAtUs", "uint64"), ("nonce", "uint64")),
+    "Modify": (("orderId", "string"), ("participant", "address"), ("energyWh", "uint64"), ("priceMicros", "uint256"),
+               ("modifiedAtUs", "uint64"), ("nonce", "uint64")),
+    "MeterReading": (("participant", "address"), ("slotStart", "uint64"), ("loadWh", "uint64"), ("pvWh", "uint64"),
+                     ("gridImportWh", "uint64"), ("gridExportWh", "uint64"), ("socWh", "uint64"), ("nonce", "uint64")),
+    "Read": (("participant", "address"), ("path", "string"), ("query", "string"), ("timestampUs", "uint64")),
+    "Batch": (("participant", "address"), ("items", "bytes32[]")),
+}
+"""The EIP-712 structs, in the ``types`` form of ``eth_signTypedData_v4`` (name, type) pairs."""
+
+METER_VALUES = (("load_wh", "loadWh"), ("pv_wh", "pvWh"), ("grid_import_wh", "gridImportWh"),
+                ("grid_export_wh", "gridExportWh"), ("soc_wh", "socWh"))
+"""A meter reading's values: JSON name and ``MeterReading`` field (whole Wh; a missing one is 0)."""
+
+
+def _referenced(primary: str) -> list[str]:
+    """``primary`` and the structs its fields reference (transitively), the others sorted by name."""
+    seen: set[str] = set()
+    todo = [primary]
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo += [t.removesuffix("[]") for _, t in TYPES[name] if t.removesuffix("[]") in TYPES]
+    return [primary, *sorted(seen - {primary})]
+
+
+def encode_type(primary: str) -> bytes:
+    """EIP-712 ``encodeType``: the struct, then the structs it references, sorted by name."""
+    return "".join(f"{n}({','.join(f'{t} {f}' for f, t in TYPES[n])})" for n in _referenced(primary)).encode()
+
+
+def typed_data_types(primary: str) -> dict[str, list[dict[str, str]]]:
+    """The ``types`` member of an ``eth_signTypedData_v4`` request whose primary type is ``primary``."""
+    return {n: [{"name": f, "type": t} for f, t in TYPES[n]] for n in ("EIP712Domain", *_referenced(primary))}
+
+
+_DOMAIN_TH, _ORDER_TH, _ATTRIBUTE_TH, _REQUIREMENT_TH, _MATCH_TH, _CANCEL_TH, _MODIFY_TH, _METER_TH, _READ_TH, \
+    _BATCH_TH = (keccak(encode_type(t)) for t in ("EIP712Domain", "Order", "Attribute", "Requirement", "Match",
+                                                  "Cancel", "Modify", "MeterReading", "Read", "Batch"))
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 _HALF_N = SECP256K1_N // 2
@@ -66,7 +117,7 @@ class Domain:
     chain_id: int
     verifying_contract: str
     name: str = "p2penergy"
-    version: str = "1"
+    version: str = "2"
     separator: bytes = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -101,21 +152,34 @@ def micros(when: datetime) -> int:
     return value
 
 
-def price_micros(price_per_kwh: Decimal) -> int:
+def price_micros(price_per_kwh: Decimal, field: str = "price_per_kwh") -> int:
+    """A price per kWh times 10^6, exactly (``priceMicros``, ``premiumMicros``)."""
     scaled = price_per_kwh * 1_000_000
-    if scaled != scaled.to_integral_value() or scaled < 0:
-        raise SignatureError(f"price_per_kwh: >= 0 with at most 6 decimal places to be signed, got {price_per_kwh}")
+    if not scaled.is_finite() or scaled != scaled.to_integral_value() or not 0 <= scaled < 2**256:
+        raise SignatureError(f"{field}: >= 0 with at most 6 decimal places to be signed, got {price_per_kwh}")
     return int(scaled)
+
+
+def _strings(values: Iterable[str]) -> bytes:
+    """``string[]``: keccak of the concatenated keccak of each string."""
+    return keccak(b"".join(keccak(v.encode()) for v in values))
 
 
 @lru_cache(maxsize=4096)
 def tag_hash(tag: Tag) -> bytes:
-    return keccak(canonical_json(tag.as_dict()).encode())
+    """``Attribute[]`` of a sell order's tag (attributes sorted by key, as :class:`Tag` keeps them)."""
+    return keccak(b"".join(keccak(_ATTRIBUTE_TH + keccak(k.encode()) + keccak(v.encode())) for k, v in tag.items))
 
 
 @lru_cache(maxsize=4096)
 def requirements_hash(requirements: tuple[Requirement, ...]) -> bytes:
-    return keccak(canonical_json([r.as_dict() for r in requirements]).encode())
+    """``Requirement[]`` of a buy order, in its order of preference (match keys and values sorted,
+    as :class:`Requirement` keeps them)."""
+    return keccak(b"".join(
+        keccak(_REQUIREMENT_TH
+               + keccak(b"".join(keccak(_MATCH_TH + keccak(k.encode()) + _strings(vs)) for k, vs in r.match))
+               + _u(price_micros(r.premium_per_kwh, "requirements.premium_per_kwh")))
+        for r in requirements))
 
 
 @lru_cache(maxsize=65536)
@@ -127,7 +191,7 @@ def struct_hash(action: Action, nonce: int, address: str | bytes) -> bytes:
     """
     if isinstance(action, Order):
         body = (_ORDER_TH + keccak(action.order_id.encode()) + _addr(address)
-                + _u(0 if action.side == BUY else 1) + _u((action.slot_start - _EPOCH) // timedelta(seconds=1))
+                + _u(0 if action.side == BUY else 1) + _u(_unix_seconds(action.slot_start))
                 + _u(action.energy_wh) + _u(price_micros(action.price_per_kwh)) + _u(micros(action.submitted_at))
                 + tag_hash(action.tag) + requirements_hash(action.requirements) + _u(nonce))
     elif isinstance(action, Cancel):
@@ -139,6 +203,28 @@ def struct_hash(action: Action, nonce: int, address: str | bytes) -> bytes:
     else:
         raise TypeError(f"action: an Order, Cancel or Modify, got {type(action).__name__}")
     return keccak(body)
+
+
+def typed_message(action: Action, nonce: int, address: str) -> tuple[str, dict[str, object]]:
+    """An action as the ``primaryType`` and ``message`` of an ``eth_signTypedData_v4`` request
+    (what a wallet is asked to sign; :func:`struct_hash` is its ``hashStruct``)."""
+    if isinstance(action, Order):
+        return "Order", {
+            "orderId": action.order_id, "participant": address, "side": 0 if action.side == BUY else 1,
+            "slotStart": _unix_seconds(action.slot_start), "energyWh": action.energy_wh,
+            "priceMicros": price_micros(action.price_per_kwh), "submittedAtUs": micros(action.submitted_at),
+            "attributes": [{"key": k, "value": v} for k, v in action.tag.items],
+            "requirements": [{"match": [{"key": k, "values": list(vs)} for k, vs in r.match],
+                              "premiumMicros": price_micros(r.premium_per_kwh)} for r in action.requirements],
+            "nonce": nonce}
+    if isinstance(action, Cancel):
+        return "Cancel", {"orderId": action.order_id, "participant": address,
+                          "cancelledAtUs": micros(action.cancelled_at), "nonce": nonce}
+    if isinstance(action, Modify):
+        return "Modify", {"orderId": action.order_id, "participant": address, "energyWh": action.energy_wh,
+                          "priceMicros": price_micros(action.price_per_kwh),
+                          "modifiedAtUs": micros(action.modified_at), "nonce": nonce}
+    raise TypeError(f"action: an Order, Cancel or Modify, got {type(action).__name__}")
 
 
 def batch_hash(address: str | bytes, items: Sequence[bytes]) -> bytes:
@@ -178,13 +264,36 @@ def recover(digest: bytes, signature: bytes) -> bytes:
     return address_from_public(public.format(compressed=False))
 
 
-METER_TAG = b"p2penergy/meter/v1\x00"
+def _uint64(value: object, field: str) -> bytes:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64:
+        raise SignatureError(f"{field}: a whole number in [0, 2**64), got {value!r}")
+    return _u(value)
 
 
-def meter_digest(domain: Domain, reading: dict[str, Any]) -> bytes:
-    """What a participant signs over its own meter reading: ``reading`` holds participant,
-    slot_start (ISO 8601), values and nonce — everything but the signature."""
-    return domain.digest(keccak(METER_TAG + canonical_json(reading).encode()))
+def meter_digest(domain: Domain, address: str | bytes, slot_start: datetime, values: Mapping[str, int],
+                 nonce: int) -> bytes:
+    """EIP-712 digest of a ``MeterReading`` signed by ``address`` (a value not given is 0)."""
+    unknown = set(values) - {name for name, _ in METER_VALUES}
+    if unknown:
+        raise SignatureError(f"values.{sorted(unknown)[0]}: one of {', '.join(n for n, _ in METER_VALUES)}")
+    body = (_METER_TH + _addr(address) + _u(_unix_seconds(slot_start))
+            + b"".join(_uint64(values.get(name, 0), f"values.{name}") for name, _ in METER_VALUES)
+            + _uint64(nonce, "nonce"))
+    return domain.digest(keccak(body))
+
+
+def read_digest(domain: Domain, address: str | bytes, path: str, query: str, timestamp_us: int) -> bytes:
+    """EIP-712 digest of a ``Read`` of ``path`` with its raw ``query`` string (without ``?``; empty
+    when none) at ``timestamp_us`` (Unix microseconds on the exchange's clock)."""
+    return domain.digest(keccak(_READ_TH + _addr(address) + keccak(path.encode()) + keccak(query.encode())
+                                + _uint64(timestamp_us, "timestamp")))
+
+
+def _unix_seconds(when: datetime) -> int:
+    value = (when - _EPOCH) // timedelta(seconds=1)
+    if value < 0:
+        raise SignatureError(f"slot_start: on or after 1970-01-01, got {when.isoformat()}")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +350,14 @@ class Verifier:
             self.register(pid, address)
 
     def register(self, participant: str, address: str) -> None:
-        self._address[participant] = _addr(address)[12:]
+        """Bind ``participant`` to ``address``; an address signs for one participant only (a signature
+        names its signer's address, so one address for two ids would let one's actions pass as the other's)."""
+        raw = _addr(address)[12:]
+        for other, known in self._address.items():
+            if known == raw and other != participant:
+                raise SignatureError(f"address: {address} is already registered for {other!r}; "
+                                     "an address signs for one participant only")
+        self._address[participant] = raw
 
     def address(self, participant: str) -> bytes:
         try:

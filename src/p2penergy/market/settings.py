@@ -193,6 +193,17 @@ class MarketSettings:
         """Gate window is half-open: ``gate_open <= now < gate_close``."""
         return self.gate_open(slot_start) <= to_utc(now, "now") < self.gate_close(slot_start)
 
+    def tradable_slots(self, now: datetime) -> tuple[datetime, ...]:
+        """The slot starts (UTC) whose gate is open at ``now``, in time order: the market's calendar
+        of what can be traded at that instant (whether or not any book holds an order)."""
+        now = to_utc(now, "now")
+        slot, out = self.slot_start_of(now), []
+        while self.gate_open(slot) <= now:
+            if now < self.gate_close(slot):
+                out.append(slot)
+            slot += self.slot_length
+        return tuple(out)
+
     # -- prices -----------------------------------------------------------------------
     def price_to_ticks(self, price_per_kwh: Decimal) -> int:
         """Exact conversion; the caller has checked the price lies on the tick grid."""

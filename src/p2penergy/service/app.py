@@ -155,9 +155,15 @@ def create_app(settings: ServiceSettings, market: MarketSettings | None = None) 
             ex.stop_chain_writes()
             ex.journal.close()
 
-    app = FastAPI(title="p2penergy exchange", version="1", lifespan=lifespan,
+    app = FastAPI(title="p2penergy exchange", version="2", lifespan=lifespan,
                   description="Live P2P electricity exchange: signed tagged orders, per-slot books, "
-                              "public depth, trades and prices, private orders, bills and certificates.")
+                              "public depth, trades and prices, private orders, bills and certificates.\n\n"
+                              "Every signed request is an EIP-712 typed struct in the domain `GET /api/market` "
+                              "announces (its `eip712_types` list each struct): a body's `signature` signs the "
+                              "struct named by the operation's `x-eip712-primary-type`; private reads use the "
+                              "`signedRead` scheme. Canonical forms, the nonce rule, the clock rule and test "
+                              "vectors: docs/service.md, 'API for third parties'. Every refusal answers a "
+                              "`Problem` (`field`, `message`).")
     app.state.live = ex
     app.state.settings = settings
     app.state.commits = GroupCommit(ex)

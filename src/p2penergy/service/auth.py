@@ -1,35 +1,35 @@
-"""Request signatures besides the EIP-712 order actions: private reads and meter uploads.
+"""Signed requests besides orders, cancels and modifies: private reads and meter readings.
 
-Orders and cancels are EIP-712 structs (:mod:`p2penergy.ledger.signing`). Two more
-things are signed with the participant's key, bound to the same EIP-712 domain:
+Both are EIP-712 structs of :mod:`p2penergy.ledger.signing` in the exchange's domain
+(``docs/service.md#signing-what-and-how`` states the rules once):
 
-* a **read** of private data (my orders, trades, bill, certificates): headers
-  ``X-Participant``, ``X-Timestamp`` (Unix seconds, wall time) and ``X-Signature``
-  (65-byte hex) over ``digest(keccak("p2penergy/read/v1" 0x00 participant 0x00 path 0x00 timestamp))``;
-  the timestamp must be within the service's ``read_skew_s`` of its wall clock;
-* a **meter reading** (`p2penergy.ledger.signing.meter_digest`, which the engine and the audit
-  check): the signature covers the canonical JSON of the reading with its
-  nonce (``digest(keccak("p2penergy/meter/v1" 0x00 json))``); nonces are the same
-  strictly increasing sequence as the participant's order actions.
+* a **read** of private data (my orders, trades, bill, certificates, nonce) is a ``Read``
+  struct over the request's path and its raw query string (what follows ``?``, exactly as
+  sent; empty when none) at a time on the exchange's clock; headers ``X-Participant``,
+  ``X-Timestamp`` (Unix microseconds) and ``X-Signature`` (65-byte hex) carry it;
+* a **meter reading** is a ``MeterReading`` struct carrying a nonce of the participant's one
+  nonce sequence (the engine and the audit check it).
 """
 
 from __future__ import annotations
 
-from p2penergy.ledger.hashing import keccak
+from datetime import datetime
+from typing import Any
+
 from p2penergy.ledger.keys import Key
-from p2penergy.ledger.signing import Domain, sign_digest
-
-READ_TAG = b"p2penergy/read/v1\x00"
+from p2penergy.ledger.signing import Domain, meter_digest, micros, read_digest, sign_digest
 
 
-def read_digest(domain: Domain, participant: str, path: str, timestamp: str) -> bytes:
-    return domain.digest(keccak(READ_TAG + participant.encode() + b"\x00" + path.encode() + b"\x00"
-                                + timestamp.encode()))
+def read_headers(key: Key, domain: Domain, path: str, now: datetime, query: str = "") -> dict[str, str]:
+    """Headers that authenticate ``key``'s read of ``path`` with raw ``query`` at ``now`` (exchange clock)."""
+    ts = micros(now)
+    sig = sign_digest(key.private_key, read_digest(domain, key.address, path, query, ts))
+    return {"X-Participant": key.participant, "X-Timestamp": str(ts), "X-Signature": "0x" + sig.hex()}
 
 
-def read_headers(key: Key, domain: Domain, path: str, timestamp: float) -> dict[str, str]:
-    """Headers that authenticate a private read of ``path`` (no query string) by ``key``."""
-    ts = f"{timestamp:.3f}"
-    sig = sign_digest(key.private_key, read_digest(domain, key.participant, path, ts))
-    return {"X-Participant": key.participant, "X-Timestamp": ts, "X-Signature": "0x" + sig.hex()}
-
+def signed_reading(key: Key, domain: Domain, slot_start: datetime, values: dict[str, int],
+                   nonce: int) -> dict[str, Any]:
+    """The body of ``POST /api/meter``: ``key``'s reading of a slot, signed."""
+    sig = sign_digest(key.private_key, meter_digest(domain, key.address, slot_start, values, nonce))
+    return {"participant": key.participant, "slot_start": slot_start.isoformat(), "values": values, "nonce": nonce,
+            "signature": "0x" + sig.hex()}

@@ -18,9 +18,9 @@ import httpx
 from p2penergy.agents.market_access import OpenOrder
 from p2penergy.ledger.actions import Cancel, Modify
 from p2penergy.ledger.keys import Key
-from p2penergy.ledger.signing import Domain, meter_digest, sign_action, sign_digest
+from p2penergy.ledger.signing import Domain, sign_action
 from p2penergy.market import MarketSettings, Order, OrderRejected, Tag, Trade
-from p2penergy.service.auth import read_headers
+from p2penergy.service.auth import read_headers, signed_reading
 from p2penergy.service.clock import MarketClock
 from p2penergy.service.models import OrderIn
 
@@ -67,8 +67,9 @@ class HttpMarketAccess:
 
     # -- plumbing -------------------------------------------------------------------------
     def _get(self, path: str, signed: bool = False, **params: Any) -> Any:
-        headers = read_headers(self.key, self.domain, path, time.time()) if signed else None
-        r = self.http.get(path, params=params or None, headers=headers)
+        query = str(httpx.QueryParams(params)) if params else ""  # signed as sent
+        headers = read_headers(self.key, self.domain, path, self.now(), query) if signed else None
+        r = self.http.get(f"{path}?{query}" if query else path, headers=headers)
         if r.status_code >= 400:
             raise ServiceRefused(r.status_code, *_problem(r))
         return r.json()
@@ -140,15 +141,14 @@ class HttpMarketAccess:
 
     # -- beyond the protocol: meters and my account ------------------------------------------
     def upload_meter(self, slot_start: datetime, values: dict[str, int]) -> None:
-        reading = {"participant": self.participant, "slot_start": slot_start.isoformat(), "values": values,
-                   "nonce": self.next_nonce()}
-        sig = sign_digest(self.key.private_key, meter_digest(self.domain, reading))
-        r = self.http.post("/api/meter", json={**reading, "signature": "0x" + sig.hex()})
+        r = self.http.post("/api/meter", json=signed_reading(self.key, self.domain, slot_start, values,
+                                                              self.next_nonce()))
         if r.status_code >= 400:
             raise ServiceRefused(r.status_code, *_problem(r))
 
-    def bill(self) -> dict[str, Any]:
-        return self._get("/api/me/bill", signed=True)  # type: ignore[no-any-return]
+    def bill(self, month: str | None = None) -> dict[str, Any]:
+        """My bill of ``month`` (YYYY-MM; default the exchange clock's month), a signed read."""
+        return self._get("/api/me/bill", signed=True, **({"month": month} if month else {}))  # type: ignore[no-any-return]
 
     def my_trades(self) -> list[dict[str, Any]]:
         return self._get("/api/me/trades", signed=True)  # type: ignore[no-any-return]

@@ -366,6 +366,9 @@ class LiveExchange(LiveQueries, Listener):
                 if known.lower() == address.lower():
                     return
                 raise ServiceError(409, "participant", f"{participant!r} is already registered with another address")
+            if any(a.lower() == address.lower() for a in self.addresses.values()):
+                raise ServiceError(409, "address", "already registered for another participant; an address signs "
+                                                   "for one participant only")
             with self._guard():
                 self.engine.register({participant: address})
             self.flushed_seq = self.journal.head[0]

@@ -240,16 +240,66 @@ class Flow(BaseModel):
     energy_wh: int
 
 
+class Eip712Domain(BaseModel):
+    """The EIP-712 domain every signed request is bound to (``EIP712Domain(string name,string version,
+    uint256 chainId,address verifyingContract)``): the chain and the settlement contract."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    name: str = Field(examples=["p2penergy"])
+    version: str = Field(examples=["2"])
+    chain_id: int = Field(alias="chainId", examples=[31337])
+    verifying_contract: str = Field(alias="verifyingContract", pattern=r"^0x[0-9a-fA-F]{40}$",
+                                    examples=["0x0000000000000000000000000000000000000000"])
+
+
+class TypedField(BaseModel):
+    """One member of an EIP-712 struct, as ``eth_signTypedData_v4`` lists it."""
+
+    name: str
+    type: str
+
+
 class MarketInfo(BaseModel):
+    """Market rules, what to sign in, and the exchange's clock (docs/service.md, "API for third parties")."""
+
     market: dict[str, object]
-    domain: dict[str, object]
-    now: datetime
-    clock: dict[str, object]
+    domain: Eip712Domain
+    eip712_types: dict[str, dict[str, list[TypedField]]] = Field(
+        description="per signed struct (Order, Cancel, Modify, MeterReading, Read): the ``types`` member of an "
+                    "``eth_signTypedData_v4`` request for it (EIP712Domain, the struct and the structs it uses)")
+    now: datetime = Field(description="the exchange's clock, which decides gates and bounds signed times")
+    clock: dict[str, object] = Field(description="``{kind: real}``, or ``{kind: accelerated, start, wall_origin, "
+                                                 "speed}``: market time = start + speed x (wall time - wall_origin)")
+
+
+class SlotOut(BaseModel):
+    """A slot whose gate is open on the exchange's clock."""
+
+    slot_start: datetime
+    gate_opens_at: datetime
+    gate_closes_at: datetime
+    has_orders: bool = Field(description="its book holds orders")
 
 
 class Problem(BaseModel):
-    field: str
-    message: str
+    """Every refusal's body: the field at fault (a body field, a header, ``nonce``, ...) and what is allowed."""
+
+    field: str = Field(examples=["price_per_kwh"])
+    message: str = Field(examples=["on the market's tick of 0.01"])
+
+
+def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for refusals with these status codes (all answer a :class:`Problem`)."""
+    return {code: {"model": Problem, "description": ERROR_MEANING.get(code, "refused")} for code in codes}
+
+
+ERROR_MEANING = {
+    401: "missing, malformed or foreign signature; unknown participant; missing admin token",
+    403: "someone else's order", 404: "no such order", 409: "a used nonce, a duplicate id or address, a closed gate",
+    413: "body too large", 422: "a value out of range or malformed (names the field)",
+    429: "over the rate limit", 503: "the journal could not be written; nothing was accepted",
+}
 
 
 class ReferencePrice(BaseModel):

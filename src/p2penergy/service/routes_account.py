@@ -9,11 +9,12 @@ from fastapi import APIRouter, Depends, Query
 from p2penergy.ledger.engine import unix_seconds
 from p2penergy.service.deps import Live, Reader, admin, public
 from p2penergy.service.live import ServiceError
-from p2penergy.service.models import Bill, Certificate, MeterIn, ParticipantIn, Problem
+from p2penergy.service.models import Bill, Certificate, MeterIn, ParticipantIn, problems
 from p2penergy.service.routes_market import bill_of, month_of
 
 router = APIRouter(tags=["participants"])
-ERRORS: dict[int | str, dict[str, object]] = {c: {"model": Problem} for c in (401, 409, 413, 422, 429)}
+ERRORS = problems(401, 409, 413, 422, 429, 503)
+READ_ERRORS = problems(401, 422, 429)
 
 
 @router.post("/api/participants", status_code=201, response_model=ParticipantIn, responses=ERRORS,
@@ -30,7 +31,8 @@ def participants(ex: Live) -> list[str]:
     return sorted(ex.addresses)
 
 
-@router.post("/api/meter", status_code=201, response_model=dict[str, str], responses=ERRORS)
+@router.post("/api/meter", status_code=201, response_model=dict[str, str], responses=ERRORS,
+             openapi_extra={"x-eip712-primary-type": "MeterReading"})
 def upload_meter(body: MeterIn, ex: Live) -> dict[str, str]:
     """Upload one slot's meter reading, signed by the participant (see service.auth)."""
     for name, value in body.values.items():
@@ -41,7 +43,7 @@ def upload_meter(body: MeterIn, ex: Live) -> dict[str, str]:
     return {"status": "recorded"}
 
 
-@router.get("/api/me/bill", response_model=Bill, responses=ERRORS)
+@router.get("/api/me/bill", response_model=Bill, responses=READ_ERRORS)
 def my_bill(who: Reader, ex: Live, month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None) -> Bill:
     """My bill of a month so far (signed read): P2P, the utility's bill of my readings, the total."""
     m = month_of(ex, month)
@@ -49,7 +51,7 @@ def my_bill(who: Reader, ex: Live, month: Annotated[str | None, Query(pattern=r"
         return bill_of(ex, who, m)
 
 
-@router.get("/api/me/certificates", response_model=list[Certificate], responses=ERRORS)
+@router.get("/api/me/certificates", response_model=list[Certificate], responses=READ_ERRORS)
 def my_certificates(who: Reader, ex: Live) -> list[Certificate]:
     """Origin of the energy I bought (signed read): the provenance registry's certificates for settled
     slots (a Wh bought without one came from storage or the grid), the seller's declared tag for the rest."""
@@ -64,7 +66,7 @@ def my_certificates(who: Reader, ex: Live) -> list[Certificate]:
         return out
 
 
-@router.get("/api/me/nonce", response_model=dict[str, int], responses=ERRORS)
+@router.get("/api/me/nonce", response_model=dict[str, int], responses=READ_ERRORS)
 def my_nonce(who: Reader, ex: Live) -> dict[str, int]:
     """The last nonce I used (-1 before any): the next action must use a larger one."""
     return {"last_nonce": ex.verifier.last_nonce(who)}

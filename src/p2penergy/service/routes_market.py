@@ -10,7 +10,7 @@ import asyncio
 import json
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
+from p2penergy.ledger.signing import typed_data_types
 from p2penergy.market import Trade
 from p2penergy.service.billing import month_readings
 from p2penergy.service.deps import Live, public
@@ -26,33 +27,43 @@ from p2penergy.service.models import (
     Bill,
     BillLine,
     Depth,
+    Eip712Domain,
     Flow,
     Level,
     MarketInfo,
-    Problem,
     ReferencePrice,
+    SlotOut,
     SlotPrice,
     TradeOut,
     UtilityBill,
+    problems,
 )
 
 router = APIRouter(tags=["market"], dependencies=[Depends(public)])  # every read here: per client address
 
 
+SIGNED_STRUCTS = ("Order", "Cancel", "Modify", "MeterReading", "Read")
+
+
 @router.get("/api/market", response_model=MarketInfo)
 def market(ex: Live) -> MarketInfo:
-    """Market rules, the EIP-712 domain to sign orders for, and the exchange's clock."""
-    return MarketInfo(market=ex.settings.to_mapping(), domain=ex.domain.as_typed_data_domain(), now=ex.now(),
-                      clock=ex.clock.as_meta())
+    """Market rules, the EIP-712 domain and types to sign, and the exchange's clock."""
+    return MarketInfo(market=ex.settings.to_mapping(),
+                      domain=Eip712Domain.model_validate(ex.domain.as_typed_data_domain()),
+                      eip712_types={p: typed_data_types(p) for p in SIGNED_STRUCTS},  # type: ignore[misc]
+                      now=ex.now(), clock=ex.clock.as_meta())
 
 
-@router.get("/api/slots", response_model=list[datetime])
-def open_slots(ex: Live) -> list[datetime]:
-    """Slots whose books hold orders and have not closed."""
-    return ex.open_slots()
+@router.get("/api/slots", response_model=list[SlotOut])
+def tradable_slots(ex: Live) -> list[SlotOut]:
+    """The slots whose gate is open on the exchange's clock, from the market's calendar, in time order."""
+    settings = ex.settings
+    with_orders = set(ex.open_slots())
+    return [SlotOut(slot_start=s, gate_opens_at=settings.gate_open(s), gate_closes_at=settings.gate_close(s),
+                    has_orders=s in with_orders) for s in settings.tradable_slots(ex.now())]
 
 
-@router.get("/api/depth", response_model=Depth, responses={422: {"model": Problem}})
+@router.get("/api/depth", response_model=Depth, responses=problems(422))
 def depth(ex: Live, slot_start: Annotated[AwareDatetime, Query()]) -> Depth:
     """Aggregated order-book depth of a slot: Wh per price level, best first (buy prices without premiums)."""
     if not ex.settings.is_slot_start(slot_start):
@@ -64,7 +75,7 @@ def depth(ex: Live, slot_start: Annotated[AwareDatetime, Query()]) -> Depth:
                  sell=[Level(price_per_kwh=str(p), energy_wh=e) for p, e in d["sell"]])
 
 
-@router.get("/api/trades", response_model=list[TradeOut])
+@router.get("/api/trades", response_model=list[TradeOut], responses=problems(422))
 def trades(ex: Live, after: Annotated[int, Query(ge=0)] = 0,
            limit: Annotated[int, Query(ge=1, le=1000)] = 200) -> list[TradeOut]:
     """Public trades in order, from position ``after`` (no participants or order ids)."""
@@ -72,7 +83,7 @@ def trades(ex: Live, after: Annotated[int, Query(ge=0)] = 0,
         return [TradeOut.public(t) for t in ex.trades[after:after + limit]]
 
 
-@router.get("/api/prices", response_model=list[SlotPrice])
+@router.get("/api/prices", response_model=list[SlotPrice], responses=problems(422))
 def prices(ex: Live, limit: Annotated[int, Query(ge=1, le=1000)] = 96) -> list[SlotPrice]:
     """Per traded slot (latest ``limit``): volume, trades, volume-weighted and last price, Wh by source."""
     with ex.lock:
@@ -92,7 +103,7 @@ def reference_price(ex: Live) -> ReferencePrice:
     return ReferencePrice(price_per_kwh=str(p) if p is not None else None)
 
 
-@router.get("/api/bills", response_model=list[Bill], responses={422: {"model": Problem}})
+@router.get("/api/bills", response_model=list[Bill], responses=problems(422))
 def bills(ex: Live, month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None) -> list[Bill]:
     """The community's running bills of a month (default: the current one; what the dashboard shows)."""
     m = month_of(ex, month)
@@ -158,7 +169,8 @@ def provenance(ex: Live) -> list[Flow]:
 
 
 @router.get("/api/stream", response_class=StreamingResponse,
-            responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"}})
+            responses={200: {"content": {"text/event-stream": {}}, "description": "server-sent events"},
+                       **problems(422)})
 async def stream(request: Request, ex: Live, after: Annotated[int, Query(ge=0)] = 0) -> StreamingResponse:
     """Server-sent events: ``trade`` (each public trade) and ``price`` (its slot's running prices)."""
 

@@ -18,22 +18,28 @@ from p2penergy.service.models import (
     MyOrder,
     OrderAck,
     OrderIn,
-    Problem,
     SelfTradeCancelOut,
     SignedOrderIn,
     TradeOut,
+    problems,
 )
 
 router = APIRouter(tags=["orders"])
-ERRORS: dict[int | str, dict[str, object]] = {
-    c: {"model": Problem} for c in (401, 403, 404, 409, 413, 422, 429)}
+ERRORS = problems(401, 403, 404, 409, 413, 422, 429, 503)
+READ_ERRORS = problems(401, 422, 429)
+
+
+def _signed(primary: str) -> dict[str, object]:
+    """OpenAPI extension naming the EIP-712 struct a request body is signed as."""
+    return {"x-eip712-primary-type": primary}
 
 
 def _signature(hex_text: str) -> bytes:
     return bytes.fromhex(hex_text.removeprefix("0x"))
 
 
-@router.post("/api/orders", status_code=201, response_model=OrderAck, responses=ERRORS)
+@router.post("/api/orders", status_code=201, response_model=OrderAck, responses=ERRORS,
+             openapi_extra=_signed("Order"))
 async def submit_order(body: SignedOrderIn, ex: Live, commits: Commits) -> OrderAck:
     """Submit a signed order; it matches at once (CDA) and rests for the rest. Acknowledged after journaling.
 
@@ -51,7 +57,8 @@ async def submit_order(body: SignedOrderIn, ex: Live, commits: Commits) -> Order
                     self_trade_cancels=[SelfTradeCancelOut.of(c) for c in done.self_cancels])
 
 
-@router.post("/api/orders/{order_id}/cancel", response_model=CancelAck, responses=ERRORS)
+@router.post("/api/orders/{order_id}/cancel", response_model=CancelAck, responses=ERRORS,
+             openapi_extra=_signed("Cancel"))
 async def cancel_order(order_id: str, body: CancelIn, ex: Live, commits: Commits) -> CancelAck:
     """Cancel my open order (signed EIP-712 ``Cancel``); returns the Wh that were still open.
 
@@ -62,7 +69,8 @@ async def cancel_order(order_id: str, body: CancelIn, ex: Live, commits: Commits
     return CancelAck(order_id=order_id, cancelled_wh=done.cancelled_wh)
 
 
-@router.post("/api/orders/{order_id}/modify", response_model=OrderAck, responses=ERRORS)
+@router.post("/api/orders/{order_id}/modify", response_model=OrderAck, responses=ERRORS,
+             openapi_extra=_signed("Modify"))
 async def modify_order(order_id: str, body: ModifyIn, ex: Live, commits: Commits) -> OrderAck:
     """Change my open order's energy and price (signed EIP-712 ``Modify``).
 
@@ -78,7 +86,7 @@ async def modify_order(order_id: str, body: ModifyIn, ex: Live, commits: Commits
                     self_trade_cancels=[SelfTradeCancelOut.of(c) for c in done.self_cancels])
 
 
-@router.get("/api/me/orders", response_model=list[MyOrder], responses=ERRORS)
+@router.get("/api/me/orders", response_model=list[MyOrder], responses=READ_ERRORS)
 def my_orders(who: Reader, ex: Live,
               status: Annotated[Literal["open", "all"], Query()] = "open") -> list[MyOrder]:
     """My orders (signed read): open ones by default, or all with their status."""
@@ -93,7 +101,7 @@ def my_orders(who: Reader, ex: Live,
         return out
 
 
-@router.get("/api/me/trades", response_model=list[TradeOut], responses=ERRORS)
+@router.get("/api/me/trades", response_model=list[TradeOut], responses=READ_ERRORS)
 def my_trades(who: Reader, ex: Live) -> list[TradeOut]:
     """My trades (signed read), with my side and my order id."""
     with ex.lock:

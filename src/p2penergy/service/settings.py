@@ -34,7 +34,7 @@ class ServiceSettings(BaseSettings):
     signature is verified). ``read_rate_per_s`` / ``read_burst``: token bucket of public reads per
     client address (see ``service/limits.py``).
     ``max_body_bytes``: larger request bodies get 413. ``max_skew_s``: how far (wall
-    seconds, scaled by the clock's speed) an action's signed time may be from the service's clock.
+    seconds, scaled by the clock's speed) a signed time (an action's, a read's) may be from the exchange's clock.
     ``meter_grace_s``: market seconds after a slot's end that its meter readings are awaited
     before the slot is settled and committed (see ``service/live.py``).
     """
@@ -63,7 +63,6 @@ class ServiceSettings(BaseSettings):
     read_burst: int = Field(400, ge=1)
     max_body_bytes: int = Field(16_384, ge=256)
     max_skew_s: float = Field(30.0, gt=0)
-    read_skew_s: float = Field(120.0, gt=0)
     tick_s: float = Field(0.25, gt=0)
     commit_retry_first_s: float = Field(RETRY_FIRST_S, gt=0)
     commit_retry_factor: float = Field(RETRY_FACTOR, ge=1)
