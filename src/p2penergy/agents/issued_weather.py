@@ -18,10 +18,9 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
+from p2penergy.agents.forecast_features import DAY_NS, aware_ns
 from p2penergy.agents.plan_input import AgentInputError
 from p2penergy.agents.weather_forecast import LOOKBACK_DAYS, WEATHER_COLUMNS, WeatherForecastSource, index_ns
-
-DAY_NS = 86_400 * 10**9
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,7 +107,7 @@ class IssuedWeatherForecasts:
     def issue(self, issued_at: datetime, horizon_slots: int, lookback_days: int = LOOKBACK_DAYS) -> pd.DataFrame:
         """The latest issue's slots from the one containing ``issued_at``, ``horizon_slots`` long,
         after the measured weather of the ``lookback_days`` before (slots ended)."""
-        t_ns = _aware_ns(issued_at)
+        t_ns = aware_ns(issued_at, "issued_at")
         step = int(self.step.value)
         anchor = int(self._valid[0]) if len(self._valid) else t_ns  # type: ignore[attr-defined]
         current = anchor + (t_ns - anchor) // step * step
@@ -116,13 +115,7 @@ class IssuedWeatherForecasts:
 
     def issue_for(self, issued_at: datetime, horizon: pd.DatetimeIndex) -> pd.DataFrame:
         """The forecast issued at ``issued_at`` for the slots of ``horizon``."""
-        return self._frame(_aware_ns(issued_at), index_ns(horizon), LOOKBACK_DAYS)
-
-
-def _aware_ns(when: datetime) -> int:
-    if not isinstance(when, datetime) or when.tzinfo is None:
-        raise AgentInputError("issued_at", f"a timezone-aware datetime, got {when!r}")
-    return pd.Timestamp(when).value
+        return self._frame(aware_ns(issued_at, "issued_at"), index_ns(horizon), LOOKBACK_DAYS)
 
 
 def weather_source(weather: pd.DataFrame, forecasts: pd.DataFrame | None,
