@@ -11,6 +11,7 @@ import pytest
 
 from p2penergy.agents.issued_weather import IssuedWeatherForecasts
 from p2penergy.assets.pv import Site
+from p2penergy.formats.community import write_community
 from p2penergy.scenario import MeasuredDataError, generate, parse_scenario, shipped_path
 from p2penergy.scenario.measured import read_meter
 from p2penergy.scenario.measured_weather import read_weather, read_weather_forecasts
@@ -121,6 +122,13 @@ def test_scenario_reads_measured_weather_and_forecasts(tmp_path):
     _write(tmp_path / "fc.csv", ["issued_at,timestamp,temp_c,ghi_w_m2", "2020-08-01T12:00+09:00,2020-08-02T00:00+09:00,31,0",
                                  "2020-08-01T12:00+09:00,2020-08-02T01:00+09:00,30,0"])
     plain = generate(parse_scenario(data, base_dir=tmp_path))
+    # the generator's own weather, exported, reads back with the same clear sky (one pvlib call, slot midpoints)
+    write_community(plain, tmp_path / "export")
+    back = read_weather(tmp_path / "export" / "weather.csv", plain.scenario.site())
+    for column in ("temp_c", "ghi_w_m2", "clearsky_ghi_w_m2"):
+        np.testing.assert_allclose(back[column], plain.weather[column], rtol=1e-9, atol=1e-9)
+    bright = plain.weather["clearsky_ghi_w_m2"] >= 50
+    np.testing.assert_allclose(back["cloud_index"][bright], plain.weather["cloud_index"][bright].clip(0, 1), atol=1e-9)
     data["weather"] |= {"measured_csv": "weather.csv", "forecast_csv": "fc.csv"}
     measured = generate(parse_scenario(data, base_dir=tmp_path))
     assert measured.weather["temp_c"].iloc[:6].tolist() == [25, 25, 26, 26, 27, 27]  # hourly held over 30 min
