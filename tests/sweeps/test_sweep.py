@@ -21,6 +21,9 @@ from p2penergy.sweeps.point import DONE, point_dir
 from p2penergy.sweeps.runner import SweepResult, run_sweep
 from p2penergy.sweeps.spec import load_sweep, parse_sweep
 
+# one cluster and one sweep for the whole module: with pytest-xdist, keep the module on one
+# worker (--dist loadgroup or loadfile) or the shared sweep runs once per xdist worker
+pytestmark = pytest.mark.xdist_group("sweep-cluster")
 ROOT = Path(__file__).parents[2]
 EXAMPLE = ROOT / "examples" / "sweep.toml"
 # the killed worker runs its point at least this long before the kill (mid-task, not before it)
@@ -31,7 +34,7 @@ KILL_AFTER_S = 3.0
 def cluster() -> Any:
     from distributed import Client, LocalCluster
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as lc, \
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as lc, \
             Client(lc) as client:
         yield client
 

@@ -106,7 +106,7 @@ def _run_on_cluster(points: list[Point], out: Path, sweep: Sweep, workers: int |
             client = Client(scheduler)
         else:
             n = min(workers or default_workers(), len(points))
-            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+            cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                                    silence_logs=logging.ERROR)
             client = Client(cluster)
     outcomes: dict[str, dict[str, Any]] = {}
