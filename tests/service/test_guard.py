@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from tests.service.conftest import SLOT, START, Server, key, now_of, order, register, run_server, service_settings
 
-from p2penergy.ledger.signing import sign_action
+from p2penergy.ledger.signing import meter_digest, sign_action, sign_digest
 from p2penergy.market import Order
 from p2penergy.service.limits import RateLimiter
 from p2penergy.service.live import ServiceError
@@ -146,3 +146,62 @@ def test_limiter_state_is_bounded():
     assert len(limiter) == 1  # every other bucket had refilled: forgotten
     for _ in range(5):
         limiter.take("10.9.9.9")  # a forgotten bucket is a full one, as before
+
+
+def _meter(c: httpx.Client, pid: str, slot: datetime, values: dict, nonce: int) -> httpx.Response:
+    body = {"participant": pid, "slot_start": slot.isoformat(), "values": values, "nonce": nonce}
+    sig = sign_digest(key(pid).private_key, meter_digest(_domain(), body))
+    return c.post("/api/meter", json={**body, "signature": "0x" + sig.hex()})
+
+
+def test_out_of_range_input_gets_4xx_naming_the_field_and_changes_nothing(tmp_path: Path):
+    """Readings above what the connection carries, slots outside the calendar: 422 naming the field,
+    nothing journalled, nothing rebuilt; bills answer, also after a restart on the same journal."""
+    settings = service_settings(tmp_path, max_skew_s=1e9)
+    ended = START - timedelta(hours=1)
+    utc = UTC
+    with run_server(settings) as s, s.client() as c:
+        register(s.url, "house-01")  # the shipped scenario's house-01: 30 A contract, no PV, no battery
+        live = s.app.state.live
+        rows, generation = live.journal.head[0], live.generation
+        cases = [  # (reading, field): 30 A x 100 V for 30 minutes = 1500 Wh
+            ({"grid_import_wh": 10**40}, "values.grid_import_wh"),
+            ({"load_wh": 1501}, "values.load_wh"),
+            ({"soc_wh": 1}, "values.soc_wh"),  # no storage
+            ({"pv_wh": -1}, "values.pv_wh"),
+        ]
+        for n, (values, field) in enumerate(cases):
+            r = _meter(c, "house-01", ended, values, 10 + n)
+            assert (r.status_code, r.json()["field"]) == (422, field), r.text
+        for n, slot in enumerate([datetime(1960, 1, 1, tzinfo=utc), datetime(9999, 12, 31, 23, 30, tzinfo=utc),
+                                  ended + timedelta(minutes=7)]):
+            r = _meter(c, "house-01", slot, {"load_wh": 1}, 20 + n)
+            assert r.status_code == 422 and r.json()["field"] == "slot_start", r.text
+        odd = [(datetime(1960, 1, 1, tzinfo=utc), now_of(s.url), "order.slot_start"),
+               (datetime(9999, 12, 31, 23, 30, tzinfo=utc), now_of(s.url), "order.slot_start"),
+               (datetime(2199, 12, 31, 23, 30, tzinfo=utc), now_of(s.url), "submitted_at"),  # in the calendar: gate
+               (SLOT, datetime(1969, 12, 31, 23, 59, tzinfo=utc), "order.submitted_at")]
+        for n, (slot, at, field) in enumerate(odd):
+            body = {"order": {**OrderIn.of(order(f"x{n}", "house-01", "sell", 10, "10", START, slot=SLOT))
+                              .model_dump(mode="json"), "slot_start": slot.isoformat(), "submitted_at": at.isoformat()},
+                    "nonce": 30 + n, "signature": "0x" + "11" * 65}
+            if field == "submitted_at":  # a real signature: the exchange decides (its gate is far from open)
+                body = signed_order(order(f"x{n}", "house-01", "sell", 10, "10", at, slot=slot), 30 + n)
+            r = c.post("/api/orders", json=body)
+            assert r.status_code in (409, 422) and r.json()["field"] == field, r.text
+        for slot in ("9999-12-31T23:30:00+00:00", "0001-01-01T00:00:00+00:00"):
+            r = c.get("/api/depth", params={"slot_start": slot})
+            assert (r.status_code, r.json()["field"]) == (422, "slot_start"), r.text
+        assert live.generation == generation  # nothing made the service rebuild its memory
+        assert [row.kind for row in live.journal.rows() if row.seq > rows] == ["reject"]  # the gate's refusal
+        assert _meter(c, "house-01", ended, {"load_wh": 1500, "grid_import_wh": 1500}, 40).status_code == 201
+        # a reading written before readings were bounded (straight into the journal): journalled, not counted
+        with live.lock:
+            live.engine.record_meter("house-01", ended - timedelta(minutes=30), {"grid_import_wh": 10**40})
+            live.flush()
+        bills = c.get("/api/bills")
+        assert bills.status_code == 200, bills.text
+    with run_server(settings) as s, s.client() as c:  # the same journal, replayed
+        r = c.get("/api/bills")
+        assert r.status_code == 200, r.text
+        assert json.dumps(r.json()) == json.dumps(bills.json())

@@ -108,6 +108,9 @@ def check_against(order: Order, settings: MarketSettings) -> int:
                 f"such that price + premium <= {settings.price_max_per_kwh} {settings.currency}/kWh, "
                 f"got {price} + {premium}",
             )
+    if not settings.in_calendar(order.slot_start):
+        raise OrderError("slot_start", f"a slot in the market's calendar, {settings.calendar_text()}; "
+                                       f"got {order.slot_start.isoformat()}")
     if not settings.is_slot_start(order.slot_start):
         raise OrderError(
             "slot_start", f"the start of a {settings.slot_minutes}-minute slot in {settings.timezone}"

@@ -26,6 +26,12 @@ from p2penergy.market.errors import MarketConfigError, OrderError
 from p2penergy.textfile import read_toml
 
 MECHANISMS = ("cda", "pay-as-clear", "pay-as-bid")
+CALENDAR_START = datetime(1970, 1, 1, tzinfo=UTC)
+"""The first instant of every market's calendar: signed times are unsigned Unix seconds and
+microseconds (``ledger/signing.py``), so nothing before the epoch can be signed."""
+CALENDAR_END = datetime(2200, 1, 1, tzinfo=UTC)
+"""The end (exclusive) of every market's calendar (assumption: no market of this code trades past
+2200; far enough from ``datetime``'s year-9999 limit that slot and gate arithmetic never overflows)."""
 ALLOWED_SLOT_MINUTES = (5, 10, 15, 20, 30, 60)
 
 
@@ -142,9 +148,19 @@ class MarketSettings:
     def slot_length(self) -> timedelta:
         return timedelta(minutes=self.slot_minutes)
 
+    def in_calendar(self, when: datetime) -> bool:
+        """True if the aware instant ``when`` lies in the market's calendar
+        ``[CALENDAR_START, CALENDAR_END)`` (a naive one is not)."""
+        return when.tzinfo is not None and when.utcoffset() is not None and CALENDAR_START <= when < CALENDAR_END
+
+    def calendar_text(self) -> str:
+        """The calendar's bounds, for refusals."""
+        return f"from {CALENDAR_START.date().isoformat()} until before {CALENDAR_END.date().isoformat()} (UTC)"
+
     def is_slot_start(self, when: datetime) -> bool:
-        """True if ``when`` (aware, an existing local time) is a slot boundary in the market's zone."""
-        if when.tzinfo is None or not exists(when):
+        """True if ``when`` (aware, an existing local time in the market's calendar) is a slot boundary
+        in the market's zone."""
+        if not self.in_calendar(when) or not exists(when):
             return False
         local = when.astimezone(self.tz)
         minutes = local.hour * 60 + local.minute

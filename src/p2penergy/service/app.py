@@ -30,6 +30,7 @@ from p2penergy.service.clock import MarketClock
 from p2penergy.service.commit import GroupCommit
 from p2penergy.service.limits import RateLimiter
 from p2penergy.service.live import LiveExchange, ServiceError
+from p2penergy.service.meters import meter_bounds_of
 from p2penergy.service.provenance import pv_devices_of
 from p2penergy.service.settings import ServiceSettings
 
@@ -126,7 +127,8 @@ def create_app(settings: ServiceSettings, market: MarketSettings | None = None) 
         raise ValueError(f"commit_retry_{exc}") from exc
     ex = LiveExchange.open(settings.db_url, market, clock, chain_url=settings.chain_url, chain_id=settings.chain_id,
                            seed=settings.seed, operator=operator, backoff=backoff,
-                           meter_grace=timedelta(seconds=settings.meter_grace_s))
+                           meter_grace=timedelta(seconds=settings.meter_grace_s),
+                           meter_bounds=meter_bounds_of(scenario))
     ex.contracts = contracts_of(scenario)
     ex.pv_devices = pv_devices_of(scenario)
     ex.commit_pending()  # what a stop or crash left unsent: queued again (checked against the chain first)

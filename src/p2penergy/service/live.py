@@ -66,6 +66,7 @@ from p2penergy.market import MarketSettings, Order, Trade
 from p2penergy.market.errors import MarketError
 from p2penergy.provenance import ProvenanceError, Registry
 from p2penergy.service.clock import MarketClock
+from p2penergy.service.meters import MeterBounds
 from p2penergy.service.provenance import live_sites
 from p2penergy.service.queries import METER_FIELDS, LiveQueries
 
@@ -132,8 +133,10 @@ class LiveExchange(LiveQueries, Listener):
 
     def __init__(self, journal: Journal, clock: MarketClock, chain: Chain | None = None,
                  max_skew: timedelta = timedelta(minutes=5), meter_grace: timedelta = DEFAULT_METER_GRACE,
-                 backoff: Backoff | None = None) -> None:
+                 backoff: Backoff | None = None, meter_bounds: MeterBounds | None = None) -> None:
         self.clock = clock
+        # what each participant's connection can carry in a slot (service/meters.py); None: unbounded
+        self.meter_bounds = meter_bounds
         self.chain = chain
         # the engine's committer: chain writes (registrations, slot commitments) in order, retried while
         # the node is away; the queue's worker reports each landed write to _landed
@@ -153,7 +156,7 @@ class LiveExchange(LiveQueries, Listener):
     def open(cls, db_url: str, settings: MarketSettings, clock: MarketClock, chain_url: str | None = None,
              chain_id: int = 31337, seed: int = 0, max_skew: timedelta = timedelta(minutes=5),
              operator: Key | None = None, meter_grace: timedelta = DEFAULT_METER_GRACE,
-             backoff: Backoff | None = None) -> LiveExchange:
+             backoff: Backoff | None = None, meter_bounds: MeterBounds | None = None) -> LiveExchange:
         """Open (or create) the journal at ``db_url``; an existing journal's market and clock win.
 
         With ``chain_url``, ``operator`` must be the contract operator's own key (never one derived
@@ -181,7 +184,7 @@ class LiveExchange(LiveQueries, Listener):
                                      f"is on chain {genesis['chain_id']}")
                 chain.attach(genesis["contract"])
                 chain.ensure_operator()
-        ex = cls(journal, clock, chain, max_skew, meter_grace, backoff)
+        ex = cls(journal, clock, chain, max_skew, meter_grace, backoff, meter_bounds)
         if ex.chain is not None:
             ex._check_chain()  # on start only: a rebuild after a failed write must not need the node
         if ex.chain_writes is not None:
@@ -204,11 +207,14 @@ class LiveExchange(LiveQueries, Listener):
         self.readings: dict[str, dict[datetime, dict[str, int]]] = defaultdict(dict)
         self.certified: dict[str, list[dict[str, Any]]] = defaultdict(list)  # buyer -> certificates transferred
         self.tape = PriceTape()
+        self._loaded = False
         try:
             self.engine = Engine.open(journal, self.chain_writes, Registry(), listener=self)
         except JournalMismatch as exc:
             raise JournalCorrupt(f"journal {journal.url}: {exc}; the service will not start on it") from exc
         self.flushed_seq = journal.head[0]
+        self._drop_out_of_range_readings()
+        self._loaded = True
 
     def _check_chain(self) -> None:
         """The journal's participants and commitments must be the chain's (a journal re-hashed after
@@ -310,6 +316,42 @@ class LiveExchange(LiveQueries, Listener):
 
     def on_meter(self, participant: str, slot_start: datetime, values: dict[str, int]) -> None:
         self.readings[participant][slot_start] = dict(values)
+        if self._loaded:  # live (on replay the settings are not known yet: checked once it is done)
+            self._drop_out_of_range_readings({participant: self.readings[participant]})
+
+    def _drop_out_of_range_readings(self, readings: Mapping[str, dict[datetime, dict[str, int]]] | None = None
+                                    ) -> None:
+        """A reading out of range (only in a journal written before readings were bounded, or by an
+        operator's own driver: an upload is checked before it is journalled) stays journalled but is
+        not counted in bills or certificates — one bad row must not make every bill fail."""
+        for participant, slots in (self.readings if readings is None else readings).items():
+            for slot_start in list(slots):
+                problem = self._meter_problem(participant, slot_start, slots[slot_start])
+                if problem is not None:
+                    del slots[slot_start]
+                    print(f"p2penergy serve: the journalled meter reading of {participant!r} for "
+                          f"{slot_start.isoformat()} is not counted: {problem[0]}: {problem[1]}",
+                          file=sys.stderr, flush=True)
+
+    def _meter_problem(self, participant: str, slot_start: datetime, values: Mapping[str, Any]
+                       ) -> tuple[str, str] | None:
+        """``(field, allowed)`` of what makes a reading out of range, or ``None``: the one check of
+        uploads and of readings replayed from the journal."""
+        settings = self.settings
+        if not settings.in_calendar(slot_start):
+            return "slot_start", f"a slot in the market's calendar, {settings.calendar_text()}"
+        if not settings.is_slot_start(slot_start):
+            return "slot_start", f"the start of a {settings.slot_minutes}-minute slot in {settings.timezone}"
+        for name, value in values.items():
+            if name not in METER_FIELDS:
+                return f"values.{name}", f"one of {', '.join(METER_FIELDS)}"
+            if isinstance(value, bool) or not isinstance(value, int):
+                return f"values.{name}", "a whole number of Wh"
+        if self.meter_bounds is not None:
+            return self.meter_bounds.problem(participant, values, settings.slot_minutes)
+        if any(v < 0 for v in values.values()):
+            return "values", "zero or more Wh"
+        return None
 
     def on_certificate(self, event: Mapping[str, Any]) -> None:
         if event.get("kind") == "transfer" and event.get("to_holder"):
@@ -440,14 +482,11 @@ class LiveExchange(LiveQueries, Listener):
                      signature: bytes) -> None:
         if participant not in self.addresses:
             raise ServiceError(401, "participant", f"{participant!r} is not registered")
-        if not self.settings.is_slot_start(slot_start):
-            raise ServiceError(422, "slot_start", f"the start of a {self.settings.slot_minutes}-minute slot in "
-                                                  f"{self.settings.timezone}")
+        problem = self._meter_problem(participant, slot_start, values)
+        if problem is not None:
+            raise ServiceError(422, *problem)
         if slot_start > self.clock.now():
             raise ServiceError(422, "slot_start", "a slot that has started (readings are of the past)")
-        for name in values:
-            if name not in METER_FIELDS:
-                raise ServiceError(422, f"values.{name}", f"one of {', '.join(METER_FIELDS)}")
         with self.lock:
             try:
                 with self._guard():

@@ -8,13 +8,26 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from p2penergy.market import Order, Requirement, Tag, Trade
+from p2penergy.market.settings import CALENDAR_END, CALENDAR_START
 
 SIGNATURE = r"^0x[0-9a-fA-F]{130}$"
+
+
+def _in_calendar(value: datetime) -> datetime:
+    if not CALENDAR_START <= value < CALENDAR_END:
+        raise ValueError(f"a time from {CALENDAR_START.date()} until before {CALENDAR_END.date()} (UTC), "
+                         "the market's calendar")
+    return value
+
+
+MarketTime = Annotated[AwareDatetime, AfterValidator(_in_calendar)]
+"""Every time a request carries: aware, and in the market's calendar (``market/settings.py``), so
+that nothing out of range reaches the signature's encoding or the slot arithmetic."""
 
 
 def _id() -> Any:
@@ -40,10 +53,10 @@ class OrderIn(Strict):
     order_id: str = _id()
     participant: str = _id()
     side: Literal["buy", "sell"]
-    slot_start: AwareDatetime
+    slot_start: MarketTime
     energy_wh: int = Field(gt=0, le=10**9)
     price_per_kwh: Decimal = Field(ge=0, le=10**6, max_digits=16, decimal_places=6)
-    submitted_at: AwareDatetime
+    submitted_at: MarketTime
     attributes: dict[str, str] = Field(default_factory=dict, max_length=4)
     requirements: list[RequirementIn] = Field(default_factory=list, max_length=8)
 
@@ -72,7 +85,7 @@ class CancelIn(Strict):
     """A signed EIP-712 ``Cancel`` of the order in the path."""
 
     participant: str = _id()
-    cancelled_at: AwareDatetime
+    cancelled_at: MarketTime
     nonce: int = _nonce()
     signature: str = Field(pattern=SIGNATURE)
 
@@ -83,7 +96,7 @@ class ModifyIn(Strict):
     participant: str = _id()
     energy_wh: int = Field(gt=0, le=10**9)
     price_per_kwh: Decimal = Field(ge=0, le=10**6, max_digits=16, decimal_places=6)
-    modified_at: AwareDatetime
+    modified_at: MarketTime
     nonce: int = _nonce()
     signature: str = Field(pattern=SIGNATURE)
 
@@ -97,7 +110,7 @@ class MeterIn(Strict):
     """One slot's metered values (whole Wh; ``soc_wh`` is the state of charge at the slot's end)."""
 
     participant: str = _id()
-    slot_start: AwareDatetime
+    slot_start: MarketTime
     values: dict[str, int] = Field(max_length=5)
     nonce: int = _nonce()
     signature: str = Field(pattern=SIGNATURE)

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Query
 
 from p2penergy.ledger.engine import unix_seconds
 from p2penergy.service.deps import Live, Reader, admin, public
-from p2penergy.service.live import ServiceError
 from p2penergy.service.models import Bill, Certificate, MeterIn, ParticipantIn, problems
 from p2penergy.service.routes_market import bill_of, month_of
 
@@ -34,10 +33,11 @@ def participants(ex: Live) -> list[str]:
 @router.post("/api/meter", status_code=201, response_model=dict[str, str], responses=ERRORS,
              openapi_extra={"x-eip712-primary-type": "MeterReading"})
 def upload_meter(body: MeterIn, ex: Live) -> dict[str, str]:
-    """Upload one slot's meter reading, signed by the participant (see service.auth)."""
-    for name, value in body.values.items():
-        if value < 0:
-            raise ServiceError(422, f"values.{name}", "zero or more Wh")
+    """Upload one slot's meter reading, signed by the participant (see service.auth).
+
+    Each value must lie within what the participant's connection can carry in a slot (``soc_wh``:
+    what its storage holds; ``service/meters.py``); the slot must be a slot start of the market's
+    calendar that has started."""
     ex.upload_meter(body.participant, body.slot_start, body.values, body.nonce,
                     bytes.fromhex(body.signature.removeprefix("0x")))
     return {"status": "recorded"}

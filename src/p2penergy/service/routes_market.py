@@ -16,7 +16,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime
 
 from p2penergy.ledger.signing import typed_data_types
 from p2penergy.market import Trade
@@ -31,6 +30,7 @@ from p2penergy.service.models import (
     Flow,
     Level,
     MarketInfo,
+    MarketTime,
     ReferencePrice,
     SlotOut,
     SlotPrice,
@@ -64,7 +64,7 @@ def tradable_slots(ex: Live) -> list[SlotOut]:
 
 
 @router.get("/api/depth", response_model=Depth, responses=problems(422))
-def depth(ex: Live, slot_start: Annotated[AwareDatetime, Query()]) -> Depth:
+def depth(ex: Live, slot_start: Annotated[MarketTime, Query()]) -> Depth:
     """Aggregated order-book depth of a slot: Wh per price level, best first (buy prices without premiums)."""
     if not ex.settings.is_slot_start(slot_start):
         raise ServiceError(422, "slot_start", f"the start of a {ex.settings.slot_minutes}-minute slot")
