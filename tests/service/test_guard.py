@@ -7,13 +7,25 @@ verified; order ids are the participant's own; refusals tell nothing about other
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.service.conftest import SLOT, START, Server, key, now_of, order, register, run_server, service_settings
+from tests.service.conftest import (
+    SLOT,
+    START,
+    TOKEN,
+    Server,
+    key,
+    now_of,
+    order,
+    register,
+    run_server,
+    service_settings,
+)
 
 from p2penergy.ledger.signing import meter_digest, sign_action, sign_digest
 from p2penergy.market import Order
@@ -206,3 +218,24 @@ def test_out_of_range_input_gets_4xx_naming_the_field_and_changes_nothing(tmp_pa
         r = c.get("/api/bills")
         assert r.status_code == 200, r.text
         assert json.dumps(r.json()) == json.dumps(bills.json())
+
+
+def test_readings_and_bills_are_private(lax: Server):
+    """The public view sums; a participant reads its own (signed read); the operator reads every one."""
+    from p2penergy.service.auth import read_headers
+
+    ended = START - timedelta(hours=1)
+    with lax.client() as c:
+        assert _meter(c, "seller", ended, {"load_wh": 321, "pv_wh": 1234}, 70).status_code == 201
+        public = c.get("/api/bills")
+        assert public.status_code == 200
+        assert "seller" not in public.text and "buyer" not in public.text
+        assert public.json()["participants"] == 2 and public.json()["metered"]["pv_wh"] == 1234
+        assert c.get("/api/operator/bills").status_code == 401
+        every = c.get("/api/operator/bills", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+        assert {b["participant"]: b["metered"]["load_wh"] for b in every} == {"buyer": 0, "seller": 321}
+        mine = c.get("/api/me/bill", headers=read_headers(key("seller"), _domain(), "/api/me/bill", time.time()))
+        assert mine.json()["metered"]["pv_wh"] == 1234
+        # the buyer's signature over a read that claims to be the seller's reads nothing
+        forged = read_headers(key("buyer"), _domain(), "/api/me/bill", time.time()) | {"X-Participant": "seller"}
+        assert c.get("/api/me/bill", headers=forged).status_code == 401

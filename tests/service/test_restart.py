@@ -293,7 +293,8 @@ def test_kill_9_during_group_commits_under_load_loses_duplicates_and_over_fills_
         sweep = HttpMarketAccess(url, key("sweeper")).submit(order("sweep", "sweeper", "buy", open_sell_wh + 1,
                                                                    "50.00", now_of(url)))
         assert sum(t.energy_wh for t in sweep) == open_sell_wh and depth(url)["sell"] == []
-        bills = {b["participant"]: b for b in httpx.get(f"{url}/api/bills").json()}
+        bills = {b["participant"]: b for b in httpx.get(f"{url}/api/operator/bills",
+                                                         headers={"Authorization": f"Bearer {TOKEN}"}).json()}
         assert sum(b["sold_wh"] for b in bills.values()) == sum(b["bought_wh"] for b in bills.values())
         for s in SELLERS:  # so every offer not cancelled is sold in full, a cancelled one up to its cancel
             assert bills[s]["sold_wh"] == sum(filled[oid] if oid in cancels else o.energy_wh

@@ -16,7 +16,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
-from tests.service.conftest import Server, key, now_of, order, register, run_server, service_settings
+from tests.service.conftest import TOKEN, Server, key, now_of, order, register, run_server, service_settings
 
 from p2penergy.service.client import HttpMarketAccess
 
@@ -75,7 +75,8 @@ def test_concurrent_submissions_never_over_fill(tmp_path: Path, db_url: str):
         assert sum(filled) == 1000
         public = httpx.get(f"{srv.url}/api/trades", params={"limit": 1000}).json()
         assert sum(t["energy_wh"] for t in public) == 1000
-        bills = {b["participant"]: b for b in httpx.get(f"{srv.url}/api/bills").json()}
+        bills = {b["participant"]: b for b in httpx.get(f"{srv.url}/api/operator/bills",
+                                                         headers={"Authorization": f"Bearer {TOKEN}"}).json()}
         assert bills["seller"]["sold_wh"] == 1000
         assert Decimal(bills["seller"]["received"]) == Decimal(10)  # 1 kWh at 10.00
         assert sum(bills[p]["bought_wh"] for p in buyers) == 1000

@@ -230,6 +230,20 @@ class Bill(BaseModel):
     metered: dict[str, int]
 
 
+class CommunityBill(BaseModel):
+    """The community's month so far, summed over every registered participant (the public view: no
+    participant's energy, readings or bill can be read from it; each reads its own at ``/api/me/bill``,
+    the operator every one at ``/api/operator/bills``)."""
+
+    month: str
+    currency: str
+    participants: int
+    traded_wh: int = Field(description="P2P energy traded (each trade once)")
+    traded_amount: str = Field(description="what P2P buyers paid sellers")
+    utility: str = Field(description="the utility bills of everyone's uploaded readings, summed")
+    metered: dict[str, int] = Field(description="everyone's readings summed (soc_wh: the sum of the latest)")
+
+
 class Certificate(BaseModel):
     """Origin of energy a participant bought on the exchange.
 

@@ -14,6 +14,7 @@ from p2penergy.service.routes_market import bill_of, month_of
 router = APIRouter(tags=["participants"])
 ERRORS = problems(401, 409, 413, 422, 429, 503)
 READ_ERRORS = problems(401, 422, 429)
+ADMIN_ERRORS = problems(401, 422, 429)
 
 
 @router.post("/api/participants", status_code=201, response_model=ParticipantIn, responses=ERRORS,
@@ -49,6 +50,15 @@ def my_bill(who: Reader, ex: Live, month: Annotated[str | None, Query(pattern=r"
     m = month_of(ex, month)
     with ex.lock:
         return bill_of(ex, who, m)
+
+
+@router.get("/api/operator/bills", response_model=list[Bill], responses=ADMIN_ERRORS,
+            dependencies=[Depends(admin)])
+def every_bill(ex: Live, month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None) -> list[Bill]:
+    """Every participant's bill of a month, with its readings' totals (the operator's admin token)."""
+    m = month_of(ex, month)
+    with ex.lock:
+        return [bill_of(ex, pid, m) for pid in sorted(ex.addresses)]
 
 
 @router.get("/api/me/certificates", response_model=list[Certificate], responses=READ_ERRORS)

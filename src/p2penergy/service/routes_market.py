@@ -25,6 +25,7 @@ from p2penergy.service.live import LiveExchange, ServiceError
 from p2penergy.service.models import (
     Bill,
     BillLine,
+    CommunityBill,
     Depth,
     Eip712Domain,
     Flow,
@@ -103,12 +104,23 @@ def reference_price(ex: Live) -> ReferencePrice:
     return ReferencePrice(price_per_kwh=str(p) if p is not None else None)
 
 
-@router.get("/api/bills", response_model=list[Bill], responses=problems(422))
-def bills(ex: Live, month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None) -> list[Bill]:
-    """The community's running bills of a month (default: the current one; what the dashboard shows)."""
+@router.get("/api/bills", response_model=CommunityBill, responses=problems(422))
+def bills(ex: Live, month: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}$")] = None) -> CommunityBill:
+    """The community's running bill of a month (default: the current one; what the dashboard shows):
+    sums over every participant, none named. My own: ``/api/me/bill``; everyone's: the operator's
+    ``/api/operator/bills``."""
     m = month_of(ex, month)
     with ex.lock:
-        return [bill_of(ex, pid, m) for pid in sorted(ex.addresses)]
+        every = [bill_of(ex, pid, m) for pid in sorted(ex.addresses)]
+    metered: dict[str, int] = {}
+    for b in every:
+        for name, value in b.metered.items():
+            metered[name] = metered.get(name, 0) + value
+    return CommunityBill(month=f"{m:%Y-%m}", currency=ex.settings.currency, participants=len(every),
+                         traded_wh=sum(b.bought_wh for b in every),
+                         traded_amount=_exact(sum((Decimal(b.paid) for b in every), Decimal(0))),
+                         utility=_exact(sum((Decimal(b.utility.total) for b in every if b.utility), Decimal(0))),
+                         metered=metered)
 
 
 def bill_of(ex: LiveExchange, pid: str, month: date) -> Bill:
