@@ -7,7 +7,6 @@ verified; order ids are the participant's own; refusals tell nothing about other
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,8 +26,9 @@ from tests.service.conftest import (
     service_settings,
 )
 
-from p2penergy.ledger.signing import meter_digest, sign_action, sign_digest
+from p2penergy.ledger.signing import SignatureError, sign_action
 from p2penergy.market import Order
+from p2penergy.service.auth import read_headers, signed_reading
 from p2penergy.service.limits import RateLimiter
 from p2penergy.service.live import ServiceError
 from p2penergy.service.models import OrderIn
@@ -161,10 +161,14 @@ def test_limiter_state_is_bounded():
         limiter.take("10.9.9.9")  # a forgotten bucket is a full one, as before
 
 
-def _meter(c: httpx.Client, pid: str, slot: datetime, values: dict, nonce: int) -> httpx.Response:
-    body = {"participant": pid, "slot_start": slot.isoformat(), "values": values, "nonce": nonce}
-    sig = sign_digest(key(pid).private_key, meter_digest(_domain(), body))
-    return c.post("/api/meter", json={**body, "signature": "0x" + sig.hex()})
+def _meter(c: httpx.Client, pid: str, slot: datetime, values: dict, nonce: int,
+           signer: str | None = None) -> httpx.Response:
+    try:
+        body = signed_reading(key(signer or pid), _domain(), slot, values, nonce) | {"participant": pid}
+    except SignatureError:  # a value no signature can encode (over 2**64, below 0): sent with a dummy one
+        body = {"participant": pid, "slot_start": slot.isoformat(), "values": values, "nonce": nonce,
+                "signature": "0x" + "11" * 65}
+    return c.post("/api/meter", json=body)
 
 
 def test_out_of_range_input_gets_4xx_naming_the_field_and_changes_nothing(tmp_path: Path):
@@ -186,6 +190,11 @@ def test_out_of_range_input_gets_4xx_naming_the_field_and_changes_nothing(tmp_pa
         for n, (values, field) in enumerate(cases):
             r = _meter(c, "house-01", ended, values, 10 + n)
             assert (r.status_code, r.json()["field"]) == (422, field), r.text
+        # the bound is told only to the meter's owner: a reading signed by someone else learns nothing of it
+        register(s.url, "house-02")
+        r = _meter(c, "house-01", ended, {"load_wh": 1501}, 15, signer="house-02")
+        assert r.status_code == 401 and "30 A" not in r.text
+        rows = live.journal.head[0]
         for n, slot in enumerate([datetime(1960, 1, 1, tzinfo=utc), datetime(9999, 12, 31, 23, 30, tzinfo=utc),
                                   ended + timedelta(minutes=7)]):
             r = _meter(c, "house-01", slot, {"load_wh": 1}, 20 + n)
@@ -222,8 +231,6 @@ def test_out_of_range_input_gets_4xx_naming_the_field_and_changes_nothing(tmp_pa
 
 def test_readings_and_bills_are_private(lax: Server):
     """The public view sums; a participant reads its own (signed read); the operator reads every one."""
-    from p2penergy.service.auth import read_headers
-
     ended = START - timedelta(hours=1)
     with lax.client() as c:
         assert _meter(c, "seller", ended, {"load_wh": 321, "pv_wh": 1234}, 70).status_code == 201
@@ -234,8 +241,9 @@ def test_readings_and_bills_are_private(lax: Server):
         assert c.get("/api/operator/bills").status_code == 401
         every = c.get("/api/operator/bills", headers={"Authorization": f"Bearer {TOKEN}"}).json()
         assert {b["participant"]: b["metered"]["load_wh"] for b in every} == {"buyer": 0, "seller": 321}
-        mine = c.get("/api/me/bill", headers=read_headers(key("seller"), _domain(), "/api/me/bill", time.time()))
+        now = now_of(lax.url)
+        mine = c.get("/api/me/bill", headers=read_headers(key("seller"), _domain(), "/api/me/bill", now))
         assert mine.json()["metered"]["pv_wh"] == 1234
         # the buyer's signature over a read that claims to be the seller's reads nothing
-        forged = read_headers(key("buyer"), _domain(), "/api/me/bill", time.time()) | {"X-Participant": "seller"}
+        forged = read_headers(key("buyer"), _domain(), "/api/me/bill", now) | {"X-Participant": "seller"}
         assert c.get("/api/me/bill", headers=forged).status_code == 401

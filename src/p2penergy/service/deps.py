@@ -57,7 +57,8 @@ async def admin(request: Request,
     token = request.app.state.settings.admin_token
     given = credentials.credentials.strip() if credentials is not None else ""
     if not hmac.compare_digest(given.encode(), token.encode()):
-        raise ServiceError(401, "authorization", "'Bearer <admin token>' is required (the operator's requests: registration, everyone's bills)")
+        raise ServiceError(401, "authorization", "'Bearer <admin token>' is required (the operator's requests: "
+                                                 "registration, everyone's bills)")
 
 
 async def reader(request: Request, x_participant: Annotated[str | None, Header()] = None,

@@ -337,6 +337,15 @@ class LiveExchange(LiveQueries, Listener):
                        ) -> tuple[str, str] | None:
         """``(field, allowed)`` of what makes a reading out of range, or ``None``: the one check of
         uploads and of readings replayed from the journal."""
+        problem = self._reading_shape_problem(slot_start, values)
+        if problem is None and self.meter_bounds is not None:
+            problem = self.meter_bounds.problem(participant, values, self.settings.slot_minutes)
+        return problem
+
+    def _reading_shape_problem(self, slot_start: datetime, values: Mapping[str, Any]) -> tuple[str, str] | None:
+        """What is wrong with a reading whatever its participant: its slot (a slot start in the market's
+        calendar), its value names, whole non-negative numbers (told before the signature is checked:
+        it says nothing of anyone)."""
         settings = self.settings
         if not settings.in_calendar(slot_start):
             return "slot_start", f"a slot in the market's calendar, {settings.calendar_text()}"
@@ -345,12 +354,8 @@ class LiveExchange(LiveQueries, Listener):
         for name, value in values.items():
             if name not in METER_FIELDS:
                 return f"values.{name}", f"one of {', '.join(METER_FIELDS)}"
-            if isinstance(value, bool) or not isinstance(value, int):
-                return f"values.{name}", "a whole number of Wh"
-        if self.meter_bounds is not None:
-            return self.meter_bounds.problem(participant, values, settings.slot_minutes)
-        if any(v < 0 for v in values.values()):
-            return "values", "zero or more Wh"
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                return f"values.{name}", "a whole number of Wh, zero or more"
         return None
 
     def on_certificate(self, event: Mapping[str, Any]) -> None:
@@ -421,11 +426,12 @@ class LiveExchange(LiveQueries, Listener):
                                           f"got {when.isoformat()}")
 
     def _admission(self, time_field: str | None = None, signed_time: datetime | None = None,
-                   now: datetime | None = None) -> Callable[[str, int], None]:
+                   now: datetime | None = None, then: Callable[[], None] | None = None) -> Callable[[str, int], None]:
         """What the engine calls once a request's signature checks out, before its nonce is used:
         a replay is refused as such (409, charging nothing: whoever replays a captured request cannot
         spend its owner's budget), then the verified participant's rate limit (429), then the
-        signed time's skew from the exchange's clock (422)."""
+        signed time's skew from the exchange's clock (422), then ``then`` (checks only the signer may
+        hear the answer to)."""
 
         def admit(participant: str, nonce: int) -> None:
             try:
@@ -436,6 +442,8 @@ class LiveExchange(LiveQueries, Listener):
                 self.charge(participant)
             if time_field is not None and signed_time is not None and now is not None:
                 self._check_time(time_field, signed_time, now)
+            if then is not None:
+                then()
 
         return admit
 
@@ -482,15 +490,22 @@ class LiveExchange(LiveQueries, Listener):
                      signature: bytes) -> None:
         if participant not in self.addresses:
             raise ServiceError(401, "participant", f"{participant!r} is not registered")
-        problem = self._meter_problem(participant, slot_start, values)
+        problem = self._reading_shape_problem(slot_start, values)
         if problem is not None:
             raise ServiceError(422, *problem)
         if slot_start > self.clock.now():
             raise ServiceError(422, "slot_start", "a slot that has started (readings are of the past)")
+
+        def within_bounds() -> None:  # after the signature: only the owner learns its connection's bound
+            bound = self._meter_problem(participant, slot_start, values)
+            if bound is not None:
+                raise ServiceError(422, *bound)
+
         with self.lock:
             try:
                 with self._guard():
-                    self.engine.record_meter(participant, slot_start, values, nonce, signature, self._admission())
+                    self.engine.record_meter(participant, slot_start, values, nonce, signature,
+                                             self._admission(then=within_bounds))
             except ReplayError as exc:
                 raise ServiceError(409, "nonce", NONCE_USED) from exc
             except SignatureError as exc:

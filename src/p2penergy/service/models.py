@@ -111,7 +111,7 @@ class MeterIn(Strict):
 
     participant: str = _id()
     slot_start: MarketTime
-    values: dict[str, int] = Field(max_length=5)
+    values: dict[str, Annotated[int, Field(ge=0, lt=2**64)]] = Field(max_length=5)
     nonce: int = _nonce()
     signature: str = Field(pattern=SIGNATURE)
 
