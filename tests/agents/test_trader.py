@@ -21,7 +21,7 @@ def agent(pv: bool) -> tuple[TradingAgent, Observation]:
     p = Participant("house-01", HOME_KIND, "consumer", zeros, zeros, pv_device="house-01-pv" if pv else None)
     horizon = pd.date_range("2020-08-03 12:00", periods=1, freq="30min", tz="Asia/Tokyo")
     obs = Observation(horizon[0].to_pydatetime(), horizon, np.array([500.0]), np.array([2500.0 if pv else 0.0]))
-    return TradingAgent(p, AgentConfig(buy_hedge=1.0, sell_hedge=1.0)), obs
+    return TradingAgent(p, AgentConfig()), obs
 
 
 def wanted(positions, side):

@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 import pandas as pd
 
-from p2penergy.agents.forecast import Forecaster, GradientBoostingForecaster, SevenDayMean
+from p2penergy.agents.forecast import Forecaster, SelectedForecaster, SevenDayMean
 from p2penergy.agents.weather_forecast import WeatherForecastSource
 
 
@@ -37,13 +37,14 @@ def fit_agent_forecasters(
 
     ``history``: site id → frame of ``load_wh`` and ``pv_wh`` per slot; ``pv_sites``: the sites
     with panels (default: those with PV energy before the cutoff). Without any PV site the PV
-    forecaster is the 7-day same-slot mean (it forecasts zero for a site without PV).
+    forecaster is the 7-day same-slot mean (it forecasts zero for a site without PV). Each is a
+    :class:`~p2penergy.agents.forecast.SelectedForecaster`: per site the best of gradient boosting,
+    its blends and the baselines on the weeks before the cutoff, with quantile forecasts.
     """
-    load = GradientBoostingForecaster(target="load_wh", seed=seed, days_off=days_off).fit(
-        history, weather, cutoff=cutoff)
+    load = SelectedForecaster(target="load_wh", seed=seed, days_off=days_off).fit(history, weather, cutoff=cutoff)
     chosen = pv_sites if pv_sites is not None else frozenset(
         s for s, frame in history.items() if has_pv_before(frame, cutoff))
     pv_history = {s: frame for s, frame in history.items() if s in chosen}
-    pv: Forecaster = (GradientBoostingForecaster(target="pv_wh", seed=seed, days_off=days_off).fit(
+    pv: Forecaster = (SelectedForecaster(target="pv_wh", seed=seed, days_off=days_off).fit(
         pv_history, weather, cutoff=cutoff) if pv_history else SevenDayMean(target="pv_wh"))
     return load, pv

@@ -10,6 +10,7 @@ nor hurt. Rows of the table:
   of their forecasts) against the summed actuals: what the community sees.
 
 Sites whose actual energy is zero over the period (PV of a home without PV) are left out.
+:func:`quantile_scores` reports the quantile forecasts' coverage and pinball loss.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 
-from p2penergy.agents.forecast import Forecaster, day_ahead_issue_time, slots_of_day
+from p2penergy.agents.forecast import Forecaster, SelectedForecaster, day_ahead_issue_time, slots_of_day
 from p2penergy.agents.forecast_features import TARGETS, horizon_ns
 from p2penergy.agents.plan_input import AgentInputError
 from p2penergy.agents.weather_forecast import WeatherForecastSource, index_ns
@@ -65,7 +66,9 @@ def intraday_issues(start: datetime, end: datetime, slot_minutes: int, every_slo
 
 
 def _predict_all(forecaster: Forecaster, frames: Sequence[pd.DataFrame], issued_at: datetime,
-                 horizon: pd.DatetimeIndex, weather: pd.DataFrame | None) -> np.ndarray:
+                 horizon: pd.DatetimeIndex, weather: pd.DataFrame | None, names: Sequence[str]) -> np.ndarray:
+    if isinstance(forecaster, SelectedForecaster):  # each site by the model chosen for it
+        return forecaster.predict_many(frames, issued_at, horizon, weather, sites=names)
     many = getattr(forecaster, "predict_many", None)
     if many is not None:
         return many(frames, issued_at, horizon, weather)
@@ -113,7 +116,7 @@ def nmae_table(
         preds = []
         for issued_at, horizon in issues:
             wf = weather.issue_for(issued_at, horizon) if weather is not None else None
-            preds.append(_predict_all(forecaster, frames, issued_at, horizon, wf))
+            preds.append(_predict_all(forecaster, frames, issued_at, horizon, wf, names))
         pred = np.concatenate(preds, axis=1)
         column: dict[str, float] = {}
         for name, mask in groups:
@@ -130,3 +133,51 @@ def nmae_table(
     out.insert(0, "target", target)
     out.index.name = "group"
     return out
+
+
+def pinball_loss(quantile_wh: np.ndarray, actual_wh: np.ndarray, level: float) -> float:
+    """Mean pinball (quantile) loss of the ``level`` quantile forecast: ``τ·(y − q)`` where the actual
+    ``y`` is above ``q``, ``(1 − τ)·(q − y)`` where below [Wh]."""
+    diff = np.asarray(actual_wh, dtype=float) - np.asarray(quantile_wh, dtype=float)
+    return float(np.mean(np.maximum(level * diff, (level - 1) * diff)))
+
+
+def quantile_scores(forecaster: SelectedForecaster, sites: Mapping[str, pd.DataFrame],
+                    weather: WeatherForecastSource | None, issues: Sequence[Issue], target: str) -> dict[str, object]:
+    """Coverage and pinball loss of ``forecaster``'s quantile forecasts over ``issues``.
+
+    Returns ``{"levels": [...], "coverage": {level: share of actuals at or below the quantile},
+    "interval": share inside [lowest, highest level], "pinball_wh": {level: mean pinball loss},
+    "pinball_point_wh": {level: the same loss of the point forecast}}`` over the slots of every site
+    whose actuals are not all zero, leaving out slots where actual and forecast are both zero (PV at
+    night: certain, and it would count as covered at every level). A quantile forecast earns its
+    place where its pinball loss is below the point's.
+    """
+    if target != forecaster.target:
+        raise AgentInputError("target", f"the forecaster's target {forecaster.target!r}")
+    names = sorted(sites)
+    frames = [sites[s] for s in names]
+    quantiles, points, actuals = [], [], []
+    for issued_at, horizon in issues:
+        wf = weather.issue_for(issued_at, horizon) if weather is not None else None
+        point = forecaster.predict_many(frames, issued_at, horizon, wf, sites=names)
+        quantiles.append(forecaster.quantiles_of(point, horizon, names))
+        points.append(point)
+        hns = horizon_ns(horizon)
+        actuals.append(np.stack([f[target].to_numpy(dtype=np.float64)[np.searchsorted(index_ns(f.index), hns)]
+                                 for f in frames]))
+    q = np.concatenate(quantiles, axis=2)
+    point = np.concatenate(points, axis=1)
+    actual = np.concatenate(actuals, axis=1)
+    active = np.abs(actual).sum(axis=1) > 0
+    q, point, actual = q[active], point[active], actual[active]
+    uncertain = (actual > 0) | (point > 0)
+    q, point, actual = q.transpose(1, 0, 2)[:, uncertain], point[uncertain], actual[uncertain]  # (levels, n), (n,)
+    levels = [float(x) for x in forecaster.quantiles]
+    return {
+        "levels": levels,
+        "coverage": {lv: float((actual <= q[i]).mean()) for i, lv in enumerate(levels)},
+        "interval": float(((actual >= q[0]) & (actual <= q[-1])).mean()),
+        "pinball_wh": {lv: pinball_loss(q[i], actual, lv) for i, lv in enumerate(levels)},
+        "pinball_point_wh": {lv: pinball_loss(point, actual, lv) for lv in levels},
+    }

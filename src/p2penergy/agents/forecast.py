@@ -18,6 +18,7 @@ gives the same answer.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -40,6 +41,7 @@ from p2penergy.agents.forecast_features import (
     row_day_off,
     same_day_type_values,
     same_slot_mean,
+    same_slot_median,
     same_slot_yesterday,
     site_view,
     view_of,
@@ -47,7 +49,7 @@ from p2penergy.agents.forecast_features import (
     weather_table,
 )
 from p2penergy.agents.plan_input import AgentInputError
-from p2penergy.agents.weather_forecast import WeatherForecastSource, index_ns
+from p2penergy.agents.weather_forecast import WeatherForecastSource, index_ns, slot_length_ns
 
 BACKENDS = ("lightgbm", "sklearn")
 OBJECTIVES = ("l2", "l1")
@@ -113,6 +115,16 @@ class SevenDayMean(_NaiveForecaster):
     @staticmethod
     def _rule(view: SiteView) -> np.ndarray:
         return same_slot_mean(view)
+
+
+@dataclass
+class SevenDayMedian(_NaiveForecaster):
+    """The median of the last 7 observed values at the same time of day (what an nMAE rewards:
+    a home's occasional spikes pull a mean up, not a median)."""
+
+    @staticmethod
+    def _rule(view: SiteView) -> np.ndarray:
+        return same_slot_median(view)
 
 
 def local_midnight_after(ts: pd.Timestamp, days: int) -> pd.Timestamp:
@@ -325,6 +337,212 @@ class GradientBoostingForecaster:
         return out
 
 
+CANDIDATES = ("gbm", "blend", "blend_median", "seven_day_median", "seven_day_mean", "yesterday")
+"""The models :class:`SelectedForecaster` chooses from per site, in order of preference on ties:
+gradient boosting, its mean with the 7-day mean and with the 7-day median, the 7-day median,
+and the two baselines."""
+_BLENDS = {"blend": "seven_day_mean", "blend_median": "seven_day_median"}
+QUANTILES = (0.1, 0.5, 0.9)
+
+
+@dataclass
+class SelectedForecaster:
+    """Per site, the best of :data:`CANDIDATES` on walk-forward validation, with quantiles.
+
+    ``fit(history, weather_forecasts, cutoff)``:
+
+    1. the *validation window* is the last ``validation_days`` whole local days before the
+       cutoff (at most half of the history, so the inner model keeps something to learn from);
+    2. an inner gradient-boosting model (``gbm``'s settings) is fitted on the slots before the
+       window, and every candidate forecasts each day of the window day-ahead (issued at
+       ``issue_hour`` the day before, as the agents' day-ahead trading does), from the history
+       as it was at the issue time;
+    3. per site, the candidate with the lowest nMAE over the window wins (``selected_``,
+       ``validation_nmae_``); a site not seen in ``fit`` gets ``default_``, the candidate with the
+       lowest nMAE pooled over all sites;
+    4. the winner's validation errors (actual − forecast, Wh) give, per site and local hour of
+       day (pooled with the hours either side), their empirical ``quantiles``: split-conformal
+       offsets added to the point forecast (:meth:`quantiles_of`); ``coverage_`` is their
+       coverage on the validation window itself (``interval``: share of actuals inside the
+       outermost levels; ``below_lowest``: share at or below the lowest; slots where actual and
+       forecast are both zero left out);
+    5. the gradient-boosting model is fitted again on everything before the cutoff.
+
+    Nothing at or after the cutoff is read: validation is on the past only.
+    """
+
+    target: str = "load_wh"
+    validation_days: int = 28
+    issue_hour: float = 12.0
+    quantiles: tuple[float, ...] = QUANTILES
+    seed: int = 0
+    days_off: frozenset[date] = frozenset()
+    gbm: GradientBoostingForecaster | None = None
+    selected_: dict[str, str] = field(default_factory=dict, init=False)
+    validation_nmae_: dict[str, dict[str, float]] = field(default_factory=dict, init=False)
+    default_: str = field(default="gbm", init=False)
+    coverage_: dict[str, float] = field(default_factory=dict, init=False)
+    validation_days_: int = field(default=0, init=False)
+    _offsets: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_target(self.target)
+        if self.validation_days < 1:
+            raise AgentInputError("validation_days", "at least 1")
+        qs = np.asarray(self.quantiles, dtype=float)
+        if len(qs) == 0 or not ((qs > 0) & (qs < 1)).all() or (np.diff(qs) <= 0).any():
+            raise AgentInputError("quantiles", "increasing levels strictly between 0 and 1")
+        if self.gbm is None:
+            self.gbm = GradientBoostingForecaster(self.target, seed=self.seed, days_off=self.days_off,
+                                                  objective="l1")
+        elif self.gbm.target != self.target:
+            raise AgentInputError("gbm", f"a model of the same target ({self.target!r})")
+        self._baselines: dict[str, _NaiveForecaster] = {
+            "seven_day_median": SevenDayMedian(self.target), "seven_day_mean": SevenDayMean(self.target),
+            "yesterday": SameSlotYesterday(self.target)}
+
+    @property
+    def n_training_rows(self) -> int:
+        assert self.gbm is not None
+        return self.gbm.n_training_rows
+
+    # -- fitting ----------------------------------------------------------------------------
+    def fit(self, history: Mapping[str, pd.DataFrame], weather_forecasts: WeatherForecastSource | None = None,
+            cutoff: datetime | None = None) -> Self:
+        assert self.gbm is not None
+        if not history:
+            raise AgentInputError("history", "at least one site")
+        names = sorted(history)
+        frames = [history[n] for n in names]
+        first = frames[0]
+        SiteSeries.from_frame(first, self.target, f"history[{names[0]!r}]")
+        tz = first.index.tz
+        end = pd.Timestamp(cutoff).tz_convert(tz) if cutoff is not None else first.index[-1] + (
+            first.index[1] - first.index[0])
+        days = self._window(first.index[0], end)
+        self.validation_days_ = len(days)
+        self.selected_, self.validation_nmae_, self._offsets, self.coverage_ = {}, {}, {}, {}
+        self.default_ = "gbm"
+        if days:
+            inner = dataclasses.replace(self.gbm).fit(history, weather_forecasts, days[0].to_pydatetime())
+            self._validate(names, frames, inner, weather_forecasts, days)
+        self.gbm.fit(history, weather_forecasts, cutoff)
+        return self
+
+    def _window(self, start: pd.Timestamp, end: pd.Timestamp) -> list[pd.Timestamp]:
+        """Local midnights of the whole days of the validation window before ``end``."""
+        assert self.gbm is not None
+        last = end.normalize()  # the day containing the cutoff is whole only if the cutoff is its midnight
+        first_day = (start + pd.Timedelta(days=1)).normalize() if start != start.normalize() else start
+        whole = pd.date_range(first_day.tz_localize(None), last.tz_localize(None), freq="D",
+                              inclusive="left").tz_localize(end.tz)
+        n = min(self.validation_days, (len(whole) - self.gbm.min_history_days - 1) // 2)
+        return list(whole[len(whole) - n:]) if n > 0 else []
+
+    def _validate(self, names: list[str], frames: list[pd.DataFrame], inner: GradientBoostingForecaster,
+                  weather_forecasts: WeatherForecastSource | None, days: list[pd.Timestamp]) -> None:
+        step_minutes = int(slot_length_ns(frames[0].index, "history.index") // 60_000_000_000)
+        preds: dict[str, list[np.ndarray]] = {c: [] for c in CANDIDATES}
+        actual, hours = [], []
+        for day in days:
+            issued = day_ahead_issue_time(day, self.issue_hour).to_pydatetime()
+            horizon = slots_of_day(day, step_minutes)
+            wf = weather_forecasts.issue_for(issued, horizon) if weather_forecasts is not None else None
+            preds["gbm"].append(inner.predict_many(frames, issued, horizon, wf))
+            for name, base in self._baselines.items():
+                preds[name].append(np.stack([base.predict(f, issued, horizon) for f in frames]))
+            for blend, base_name in _BLENDS.items():
+                preds[blend].append(0.5 * (preds["gbm"][-1] + preds[base_name][-1]))
+            hns = horizon_ns(horizon)
+            actual.append(np.stack([f[self.target].to_numpy(dtype=np.float64)[
+                np.searchsorted(index_ns(f.index), hns)] for f in frames]))
+            hours.append(local_calendar(hns, horizon.tz)[0].astype(np.int64))
+        truth = np.concatenate(actual, axis=1)
+        hour = np.concatenate(hours)
+        forecast = {c: np.concatenate(p, axis=1) for c, p in preds.items()}
+        abs_err = {c: np.abs(f - truth).sum(axis=1) for c, f in forecast.items()}
+        denominator = np.abs(truth).sum(axis=1)
+        pooled = {c: float(e.sum() / denominator.sum()) if denominator.sum() > 0 else float("nan")
+                  for c, e in abs_err.items()}
+        if denominator.sum() > 0:
+            self.default_ = min(CANDIDATES, key=lambda c: (pooled[c], CANDIDATES.index(c)))
+        levels = np.asarray(self.quantiles)
+        inside = below = n = 0
+        for k, name in enumerate(names):
+            if denominator[k] <= 0:
+                continue  # no load or no PV in the window: nothing to choose by
+            scores = {c: float(abs_err[c][k] / denominator[k]) for c in CANDIDATES}
+            self.validation_nmae_[name] = scores
+            best = self.selected_[name] = min(CANDIDATES, key=lambda c: (scores[c], CANDIDATES.index(c)))
+            residual = truth[k] - forecast[best][k]
+            offsets = np.zeros((len(levels), 24))
+            for h in range(24):
+                near = np.isin(hour, [(h - 1) % 24, h, (h + 1) % 24])
+                if near.any():
+                    offsets[:, h] = np.quantile(residual[near], levels)
+            self._offsets[name] = offsets
+            uncertain = (truth[k] > 0) | (forecast[best][k] > 0)  # not PV at night
+            lower = np.clip(forecast[best][k] + offsets[0, hour], 0.0, None)[uncertain]
+            upper = np.clip(forecast[best][k] + offsets[-1, hour], 0.0, None)[uncertain]
+            actual_k = truth[k][uncertain]
+            inside += int(((actual_k >= lower) & (actual_k <= upper)).sum())
+            below += int((actual_k <= lower).sum())
+            n += int(uncertain.sum())
+        if n:
+            self.coverage_ = {"interval": inside / n, "below_lowest": below / n}
+
+    # -- prediction -------------------------------------------------------------------------
+    def choice(self, site: str | None) -> str:
+        """The candidate used for ``site`` (``default_`` for a site not seen in ``fit`` or ``None``)."""
+        return self.selected_.get(site, self.default_) if site is not None else self.default_
+
+    def predict(self, history: pd.DataFrame, issued_at: datetime, horizon: pd.DatetimeIndex,
+                weather_forecast: pd.DataFrame | None = None, site: str | None = None) -> np.ndarray:
+        return self.predict_many([history], issued_at, horizon, weather_forecast, sites=[site])[0]
+
+    def predict_many(self, histories: Sequence[pd.DataFrame], issued_at: datetime, horizon: pd.DatetimeIndex,
+                     weather_forecast: pd.DataFrame | None = None,
+                     sites: Sequence[str | None] | None = None) -> np.ndarray:
+        """Point forecasts ``(len(histories), len(horizon))``, each site by its selected model
+        (``sites`` names the histories; unnamed ones use ``default_``)."""
+        assert self.gbm is not None
+        names = list(sites) if sites is not None else [None] * len(histories)
+        if len(names) != len(histories):
+            raise AgentInputError("sites", f"one name per history ({len(histories)}), got {len(names)}")
+        choices = [self.choice(n) for n in names]
+        out = np.zeros((len(histories), len(horizon)))
+        if not histories:
+            return out
+        need_gbm = [k for k, c in enumerate(choices) if c == "gbm" or c in _BLENDS]
+        if need_gbm:
+            out[need_gbm] = self.gbm.predict_many([histories[k] for k in need_gbm], issued_at, horizon,
+                                                  weather_forecast)
+        for k, c in enumerate(choices):
+            if c == "gbm":
+                continue
+            base = self._baselines[_BLENDS.get(c, c)].predict(histories[k], issued_at, horizon)
+            out[k] = 0.5 * (out[k] + base) if c in _BLENDS else base
+        return out
+
+    def quantiles_of(self, point: np.ndarray, horizon: pd.DatetimeIndex,
+                     sites: Sequence[str | None] | None = None) -> np.ndarray:
+        """Quantile forecasts ``(sites, len(quantiles), len(horizon))`` from point forecasts
+        ``(sites, len(horizon))`` (of :meth:`predict_many`): the point plus each site's conformal
+        offsets for the slot's local hour, at least 0. A site without offsets (not seen in ``fit``)
+        gets the point at every level."""
+        point = np.atleast_2d(np.asarray(point, dtype=float))
+        names = list(sites) if sites is not None else [None] * len(point)
+        if len(names) != len(point):
+            raise AgentInputError("sites", f"one name per forecast ({len(point)}), got {len(names)}")
+        hour = local_calendar(horizon_ns(horizon), horizon.tz)[0].astype(np.int64)
+        out = np.repeat(point[:, None, :], len(self.quantiles), axis=1)
+        for k, name in enumerate(names):
+            offsets = self._offsets.get(name) if name is not None else None
+            if offsets is not None:
+                out[k] += offsets[:, hour]
+        return np.clip(out, 0.0, None)
+
+
 def day_ahead_issue_time(day: pd.Timestamp, hour: float = 12.0) -> pd.Timestamp:
     """The day-ahead issue time for local ``day``: ``hour`` o'clock (wall clock) the day before."""
     before = (pd.Timestamp(day).normalize() - pd.Timedelta(hours=12)).normalize()
@@ -340,6 +558,7 @@ def slots_of_day(day: pd.Timestamp, slot_minutes: int) -> pd.DatetimeIndex:
 
 
 __all__ = [
-    "BACKENDS", "DAY_NS", "Forecaster", "GradientBoostingForecaster", "SameSlotYesterday", "SevenDayMean",
+    "BACKENDS", "CANDIDATES", "DAY_NS", "QUANTILES", "Forecaster", "GradientBoostingForecaster", "SameSlotYesterday",
+    "SelectedForecaster", "SevenDayMean", "SevenDayMedian",
     "day_ahead_issue_time", "local_midnight_after", "rest_of_today_and_tomorrow", "slots_of_day",
 ]

@@ -190,12 +190,25 @@ def same_slot_yesterday(view: SiteView) -> np.ndarray:
     return _take(view.values, pos, view.observed)
 
 
-def same_slot_mean(view: SiteView, days: int = 7) -> np.ndarray:
+def _same_slot_stack(view: SiteView, days: int) -> np.ndarray:
     pos, _ = latest_same_slot(view)
-    stack = np.stack([_take(view.values, pos - j * view.slots_per_day, view.observed) for j in range(days)])
+    return np.stack([_take(view.values, pos - j * view.slots_per_day, view.observed) for j in range(days)])
+
+
+def same_slot_mean(view: SiteView, days: int = 7) -> np.ndarray:
+    stack = _same_slot_stack(view, days)
     counts = np.isfinite(stack).sum(axis=0)
     sums = np.nansum(stack, axis=0)
     return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
+def same_slot_median(view: SiteView, days: int = 7) -> np.ndarray:
+    """The median of the last ``days`` observed values at the same time of day (NaN where none)."""
+    stack = _same_slot_stack(view, days)
+    out = np.full(stack.shape[1], np.nan)
+    some = np.isfinite(stack).any(axis=0)
+    out[some] = np.nanmedian(stack[:, some], axis=0)
+    return out
 
 
 def _window_sums(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

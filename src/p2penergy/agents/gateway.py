@@ -27,7 +27,7 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from p2penergy.agents.forecast import Forecaster, local_midnight_after
+from p2penergy.agents.forecast import Forecaster, SelectedForecaster, local_midnight_after
 from p2penergy.agents.issued_weather import IssuedWeatherForecasts
 from p2penergy.agents.market_access import MarketAccess
 from p2penergy.agents.trader import AgentConfig, Observation, TradingAgent
@@ -54,34 +54,60 @@ def horizon_for(index: pd.DatetimeIndex, i: int, tz: object) -> pd.DatetimeIndex
     return index[i:max(stop, i + 1)]
 
 
+@dataclass(frozen=True, slots=True)
+class SiteForecast:
+    """A site's load and PV forecasts [Wh per slot] over a horizon, with their quantile forecasts
+    ``(len(quantile_levels), len(horizon))`` where the forecaster gives them."""
+
+    load_wh: np.ndarray
+    pv_wh: np.ndarray
+    quantile_levels: tuple[float, ...] = ()
+    load_quantiles_wh: np.ndarray | None = None
+    pv_quantiles_wh: np.ndarray | None = None
+
+
 def forecast_sites(kit: ForecastKit, histories: Mapping[str, tuple[pd.DataFrame, bool]], now: datetime,
-                   horizon: pd.DatetimeIndex) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+                   horizon: pd.DatetimeIndex) -> dict[str, SiteForecast]:
     """Load and PV forecasts over ``horizon`` for every site in ``histories`` (site ->
     (metered history before ``now``, has PV)), from one weather forecast issued at ``now``
     and one model call per target."""
     ids = list(histories)
     weather = kit.weather.issue(now, len(horizon))
-    load = _predict(kit.load, [histories[i][0] for i in ids], now, horizon, weather)
+    load, load_q = _predict(kit.load, ids, [histories[i][0] for i in ids], now, horizon, weather)
     pv_ids = [i for i in ids if histories[i][1]]
-    pv = _predict(kit.pv, [histories[i][0] for i in pv_ids], now, horizon, weather)
+    pv, pv_q = _predict(kit.pv, pv_ids, [histories[i][0] for i in pv_ids], now, horizon, weather)
     pv_of = dict(zip(pv_ids, pv, strict=True))
+    pv_q_of = dict(zip(pv_ids, pv_q, strict=True)) if pv_q is not None else {}
+    levels = tuple(getattr(kit.load, "quantiles", ())) if load_q is not None else ()
+    if levels and pv_ids and tuple(getattr(kit.pv, "quantiles", ())) != levels:
+        levels = ()  # load and PV quantiles at different levels: the agents use the point forecasts
     zeros = np.zeros(len(horizon))
-    return {i: (np.asarray(load[k], dtype=float), np.asarray(pv_of.get(i, zeros), dtype=float))
-            for k, i in enumerate(ids)}
+    out = {}
+    for k, i in enumerate(ids):
+        load_qi = load_q[k] if levels and load_q is not None else None
+        pv_qi = pv_q_of.get(i, np.zeros((len(levels), len(horizon)))) if levels else None
+        out[i] = SiteForecast(np.asarray(load[k], dtype=float), np.asarray(pv_of.get(i, zeros), dtype=float),
+                              levels, load_qi, pv_qi)
+    return out
 
 
-def _predict(model: Forecaster, frames: list[pd.DataFrame], now: datetime, horizon: pd.DatetimeIndex,
-             weather: pd.DataFrame) -> list[np.ndarray]:
-    """One model call for all sites where the forecaster can (``predict_many``), else one each."""
+def _predict(model: Forecaster, ids: list[str], frames: list[pd.DataFrame], now: datetime,
+             horizon: pd.DatetimeIndex, weather: pd.DataFrame) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """(point forecasts, quantile forecasts or ``None``): one model call for all sites where the
+    forecaster can (``predict_many``), else one each. A forecaster that chooses its model per site
+    and gives quantiles (:class:`~p2penergy.agents.forecast.SelectedForecaster`) is told the sites."""
     if not frames:
-        return []
+        return [], None
+    if isinstance(model, SelectedForecaster):
+        point = model.predict_many(frames, now, horizon, weather, sites=ids)
+        return list(point), model.quantiles_of(point, horizon, ids)
     many = getattr(model, "predict_many", None)
     if many is not None:
-        return list(many(frames, now, horizon, weather))
-    return [model.predict(frame, now, horizon, weather) for frame in frames]
+        return list(many(frames, now, horizon, weather)), None
+    return [model.predict(frame, now, horizon, weather) for frame in frames], None
 
 
-def observe(participant: Participant, forecast: tuple[np.ndarray, np.ndarray] | None, now: datetime,
+def observe(participant: Participant, forecast: SiteForecast | None, now: datetime,
             horizon: pd.DatetimeIndex, *, slot_starts: tuple[datetime, ...] | None = None,
             soc_wh: int | None = None, car_soc_wh: int | None = None,
             car_location: np.ndarray | None = None, car_drive_wh: np.ndarray | None = None,
@@ -89,9 +115,12 @@ def observe(participant: Participant, forecast: tuple[np.ndarray, np.ndarray] | 
             peak_so_far_w: float = 0.0) -> Observation:
     """Observation for ``participant`` at ``now`` from its site's forecast (none for a car)."""
     n = len(horizon)
-    load, pv = forecast if forecast is not None and participant.kind != CAR_KIND else (np.zeros(n), np.zeros(n))
+    if forecast is None or participant.kind == CAR_KIND:
+        forecast = SiteForecast(np.zeros(n), np.zeros(n))
     return Observation(
-        now=now, horizon=horizon, load_wh=load, pv_wh=pv,
+        now=now, horizon=horizon, load_wh=forecast.load_wh, pv_wh=forecast.pv_wh,
+        quantile_levels=forecast.quantile_levels, load_quantiles_wh=forecast.load_quantiles_wh,
+        pv_quantiles_wh=forecast.pv_quantiles_wh,
         slot_starts=slot_starts if slot_starts is not None else utc_starts(horizon),
         soc_wh=soc_wh, car_soc_wh=car_soc_wh, car_location=car_location, car_drive_wh=car_drive_wh,
         car_parked_probability=car_parked_probability, month_import_wh=month_import_wh,
@@ -190,16 +219,16 @@ class SiteForecasts:
         self.kit = kit
         self._sites: list[SiteGateway] = []
         self._key: tuple[datetime, int] | None = None
-        self._values: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._values: dict[str, SiteForecast] = {}
 
     def add(self, gateway: SiteGateway) -> None:
         if gateway.participant.kind != CAR_KIND:
             self._sites.append(gateway)
 
-    def of(self, gateway: SiteGateway, issued_at: datetime, horizon: pd.DatetimeIndex) -> tuple[np.ndarray, np.ndarray]:
-        """(load, PV) forecasts [Wh per slot] of ``gateway``'s site over ``horizon``."""
+    def of(self, gateway: SiteGateway, issued_at: datetime, horizon: pd.DatetimeIndex) -> SiteForecast:
+        """Load and PV forecasts [Wh per slot] of ``gateway``'s site over ``horizon``."""
         if self.kit is None:
-            return np.zeros(len(horizon)), np.zeros(len(horizon))
+            return SiteForecast(np.zeros(len(horizon)), np.zeros(len(horizon)))
         key = (issued_at, len(horizon))
         if key != self._key or gateway.participant.id not in self._values:
             histories = {g.participant.id: (g.history(), g.participant.has_pv) for g in self._sites}

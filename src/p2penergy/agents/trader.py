@@ -55,7 +55,9 @@ class Observation:
     car's ``location`` codes and ``drive_wh`` are its own trip forecast (the planning schedule of
     :class:`~p2penergy.agents.trip_forecast.TripForecast`: parked at home / office, or away, with each
     away block's driving energy in its first slot); ``car_parked_probability``: how likely the car
-    is where that schedule plans it parked (1 where it plans it away). ``horizon`` is
+    is where that schedule plans it parked (1 where it plans it away). ``load_quantiles_wh`` /
+    ``pv_quantiles_wh``: ``(len(quantile_levels), len(horizon))`` quantile forecasts of the site's
+    load and PV (none: the point forecasts are all it knows). ``horizon`` is
     on the market's wall clock; ``slot_starts`` are the same slots as UTC instants (the
     exchange's keys; derived from ``horizon`` when not given).
     """
@@ -72,6 +74,9 @@ class Observation:
     car_parked_probability: np.ndarray | None = None
     month_import_wh: int = 0
     peak_so_far_w: float = 0.0
+    quantile_levels: tuple[float, ...] = ()
+    load_quantiles_wh: np.ndarray | None = None
+    pv_quantiles_wh: np.ndarray | None = None
 
     @property
     def local_now(self) -> datetime:
@@ -84,13 +89,10 @@ class AgentConfig:
     """Tunable behaviour. ``green_premium_per_kwh``: premium on renewable energy in green
     mode; ``green_max_extra_cost``: the plan's bounded extra cost (currency per horizon).
 
-    ``buy_hedge`` / ``sell_hedge``: share of a forecast position a site *without storage*
-    puts on the market. Forecast errors are costly one way: energy bought but not
-    consumed goes to the utility at the buyback price (or nothing), energy sold but not
-    produced is bought back at retail; a shortfall in the other direction only falls back
-    to the utility at the price it would have paid anyway. A battery absorbs errors, and a
-    car's charging follows its plan, so they trade their whole position; so does the office,
-    whose load is far larger than any purchase.
+    A home *without storage* trades the quantile of its net position (load − PV) that
+    minimises its expected cost, not its point forecast (:func:`hedge_shift`). A battery
+    absorbs errors, and a car's charging follows its plan, so they trade their whole planned
+    position; so does the office, whose load is far larger than any purchase.
 
     ``peak_margin``: the office plans to keep every slot's import this share below the month's
     peak so far (a slot forecast just under the peak may set a new one: measured on the scenario,
@@ -111,8 +113,6 @@ class AgentConfig:
     green_premium_per_kwh: Decimal = Decimal(1)
     green_max_extra_cost: float = 20.0
     min_order_wh: int = 10
-    buy_hedge: float = 0.7
-    sell_hedge: float = 0.8
     peak_margin: float = 0.10
     peak_hours: tuple[float, float] = (12.0, 18.0)
     v2b_spare_hours: float = 1.2
@@ -129,12 +129,14 @@ class TradingAgent:
         self._order_seq = 0
         self.setpoints: dict[datetime, tuple[int, int]] = {}
         self.last_plan: Plan | None = None
+        self._reference: Decimal | None = None
 
     # -- the step -----------------------------------------------------------------------
     def act(self, obs: Observation, market: MarketAccess) -> None:
         """Plan, then post or revise orders for the horizon's open slots."""
         settings = market.settings
         reference = market.reference_price()
+        self._reference = reference
         starts = obs.slot_starts or utc_starts(obs.horizon)
         by_slot: dict[datetime, list[tuple[str, OpenOrder]]] = {}
         for oid, oo in market.open_orders().items():
@@ -351,10 +353,13 @@ class TradingAgent:
         less what has already traded for the slot (``bought_wh`` / ``sold_wh``)."""
         p = self.participant
         net = float(result.p2p_buy_wh[k]) + float(result.v2b_buy_wh[k]) - float(result.p2p_sell_wh[k])
-        hedged = p.battery is None and p.kind == HOME_KIND
+        if p.battery is None and p.kind == HOME_KIND and net != 0:
+            # the cost-minimising quantile of the net position, on the side the plan trades
+            traded = net + hedge_shift(obs, k, self._critical_fractile(obs, k))
+            net = max(traded, 0.0) if net > 0 else min(traded, 0.0)
         # what is still wanted on each side; energy already traded is never traded back
-        buy = max(round(max(net, 0.0) * (self.config.buy_hedge if hedged else 1.0)) - bought_wh, 0)
-        sell = max(round(max(-net, 0.0) * (self.config.sell_hedge if hedged else 1.0)) - sold_wh, 0)
+        buy = max(round(max(net, 0.0)) - bought_wh, 0)
+        sell = max(round(max(-net, 0.0)) - sold_wh, 0)
         if p.office_tariff is not None and sell:
             # with a demand charge, never sell what a forecast error could turn into a new peak: if
             # load came 50 % above and PV at 30 % of forecast, import must stay within the month's peak
@@ -400,6 +405,15 @@ class TradingAgent:
         return Order(oid, p, side, slot, energy_wh, price, now,
                      tag=tag if isinstance(tag, Tag) else Tag(),
                      requirements=requirements if isinstance(requirements, tuple) else ())
+
+    def _critical_fractile(self, obs: Observation, k: int) -> float:
+        """``(retail − p2p) / (retail − buyback)`` for slot ``k`` (see :func:`hedge_shift`), with the
+        expected P2P price the plan uses (the market's reference price, else the midpoint)."""
+        p = self.participant
+        retail = float(self._grid_price_per_kwh(obs)[k])
+        buyback = float(p.buyback.price_per_kwh) if p.buyback is not None else 0.0
+        expected = float(self._reference) if self._reference is not None else (retail + buyback) / 2
+        return critical_fractile(retail, buyback, expected)
 
     # -- reservation prices ---------------------------------------------------------------
     def _retail_per_kwh(self, obs: Observation) -> float:
@@ -478,6 +492,53 @@ def _same_book(current: list[tuple[str, OpenOrder]], wanted: list[Order]) -> boo
         if key_a != key_b or abs(wh_a - wh_b) > max(50, wh_b // 10):
             return False
     return True
+
+
+def critical_fractile(retail_per_kwh: float, buyback_per_kwh: float, p2p_per_kwh: float) -> float:
+    """The newsvendor's critical fractile ``(retail − p2p) / (retail − buyback)``, in [0, 1]
+    (0.5 when retail does not exceed buyback: no asymmetry to hedge)."""
+    spread = retail_per_kwh - buyback_per_kwh
+    if spread <= 0:
+        return 0.5
+    return min(1.0, max(0.0, (retail_per_kwh - p2p_per_kwh) / spread))
+
+
+def net_quantiles(levels: tuple[float, ...], load_q: np.ndarray, pv_q: np.ndarray | None) -> np.ndarray:
+    """Quantiles (at ``levels``) of load − PV from the quantiles of each, per slot.
+
+    Load and PV forecast errors are taken as independent: the net's median is the difference of
+    the medians (the level nearest 0.5), and its distance from it at level τ is the root sum of
+    squares of the load's distance at τ and the PV's at 1 − τ (PV high is net low)."""
+    lv = np.asarray(levels, dtype=float)
+    mid = int(np.argmin(np.abs(lv - 0.5)))
+    if pv_q is None:
+        return np.asarray(load_q, dtype=float)
+    mirror = [int(np.argmin(np.abs(lv - (1 - t)))) for t in lv]
+    d_load = load_q - load_q[mid]
+    d_pv = pv_q[mid] - pv_q[mirror]  # PV at 1 − τ below its median raises the net
+    centre = load_q[mid] - pv_q[mid]
+    spread = np.sqrt(d_load**2 + d_pv**2) * np.sign(lv - 0.5)[:, None]
+    return centre + spread
+
+
+def hedge_shift(obs: Observation, k: int, fractile: float) -> float:
+    """How far (Wh) a home without storage moves its planned net trade for horizon slot ``k``
+    (> 0 buy, < 0 sell) from its point forecast: ``q − (load − PV)`` of the point forecasts.
+
+    Newsvendor rule: trading ``q`` for a net need ``X = load − PV`` costs ``p·q`` at the P2P price
+    ``p``, plus the shortfall ``(X − q)⁺`` bought at retail ``r`` less the excess ``(q − X)⁺``
+    sold back at buyback ``b``. Its expected cost is least where ``P(X ≤ q) = (r − p)/(r − b)``
+    — the same fractile for a deficit bought and a surplus sold. ``q`` is read from the net's
+    quantiles (:func:`net_quantiles`), linear between levels and held at the outermost ones; with
+    no quantiles it is the point forecast (no shift).
+    """
+    point = float(obs.load_wh[k]) - float(obs.pv_wh[k])
+    if obs.load_quantiles_wh is None or not obs.quantile_levels:
+        return 0.0
+    pv = obs.pv_quantiles_wh[:, k] if obs.pv_quantiles_wh is not None else None
+    net = net_quantiles(obs.quantile_levels, obs.load_quantiles_wh[:, k:k + 1],
+                        pv[:, None] if pv is not None else None)[:, 0]
+    return float(np.interp(fractile, obs.quantile_levels, net)) - point
 
 
 def marginal_retail_per_kwh(tariff: RetailTariff, month: object, month_import_wh: int) -> Decimal:
