@@ -1,11 +1,16 @@
 """Agents benchmark: planning time per LP and forecaster fit/predict time.
 
-Run: ``python benchmarks/bench_agents.py [--repeats 200]``. Prints two tables:
+Run: ``python benchmarks/bench_agents.py [--repeats 200] [--only-year]``. Prints these tables:
 
 * Planner: median and 95th-percentile time of one ``plan()`` for the agent types over a
   "rest of today and tomorrow" horizon of 96 slots (30 min), with a baseline measured in
   the same run: the same call on a 1-slot horizon (the fixed cost of building and
   solving any LP through highspy).
+* A year of 20 homes (the synthetic community of ``tests/agents``, 30-min slots): fitting the
+  agents' forecasters (``SelectedForecaster``, load and PV: two gradient-boosting fits each plus
+  the validation) against one plain gradient-boosting fit measured in the same run, and one
+  forecasting step for 21 sites (load and PV, point and quantiles) against the 7-day mean's.
+  Targets (issue 14): fit ≤ 30 s, step ≤ 20 ms.
 * Forecasters on the demonstration scenario (``p2penergy.scenario``; a synthetic
   community if it is not installed): training time on June–July, one site's forecast
   and all 21 sites' forecasts (``predict_many``) for one issue time, against the naive
@@ -29,6 +34,7 @@ from rich.table import Table
 from p2penergy.agents.forecast import (
     GradientBoostingForecaster,
     SameSlotYesterday,
+    SelectedForecaster,
     SevenDayMean,
     rest_of_today_and_tomorrow,
 )
@@ -154,11 +160,81 @@ def bench_forecasters(console: Console, repeats: int, plan_s: float) -> None:
     )
 
 
+def _synthetic(**kwargs: object) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "agents"))
+    from synthetic_community import make_community  # type: ignore[import-not-found]
+
+    weather, sites, _ = make_community(**kwargs)
+    return weather, sites
+
+
+def bench_year(console: Console, repeats: int) -> None:
+    weather, sites = _synthetic(homes=20, pv_homes=8, days=366, start="2019-08-01")
+    tz = weather.index.tz
+    src = WeatherForecastSource(weather, rng_seed=1)
+    cutoff = pd.Timestamp("2020-07-31", tz=tz).to_pydatetime()
+    homes = {k: v for k, v in sites.items() if k != "office"}
+    pv_homes = {k: v for k, v in homes.items() if v["pv_wh"].sum() > 0}
+    table = Table(title=f"A year of {len(homes)} homes ({len(pv_homes)} with PV), 30-min slots: fit")
+    for col in ("fit", "s", "x baseline"):
+        table.add_column(col, justify="right" if col != "fit" else "left")
+    t0 = time.perf_counter()
+    plain = GradientBoostingForecaster("load_wh").fit(homes, src, cutoff)
+    base = time.perf_counter() - t0
+    table.add_row(f"baseline: one GradientBoostingForecaster, load ({plain.n_training_rows} rows)", f"{base:.1f}",
+                  "1.0")
+    t0 = time.perf_counter()
+    load = SelectedForecaster("load_wh").fit(homes, src, cutoff)
+    pv = SelectedForecaster("pv_wh").fit(pv_homes, src, cutoff)
+    both = time.perf_counter() - t0
+    table.add_row("SelectedForecaster, load and PV (target ≤ 30 s)", f"{both:.1f}", f"{both / base:.1f}")
+    console.print(table)
+
+    issued = pd.Timestamp("2020-07-31 12:00", tz=tz).to_pydatetime()
+    horizon = rest_of_today_and_tomorrow(issued, 30)
+    wf = src.issue_for(issued, horizon)
+    ids = sorted(sites)
+    frames = [sites[i] for i in ids]
+    pv_ids = [i for i in ids if i in pv_homes]
+    pv_frames = [sites[i] for i in pv_ids]
+
+    def step() -> None:
+        point = load.predict_many(frames, issued, horizon, wf, sites=ids)
+        load.quantiles_of(point, horizon, ids)
+        pv_point = pv.predict_many(pv_frames, issued, horizon, wf, sites=pv_ids)
+        pv.quantiles_of(pv_point, horizon, pv_ids)
+
+    def naive() -> None:
+        for f in frames:
+            SevenDayMean("load_wh").predict(f, issued, horizon)
+        for f in pv_frames:
+            SevenDayMean("pv_wh").predict(f, issued, horizon)
+
+    reps = max(repeats // 4, 10)
+    table = Table(title=f"One forecasting step: {len(ids)} sites, load and PV, horizon {len(horizon)} slots")
+    for col in ("forecast", "median ms", "p95 ms", "x baseline"):
+        table.add_column(col, justify="right" if col != "forecast" else "left")
+    base_ts = _times(naive, reps)
+    b = statistics.median(base_ts)
+    table.add_row("baseline: 7-day mean, every site", f"{b * 1e3:.1f}", f"{np.percentile(base_ts, 95) * 1e3:.1f}",
+                  "1.0")
+    ts = _times(step, reps)
+    m = statistics.median(ts)
+    table.add_row("SelectedForecaster: point + quantiles (target ≤ 20 ms)", f"{m * 1e3:.1f}",
+                  f"{np.percentile(ts, 95) * 1e3:.1f}", f"{m / b:.1f}")
+    console.print(table)
+    console.print(f"selected (load): {dict(sorted(load.selected_.items()))}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--only-year", action="store_true", help="only the year-of-20-homes tables")
     args = parser.parse_args()
     console = Console()
+    bench_year(console, args.repeats)
+    if args.only_year:
+        return
     plan_s = bench_planner(console, args.repeats)
     bench_forecasters(console, args.repeats, plan_s)
 

@@ -123,7 +123,7 @@ def test_step_meters_what_ended_and_acts_every_nth_slot(community):
     obs = home.last_observation
     assert obs is not None and obs.now == grid.starts[start + 4] + timedelta(minutes=3)
     # the forecast was issued at the slot's start from the metered history
-    load, _ = forecasts.of(home, grid.starts[start + 4], obs.horizon)
+    load = forecasts.of(home, grid.starts[start + 4], obs.horizon).load_wh
     assert np.array_equal(obs.load_wh, load)
     car = gws["car-07"]
     assert car.participant.kind == CAR_KIND and car.soc_wh is not None

@@ -152,7 +152,9 @@ class GradientBoostingForecaster:
     """Gradient-boosted trees over sites (see module docstring).
 
     ``issue_every_hours``: spacing of the training issue times; ``sample_fraction``:
-    share of (issue, target slot) pairs kept for training (seeded); ``threads``: 1 or 2.
+    share of (issue, target slot) pairs kept for training (seeded), at most ``max_training_rows``
+    in all (a year of 20 homes would give 800 k rows; the scenario's June–July gives 134 k, and
+    more rows of the same sites add little while the fit's time grows with them); ``threads``: 1 or 2.
     ``days_off``: local dates that are not working days besides weekends (public and company
     holidays; a calendar feature). ``fit`` uses only slots that ended by ``cutoff`` (default:
     all of ``history``). ``objective``: LightGBM's loss, ``l2`` (the mean) or ``l1`` (the median:
@@ -169,6 +171,7 @@ class GradientBoostingForecaster:
     min_samples_leaf: int = 40
     issue_every_hours: int = 3
     sample_fraction: float = 0.2
+    max_training_rows: int = 150_000
     min_history_days: int = 7
     threads: int = 1
     seed: int = 0
@@ -183,6 +186,8 @@ class GradientBoostingForecaster:
             raise AgentInputError("backend", f"one of {', '.join(BACKENDS)}, got {self.backend!r}")
         if self.objective not in OBJECTIVES:
             raise AgentInputError("objective", f"one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        if self.max_training_rows < 1:
+            raise AgentInputError("max_training_rows", "at least 1")
         if not 0 < self.sample_fraction <= 1:
             raise AgentInputError("sample_fraction", "in (0, 1]")
         if self.threads not in (1, 2):
@@ -196,19 +201,23 @@ class GradientBoostingForecaster:
         return np.arange(pd.Timestamp(first).value, cutoff_ns, every, dtype=np.int64)
 
     def training_set(self, history: Mapping[str, pd.DataFrame], weather_forecasts: WeatherForecastSource | None,
-                     cutoff: datetime | None = None) -> tuple[np.ndarray, np.ndarray]:
+                     cutoff: datetime | None = None, weather_cache: dict | None = None
+                     ) -> tuple[np.ndarray, np.ndarray]:
         """(features, normalised target) for every site and sampled (issue, slot) pair before ``cutoff``.
 
         Horizons are "rest of today and tomorrow" from issue times every ``issue_every_hours``
         (from ``min_history_days`` after the history starts); only target slots that ended
         by the cutoff are used, and features only read slots that ended by the issue time.
+        At most ``max_training_rows`` are kept (the sampled share shrinks for long histories).
+        ``weather_cache``: forecasts by (issue time, slots), shared between fits on the same source.
         """
         if not history:
             raise AgentInputError("history", "at least one site")
         rng = np.random.default_rng(self.seed)
         xs: list[np.ndarray] = []
         ys: list[np.ndarray] = []
-        weather_cache: dict[tuple[int, int], np.ndarray] = {}
+        weather_cache = {} if weather_cache is None else weather_cache
+        plans = []
         for name in sorted(history):
             series = SiteSeries.from_frame(history[name], self.target, f"history[{name!r}]")
             step, n_rows = series.step_ns, len(series.values)
@@ -223,12 +232,17 @@ class GradientBoostingForecaster:
             current = series.start_ns + (issued - series.start_ns) // step * step
             stop = np.minimum(ends, cut - step + 1)
             counts = np.maximum(-((current - stop) // step), 0)  # ceil((stop - current) / step)
+            plans.append((series, issued, current, counts))
+        candidates = sum(int(c.sum()) for _, _, _, c in plans)
+        fraction = min(self.sample_fraction, self.max_training_rows / candidates) if candidates else 0.0
+        for series, issued, current, counts in plans:
+            step, n_rows = series.step_ns, len(series.values)
             total = int(counts.sum())
             if total == 0:
                 continue
             which = np.repeat(np.arange(len(issued)), counts)
             offset = np.arange(total) - np.repeat(np.cumsum(counts) - counts, counts)
-            keep = rng.random(total) < self.sample_fraction
+            keep = rng.random(total) < fraction
             if not keep.any():
                 continue
             which, offset = which[keep], offset[keep]
@@ -265,8 +279,8 @@ class GradientBoostingForecaster:
         return np.vstack(xs), np.concatenate(ys)
 
     def fit(self, history: Mapping[str, pd.DataFrame], weather_forecasts: WeatherForecastSource | None = None,
-            cutoff: datetime | None = None) -> Self:
-        x, y = self.training_set(history, weather_forecasts, cutoff)
+            cutoff: datetime | None = None, weather_cache: dict | None = None) -> Self:
+        x, y = self.training_set(history, weather_forecasts, cutoff, weather_cache)
         self.n_training_rows = len(y)
         if self.backend == "lightgbm":
             import lightgbm as lgb
@@ -361,8 +375,8 @@ class SelectedForecaster:
        ``validation_nmae_``); a site not seen in ``fit`` gets ``default_``, the candidate with the
        lowest nMAE pooled over all sites;
     4. the winner's validation errors (actual − forecast, Wh) give, per site and local hour of
-       day (pooled with the hours either side), their empirical ``quantiles``: split-conformal
-       offsets added to the point forecast (:meth:`quantiles_of`); ``coverage_`` is their
+       day (pooled with the hours either side), their empirical ``quantiles`` less their median:
+       split-conformal offsets added to the point forecast (:meth:`quantiles_of`); ``coverage_`` is their
        coverage on the validation window itself (``interval``: share of actuals inside the
        outermost levels; ``below_lowest``: share at or below the lowest; slots where actual and
        forecast are both zero left out);
@@ -423,10 +437,11 @@ class SelectedForecaster:
         self.validation_days_ = len(days)
         self.selected_, self.validation_nmae_, self._offsets, self.coverage_ = {}, {}, {}, {}
         self.default_ = "gbm"
+        cache: dict = {}  # the weather forecasts of the training issue times, for both fits
         if days:
-            inner = dataclasses.replace(self.gbm).fit(history, weather_forecasts, days[0].to_pydatetime())
+            inner = dataclasses.replace(self.gbm).fit(history, weather_forecasts, days[0].to_pydatetime(), cache)
             self._validate(names, frames, inner, weather_forecasts, days)
-        self.gbm.fit(history, weather_forecasts, cutoff)
+        self.gbm.fit(history, weather_forecasts, cutoff, cache)
         return self
 
     def _window(self, start: pd.Timestamp, end: pd.Timestamp) -> list[pd.Timestamp]:
@@ -479,7 +494,9 @@ class SelectedForecaster:
             for h in range(24):
                 near = np.isin(hour, [(h - 1) % 24, h, (h + 1) % 24])
                 if near.any():
-                    offsets[:, h] = np.quantile(residual[near], levels)
+                    # centred on the median error: the point forecast is the median (a bias of
+                    # the validation weeks, e.g. the rainy season's PV, would not carry over)
+                    offsets[:, h] = np.quantile(residual[near], levels) - np.median(residual[near])
             self._offsets[name] = offsets
             uncertain = (truth[k] > 0) | (forecast[best][k] > 0)  # not PV at night
             lower = np.clip(forecast[best][k] + offsets[0, hour], 0.0, None)[uncertain]

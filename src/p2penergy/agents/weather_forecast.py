@@ -30,6 +30,7 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
+from scipy.signal import lfilter
 
 from p2penergy.agents.plan_input import AgentInputError
 
@@ -85,12 +86,11 @@ def _error_draws(rng_seed: int, issued_ns: int, horizon_slots: int, step_ns: int
     rng = np.random.default_rng([int(rng_seed) & 0xFFFFFFFF, issued_ns // 1_000_000_000 & 0xFFFFFFFFFFFF])
     phi = phi_per_hour ** (step_ns / 3.6e12)
     shocks = rng.standard_normal((horizon_slots, 2)).T  # slot by slot: a longer horizon extends, never reshuffles
-    z = np.empty_like(shocks)
-    z[:, 0] = shocks[:, 0]
+    # z[0] = shock[0], z[i] = phi·z[i−1] + √(1 − phi²)·shock[i], as one linear filter
     scale = np.sqrt(1.0 - phi * phi)
-    for i in range(1, horizon_slots):
-        z[:, i] = phi * z[:, i - 1] + scale * shocks[:, i]
-    return z
+    drive = shocks.copy()
+    drive[:, 0] /= scale
+    return lfilter([scale], [1.0, -phi], drive, axis=1)
 
 
 def forecast_weather_array(
