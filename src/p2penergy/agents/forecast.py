@@ -541,6 +541,14 @@ class SelectedForecaster:
             out[k] = 0.5 * (out[k] + base) if c in _BLENDS else base
         return out
 
+    def predict_quantiles(self, history: pd.DataFrame, issued_at: datetime, horizon: pd.DatetimeIndex,
+                          weather_forecast: pd.DataFrame | None = None, site: str | None = None
+                          ) -> dict[float, np.ndarray]:
+        """``{level: forecast}`` for one site (its point forecast plus its offsets, :meth:`quantiles_of`)."""
+        point = self.predict(history, issued_at, horizon, weather_forecast, site=site)
+        q = self.quantiles_of(point[None], horizon, [site])[0]
+        return {float(level): q[i] for i, level in enumerate(self.quantiles)}
+
     def quantiles_of(self, point: np.ndarray, horizon: pd.DatetimeIndex,
                      sites: Sequence[str | None] | None = None) -> np.ndarray:
         """Quantile forecasts ``(sites, len(quantiles), len(horizon))`` from point forecasts

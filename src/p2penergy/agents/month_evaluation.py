@@ -28,7 +28,7 @@ import pandas as pd
 
 from p2penergy.agents.agent_forecasters import fit_agent_forecasters
 from p2penergy.agents.evaluation import Issue, day_ahead_issues, nmae_table
-from p2penergy.agents.forecast import Forecaster, SameSlotYesterday, SevenDayMean
+from p2penergy.agents.forecast import Forecaster, SameSlotYesterday, SelectedForecaster, SevenDayMean
 from p2penergy.agents.plan_input import AgentInputError
 from p2penergy.agents.weather_forecast import index_ns
 
@@ -144,11 +144,13 @@ def coverage_of(forecaster: Forecaster, frames: Mapping[str, pd.DataFrame], weat
     inside: list[np.ndarray] = []
     for issued_at, horizon in issues:
         wf = weather.issue_for(issued_at, horizon) if weather is not None else None
-        for frame in frames.values():
+        for name, frame in frames.items():
             actual = frame[column].reindex(horizon).to_numpy(dtype=np.float64)
             if not np.nansum(np.abs(frame[column].to_numpy(dtype=np.float64))) > 0:
                 continue
-            quantiles: dict[float, np.ndarray] = predict(frame, issued_at, horizon, wf)
+            # a forecaster that chooses per site (SelectedForecaster) is told which site this is
+            named = {"site": name} if isinstance(forecaster, SelectedForecaster) else {}
+            quantiles: dict[float, np.ndarray] = predict(frame, issued_at, horizon, wf, **named)
             for q, values in quantiles.items():
                 below.setdefault(float(q), []).append(actual <= np.asarray(values))
             if 0.1 in quantiles and 0.9 in quantiles:
