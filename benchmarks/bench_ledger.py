@@ -42,11 +42,11 @@ from p2penergy.ledger.keys import OPERATOR_ID, Key
 from p2penergy.ledger.signing import (
     Domain,
     Verifier,
-    requirements_hash,
     sign_action,
     sign_batch,
     struct_hash,
-    tag_hash,
+    typed_data_types,
+    typed_message,
 )
 from p2penergy.market import MarketError, MarketSettings, Order, Requirement, Tag, make_exchange
 
@@ -86,21 +86,11 @@ def bench_signing(n: int) -> list[tuple[str, float, float]]:
     # baseline: eth-account's typed-data path on the same Order struct
     m = max(200, n // 10)
     acct = Account.from_key(key.private_key)
-    fields = [("orderId", "string"), ("participant", "address"), ("side", "uint8"), ("slotStart", "uint64"),
-              ("energyWh", "uint64"), ("priceMicros", "uint256"), ("submittedAtUs", "uint64"),
-              ("attributes", "bytes32"), ("requirements", "bytes32"), ("nonce", "uint64")]
-    types = {"EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                              {"name": "chainId", "type": "uint256"},
-                              {"name": "verifyingContract", "type": "address"}],
-             "Order": [{"name": a, "type": b} for a, b in fields]}
+    types = typed_data_types("Order")
 
     def msg(o: Order, i: int) -> dict:
-        return {"types": types, "primaryType": "Order", "domain": DOMAIN.as_typed_data_domain(),
-                "message": {"orderId": o.order_id, "participant": key.address, "side": 1,
-                            "slotStart": int(o.slot_start.timestamp()), "energyWh": o.energy_wh,
-                            "priceMicros": int(o.price_per_kwh * 10**6),
-                            "submittedAtUs": int(o.submitted_at.timestamp()) * 10**6,
-                            "attributes": tag_hash(o.tag), "requirements": requirements_hash(()), "nonce": i}}
+        primary, message = typed_message(o, i, key.address)
+        return {"types": types, "primaryType": primary, "domain": DOMAIN.as_typed_data_domain(), "message": message}
     sigs = []
     b_sign = rate(m, lambda: sigs.extend(acct.sign_message(encode_typed_data(full_message=msg(o, i))).signature
                                          for i, o in enumerate(os_[:m])))
