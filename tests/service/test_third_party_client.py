@@ -147,6 +147,7 @@ def test_the_openapi_spec_declares_what_a_client_needs(server: Server):
         assert spec["paths"][path]["post"]["x-eip712-primary-type"] == primary
     # every error is a Problem, as the service answers them (FastAPI's own validation body is not used)
     assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert "429" in spec["paths"]["/api/trades"]["get"]["responses"]  # public reads are limited per client address
     for path, methods in spec["paths"].items():
         for method, op in methods.items():
             for status, response in op["responses"].items():

@@ -25,7 +25,8 @@ def register(body: ParticipantIn, ex: Live) -> ParticipantIn:
     return body
 
 
-@router.get("/api/participants", response_model=list[str], dependencies=[Depends(public)])
+@router.get("/api/participants", response_model=list[str], dependencies=[Depends(public)],
+            responses=problems(429))
 def participants(ex: Live) -> list[str]:
     """Registered participant ids."""
     return sorted(ex.addresses)

@@ -40,7 +40,8 @@ from p2penergy.service.models import (
     problems,
 )
 
-router = APIRouter(tags=["market"], dependencies=[Depends(public)])  # every read here: per client address
+router = APIRouter(tags=["market"], dependencies=[Depends(public)],  # every read here: per client address
+                   responses=problems(429))
 
 
 SIGNED_STRUCTS = ("Order", "Cancel", "Modify", "MeterReading", "Read")
