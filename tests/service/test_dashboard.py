@@ -24,6 +24,9 @@ from websockets.sync.client import connect
 from p2penergy.service.client import HttpMarketAccess
 
 CHROMIUM = os.environ.get("P2PENERGY_CHROMIUM") or shutil.which("chromium") or "chromium"
+# Wall seconds the page may take to show what the live agents traded: a bound against a hang only (each
+# wait ends as soon as its condition holds), long enough for agents planning on a busy machine.
+LIVE_WAIT_S = 180.0
 
 
 class Page:
@@ -131,21 +134,27 @@ def test_dashboard_follows_live_agents_trading(tmp_path: Path):
         register_keys(srv.url, keys)
         page = Page(tmp_path / "profile")
         stop = threading.Event()
+        # the agents trade until the page has shown a count and then a higher one: bounded by what the page
+        # showed, not by a number of slots (on a busy machine they could all be traded before the first refresh)
+        agents = threading.Thread(target=run, args=(make_runners(srv.url, community, kit, keys, replan_slots=1),
+                                                    stop))
         try:
             page.call("Page.navigate", url=f"{srv.url}/")
             page.wait_for("document.getElementById('clock').textContent !== '–'")
-            agents = threading.Thread(target=run, args=(make_runners(srv.url, community, kit, keys, replan_slots=1),
-                                                        stop), kwargs={"max_slots": 4})
             agents.start()
-            first = int(page.wait_for("Number(document.getElementById('trade-count').dataset.value) || 0"))
-            later = int(page.wait_for(f"Number(document.getElementById('trade-count').dataset.value) > {first} && "
-                                      "Number(document.getElementById('trade-count').dataset.value)"))
+            count = "Number(document.getElementById('trade-count').dataset.value)"
+            first = int(page.wait_for(f"{count} || 0", timeout_s=LIVE_WAIT_S))
+            later = int(page.wait_for(f"{count} > {first} && {count}", timeout_s=LIVE_WAIT_S))
+            stop.set()
             agents.join(timeout=60)
+            assert not agents.is_alive()
             assert later > first > 0
             # the update counter is set at the end of a refresh, after the counts: wait for it too
-            assert page.wait_for("Number(document.getElementById('updates').dataset.value) >= 2")
-            total = len(srv.app.state.live.trades)
-            assert page.wait_for(f"document.getElementById('trade-count').dataset.value === '{total}'")
+            assert page.wait_for("Number(document.getElementById('updates').dataset.value) >= 2",
+                                 timeout_s=LIVE_WAIT_S)
+            total = len(srv.app.state.live.trades)  # the agents stopped: no more trades
+            assert page.wait_for(f"document.getElementById('trade-count').dataset.value === '{total}'",
+                                 timeout_s=LIVE_WAIT_S)
             bills = page.js("document.querySelector('#bills tbody td').innerText")
             assert bills == str(len(chosen))  # the community's sum: no participant is named
             assert "solar" in page.js("document.querySelector('#by-tag tbody').innerText")
