@@ -84,8 +84,12 @@ def test_summed_homes_are_easier_and_coverage_is_only_reported_when_there_are_qu
     per_home = [body["sites"][s]["load"]["seven_day_mean"] for s in body["sites"]]
     assert body["sum"]["load"]["seven_day_mean"] < max(per_home)  # errors of two homes partly cancel
     assert "building-1" in output and "sum of sites" in output
-    if body["coverage"]:
-        for shares in body["coverage"].values():
-            assert 0 < shares["q10"] < shares["q90"] < 1
+    if body["coverage"]:  # the agents' forecaster gives quantiles: every target is scored
+        assert set(body["coverage"]) == {"load", "pv"}
+        for scores in body["coverage"].values():
+            low, mid, high = (scores["coverage"][level] for level in ("0.1", "0.5", "0.9"))
+            assert 0 < low < mid < high < 1
+            assert scores["interval"] == pytest.approx(high - low, abs=0.05)  # ties at 0 Wh aside
+        assert "actual at or below 0.1:" in output
     else:
         assert "quantile coverage: absent" in output

@@ -11,9 +11,9 @@ per site and for the sum of the sites, for each model:
   (:class:`~p2penergy.agents.forecast.SevenDayMean`, :class:`~p2penergy.agents.forecast.SameSlotYesterday`).
 
 Quantile coverage (the share of actuals at or below each forecast quantile, and inside the
-10–90 % interval) needs a forecaster that gives quantiles (a ``predict_quantiles`` method, see
-:func:`coverage`); for one that does not, the coverage is reported as absent (an empty table),
-never estimated otherwise.
+10–90 % interval, with pinball losses; :func:`coverage_of`) needs a forecaster that gives
+quantiles (:class:`~p2penergy.agents.forecast.SelectedForecaster`); for one that does not, the
+coverage is reported as absent (an empty table), never estimated otherwise.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from p2penergy.agents.agent_forecasters import fit_agent_forecasters
-from p2penergy.agents.evaluation import Issue, day_ahead_issues, nmae_table
+from p2penergy.agents.evaluation import Issue, day_ahead_issues, nmae_table, quantile_scores
 from p2penergy.agents.forecast import Forecaster, SameSlotYesterday, SelectedForecaster, SevenDayMean
 from p2penergy.agents.plan_input import AgentInputError
 from p2penergy.agents.weather_forecast import index_ns
@@ -50,6 +50,8 @@ class MonthEvaluation:
     sum: dict[str, dict[str, float]]
     coverage: dict[str, Any] = field(default_factory=dict)
     days: int = 0
+    choices: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Per target, the model ``selected`` used for each site (when it chooses per site)."""
 
     def to_json(self) -> dict[str, Any]:
         """``{"sites": {SITE: {"load": {MODEL: NMAE}, "pv": {…}}}, "sum": {…}, "coverage": {…}}``."""
@@ -98,6 +100,7 @@ def evaluate_month(
     per_site: dict[str, dict[str, dict[str, float]]] = {name: {"load": {}, "pv": {}} for name in frames}
     total: dict[str, dict[str, float]] = {}
     coverage: dict[str, Any] = {}
+    choices: dict[str, dict[str, str]] = {}
     for target, column in TARGETS.items():
         models: dict[str, Forecaster] = {"selected": chosen[target], "seven_day_mean": SevenDayMean(target=column),
                                          "yesterday": SameSlotYesterday(target=column)}
@@ -109,7 +112,10 @@ def evaluate_month(
         covered = coverage_of(chosen[target], frames, weather, issues, column)
         if covered:
             coverage[target] = covered
-    return MonthEvaluation(month.replace(day=1), per_site, total, coverage, len(issues))
+        choice = getattr(chosen[target], "choice", None)
+        if callable(choice):
+            choices[target] = {name: str(choice(name)) for name in frames if per_site[name][target]}
+    return MonthEvaluation(month.replace(day=1), per_site, total, coverage, len(issues), choices)
 
 
 class _IssueMemo:
@@ -132,30 +138,13 @@ class _IssueMemo:
 
 
 def coverage_of(forecaster: Forecaster, frames: Mapping[str, pd.DataFrame], weather: Any,
-                issues: Sequence[Issue], column: str) -> dict[str, float]:
-    """Share of actuals at or below each forecast quantile (``"q10"``: ideally 0.10 …) and inside
-    the 10–90 % interval (``"interval_10_90"``), over every site and slot with energy; ``{}`` when the
-    forecaster gives no quantiles (no ``predict_quantiles(history, issued_at, horizon, weather)``
-    returning ``{quantile: values}``)."""
-    predict = getattr(forecaster, "predict_quantiles", None)
-    if not callable(predict):
+                issues: Sequence[Issue], column: str) -> dict[str, Any]:
+    """The quantile forecasts' scores over the month (:func:`~p2penergy.agents.evaluation.quantile_scores`:
+    ``levels``; ``coverage``, the share of actuals at or below each level's forecast; ``interval``,
+    the share inside the outermost levels; pinball losses of the quantiles and of the point), level
+    keys as text for JSON (``"0.1"``); ``{}`` for a forecaster without quantiles."""
+    if not isinstance(forecaster, SelectedForecaster):
         return {}
-    below: dict[float, list[np.ndarray]] = {}
-    inside: list[np.ndarray] = []
-    for issued_at, horizon in issues:
-        wf = weather.issue_for(issued_at, horizon) if weather is not None else None
-        for name, frame in frames.items():
-            actual = frame[column].reindex(horizon).to_numpy(dtype=np.float64)
-            if not np.nansum(np.abs(frame[column].to_numpy(dtype=np.float64))) > 0:
-                continue
-            # a forecaster that chooses per site (SelectedForecaster) is told which site this is
-            named = {"site": name} if isinstance(forecaster, SelectedForecaster) else {}
-            quantiles: dict[float, np.ndarray] = predict(frame, issued_at, horizon, wf, **named)
-            for q, values in quantiles.items():
-                below.setdefault(float(q), []).append(actual <= np.asarray(values))
-            if 0.1 in quantiles and 0.9 in quantiles:
-                inside.append((actual >= np.asarray(quantiles[0.1])) & (actual <= np.asarray(quantiles[0.9])))
-    out = {f"q{round(q * 100)}": float(np.concatenate(v).mean()) for q, v in sorted(below.items())}
-    if inside:
-        out["interval_10_90"] = float(np.concatenate(inside).mean())
-    return out
+    scores = quantile_scores(forecaster, frames, weather, issues, column)
+    return {key: ({f"{level:g}": v for level, v in value.items()} if isinstance(value, dict) else value)
+            for key, value in scores.items()}

@@ -77,16 +77,26 @@ def print_evaluation(result: MonthEvaluation, note: str = "") -> None:
     for target in ("load", "pv"):
         for model in MODELS:
             table.add_column(f"{target} {model}", justify="right")
+        if target in result.choices:
+            table.add_column(f"{target}: selected is")
     rows = [*result.sites.items(), ("sum of sites", result.sum)]
     for name, values in rows:
-        table.add_row(name, *(_pct(values.get(t, {}).get(m)) for t in ("load", "pv") for m in MODELS))
+        cells = []
+        for target in ("load", "pv"):
+            cells += [_pct(values.get(target, {}).get(m)) for m in MODELS]
+            if target in result.choices:
+                cells.append(result.choices[target].get(name, ""))
+        table.add_row(name, *cells)
     console.print(table)
-    if result.coverage:
-        for target, shares in result.coverage.items():
-            listed = ", ".join(f"{k} {100 * v:.1f} %" for k, v in shares.items())
-            console.print(f"{target} quantile coverage: {listed}")
-    else:
+    if not result.coverage:
         console.print("quantile coverage: absent (the agents' forecaster gives no quantiles)")
+    for target, scores in result.coverage.items():
+        levels = list(scores["coverage"])
+        below = ", ".join(f"{lv}: {100 * scores['coverage'][lv]:.1f} %" for lv in levels)
+        pinball = "/".join(f"{scores['pinball_wh'][lv]:.0f}" for lv in levels)
+        point = "/".join(f"{scores['pinball_point_wh'][lv]:.0f}" for lv in levels)
+        console.print(f"{target} quantiles — actual at or below {below}; inside {levels[0]}–{levels[-1]}: "
+                      f"{100 * scores['interval']:.1f} %; pinball loss {pinball} Wh (point forecast: {point} Wh)")
 
 
 @app.command("citylearn")
