@@ -1,17 +1,27 @@
-"""Load on the live exchange service: N concurrent agents submitting signed orders over loopback.
+"""Load on the live exchange service: 8, 16 and 32 concurrent agents submitting signed orders over loopback.
 
-Run: ``python benchmarks/bench_service.py [--agents 32] [--orders 100] [--db URL]``.
+Run: ``python benchmarks/bench_service.py [--levels 8,16,32] [--orders 100] [--db URL] [--profile FILE]``.
 
 The service runs as its own process (``p2penergy serve``, SQLite journal by default,
-accelerated clock at speed 1); the load generator is another process. Orders are signed
-before the clock starts (signing is the agent's cost, not the exchange's); then ``--agents``
-concurrent clients each send ``--orders`` orders one after another over keep-alive
-connections (buys and sells at crossing prices, so about half the orders trade). Reported:
-acknowledged orders per second, and p50 / p99 latency (request sent → 201 received, each
-order journaled and committed before its acknowledgement).
+accelerated clock at speed 1); the load generator is another process. For each level of
+concurrency N, one after another against the same service:
 
-Same-run baseline: the same clients call the no-op ``GET /health`` the same number of times
-— the HTTP stack's own ceiling on this machine.
+* baseline: N clients call the no-op ``GET /health`` ``--orders`` times each — the HTTP
+  stack's own ceiling on this machine, measured in the same run;
+* N new participants are registered and their orders signed (signing is the agent's cost,
+  not the exchange's, so it happens before the clock starts); then the N clients each send
+  ``--orders`` signed orders one after another over keep-alive connections (buys and sells
+  at crossing prices, so about half the orders trade).
+
+Reported per level: requests per second, p50 / p99 latency (request sent → answer
+received; an order is answered 201 only once journaled and committed), the service
+process's CPU time per request, and the ratio of signed orders/s to ``/health`` requests/s.
+The table heads with the date, the machine (cores, memory) and its load average before and
+after: the machine may be shared, and requests/s move with its load (the ratio less, the
+CPU per request hardly). ``--profile FILE`` runs the service under
+cProfile and writes its statistics to FILE (the numbers are then slower).
+
+Target (issue 12): at 32 agents, at least 1,000 signed orders/s with p99 below 100 ms.
 """
 
 from __future__ import annotations
@@ -26,7 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -47,9 +57,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(db: str, port: int) -> subprocess.Popen:
-    env = dict(os.environ, P2PENERGY_RATE_PER_S="1000000", P2PENERGY_BURST="1000000")
-    proc = subprocess.Popen([sys.executable, "-m", "p2penergy", "serve", "--db", db, "--port", str(port),
+def start_server(db: str, port: int, profile: str | None = None) -> subprocess.Popen:
+    # limits out of the way: the load is the point (rate limits still run, charging every order);
+    # orders are signed before their level starts, so their signed time may trail the clock
+    env = dict(os.environ, P2PENERGY_RATE_PER_S="1000000", P2PENERGY_BURST="1000000",
+               P2PENERGY_MAX_SKEW_S="3600")
+    python = [sys.executable, *(["-m", "cProfile", "-o", profile] if profile else [])]
+    proc = subprocess.Popen([*python, "-m", "p2penergy", "serve", "--db", db, "--port", str(port),
                              "--clock", "accelerated", "--speed", "1", "--clock-start", "2020-08-03T09:00:00+09:00",
                              "--admin-token", TOKEN], env=env, start_new_session=True,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -63,7 +77,9 @@ def start_server(db: str, port: int) -> subprocess.Popen:
     raise RuntimeError("service did not start")
 
 
-def signed_orders(url: str, agents: int, per_agent: int) -> list[list[bytes]]:
+def signed_orders(url: str, agents: int, per_agent: int, prefix: str) -> list[list[bytes]]:
+    """``per_agent`` signed order requests for each of ``agents`` new participants ``{prefix}-NNN``,
+    timed at the exchange's clock now (it refuses times far from its own)."""
     info = httpx.get(f"{url}/api/market").json()
     settings = MarketSettings.from_mapping(info["market"])
     d = info["domain"]
@@ -74,7 +90,7 @@ def signed_orders(url: str, agents: int, per_agent: int) -> list[list[bytes]]:
     out = []
     with httpx.Client(base_url=url) as c:
         for a in range(agents):
-            pid = f"agent-{a:03d}"
+            pid = f"{prefix}-{a:03d}"
             key = Key.derive(1, pid)
             c.post("/api/participants", json={"participant": pid, "address": key.address},
                    headers={"Authorization": f"Bearer {TOKEN}"}).raise_for_status()
@@ -134,35 +150,86 @@ def as_request(body: dict) -> bytes:
             b"Content-Length: " + str(len(data)).encode() + b"\r\n\r\n" + data)
 
 
-def report(name: str, elapsed: float, lat: np.ndarray) -> None:
-    print(f"{name:<28} {len(lat):>7} req  {len(lat) / elapsed:>8.0f} req/s   p50 {np.percentile(lat, 50) * 1e3:6.2f} ms"
-          f"   p99 {np.percentile(lat, 99) * 1e3:6.2f} ms   max {lat.max() * 1e3:6.1f} ms")
+def stats(elapsed: float, lat: np.ndarray) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms)."""
+    return len(lat) / elapsed, float(np.percentile(lat, 50) * 1e3), float(np.percentile(lat, 99) * 1e3)
+
+
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far (Linux ``/proc``; 0 elsewhere).
+
+    The service's CPU per request does not depend on how busy the machine is, unlike its
+    requests per second: it is the number to compare between runs on a shared machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def measured(pid: int, port: int, work: list[list[bytes]] | None, agents: int,
+             per_agent: int) -> tuple[float, float, float, float]:
+    """(requests/s, p50 ms, p99 ms, service CPU ms per request) of one drive."""
+    before = cpu_s(pid)
+    elapsed, lat = asyncio.run(_drive(port, work, agents, per_agent))
+    return (*stats(elapsed, lat), (cpu_s(pid) - before) * 1e3 / len(lat))
+
+
+def machine() -> str:
+    try:
+        mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal:"))
+        memory = f", {mem_kb / 2**20:.0f} GiB"
+    except (OSError, StopIteration, ValueError):
+        memory = ""
+    return f"{os.cpu_count()} cores{memory}"
+
+
+def load() -> str:
+    return " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--agents", type=int, default=32)
-    parser.add_argument("--orders", type=int, default=100, help="orders per agent")
+    parser.add_argument("--levels", default="8,16,32", help="concurrent agents, comma-separated")
+    parser.add_argument("--orders", type=int, default=100, help="orders per agent (and /health calls per client)")
     parser.add_argument("--db", default=None, help="journal URL (default: a new SQLite file)")
+    parser.add_argument("--profile", default=None, metavar="FILE", help="run the service under cProfile into FILE")
     args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",")]
     folder = Path(tempfile.mkdtemp(prefix="bench-service-"))
     db = args.db or f"sqlite:///{folder / 'journal.sqlite'}"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    proc = start_server(db, port)
+    proc = start_server(db, port, args.profile)
+    load_before = load()
+    rows = []
     try:
-        work = signed_orders(url, args.agents, args.orders)
-        print(f"service: {db.split(':')[0]} journal, {args.agents} concurrent agents x {args.orders} orders, "
-              f"{os.cpu_count()} cores")
-        asyncio.run(_drive(port, None, args.agents, 10))  # warm up
-        report("baseline GET /health", *asyncio.run(_drive(port, None, args.agents, args.orders)))
-        elapsed, lat = asyncio.run(_drive(port, work, args.agents, args.orders))
-        report("POST /api/orders (signed)", elapsed, lat)
+        asyncio.run(_drive(port, None, max(levels), 10))  # warm up
+        for n in levels:
+            health = measured(proc.pid, port, None, n, args.orders)
+            work = signed_orders(url, n, args.orders, f"agent{n}")
+            orders = measured(proc.pid, port, work, n, args.orders)
+            rows.append((n, health, orders))
         trades = len(httpx.get(f"{url}/api/trades", params={"limit": 1000}).json())
-        print(f"trades made (first page, at most 1000): {trades}")
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signal.SIGINT if args.profile else signal.SIGKILL)  # SIGINT: cProfile writes
         proc.wait()
+    print(f"service benchmark {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {machine()}, "
+          f"load average (1/5/15 min) {load_before} before, {load()} after; "
+          f"{db.split(':')[0]} journal, {args.orders} requests per agent"
+          + (" (under cProfile)" if args.profile else ""))
+    print()
+    print("| agents | GET /health req/s | p99 | service CPU | signed orders/s | p50 | p99 | service CPU "
+          "| orders / health |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for n, (h_rate, _, h_p99, h_cpu), (o_rate, o_p50, o_p99, o_cpu) in rows:
+        print(f"| {n} | {h_rate:,.0f} | {h_p99:.1f} ms | {h_cpu:.2f} ms | {o_rate:,.0f} | {o_p50:.1f} ms "
+              f"| {o_p99:.1f} ms | {o_cpu:.2f} ms | {o_rate / h_rate:.2f} |")
+    n, _, (o_rate, _, o_p99, _) = rows[-1]
+    print(f"\ntarget at 32 agents: >= 1,000 signed orders/s and p99 < 100 ms; at {n} agents: "
+          f"{o_rate:,.0f} orders/s, p99 {o_p99:.1f} ms -> {'met' if o_rate >= 1000 and o_p99 < 100 else 'NOT met'}")
+    print(f"trades made (first page, at most 1000): {trades}")
 
 
 if __name__ == "__main__":

@@ -70,4 +70,18 @@ def serve_command(
                    err=True)
     if admin_token is None:
         typer.echo(f"admin token (registers participants): {settings.admin_token}", err=True)  # type: ignore[attr-defined]
+    freeze_heap()
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def freeze_heap() -> None:
+    """Take what the service built before its first request — modules, the scenario, the books
+    rebuilt from the journal: objects that live as long as the process — out of the garbage
+    collector's full passes. Each full pass walks every tracked object with the event loop
+    stopped: over the startup heap (~200,000 objects) it measured 0.9 s on the loaded 2-core
+    machine, a stall every request in flight waits for (the p99 at 32 agents); after the freeze a
+    pass walks only what came later (``benchmarks/bench_service.py``)."""
+    import gc
+
+    gc.collect()  # what is already garbage is freed, not frozen
+    gc.freeze()
