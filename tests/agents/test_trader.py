@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
+from decimal import Decimal
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from p2penergy.agents.plan_input import Plan
-from p2penergy.agents.trader import BUY_SIDE, SELL_SIDE, AgentConfig, Observation, TradingAgent
+from p2penergy.agents.trader import (
+    BUY_SIDE,
+    SELL_SIDE,
+    AgentConfig,
+    Observation,
+    TradingAgent,
+    critical_fractile,
+    hedge_shift,
+    net_quantiles,
+)
 from p2penergy.community import HOME_KIND, Participant
 
 
@@ -43,3 +56,50 @@ def test_a_seller_offers_what_is_left_tagged_by_source():
     assert wanted(positions, SELL_SIDE) == 1000 and wanted(positions, BUY_SIDE) == 0
     (tag, _), = [item for s, items in positions if s == SELL_SIDE for item in items]
     assert tag.get("source") == "solar" and tag.get("device") == "house-01-pv"
+
+
+def test_critical_fractile_by_hand():
+    # retail 26.5, buyback 8.5, P2P 18: (26.5 − 18) / (26.5 − 8.5)
+    assert critical_fractile(26.5, 8.5, 18.0) == pytest.approx(8.5 / 18)
+    assert critical_fractile(26.5, 8.5, 40.0) == 0.0 and critical_fractile(26.5, 8.5, 5.0) == 1.0
+    assert critical_fractile(8.0, 8.5, 8.2) == 0.5  # no spread between retail and buyback
+
+
+def with_quantiles(obs: Observation, load_q, pv_q=None) -> Observation:
+    return dataclasses.replace(obs, quantile_levels=(0.1, 0.5, 0.9), load_quantiles_wh=np.array(load_q, float)[:, None],
+                               pv_quantiles_wh=None if pv_q is None else np.array(pv_q, float)[:, None])
+
+
+def test_a_home_without_storage_trades_the_cost_minimising_quantile_of_its_deficit():
+    a, obs = agent(pv=False)  # point forecast: 500 Wh of load
+    obs = with_quantiles(obs, [300, 500, 900])
+    assert hedge_shift(obs, 0, 0.5) == 0.0
+    assert hedge_shift(obs, 0, 0.1) == pytest.approx(-200.0)
+    assert hedge_shift(obs, 0, 0.3) == pytest.approx(-100.0)  # linear between levels
+    assert hedge_shift(obs, 0, 0.95) == pytest.approx(400.0)  # held at the outermost level
+    # this home has no tariffs: retail 30, buyback 0; P2P at 27 gives the fractile (30 − 27) / 30 = 0.1
+    a._reference = Decimal(27)
+    assert wanted(a._positions(plan(500, 0), obs, 0, 0, 0), BUY_SIDE) == 300
+    a._reference = None  # no trade yet: the midpoint, fractile 0.5, the plan's whole deficit
+    assert wanted(a._positions(plan(500, 0), obs, 0, 0, 0), BUY_SIDE) == 500
+
+
+def test_without_quantiles_the_plan_is_traded_whole_and_a_hedge_never_flips_side():
+    a, obs = agent(pv=True)  # point: 500 load, 2500 PV
+    assert wanted(a._positions(plan(0, 2000), obs, 0, 0, 0), SELL_SIDE) == 2000
+    # a surplus that may well be a deficit: at the fractile the net is positive, so nothing is sold
+    obs = with_quantiles(obs, [400, 500, 3000], [0, 2500, 2600])
+    a._reference = Decimal(3)  # fractile (30 − 3) / 30 = 0.9
+    positions = a._positions(plan(0, 2000), obs, 0, 0, 0)
+    assert wanted(positions, SELL_SIDE) == 0 and wanted(positions, BUY_SIDE) == 0
+
+
+def test_net_quantiles_combine_load_and_pv_as_independent_errors():
+    levels = (0.1, 0.5, 0.9)
+    load = np.array([[300.0], [500.0], [900.0]])
+    pv = np.array([[100.0], [400.0], [500.0]])
+    net = net_quantiles(levels, load, pv)[:, 0]
+    # median 100; at 10 %: load 200 low, PV (at 90 %) 100 high -> 100 − √(200² + 100²)
+    assert net[1] == pytest.approx(100.0)
+    assert net[0] == pytest.approx(100.0 - np.hypot(200.0, 100.0))
+    assert net[2] == pytest.approx(100.0 + np.hypot(400.0, 300.0))
