@@ -51,6 +51,7 @@ from p2penergy.ledger.actions import Action, Cancel, Modify, action_from_dict, a
 from p2penergy.ledger.journal import GENESIS_PREV, Journal, JournalRow
 from p2penergy.ledger.merkle import leaf_hash, merkle_root
 from p2penergy.ledger.signing import (
+    CANONICAL_HINT,
     Admit,
     Domain,
     SignatureError,
@@ -499,7 +500,7 @@ class Engine:
             signer = self.verifier.address(participant)
             if recover(meter_digest(self.domain, signer, slot_start, values, nonce), signature) != signer:
                 raise SignatureError(f"meter reading of {participant!r}: signature was not made by its registered "
-                                     "key over this reading (altered or forged)")
+                                     f"key over this reading (altered or forged; {CANONICAL_HINT})")
             if admit is not None:
                 admit(participant, nonce)
             self.verifier.check_nonce(participant, nonce, "meter reading")

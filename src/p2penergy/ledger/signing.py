@@ -94,6 +94,8 @@ def typed_data_types(primary: str) -> dict[str, list[dict[str, str]]]:
     return {n: [{"name": f, "type": t} for f, t in TYPES[n]] for n in ("EIP712Domain", *_referenced(primary))}
 
 
+CANONICAL_HINT = "a client signs the struct's canonical form: docs/service.md#canonical-forms"
+
 _DOMAIN_TH, _ORDER_TH, _ATTRIBUTE_TH, _REQUIREMENT_TH, _MATCH_TH, _CANCEL_TH, _MODIFY_TH, _METER_TH, _READ_TH, \
     _BATCH_TH = (keccak(encode_type(t)) for t in ("EIP712Domain", "Order", "Attribute", "Requirement", "Match",
                                                   "Cancel", "Modify", "MeterReading", "Read", "Batch"))
@@ -403,7 +405,7 @@ class Verifier:
         sh = struct_hash(action, signed.nonce, expected)
         if recover(self.domain.digest(sh), signed.signature) != expected:
             raise SignatureError(f"{action.order_id}: signature was not made by {action.participant!r}'s "
-                                 "registered key over this content (altered or forged)")
+                                 f"registered key over this content (altered or forged; {CANONICAL_HINT})")
         if admit is not None:
             admit(action.participant, signed.nonce)
         self._check_nonce(action.participant, signed.nonce, action.order_id)
