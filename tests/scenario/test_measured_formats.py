@@ -140,3 +140,27 @@ def test_scenario_reads_measured_weather_and_forecasts(tmp_path):
     data["weather"]["measured_csv"] = "missing.csv"
     with pytest.raises(MeasuredDataError, match=r"missing\.csv: cannot read"):
         generate(parse_scenario(data, base_dir=tmp_path))
+
+
+def test_measured_inputs_put_files_on_the_meter_grid(tmp_path):
+    from p2penergy.formats.measured_inputs import measured_inputs
+
+    index, _, weather_lines = _weather_lines(days=3)  # hourly weather
+    meter = ["site,timestamp,load_wh,pv_wh"] + [f"{s},{t.isoformat()},{10 + i},0" for s in ("a", "b") for i, t in
+                                                enumerate(pd.date_range(index[0], index[-1], freq="30min"))]
+    fc = ["issue_time,valid_time,temp_c,ghi_w_m2"] + [f"{index[6].isoformat()},{t.isoformat()},30,0" for t in index[6:30]]
+    files = {name: _write(tmp_path / f"{name}.csv", lines) for name, lines in
+             (("meter", meter), ("weather", weather_lines), ("fc", fc))}
+    inputs = measured_inputs(files["meter"], LA, files["weather"], files["fc"], FONTANA)
+    assert inputs.weather_kind == "issued" and set(inputs.sites) == {"a", "b"}
+    assert isinstance(inputs.weather, IssuedWeatherForecasts)
+    issued = datetime(2017, 6, 20, 8, 0, tzinfo=ZoneInfo(LA))
+    horizon = pd.date_range(issued, periods=4, freq="30min")
+    frame = inputs.weather.issue_for(issued, horizon)
+    assert (frame.loc[horizon, "temp_c"] == 30).all()  # the 06:00 issue, held over the half hours
+    past = frame[frame.index < pd.Timestamp(issued)]
+    assert len(past) == 16  # the measured half hours since the data began, 8 h before the issue
+    only_weather = measured_inputs(files["meter"], LA, files["weather"], None, FONTANA)
+    assert only_weather.weather_kind == "synthetic"
+    with pytest.raises(MeasuredDataError, match="site: the weather files need the site's latitude"):
+        measured_inputs(files["meter"], LA, files["weather"])
