@@ -19,6 +19,8 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from p2penergy.ledger.actions import Cancel, Modify
 from p2penergy.ledger.keys import Key
@@ -143,6 +145,44 @@ def make_block() -> dict[str, Any]:
     return {"private_key": "0x" + KEY.private_key.hex(), "address": KEY.address,
             "domain": DOMAIN.as_typed_data_domain(), "types": {p: typed_data_types(p) for p in PRIMARY},
             "vectors": vectors}
+
+
+
+ATTRIBUTE_VALUES = {"source": ["solar", "wind", "battery", "phv"], "producer": ["h-1", "h-2", "Ö-3"],
+                    "site": ["s1", "s2"], "device": ["pv", "bat"]}
+
+
+@settings(max_examples=30, deadline=None)
+@given(data=st.data())
+def test_any_json_form_of_a_buy_signs_as_the_documented_canonical_form(data):
+    """Requirements written in any JSON form (keys in any order, single strings or lists, repeated
+    values, premium with trailing zeros or omitted) sign as the docs' canonical form says."""
+    requirements, typed = [], []
+    for _ in range(data.draw(st.integers(0, 3))):
+        keys = data.draw(st.lists(st.sampled_from(sorted(ATTRIBUTE_VALUES)), unique=True, max_size=3))
+        match: dict[str, Any] = {}
+        for k in keys:
+            values = data.draw(st.lists(st.sampled_from(ATTRIBUTE_VALUES[k]), min_size=1, max_size=4))
+            match[k] = values[0] if len(values) == 1 and data.draw(st.booleans()) else values
+        cents = data.draw(st.integers(0, 999))
+        requirement: dict[str, Any] = {"match": match}
+        if cents or data.draw(st.booleans()):
+            requirement["premium_per_kwh"] = data.draw(st.sampled_from([f"{cents / 100:.2f}", f"{cents / 100:.4f}"]))
+        requirements.append(requirement)
+        # the canonical form, from the document's table alone
+        typed.append({"match": [{"key": k, "values": sorted(set([v] if isinstance(v, str) else v))}
+                                for k, v in sorted(match.items())], "premiumMicros": cents * 10_000})
+    body = {"order": {"order_id": "b", "participant": "alice", "side": "buy", "slot_start": "2020-08-03T11:00:00+09:00",
+                      "energy_wh": 100, "price_per_kwh": "20", "submitted_at": "2020-08-03T09:00:00+09:00",
+                      "requirements": requirements}, "nonce": 1, "signature": "0x" + "00" * 65}
+    message = {"orderId": "b", "participant": KEY.address, "side": 0, "slotStart": 1596420000, "energyWh": 100,
+               "priceMicros": 20_000_000, "submittedAtUs": 1596412800 * 10**6, "attributes": [],
+               "requirements": typed, "nonce": 1}
+    encoded = encode_typed_data(full_message={"types": typed_data_types("Order"), "primaryType": "Order",
+                                              "domain": DOMAIN.as_typed_data_domain(), "message": message})
+    signed = Account.sign_message(encoded, KEY.private_key)
+    vector = {"request": {"path": "/api/orders", "body": body}}
+    assert server_digest(vector, DOMAIN) == bytes(signed.message_hash)
 
 
 if __name__ == "__main__":
