@@ -125,7 +125,7 @@ def test_resume_after_an_interrupt_runs_only_what_is_missing(swept: dict[str, An
     """An interrupted sweep leaves points without ``done.json`` (and maybe a half-written
     folder): a second run runs those and reuses the rest by their content hash, here from a
     different sweep file with one more point, which fails (no weeks before June to learn from)
-    and is reported without stopping the sweep."""
+    and is reported without stopping the sweep; the cluster is reached by its scheduler's address."""
     out: Path = swept["out"]
     sweep = swept["sweep"]
     victim = sweep.points[1]
@@ -136,7 +136,8 @@ def test_resume_after_an_interrupt_runs_only_what_is_missing(swept: dict[str, An
     listed = "".join(f'[[points]]\nmechanism = "{m}"\n' for m in ("cda", "pay-as-clear", "pay-as-bid"))
     bigger.write_text('days = 1\nhistory_days = 8\ncommunity.homes = 6\n' + listed
                       + '[[points]]\nmechanism = "cda"\nperiod = "2020-06"\n', encoding="utf-8")
-    result = run_sweep(load_sweep(bigger), out, client=cluster)
+    # through the scheduler's address, as `p2penergy sweep --scheduler tcp://…` connects to a running cluster
+    result = run_sweep(load_sweep(bigger), out, scheduler=cluster.scheduler.address)
     assert result.ran == [victim.short]
     assert sorted(result.reused) == sorted(p.short for p in sweep.points if p is not victim)
     assert len(result.failed) == 1

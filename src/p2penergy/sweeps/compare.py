@@ -77,9 +77,22 @@ def _config_labels(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
 def _cell(row: pd.Series, decimals: int) -> str:
     if pd.isna(row["mean"]):
         return "–"
-    if row["count"] <= 1:
+    count = int(row["count"])
+    if count <= 1:
         return f"{row['mean']:,.{decimals}f}"
-    return f"{row['mean']:,.{decimals}f} [{row['min']:,.{decimals}f} – {row['max']:,.{decimals}f}] ({row['count']})"
+    return f"{row['mean']:,.{decimals}f} [{row['min']:,.{decimals}f} – {row['max']:,.{decimals}f}] ({count})"
+
+
+def _decimals(column: str) -> int:
+    """Shown decimals by the unit in the name (report/figures.py's words): prices 2, shares 3,
+    percentages, kWh, kW and kg 1, counts and money 0."""
+    if column.endswith("per_kwh"):
+        return 2
+    if "share" in column or "sufficiency" in column:
+        return 3
+    if any(w in column for w in ("pct", "kwh", "_kw", "_kg")):
+        return 1
+    return 0
 
 
 def _group_table(ok: pd.DataFrame, column: str) -> str:
@@ -110,7 +123,7 @@ def _kpi_table(ok: pd.DataFrame, axis: str) -> str:
         if pd.to_numeric(keyed[col], errors="coerce").isna().all():
             continue
         stats = spread(keyed, ["_axis"], col).set_index("_axis")
-        decimals = 0 if col == "savings" else 2
+        decimals = _decimals(col)
         cells = "".join(f"<td>{_cell(stats.loc[v], decimals)}</td>" for v in values)
         name = "savings (all participants)" if col == "savings" else (
             "improvement % (all participants)" if col == "improvement_pct" else col.removeprefix("kpi."))
