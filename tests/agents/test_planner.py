@@ -40,6 +40,28 @@ def test_selling_more_than_own_energy_is_impossible() -> None:
     assert p.cost == pytest.approx(3.0)  # 100 Wh × 30 / 1000
 
 
+def test_the_position_is_a_fixed_input_and_stored_energy_is_kept_for_a_committed_sale() -> None:
+    # A battery home, no load or PV, 1000 Wh stored (efficiency 1). It already sold 800 Wh for slot 2.
+    # A better sale in slot 0 (28/kWh against 25) pays for the last 200 Wh only: the committed 800 Wh
+    # come from the battery, not from the utility at retail (a last resort).
+    bat = Battery(capacity_wh=2000, power_w=4000, soc_wh=1000, charge_efficiency=1.0, discharge_efficiency=1.0)
+    p = plan(PlanInput(30, [0.0] * 3, [0.0] * 3, 30.0, 0.0, 20.0, [28.0, 25.0, 25.0], battery=bat,
+                       committed_sell_wh=[0.0, 0.0, 800.0], grid_export_max_wh=0.0, p2p_buy_max_wh=0.0))
+    assert p.p2p_sell_wh[2] == pytest.approx(800.0)  # the plan's totals include the position
+    assert p.p2p_sell_wh[0] == pytest.approx(200.0)
+    assert p.battery_discharge_wh[2] == pytest.approx(800.0) and p.grid_import_wh.sum() == pytest.approx(0.0)
+
+
+def test_a_position_beyond_what_the_site_can_use_is_still_a_feasible_plan() -> None:
+    # A consumer already bought 800 Wh for a slot it now expects to need 500 Wh in: 300 Wh leave
+    # through the meter; a committed sale it has no energy for is covered by the utility.
+    p = plan(PlanInput(30, [500.0, 100.0], [0.0, 0.0], 30.0, 8.0, 20.0, 15.0, p2p_buy_max_wh=[500.0, 100.0],
+                       p2p_sell_max_wh=0.0, committed_buy_wh=[800.0, 0.0], committed_sell_wh=[0.0, 300.0]))
+    assert p.p2p_buy_wh[0] == pytest.approx(800.0) and p.grid_export_wh[0] == pytest.approx(300.0)
+    # slot 1: 100 Wh load + 300 Wh owed = 100 Wh bought P2P (its cap, cheaper) + 300 Wh from the utility
+    assert p.p2p_sell_wh[1] == pytest.approx(300.0) and p.grid_import_wh[1] == pytest.approx(300.0)
+
+
 def test_battery_shifts_cheap_energy_with_losses() -> None:
     # Slot 0 retail 10, slot 1 retail 30, load only in slot 1 (1000 Wh). Efficiencies
     # 0.9/0.9: delivering 1000 Wh needs 1000/0.9 = 1111.11 Wh stored, i.e. charging

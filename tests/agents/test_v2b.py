@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 
 from p2penergy.agents.market_access import InProcessAccess, PriceTape
-from p2penergy.agents.trader import Observation, TradingAgent
+from p2penergy.agents.trader import AgentConfig, Observation, TradingAgent
 from p2penergy.assets.battery import BatterySpec
 from p2penergy.assets.car import PhvSpec
 from p2penergy.community import CAR_KIND, LOCATION_CODES, OFFICE_KIND, Participant
-from p2penergy.market import make_exchange
+from p2penergy.market import Order, make_exchange
 from p2penergy.scenario.load import load_scenario
 from p2penergy.sim.physics import OFFICE, dispatch_car
 
@@ -138,3 +138,82 @@ def test_a_car_never_sells_more_than_its_battery_can_deliver():
         if slot in sold:
             assert meter.car_discharge_wh == sold[slot] and meter.grid_import_wh == 0, ts
         assert meter.shortfall_wh == 0, ts
+
+
+def deliverable(sold: dict, car_agent: TradingAgent) -> list[str]:
+    """Slots where the physics, following the car's setpoints, cannot deliver a sale from the
+    battery or the car runs short on a trip."""
+    location, drive = car_schedule()
+    soc, bad = 6000, []
+    for k, ts in enumerate(HORIZON):
+        slot = ts.to_pydatetime()
+        where = {LOCATION_CODES["office"]: OFFICE, LOCATION_CODES["home"]: "home"}.get(int(location[k]), "road")
+        meter = dispatch_car(where, int(drive[k]), 0, sold.get(slot, 0), car_agent.setpoints.get(slot, (0, 0))[0],
+                             STORE, PHV, soc, SETTINGS.slot_minutes)
+        soc = meter.soc_wh
+        if (slot in sold and (meter.car_discharge_wh != sold[slot] or meter.grid_import_wh)) or meter.shortfall_wh:
+            bad.append(f"{ts:%d %H:%M}")
+    return bad
+
+
+def test_resting_asks_are_commitments_a_car_never_oversells_when_they_fill_later():
+    # Step 1: the car offers spare energy at the usual price; the asks beyond the revision window rest.
+    # Step 2: dear bids appear in the afternoon; the car re-plans and sells into them. Then a buyer
+    # takes every ask still resting: all the car sold must still come from its battery.
+    exchange = make_exchange(SETTINGS, "cda")
+    tape = PriceTape(opening_price=Decimal("19.00"))
+    trades: list = []
+
+    def access(pid: str) -> InProcessAccess:
+        a = InProcessAccess(exchange, pid, tape)
+        submit = a.submit
+        a.submit = lambda order: trades.extend(submit(order)) or []  # type: ignore[method-assign]
+        return a
+
+    zeros = np.zeros(len(HORIZON))
+    location, drive = car_schedule()
+    obs = Observation(NOW.to_pydatetime(), HORIZON, zeros, zeros, car_soc_wh=6000, car_location=location,
+                      car_drive_wh=drive, month_import_wh=250_000)
+    car_agent, car_access, buyer = TradingAgent(car(), AgentConfig(revise_slots=1)), access("car-01"), access("office")
+    car_agent.act(obs, car_access)
+    assert any(oo.order.side == "sell" for oo in car_access.open_orders().values()), "an ask rests"
+    now = NOW.to_pydatetime()
+    for j in (10, 11, 12):  # 13:00-14:30
+        buyer.submit(Order(f"bid-{j}", "office", "buy", HORIZON[j].to_pydatetime(), 1500, Decimal(45), now))
+    car_agent.act(obs, car_access)
+    for j, oo in enumerate(list(car_access.open_orders().values())):
+        if oo.order.side == "sell":
+            buyer.submit(Order(f"sweep-{j}", "office", "buy", oo.order.slot_start, oo.remaining_wh, Decimal(50), now))
+    sold: dict = {}
+    for t in trades:
+        if t.seller == "car-01":
+            sold[t.slot_start] = sold.get(t.slot_start, 0) + t.energy_wh
+    assert sum(sold.values()) > 1500 and [s for s in sold if s.astimezone(TZ).hour >= 13]
+    assert deliverable(sold, car_agent) == []
+
+
+def test_the_office_never_bids_above_what_a_kwh_saves_it():
+    # Its grid price plus, only in slots at risk of setting the month's peak, a kWh's share of the
+    # demand charge. By hand: today's 12-18 h envelope is 2,100 kW (the 14:00 forecast), the level to
+    # beat; 1,890 kW (10 % under) puts today's 12 afternoon slots at risk and nothing else (1,700 kW).
+    # The horizon holds 80 of August's slots, 1,328 are left (to 1 Sep 00:00): N = 12 × 1328 / 80
+    # slots at risk in the month; a kWh is worth rate / (0.5 h × N).
+    trades, office_agent, _ = run_step(peak_at_two_pm=True)
+    rate = Decimal("1630.80") * Decimal("0.85")
+    value = rate / (Decimal("0.5") * Decimal(12 * 1328) / 80)
+    tariff = office().office_tariff
+    assert tariff is not None
+    extra = tariff.fuel_adjustment_rate(date(2020, 8, 4)) + tariff.surcharge_rate(date(2020, 8, 4))
+    bids = [t for t in trades if t.buyer == "office"]
+    assert bids
+    for t in bids:
+        local = t.slot_start.astimezone(TZ)
+        grid = tariff.unit_prices([local])[0] + extra
+        at_risk = local.date() == date(2020, 8, 4) and 12 <= local.hour < 18
+        assert t.price_per_kwh <= grid + (value if at_risk else 0) + Decimal("0.01"), local
+    reserve, _ = office_agent._buy_reservation(
+        Observation(NOW.to_pydatetime(), HORIZON, office_load(True), np.zeros(len(HORIZON)), peak_so_far_w=PEAK_W),
+        office_agent.plan_input(Observation(NOW.to_pydatetime(), HORIZON, office_load(True), np.zeros(len(HORIZON)),
+                                            peak_so_far_w=PEAK_W), 30, Decimal(19)),
+        office_agent.last_plan, SETTINGS.price_max_per_kwh)
+    assert max(reserve) < Decimal(35), "far below the market's 50 JPY cap"

@@ -178,6 +178,12 @@ class PlanInput:
     at ``p2p_buy_price + renewable_premium_per_kwh``; used in ``green`` mode only,
     where the plan maximises renewable purchases while its cost stays within
     ``green_max_extra_cost`` (currency, whole horizon) of the economy optimum.
+    ``committed_buy_wh`` / ``committed_sell_wh``: the agent's position, energy already bought or
+    sold for each slot (its trades, and the resting orders it keeps: they may still fill), a fixed
+    input. The plan's ``p2p_buy_wh`` / ``p2p_sell_wh`` are totals that include them (never less);
+    it decides only what to trade beyond them. A committed sale need not come from the site's own
+    energy (it was made; the utility covers what the site lacks), and committed purchases beyond
+    what the site can use in their slot may be exported (the meter would send them out).
     """
 
     slot_minutes: int
@@ -197,6 +203,8 @@ class PlanInput:
     v2b_group_max_wh: float = float("inf")
     renewable_wh: np.ndarray | float = 0.0
     renewable_premium_per_kwh: np.ndarray | float = 0.0
+    committed_buy_wh: np.ndarray | float = 0.0
+    committed_sell_wh: np.ndarray | float = 0.0
     battery: Battery | None = None
     cars: tuple[Car, ...] = ()
     demand_charge: DemandCharge | None = None

@@ -21,7 +21,15 @@ stored energy. Green mode solves economy first (cost C*), then maximises Σ rene
 subject to ``objective ≤ C* + green_max_extra_cost`` (a lexicographic, budget-bounded
 preference), breaking ties by cost.
 
-Plans without storage, demand charge or green stage are separable by slot and are solved
+The agent's position is a fixed input: ``buy ≥ committed_buy`` and ``sell ≥ committed_sell``
+(the plan's market columns are totals). A committed sale comes from the site's own energy
+where it can; what the utility must cover of it (``cover ≤ committed_sell``, relaxing the
+own-energy row) is a last resort priced at ``_COVER_MARKUP`` × the dearest price in the plan,
+so stored energy is kept for commitments before any new sale. ``spill = max(committed_buy −
+committed_sell − load, 0)``: bought energy the site cannot use in its slot may leave through
+the meter (exports allowed that much beyond their cap). So a plan is feasible whatever its position.
+
+Plans without storage, demand charge, green stage or position are separable by slot and are solved
 in closed form instead (:func:`_plan_by_slot`, the same optimum; tested against the LP).
 """
 
@@ -35,6 +43,10 @@ from p2penergy.optim import new_highs
 
 _INF = highspy.kHighsInf
 _TIE_BREAK = 1e-4  # weight of cost in the green stage (renewable Wh dominate)
+# Price of covering a committed sale from the utility, as a multiple of the dearest price in the
+# plan (any sale, purchase or fuel): dearer than anything a kWh could earn elsewhere in the
+# horizon, so the plan never frees stored energy for a new sale by passing utility energy through.
+_COVER_MARKUP = 2.0
 
 
 class PlanningError(RuntimeError):
@@ -114,7 +126,9 @@ def _is_separable(inp: PlanInput) -> bool:
     """No storage, no peak, no green stage: the LP splits into independent slots."""
     green = inp.mode == "green" and bool(inp.renewable_wh.any())
     capped = bool(np.isfinite(inp.grid_import_max_wh).any())
-    return inp.battery is None and not inp.cars and inp.demand_charge is None and not green and not capped
+    committed = bool(inp.committed_buy_wh.any() or inp.committed_sell_wh.any())
+    return (inp.battery is None and not inp.cars and inp.demand_charge is None and not green and not capped
+            and not committed)
 
 
 def _plan_by_slot(inp: PlanInput) -> Plan:
@@ -202,19 +216,28 @@ def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
     b = _Builder()
     slots = np.arange(n)
 
+    cbuy, csell = inp.committed_buy_wh, inp.committed_sell_wh
+    spill = np.maximum(cbuy - csell - inp.load_wh, 0.0)
     imp = b.cols(n, inp.retail_price_per_kwh * k, upper=inp.grid_import_max_wh)
-    exp = b.cols(n, -inp.buyback_price_per_kwh * k, upper=inp.grid_export_max_wh)
-    buy = b.cols(n, inp.p2p_buy_price_per_kwh * k, upper=inp.p2p_buy_max_wh)
-    sell = b.cols(n, -inp.p2p_sell_price_per_kwh * k, upper=inp.p2p_sell_max_wh)
+    exp = b.cols(n, -inp.buyback_price_per_kwh * k, upper=inp.grid_export_max_wh + spill)
+    buy = b.cols(n, inp.p2p_buy_price_per_kwh * k, lower=cbuy, upper=np.maximum(inp.p2p_buy_max_wh, cbuy))
+    sell = b.cols(n, -inp.p2p_sell_price_per_kwh * k, lower=csell, upper=np.maximum(inp.p2p_sell_max_wh, csell))
     # Columns that can only be zero are left out (smaller LP, faster solve).
     v2b = b.cols(n, inp.v2b_price_per_kwh * k, upper=inp.v2b_max_wh) if inp.v2b_max_wh.any() else None
     # Curtailment is only ever needed when exports are capped (PV must go somewhere).
     curtail = b.cols(n, 0.0, upper=inp.pv_wh) if np.isfinite(inp.grid_export_max_wh).any() else None
+    # (curtailment of PV only: committed purchases that cannot be used leave through `spill`)
     green = inp.mode == "green" and bool(inp.renewable_wh.any())
     ren = b.cols(n, inp.renewable_premium_per_kwh * k, upper=inp.renewable_wh) if green else None
 
     balance = b.rows(n, inp.load_wh - inp.pv_wh, inp.load_wh - inp.pv_wh)
-    own = b.rows(n, -_INF, inp.pv_wh)
+    own = b.rows(n, -_INF, inp.pv_wh + spill)
+    if csell.any():
+        dearest = max(float(np.max(p)) for p in (inp.retail_price_per_kwh, inp.p2p_buy_price_per_kwh,
+                                                   inp.p2p_sell_price_per_kwh, inp.buyback_price_per_kwh))
+        dearest = max([dearest, *(car.fallback_cost_per_kwh for car in inp.cars)])
+        cover = b.cols(n, _COVER_MARKUP * dearest * k, upper=csell)
+        b.add(own, cover, -1.0)
     for cols, coef in ((imp, 1.0), (buy, 1.0), (v2b, 1.0), (exp, -1.0), (sell, -1.0), (curtail, -1.0)):
         if cols is not None:
             b.add(balance, cols, coef)

@@ -44,6 +44,11 @@ from p2penergy.market import RENEWABLE_SOURCES, MarketSettings, Order, OrderReje
 from p2penergy.tariffs.retail import RetailTariff
 
 BUY_SIDE, SELL_SIDE = "buy", "sell"
+# A car's plan keeps this much above its battery's floor: the physics stores whole Wh, rounding
+# what reaches the cells down and what leaves them up (at most 1 Wh a slot), so a plan that
+# arrives at the floor exactly would fall a few Wh short of its trip after a day of charging and
+# discharging slots (48 at 30 min).
+CAR_ROUNDING_RESERVE_WH = 48.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +131,7 @@ class TradingAgent:
         self.config = config or AgentConfig()
         self._posted: set[datetime] = set()
         self._ordered: set[datetime] = set()
+        self._repriced: set[datetime] = set()  # slots re-priced at the last step (urgent, or selling into bids)
         self._order_seq = 0
         self.setpoints: dict[datetime, tuple[int, int]] = {}
         self.last_plan: Plan | None = None
@@ -142,7 +148,11 @@ class TradingAgent:
         for oid, oo in market.open_orders().items():
             by_slot.setdefault(oo.order.slot_start, []).append((oid, oo))
         bids = self._visible_bids(obs, starts, market, by_slot)
-        committed = self._committed(starts, market)
+        # slots whose orders this step cancels and replaces from the fresh plan (near delivery, or
+        # re-priced every step); elsewhere resting orders stay and count as commitments
+        revising = [settings.gate_is_open(slot, obs.now)
+                    and (k < self.config.revise_slots or slot in self._repriced) for k, slot in enumerate(starts)]
+        fills, committed = self._committed(starts, market, by_slot, revising)
         inp = self.plan_input(obs, settings.slot_minutes, reference, bids, committed)
         result = plan(inp)
         self.last_plan = result
@@ -155,17 +165,18 @@ class TradingAgent:
         # a car's plan selling into a bid it sees (the office's peak bids)
         selling_into = ((bids is not None) & ~np.isnan(bids if bids is not None else np.zeros(len(starts)))
                         & (result.p2p_sell_wh > 0))
+        self._repriced = {slot for k, slot in enumerate(starts) if urgent[k] or selling_into[k]}
         strategy = self.config.strategy
         for k, slot in enumerate(starts):
             if not settings.gate_is_open(slot, obs.now):
                 continue
-            if slot in self._posted and k >= self.config.revise_slots and not (urgent[k] or selling_into[k]):
+            if slot in self._posted and not (revising[k] or urgent[k] or selling_into[k]):
                 continue  # urgent bids rise every step, and cars answer them at once
             self._posted.add(slot)
             wanted: list[Order] = []
             label = f"{settings.local(slot):%Y%m%d%H%M}"  # order ids name the slot on the local clock
-            # a car's plan already holds what traded (its commitments); other sites subtract it here
-            bought, sold = market.position(slot) if committed is None else (0, 0)
+            # the plan's positions include what traded and what rests; orders carry all but the trades
+            bought, sold = int(fills[0][k]), int(fills[1][k])
             for side, items in self._positions(result, obs, k, bought, sold):
                 for tag_or_reqs, energy_wh in items:
                     if energy_wh < self.config.min_order_wh:
@@ -196,9 +207,9 @@ class TradingAgent:
                    committed: tuple[np.ndarray, np.ndarray] | None = None) -> PlanInput:
         """The plan's input at ``obs``. ``best_bids`` (a car's view of the public book, NaN where
         none): the highest open buy price per slot, which a car parked at the office may sell into.
-        ``committed``: a car's Wh already bought and sold per slot; the plan must deliver its net
-        sales (from its battery, else the utility) and takes in its net purchases, and plans only
-        what it trades beyond them."""
+        ``committed``: Wh already bought and sold per slot (trades, and resting orders kept), the
+        agent's position: a fixed input to the plan, which decides only what to trade beyond it
+        (a car must deliver its net sales from its battery, else the utility at a last-resort price)."""
         p = self.participant
         n = len(obs.horizon)
         retail = self._retail_per_kwh(obs)
@@ -218,7 +229,9 @@ class TradingAgent:
                 discharge_power_w=float(p.phv.discharge_power_w), soc_wh=float(obs.car_soc_wh),
                 parked=parked, drive_wh=np.where(parked, 0, obs.car_drive_wh).astype(float),
                 charge_efficiency=p.phv.charge_efficiency, discharge_efficiency=p.phv.discharge_efficiency,
-                soc_min_wh=float(p.car_store.soc_min_wh), fallback_cost_per_kwh=p.fuel_cost_per_kwh,
+                soc_min_wh=min(float(p.car_store.soc_min_wh) + CAR_ROUNDING_RESERVE_WH,
+                               max(float(obs.car_soc_wh), float(p.car_store.soc_min_wh))),
+                fallback_cost_per_kwh=p.fuel_cost_per_kwh,
                 terminal_value_per_kwh=mid * 0.9, name=p.id,
             )
             if best_bids is not None:
@@ -228,11 +241,9 @@ class TradingAgent:
                 sell_price = np.where(better, best_bids, expected)
             else:
                 better = np.zeros(n, dtype=bool)
-            if committed is not None:
-                net_sold = committed[1] - committed[0]
-                load_wh, pv_wh = np.maximum(net_sold, 0.0), np.maximum(-net_sold, 0.0)
+            owed = np.maximum(committed[1] - committed[0], 0.0) if committed is not None else np.zeros(n)
             # no utility energy in a slot it may sell into beyond what a sale made before may need
-            kwargs["grid_import_max_wh"] = np.where(better, load_wh, np.inf)
+            kwargs["grid_import_max_wh"] = np.where(better, owed, np.inf)
             # utility energy in a slot it must deliver a sale in is a last resort, dearer than any sale
             # could earn (twice the fuel it would otherwise burn): the sale comes from stored energy.
             # Energy planned into a slot the car may not be plugged in costs more by that risk: with
@@ -242,7 +253,7 @@ class TradingAgent:
             kwargs["p2p_buy_price_per_kwh"] = expected / plugged
             kwargs.update(
                 cars=(car,),
-                retail_price_per_kwh=np.where(parked & (load_wh == 0), retail / plugged,
+                retail_price_per_kwh=np.where(parked & (owed == 0), retail / plugged,
                                               2 * max(retail, p.fuel_cost_per_kwh)),
                 p2p_sell_max_wh=np.where(at_office, np.inf, 0.0),
                 p2p_buy_max_wh=np.where(parked & ~better, np.inf, 0.0),
@@ -304,6 +315,8 @@ class TradingAgent:
                           renewable_premium_per_kwh=float(self.config.green_premium_per_kwh),
                           green_max_extra_cost=self.config.green_max_extra_cost)
         buy_price = kwargs.pop("p2p_buy_price_per_kwh", expected)
+        if committed is not None:
+            kwargs.update(committed_buy_wh=committed[0], committed_sell_wh=committed[1])
         return PlanInput(
             slot_minutes=slot_minutes, load_wh=load_wh, pv_wh=pv_wh,
             buyback_price_per_kwh=np.full(n, buyback), p2p_buy_price_per_kwh=buy_price,
@@ -319,16 +332,26 @@ class TradingAgent:
         start, end = p.charger_hours
         return (business & (hour >= start) & (hour < end)).astype(float)
 
-    def _committed(self, starts: tuple[datetime, ...], market: MarketAccess
-                   ) -> tuple[np.ndarray, np.ndarray] | None:
-        """A car's Wh bought and sold so far per horizon slot (its own trades); ``None`` for others."""
-        if self.participant.kind != CAR_KIND:
-            return None
-        bought, sold = np.zeros(len(starts)), np.zeros(len(starts))
+    def _committed(self, starts: tuple[datetime, ...], market: MarketAccess,
+                   resting: dict[datetime, list[tuple[str, OpenOrder]]], revising: list[bool]
+                   ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        """Per horizon slot, Wh bought and sold so far (its trades), and its position: the trades
+        plus the resting orders it keeps (all but those of the slots it revises this step, which
+        the fresh plan replaces). The position is the plan's fixed input: a resting ask may fill
+        at any moment, so the energy it offers is not planned for anything else."""
+        n = len(starts)
+        bought, sold = np.zeros(n), np.zeros(n)
+        rest_buy, rest_sell = np.zeros(n), np.zeros(n)
         for k, slot in enumerate(starts):
             if slot in self._ordered:
                 bought[k], sold[k] = market.position(slot)
-        return bought, sold
+            if not revising[k]:
+                for _, oo in resting.get(slot, []):
+                    if oo.order.side == BUY_SIDE:
+                        rest_buy[k] += oo.remaining_wh
+                    else:
+                        rest_sell[k] += oo.remaining_wh
+        return (bought, sold), (bought + rest_buy, sold + rest_sell)
 
     def _visible_bids(self, obs: Observation, starts: tuple[datetime, ...], market: MarketAccess,
                       mine: dict[datetime, list[tuple[str, OpenOrder]]]) -> np.ndarray | None:
@@ -439,27 +462,55 @@ class TradingAgent:
     def _buy_reservation(self, obs: Observation, inp: PlanInput, result: Plan,
                          ceiling: Decimal) -> tuple[list[Decimal], list[bool]]:
         """Per slot, the highest price worth paying, and whether the slot is urgent (the office's
-        slots its plan shaves or expects to set the peak: the demand charge makes them dear)."""
+        slots at risk of setting the month's peak where its plan buys: it re-prices them every step).
+
+        The office never pays more than a kWh saves it: its contract's energy price of the slot
+        (fuel-cost adjustment and surcharge included) plus, in a slot at risk of setting the
+        month's peak, that kWh's expected share of the demand charge (:meth:`_demand_value_per_kwh`)."""
         p = self.participant
         n = len(obs.horizon)
         if p.office_tariff is None:
             base = min(Decimal(str(round(self._retail_per_kwh(obs), 2))), ceiling)
             return [base] * n, [False] * n
-        grid = [Decimal(str(round(float(x), 2))) for x in inp.retail_price_per_kwh]
-        reserve = [min(g, ceiling) for g in grid]
-        urgent = [False] * n
-        if result.peak_w > 0:
-            # a kWh bought in a slot that sets the peak avoids demand charge: rate/kW * (kW per kWh in a slot)
-            slot_hours = self._slot_hours(obs)
-            rate = p.office_tariff.demand_charge_per_kw * p.office_tariff.demand_factor()
-            avoided = rate / Decimal(str(slot_hours))
-            import_w = result.grid_import_wh / slot_hours
-            for k in range(n):
-                shaved = result.v2b_buy_wh[k] > 0
-                if shaved or (import_w[k] > 0 and import_w[k] >= 0.98 * result.peak_w):
-                    reserve[k] = min(grid[k] + avoided, ceiling)
-                    urgent[k] = True
+        value = self._demand_value_per_kwh(obs, inp)
+        reserve = [min(Decimal(str(round(float(g + v), 2))), ceiling)
+                   for g, v in zip(inp.retail_price_per_kwh, value, strict=True)]
+        buys = result.p2p_buy_wh + result.v2b_buy_wh
+        urgent = [bool(value[k] > 0 and buys[k] > 0) for k in range(n)]
         return reserve, urgent
+
+    def _demand_value_per_kwh(self, obs: Observation, inp: PlanInput) -> np.ndarray:
+        """Per slot, what a kWh bought there is expected to save the office in demand charge.
+
+        A slot is *at risk* of setting the month's peak when its forecast import (with the plan's
+        peak-hours envelope) comes within ``peak_margin`` (the forecast's error) of the highest
+        import expected: the month's peak so far or the horizon's highest forecast of this month.
+        A kWh bought in a slot lowers its average demand by 1/slot_hours kW, but the month's peak
+        falls only if every slot at risk is cut alike: cutting all ``N`` of them by ``q`` kWh saves
+        ``rate × q / slot_hours`` for ``N × q`` kWh, so a kWh is worth ``rate / (slot_hours × N)``
+        (``rate``: the demand charge per kW·month with its power-factor factor). ``N`` is the
+        at-risk slots of the rest of the month, estimated from the horizon's share: its at-risk
+        slots × (slots left in the month / horizon slots in the month), the horizon's days taken as
+        typical of the days left. Zero outside the at-risk slots and in next month's slots."""
+        p = self.participant
+        t = p.office_tariff
+        n = len(obs.horizon)
+        dc = inp.demand_charge
+        if t is None or dc is None or dc.applies is None or not dc.applies.any():
+            return np.zeros(n)
+        slot_h = self._slot_hours(obs)
+        net = inp.load_wh - inp.pv_wh + inp.committed_sell_wh - inp.committed_buy_wh
+        forecast = np.where(dc.applies, net + (dc.margin_wh if dc.margin_wh is not None else 0.0), 0.0)
+        level = max(obs.peak_so_far_w * slot_h, float(forecast.max()))
+        at_risk = dc.applies & (forecast > 0) & (forecast >= (1 - self.config.peak_margin) * level)
+        if not at_risk.any():
+            return np.zeros(n)
+        now = obs.local_now
+        month_end = (pd.Timestamp(now.year + now.month // 12, now.month % 12 + 1, 1, tz=obs.horizon.tz))
+        left_slots = max((month_end - pd.Timestamp(now)).total_seconds() / 3600 / slot_h, 1.0)
+        expected_n = max(float(at_risk.sum()) * left_slots / float(dc.applies.sum()), 1.0)
+        rate = float(t.demand_charge_per_kw * t.demand_factor())
+        return np.where(at_risk, rate / (slot_h * expected_n), 0.0)
 
     @staticmethod
     def _slot_hours(obs: Observation) -> float:
