@@ -47,3 +47,21 @@ def test_prices_on_tick_and_in_band():
 def test_no_reference_uses_midpoint_of_reservations():
     mid = S.gate_open(SLOT) + (S.gate_close(SLOT) - S.gate_open(SLOT)) / 2
     assert STRATEGY.buy_price(S, SLOT, mid, None, Decimal(30), Decimal(10)) == Decimal(20)
+
+
+def test_the_default_spread_is_a_share_of_the_markets_band_so_a_euro_market_trades():
+    from pathlib import Path
+
+    eu = MarketSettings.from_toml(Path(__file__).parents[2] / "markets" / "eu-15min.toml")
+    default = BiddingStrategy()
+    assert default.spread(S) == Decimal(3)  # 6 % of 0-50 JPY: the JPY market's prices as before
+    assert default.spread(eu) == Decimal("0.03")  # 6 % of 0-0.50 EUR
+    slot = datetime(2020, 8, 3, 12, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    opens, closes = eu.gate_open(slot), eu.gate_close(slot)
+    ref, buyback, retail = Decimal("0.19"), Decimal("0.08"), Decimal("0.30")
+    # a day-ahead ask starts just above the reference, not at the band's cap
+    assert default.sell_price(eu, slot, opens, ref, buyback, eu.price_max_per_kwh) == Decimal("0.22")
+    # and before the last quarter of the gate window it already crosses a fresh bid
+    late = opens + (closes - opens) * 3 / 4
+    assert default.sell_price(eu, slot, late, ref, buyback, eu.price_max_per_kwh) <= default.buy_price(
+        eu, slot, late, ref, retail, eu.price_min_per_kwh)

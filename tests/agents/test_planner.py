@@ -83,10 +83,18 @@ def test_battery_power_limit_binds_per_slot() -> None:
     assert p.cost == pytest.approx(20.0)
 
 
-def _car(parked, drive, charge_power_w=3000.0, fallback=50.0, soc=1000.0) -> Car:
+def _car(parked, drive, charge_power_w=3000.0, fallback: float | None = 50.0, soc=1000.0) -> Car:
     return Car(usable_wh=7000, charge_power_w=charge_power_w, discharge_power_w=3000, soc_wh=soc,
                parked=parked, drive_wh=drive, charge_efficiency=1.0, discharge_efficiency=1.0,
                fallback_cost_per_kwh=fallback)
+
+
+def test_without_a_fuel_price_a_shortfall_costs_twice_the_dearest_price_in_any_currency() -> None:
+    # Euro-sized prices (0.30/kWh retail): no fuel price, the car may not charge (power 0), its
+    # 2000 Wh trip from 1000 Wh stored leaves 1000 Wh short at 2 × 0.30 = 0.60/kWh -> 0.6.
+    car = _car([True, False], [0, 2000], charge_power_w=0.0, fallback=None)
+    p = plan(PlanInput(30, [0.0] * 2, [0.0] * 2, 0.30, 0.0, cars=(car,), **NO_P2P))
+    assert p.shortfall_wh.sum() == pytest.approx(1000.0) and p.cost == pytest.approx(0.6)
 
 
 def test_car_leaves_with_the_charge_its_trip_needs() -> None:

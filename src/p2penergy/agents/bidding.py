@@ -10,7 +10,8 @@ Every agent prices the same way (documented in the README, "Bidding"):
   agent **concedes linearly with time to the gate**: with ``f`` = the fraction of the
   gate window still ahead (1 when the book opens, 0 when it closes) a seller asks
   ``r + spread × (2f − 1)`` and a buyer bids ``r − spread × (2f − 1)``, each clamped to
-  its reservation price and the market's band. Day-ahead offers therefore start above
+  its reservation price and the market's band; ``spread`` is a share of the band (6 %:
+  3 JPY/kWh on 0–50 JPY, 0.03 EUR/kWh on 0–0.50 EUR). Day-ahead offers therefore start above
   the market and bids below it; they meet near ``r`` as the gate approaches, and late
   orders cross.
 * A buyer whose slot is **urgent** (the office where a purchase avoids demand charge) raises
@@ -25,12 +26,26 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 from p2penergy.market import MarketSettings
 
+# The concession's half-width as a share of the market's price band (max − min): 6 % is 3 JPY/kWh
+# on the demonstration's 0–50 JPY band (the value the agents always used: about a tenth of a
+# home's retail kWh, so day-ahead offers start a little above the market and meet it at the gate)
+# and 0.03 EUR/kWh on a 0–0.50 EUR band. Sized by the band so one strategy fits any currency.
+SPREAD_SHARE_OF_BAND = Decimal("0.06")
+
 
 @dataclass(frozen=True, slots=True)
 class BiddingStrategy:
-    """Linear concession toward the reference price. ``spread_per_kwh`` in currency/kWh."""
+    """Linear concession toward the reference price. ``spread_per_kwh`` in currency/kWh; ``None``
+    (the default): ``spread_share_of_band`` of the market's price band."""
 
-    spread_per_kwh: Decimal = Decimal(3)
+    spread_per_kwh: Decimal | None = None
+    spread_share_of_band: Decimal = SPREAD_SHARE_OF_BAND
+
+    def spread(self, settings: MarketSettings) -> Decimal:
+        """The concession's half-width on this market (currency/kWh)."""
+        if self.spread_per_kwh is not None:
+            return self.spread_per_kwh
+        return self.spread_share_of_band * (settings.price_max_per_kwh - settings.price_min_per_kwh)
 
     def gate_fraction(self, settings: MarketSettings, slot_start: datetime, now: datetime) -> float:
         """Share of the slot's gate window still ahead at ``now``, in [0, 1]."""
@@ -44,7 +59,7 @@ class BiddingStrategy:
         """Ask for energy: never below ``reservation`` (currency/kWh)."""
         r = reference if reference is not None else (reservation + ceiling) / 2
         f = Decimal(str(round(self.gate_fraction(settings, slot_start, now), 6)))
-        ask = r + self.spread_per_kwh * (2 * f - 1)
+        ask = r + self.spread(settings) * (2 * f - 1)
         return _on_tick(settings, max(ask, reservation), ROUND_CEILING)
 
     def buy_price(self, settings: MarketSettings, slot_start: datetime, now: datetime,
@@ -52,7 +67,7 @@ class BiddingStrategy:
         """Bid for energy: never above ``reservation`` (currency/kWh)."""
         r = reference if reference is not None else (reservation + floor) / 2
         f = Decimal(str(round(self.gate_fraction(settings, slot_start, now), 6)))
-        bid = r - self.spread_per_kwh * (2 * f - 1)
+        bid = r - self.spread(settings) * (2 * f - 1)
         return _on_tick(settings, min(bid, reservation), ROUND_FLOOR)
 
     def urgent_buy_price(self, settings: MarketSettings, slot_start: datetime, now: datetime,

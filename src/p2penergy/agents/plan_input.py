@@ -104,7 +104,8 @@ class Car:
     departure*, put the whole trip's energy into the first slot away: the stored
     energy may never fall below ``soc_min_wh`` after a draw, so the car leaves with
     ``soc_min_wh + trip`` — or the engine covers the gap, ``shortfall_wh``, at
-    ``fallback_cost_per_kwh`` (fuel), so a plan is always feasible.
+    ``fallback_cost_per_kwh`` (fuel; ``None``: no fuel price known, the gap costs twice the
+    dearest price in the plan, whatever the currency), so a plan is always feasible.
     """
 
     usable_wh: float
@@ -116,7 +117,7 @@ class Car:
     charge_efficiency: float = 0.92
     discharge_efficiency: float = 0.92
     soc_min_wh: float = 0.0
-    fallback_cost_per_kwh: float = 50.0
+    fallback_cost_per_kwh: float | None = None
     terminal_value_per_kwh: float = 0.0
     name: str = "car"
 
@@ -126,7 +127,8 @@ class Car:
         _nonneg("car.discharge_power_w", self.discharge_power_w)
         _efficiency("car.charge_efficiency", self.charge_efficiency)
         _efficiency("car.discharge_efficiency", self.discharge_efficiency)
-        _nonneg("car.fallback_cost_per_kwh", self.fallback_cost_per_kwh)
+        if self.fallback_cost_per_kwh is not None:
+            _nonneg("car.fallback_cost_per_kwh", self.fallback_cost_per_kwh)
         _nonneg("car.terminal_value_per_kwh", self.terminal_value_per_kwh)
         if not 0 <= self.soc_min_wh <= self.usable_wh:
             raise AgentInputError("car.soc_min_wh", f"within [0, usable_wh={self.usable_wh}]")

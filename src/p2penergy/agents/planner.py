@@ -198,6 +198,17 @@ def _plan_by_slot(inp: PlanInput) -> Plan:
     )
 
 
+def _dearest_price(inp: PlanInput) -> float:
+    """The highest price of the plan's open channels (retail, and P2P or buyback where their cap
+    lets energy through), per kWh: the scale of "dearer than anything" in the plan's currency."""
+    prices = [inp.retail_price_per_kwh]
+    for price, cap in ((inp.p2p_buy_price_per_kwh, inp.p2p_buy_max_wh),
+                       (inp.p2p_sell_price_per_kwh, inp.p2p_sell_max_wh),
+                       (inp.buyback_price_per_kwh, inp.grid_export_max_wh)):
+        prices.append(np.where(cap > 0, price, 0.0))
+    return max(float(np.max(p)) for p in prices)
+
+
 def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
     """The agent's optimal :class:`Plan` (deterministic: one HiGHS thread).
 
@@ -232,11 +243,11 @@ def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
 
     balance = b.rows(n, inp.load_wh - inp.pv_wh, inp.load_wh - inp.pv_wh)
     own = b.rows(n, -_INF, inp.pv_wh + spill)
+    dearest = _dearest_price(inp)
+    fuel = [_COVER_MARKUP * dearest if car.fallback_cost_per_kwh is None else car.fallback_cost_per_kwh
+            for car in inp.cars]
     if csell.any():
-        dearest = max(float(np.max(p)) for p in (inp.retail_price_per_kwh, inp.p2p_buy_price_per_kwh,
-                                                   inp.p2p_sell_price_per_kwh, inp.buyback_price_per_kwh))
-        dearest = max([dearest, *(car.fallback_cost_per_kwh for car in inp.cars)])
-        cover = b.cols(n, _COVER_MARKUP * dearest * k, upper=csell)
+        cover = b.cols(n, _COVER_MARKUP * max([dearest, *fuel]) * k, upper=csell)
         b.add(own, cover, -1.0)
     for cols, coef in ((imp, 1.0), (buy, 1.0), (v2b, 1.0), (exp, -1.0), (sell, -1.0), (curtail, -1.0)):
         if cols is not None:
@@ -275,14 +286,14 @@ def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
         bat_cols = (ch, dis, soc)
 
     car_cols = []
-    for car in inp.cars:
+    for car, fuel_per_kwh in zip(inp.cars, fuel, strict=True):
         parked = car.parked.astype(np.float64)
         ch = b.cols(n, 0.0, upper=parked * car.charge_power_w * hours)
         dis = b.cols(n, 0.0, upper=parked * car.discharge_power_w * hours)
         terminal = np.zeros(n)
         terminal[-1] = -car.terminal_value_per_kwh * k
         soc = b.cols(n, terminal, lower=car.soc_min_wh, upper=car.usable_wh)
-        short = b.cols(n, car.fallback_cost_per_kwh * k)
+        short = b.cols(n, fuel_per_kwh * k)
         b.add(balance, ch, -1.0)
         b.add(balance, dis, 1.0)
         b.add(own, dis, -1.0)
@@ -323,8 +334,8 @@ def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
         terminal = 0.0
         if bat is not None and bat_cols is not None:
             terminal += float(x[bat_cols[2][-1]]) * bat.terminal_value_per_kwh * k
-        for cc, car in zip(car_cols, inp.cars, strict=True):
-            cost += float(x[cc[3]].sum()) * car.fallback_cost_per_kwh * k
+        for cc, car, fuel_per_kwh in zip(car_cols, inp.cars, fuel, strict=True):
+            cost += float(x[cc[3]].sum()) * fuel_per_kwh * k
             terminal += float(x[cc[2][-1]]) * car.terminal_value_per_kwh * k
         if dc is not None:
             cost += dc.price_per_kw * k * (peak_w - dc.peak_so_far_w)

@@ -28,7 +28,7 @@ physics discharges what the car sold) for the physical layer; it never changes a
 from __future__ import annotations
 
 import contextlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -37,7 +37,7 @@ import pandas as pd
 
 from p2penergy.agents.bidding import BiddingStrategy
 from p2penergy.agents.market_access import MarketAccess, OpenOrder
-from p2penergy.agents.plan_input import Battery, Car, DemandCharge, Plan, PlanInput
+from p2penergy.agents.plan_input import AgentInputError, Battery, Car, DemandCharge, Plan, PlanInput
 from p2penergy.agents.planner import plan
 from p2penergy.community import CAR_KIND, HOME_KIND, LOCATION_CODES, OFFICE_KIND, Participant, utc_starts
 from p2penergy.market import RENEWABLE_SOURCES, MarketSettings, Order, OrderRejected, Requirement, Tag
@@ -49,6 +49,13 @@ BUY_SIDE, SELL_SIDE = "buy", "sell"
 # arrives at the floor exactly would fall a few Wh short of its trip after a day of charging and
 # discharging slots (48 at 30 min).
 CAR_ROUNDING_RESERVE_WH = 48.0
+# Green mode's premium on renewable energy, a share of the market's price band: 2 % is 1 JPY/kWh on
+# the demonstration's 0–50 JPY band (the value green agents always used: a few percent of a P2P
+# price, enough to rank renewable offers first) and 0.01 EUR/kWh on 0–0.50 EUR.
+GREEN_PREMIUM_SHARE_OF_BAND = Decimal("0.02")
+# Green mode's budget per plan horizon: the premium on this much energy (20 kWh, about a home's
+# purchases over the plan's day and a half: 20 JPY on the JPY market, as before).
+GREEN_BUDGET_KWH = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +99,9 @@ class Observation:
 @dataclass(frozen=True, slots=True)
 class AgentConfig:
     """Tunable behaviour. ``green_premium_per_kwh``: premium on renewable energy in green
-    mode; ``green_max_extra_cost``: the plan's bounded extra cost (currency per horizon).
+    mode (currency/kWh; ``None``: ``GREEN_PREMIUM_SHARE_OF_BAND`` of the market's price band);
+    ``green_max_extra_cost``: the plan's bounded extra cost (currency per horizon; ``None``: the
+    premium on ``GREEN_BUDGET_KWH``). Both are resolved against the market when the agent acts.
 
     A home *without storage* trades the quantile of its net position (load − PV) that
     minimises its expected cost, not its point forecast (:func:`hedge_shift`). A battery
@@ -115,12 +124,23 @@ class AgentConfig:
     mode: str = "economy"
     strategy: BiddingStrategy = field(default_factory=BiddingStrategy)
     revise_slots: int = 4
-    green_premium_per_kwh: Decimal = Decimal(1)
-    green_max_extra_cost: float = 20.0
+    green_premium_per_kwh: Decimal | None = None
+    green_max_extra_cost: float | None = None
     min_order_wh: int = 10
     peak_margin: float = 0.10
     peak_hours: tuple[float, float] = (12.0, 18.0)
     v2b_spare_hours: float = 1.2
+
+
+    def for_market(self, settings: MarketSettings) -> AgentConfig:
+        """This configuration with its currency amounts sized for ``settings``' price band."""
+        premium = self.green_premium_per_kwh
+        if premium is None:
+            premium = GREEN_PREMIUM_SHARE_OF_BAND * (settings.price_max_per_kwh - settings.price_min_per_kwh)
+        budget = self.green_max_extra_cost
+        if budget is None:
+            budget = float(premium) * GREEN_BUDGET_KWH
+        return replace(self, green_premium_per_kwh=premium, green_max_extra_cost=budget)
 
 
 class TradingAgent:
@@ -141,6 +161,7 @@ class TradingAgent:
     def act(self, obs: Observation, market: MarketAccess) -> None:
         """Plan, then post or revise orders for the horizon's open slots."""
         settings = market.settings
+        self.config = self.config.for_market(settings)
         reference = market.reference_price()
         self._reference = reference
         starts = obs.slot_starts or utc_starts(obs.horizon)
@@ -311,9 +332,12 @@ class TradingAgent:
                 margin_wh=envelope - net,
             )
         if self.config.mode == "green":
+            if self.config.green_premium_per_kwh is None or self.config.green_max_extra_cost is None:
+                raise AgentInputError("config.green_premium_per_kwh", "an amount, or the config resolved for the "
+                                      "market first (AgentConfig.for_market; TradingAgent.act does it)")
             kwargs.update(renewable_wh=np.full(n, np.inf), mode="green",
                           renewable_premium_per_kwh=float(self.config.green_premium_per_kwh),
-                          green_max_extra_cost=self.config.green_max_extra_cost)
+                          green_max_extra_cost=float(self.config.green_max_extra_cost))
         buy_price = kwargs.pop("p2p_buy_price_per_kwh", expected)
         if committed is not None:
             kwargs.update(committed_buy_wh=committed[0], committed_sell_wh=committed[1])
@@ -395,7 +419,7 @@ class TradingAgent:
             # the plan's renewable part is bid for renewable energy only, with the premium
             green = min(buy, max(round(float(result.renewable_buy_wh[k])) - bought_wh, 0))
             if green:
-                premium = self.config.green_premium_per_kwh
+                premium = self.config.green_premium_per_kwh or Decimal(0)
                 bids.append(((Requirement.of({"source": list(RENEWABLE_SOURCES)}, premium),), green))
             buy -= green
         if buy:
