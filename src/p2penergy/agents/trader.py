@@ -28,6 +28,7 @@ physics discharges what the car sold) for the physical layer; it never changes a
 from __future__ import annotations
 
 import contextlib
+import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -119,6 +120,12 @@ class AgentConfig:
     its chargers can spare for it in a day, in hours of the chargers' full power (assumption: a
     Prius PHV has about 7 kWh usable; a 10–20 km commute home and back takes 2–4 kWh, leaving
     about 3.5 kWh, 1.2 h at 3 kW).
+
+    ``peak_forecast_error``: the relative standard deviation of the office's forecast of a business
+    afternoon's import, for the chance that a slot sets a new peak (assumption: its forecasts of the
+    heat wave's afternoons ran 5–10 % low, ``peak_margin`` above, so one standard deviation is 5 %).
+    ``peak_risk_min``: a slot with less chance than this (5 %) of setting a new peak is not at risk:
+    the office pays it no demand-charge value and does not re-price its bids there every step.
     """
 
     mode: str = "economy"
@@ -129,6 +136,8 @@ class AgentConfig:
     min_order_wh: int = 10
     peak_margin: float = 0.10
     peak_hours: tuple[float, float] = (12.0, 18.0)
+    peak_forecast_error: float = 0.05
+    peak_risk_min: float = 0.05
     v2b_spare_hours: float = 1.2
 
 
@@ -506,16 +515,16 @@ class TradingAgent:
     def _demand_value_per_kwh(self, obs: Observation, inp: PlanInput) -> np.ndarray:
         """Per slot, what a kWh bought there is expected to save the office in demand charge.
 
-        A slot is *at risk* of setting the month's peak when its forecast import (with the plan's
-        peak-hours envelope) comes within ``peak_margin`` (the forecast's error) of the highest
-        import expected: the month's peak so far or the horizon's highest forecast of this month.
-        A kWh bought in a slot lowers its average demand by 1/slot_hours kW, but the month's peak
-        falls only if every slot at risk is cut alike: cutting all ``N`` of them by ``q`` kWh saves
-        ``rate × q / slot_hours`` for ``N × q`` kWh, so a kWh is worth ``rate / (slot_hours × N)``
-        (``rate``: the demand charge per kW·month with its power-factor factor). ``N`` is the
-        at-risk slots of the rest of the month, estimated from the horizon's share: its at-risk
-        slots × (slots left in the month / horizon slots in the month), the horizon's days taken as
-        typical of the days left. Zero outside the at-risk slots and in next month's slots."""
+        Once a peak is set, nothing lowers the month's peak below it: a purchase only helps to avoid
+        a *new* peak. ``P`` = the chance that the slot's import exceeds the month's peak so far, from
+        its forecast (with the plan's peak-hours envelope) and a normal forecast error of
+        ``peak_forecast_error`` (relative). A kWh bought there lowers its average demand by
+        1/slot_hours kW, and saves that only if every slot that would exceed is cut alike: of the
+        ``N`` slots expected to exceed in the rest of the month (the horizon's Σ P, its days taken as
+        typical of the days left), and at least the slots of one ``peak_hours`` afternoon (a day that
+        exceeds does so over its afternoon). So a kWh is worth ``rate × P / (slot_hours × N)``
+        (``rate``: the demand charge per kW·month with its power-factor factor), and nothing where
+        ``P < peak_risk_min`` or in next month's slots."""
         p = self.participant
         t = p.office_tariff
         n = len(obs.horizon)
@@ -525,16 +534,21 @@ class TradingAgent:
         slot_h = self._slot_hours(obs)
         net = inp.load_wh - inp.pv_wh + inp.committed_sell_wh - inp.committed_buy_wh
         forecast = np.where(dc.applies, net + (dc.margin_wh if dc.margin_wh is not None else 0.0), 0.0)
-        level = max(obs.peak_so_far_w * slot_h, float(forecast.max()))
-        at_risk = dc.applies & (forecast > 0) & (forecast >= (1 - self.config.peak_margin) * level)
-        if not at_risk.any():
+        level = obs.peak_so_far_w * slot_h
+        sigma = np.maximum(self.config.peak_forecast_error * forecast, 1e-9)
+        z = (level - forecast) / sigma
+        chance = np.where(forecast > 0, 0.5 * np.vectorize(math.erfc)(z / math.sqrt(2)), 0.0)
+        chance = np.where(chance >= self.config.peak_risk_min, chance, 0.0)
+        if not chance.any():
             return np.zeros(n)
         now = obs.local_now
-        month_end = (pd.Timestamp(now.year + now.month // 12, now.month % 12 + 1, 1, tz=obs.horizon.tz))
+        month_end = pd.Timestamp(now.year + now.month // 12, now.month % 12 + 1, 1, tz=obs.horizon.tz)
         left_slots = max((month_end - pd.Timestamp(now)).total_seconds() / 3600 / slot_h, 1.0)
-        expected_n = max(float(at_risk.sum()) * left_slots / float(dc.applies.sum()), 1.0)
+        start, end = self.config.peak_hours
+        afternoon = (end - start) / slot_h
+        expected_n = max(float(chance.sum()) * left_slots / float(dc.applies.sum()), afternoon)
         rate = float(t.demand_charge_per_kw * t.demand_factor())
-        return np.where(at_risk, rate / (slot_h * expected_n), 0.0)
+        return rate * chance / (slot_h * expected_n)
 
     @staticmethod
     def _slot_hours(obs: Observation) -> float:
