@@ -316,6 +316,17 @@ class Problem(BaseModel):
     message: str = Field(examples=["on the market's tick of 0.01"])
 
 
+def links(status: int, description: str, **targets: tuple[str, str, dict[str, str]]
+          ) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entry for ``status`` with links ``name=(method, path, parameters)`` to what
+    a client can do next (runtime expressions such as ``$response.body#/order_id``); a generated client
+    and the stateful schema test (``tests/service/test_schema.py``) follow them."""
+    return {status: {"description": description, "links": {
+        name: {"operationRef": "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method,
+               **({"parameters": params} if params else {})}
+        for name, (method, path, params) in targets.items()}}}
+
+
 def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for refusals with these status codes (all answer a :class:`Problem`)."""
     return {code: {"model": Problem, "description": ERROR_MEANING.get(code, "refused")} for code in codes}

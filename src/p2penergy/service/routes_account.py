@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query
 
 from p2penergy.ledger.engine import unix_seconds
 from p2penergy.service.deps import Live, Reader, admin, public
-from p2penergy.service.models import Bill, Certificate, MeterIn, ParticipantIn, problems
+from p2penergy.service.models import Bill, Certificate, MeterIn, ParticipantIn, links, problems
 from p2penergy.service.routes_market import bill_of, month_of
 
 router = APIRouter(tags=["participants"])
@@ -17,7 +17,8 @@ READ_ERRORS = problems(401, 422, 429)
 ADMIN_ERRORS = problems(401, 422, 429)
 
 
-@router.post("/api/participants", status_code=201, response_model=ParticipantIn, responses=ERRORS,
+@router.post("/api/participants", status_code=201, response_model=ParticipantIn, responses={**ERRORS, **links(
+    201, "Registered", Participants=("get", "/api/participants", {}), EveryBill=("get", "/api/operator/bills", {}))},
              dependencies=[Depends(admin)])
 def register(body: ParticipantIn, ex: Live) -> ParticipantIn:
     """Register a participant's address (admin token). The participant keeps its private key."""
@@ -32,7 +33,8 @@ def participants(ex: Live) -> list[str]:
     return sorted(ex.addresses)
 
 
-@router.post("/api/meter", status_code=201, response_model=dict[str, str], responses=ERRORS,
+@router.post("/api/meter", status_code=201, response_model=dict[str, str],
+             responses={**ERRORS, **links(201, "Recorded", MyBill=("get", "/api/me/bill", {}))},
              openapi_extra={"x-eip712-primary-type": "MeterReading"})
 def upload_meter(body: MeterIn, ex: Live) -> dict[str, str]:
     """Upload one slot's meter reading, signed by the participant (see service.auth).

@@ -37,6 +37,7 @@ from p2penergy.service.models import (
     SlotPrice,
     TradeOut,
     UtilityBill,
+    links,
     problems,
 )
 
@@ -47,7 +48,12 @@ router = APIRouter(tags=["market"], dependencies=[Depends(public)],  # every rea
 SIGNED_STRUCTS = ("Order", "Cancel", "Modify", "MeterReading", "Read")
 
 
-@router.get("/api/market", response_model=MarketInfo)
+@router.get("/api/market", response_model=MarketInfo, responses=links(
+    200, "The market's rules, signing domain and clock", Slots=("get", "/api/slots", {}),
+    Trades=("get", "/api/trades", {}), Prices=("get", "/api/prices", {}),
+    ReferencePrice=("get", "/api/reference-price", {}), Bills=("get", "/api/bills", {}),
+    Provenance=("get", "/api/provenance", {}), Participants=("get", "/api/participants", {}),
+    Health=("get", "/health", {})))
 def market(ex: Live) -> MarketInfo:
     """Market rules, the EIP-712 domain and types to sign, and the exchange's clock."""
     return MarketInfo(market=ex.settings.to_mapping(),
@@ -56,7 +62,8 @@ def market(ex: Live) -> MarketInfo:
                       now=ex.now(), clock=ex.clock.as_meta())
 
 
-@router.get("/api/slots", response_model=list[SlotOut])
+@router.get("/api/slots", response_model=list[SlotOut], responses=links(
+    200, "Tradable slots", DepthOfFirstSlot=("get", "/api/depth", {"slot_start": "$response.body#/0/slot_start"})))
 def tradable_slots(ex: Live) -> list[SlotOut]:
     """The slots whose gate is open on the exchange's clock, from the market's calendar, in time order."""
     settings = ex.settings

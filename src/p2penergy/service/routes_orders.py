@@ -21,12 +21,23 @@ from p2penergy.service.models import (
     SelfTradeCancelOut,
     SignedOrderIn,
     TradeOut,
+    links,
     problems,
 )
 
 router = APIRouter(tags=["orders"])
 ERRORS = problems(401, 403, 404, 409, 413, 422, 429, 503)
 READ_ERRORS = problems(401, 422, 429)
+
+
+def _links_to_my_order(status: int, description: str) -> dict[int | str, dict[str, object]]:
+    """Links from an order's acknowledgement to what its owner can do next: change the order, read its
+    own orders, trades, nonce and certificates."""
+    order_id = {"order_id": "$response.body#/order_id"}
+    return links(status, description, CancelOrder=("post", "/api/orders/{order_id}/cancel", order_id),
+                 ModifyOrder=("post", "/api/orders/{order_id}/modify", order_id),
+                 MyOrders=("get", "/api/me/orders", {}), MyTrades=("get", "/api/me/trades", {}),
+                 MyNonce=("get", "/api/me/nonce", {}), MyCertificates=("get", "/api/me/certificates", {}))
 
 
 def _signed(primary: str) -> dict[str, object]:
@@ -38,7 +49,8 @@ def _signature(hex_text: str) -> bytes:
     return bytes.fromhex(hex_text.removeprefix("0x"))
 
 
-@router.post("/api/orders", status_code=201, response_model=OrderAck, responses=ERRORS,
+@router.post("/api/orders", status_code=201, response_model=OrderAck,
+             responses={**ERRORS, **_links_to_my_order(201, "Accepted and journalled: my trades")},
              openapi_extra=_signed("Order"))
 async def submit_order(body: SignedOrderIn, ex: Live, commits: Commits) -> OrderAck:
     """Submit a signed order; it matches at once (CDA) and rests for the rest. Acknowledged after journaling.
@@ -69,7 +81,8 @@ async def cancel_order(order_id: str, body: CancelIn, ex: Live, commits: Commits
     return CancelAck(order_id=order_id, cancelled_wh=done.cancelled_wh)
 
 
-@router.post("/api/orders/{order_id}/modify", response_model=OrderAck, responses=ERRORS,
+@router.post("/api/orders/{order_id}/modify", response_model=OrderAck,
+             responses={**ERRORS, **_links_to_my_order(200, "Changed and journalled: my trades")},
              openapi_extra=_signed("Modify"))
 async def modify_order(order_id: str, body: ModifyIn, ex: Live, commits: Commits) -> OrderAck:
     """Change my open order's energy and price (signed EIP-712 ``Modify``).
