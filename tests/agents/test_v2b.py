@@ -197,11 +197,14 @@ def test_the_office_never_bids_above_what_a_kwh_saves_it():
     # charge. By hand: today's 12-18 h envelope is 2,100 kW (the 14:00 forecast) against a peak so far
     # of 2,000 kW: with a 5 % forecast error each of those 12 slots exceeds it with chance
     # P = Φ((2100 − 2000) / 105) = 0.8295; 1,700 kW elsewhere is 3.5 standard deviations under (no
-    # risk). The horizon holds 80 of August's slots, 1,328 are left (to 1 Sep 00:00): N = 12 P × 1328
-    # / 80 slots expected to exceed in the month; a kWh is worth rate × P / (0.5 h × N).
+    # risk). The horizon holds 80 of August's slots, 1,328 are left (to 1 Sep 00:00): 12 P × 1328 / 80
+    # = 165 slots expected to exceed in the month, fewer than the month's business afternoons (12 slots
+    # × 21 business days of this test's office), so N = 252; a kWh is worth rate × P / (0.5 h × N).
     trades, office_agent, _ = run_step(peak_at_two_pm=True)
     rate = Decimal("1630.80") * Decimal("0.85")
-    value = rate / (Decimal("0.5") * Decimal(12 * 1328) / 80)  # P cancels
+    business = sum(office().is_business_day(date(2020, 8, d)) for d in range(1, 32))
+    n = max(Decimal("0.8295") * 12 * 1328 / 80, Decimal(12 * business))
+    value = rate * Decimal("0.8295") / (Decimal("0.5") * n)
     tariff = office().office_tariff
     assert tariff is not None
     extra = tariff.fuel_adjustment_rate(date(2020, 8, 4)) + tariff.surcharge_rate(date(2020, 8, 4))
@@ -216,3 +219,4 @@ def test_the_office_never_bids_above_what_a_kwh_saves_it():
     values = office_agent._demand_value_per_kwh(obs, office_agent.plan_input(obs, 30, Decimal(19)))
     at_risk = (HORIZON.date == date(2020, 8, 4)) & (HORIZON.hour >= 12) & (HORIZON.hour < 18)
     assert values[at_risk] == pytest.approx(float(value), rel=1e-3) and not values[~at_risk].any()
+    assert max(values) < 12  # JPY/kWh: at most the demand charge shared by the month's business afternoons

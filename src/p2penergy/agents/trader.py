@@ -521,8 +521,13 @@ class TradingAgent:
         ``peak_forecast_error`` (relative). A kWh bought there lowers its average demand by
         1/slot_hours kW, and saves that only if every slot that would exceed is cut alike: of the
         ``N`` slots expected to exceed in the rest of the month (the horizon's Σ P, its days taken as
-        typical of the days left), and at least the slots of one ``peak_hours`` afternoon (a day that
-        exceeds does so over its afternoon). So a kWh is worth ``rate × P / (slot_hours × N)``
+        typical of the days left), and at least the ``peak_hours`` slots of all the month's business
+        days (assumption: beyond its horizon the office cannot tell which afternoons will come near
+        the peak, and the community's supply cannot cut one afternoon deep enough to matter: measured
+        on the default month, bidding up in the at-risk slots of a few late-August days — N counted
+        from them alone — bought ~1,000 kWh at 39 JPY/kWh for a 1 kW cut). So a kWh is worth at most
+        ``rate / (slot_hours × 12 × business days)`` (≈ 11 JPY/kWh in August 2020) and
+        ``rate × P / (slot_hours × N)`` in general
         (``rate``: the demand charge per kW·month with its power-factor factor), and nothing where
         ``P < peak_risk_min`` or in next month's slots."""
         p = self.participant
@@ -545,8 +550,10 @@ class TradingAgent:
         month_end = pd.Timestamp(now.year + now.month // 12, now.month % 12 + 1, 1, tz=obs.horizon.tz)
         left_slots = max((month_end - pd.Timestamp(now)).total_seconds() / 3600 / slot_h, 1.0)
         start, end = self.config.peak_hours
-        afternoon = (end - start) / slot_h
-        expected_n = max(float(chance.sum()) * left_slots / float(dc.applies.sum()), afternoon)
+        first = now.date().replace(day=1)
+        days = pd.date_range(first, month_end.date(), freq="D", inclusive="left")
+        business_afternoons = (end - start) / slot_h * sum(p.is_business_day(d.date()) for d in days)
+        expected_n = max(float(chance.sum()) * left_slots / float(dc.applies.sum()), business_afternoons)
         rate = float(t.demand_charge_per_kw * t.demand_factor())
         return rate * chance / (slot_h * expected_n)
 
