@@ -59,7 +59,11 @@ def read_json(path: str | Path) -> Any:
 
 def read_toml(path: str | Path) -> dict[str, Any]:
     """The file's TOML document; invalid TOML raises :class:`InputFileError` naming the line."""
-    text = read_text(path)
+    return parse_toml(read_text(path), path)
+
+
+def parse_toml(text: str, path: str | Path) -> dict[str, Any]:
+    """``text`` (the content of ``path``) as a TOML document; see :func:`read_toml`."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -68,3 +72,48 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             raise InputFileError(path, None, "file", f"valid TOML ({exc})") from None
         raise InputFileError(path, int(at.group(2)), "file",
                              f"valid TOML ({at.group(1)} at column {at.group(3)})") from None
+
+
+# a TOML table header ("[a.b]", "[[a.b]]") and a key line ("key = ...", "a.b = ...", '"key" = ...')
+_TOML_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(?:#.*)?$")
+_TOML_NAME = r"(?:[A-Za-z0-9_-]+|\"[^\"]*\"|'[^']*')"
+_TOML_KEY = re.compile(rf"^\s*({_TOML_NAME}(?:\s*\.\s*{_TOML_NAME})*)\s*=")
+# a key path as the loaders name it: "homes[3] (house-04).pv.kwp", "market.slot_minutes"
+_PATH_PART = re.compile(r"([^.\[\]\s]+)|\[(\d+)\]")
+
+
+def _toml_names(dotted: str) -> list[str]:
+    return [part.strip().strip("\"'") for part in dotted.split(".")]
+
+
+def toml_key_line(text: str, key: str) -> int | None:
+    """The line (1-based) of ``text`` that sets ``key`` — a dotted path with array indices, as
+    :class:`InputFileError` and the scenario loader name fields (``homes[3] (house-04).pv.kwp``) —
+    or, for a key inside an inline table or array, the line of the nearest enclosing key or
+    ``[[table]]`` header that the file writes out. ``None`` where the file does not write it
+    (a missing key). Line-based: enough to point a person at the line, not a TOML parser."""
+    plain = re.sub(r"\s*\([^)]*\)", "", key)  # "homes[3] (house-04)": the id is a reader's aid
+    target: list[str | int] = [int(i) if i else name for name, i in _PATH_PART.findall(plain)]
+    table: list[str | int] = []
+    counts: dict[tuple[str, ...], int] = {}
+    best: tuple[int, int] | None = None  # (length of the matched prefix, line)
+    for number, line in enumerate(text.splitlines(), start=1):
+        header = _TOML_HEADER.match(line)
+        if header:
+            names = _toml_names(header.group(2))
+            if header.group(1) == "[[":
+                index = counts[tuple(names)] = counts.get(tuple(names), -1) + 1
+                table = [*names, index]
+            else:
+                table = list(names)
+            full = table
+        else:
+            assigned = _TOML_KEY.match(line)
+            if not assigned:
+                continue
+            full = [*table, *_toml_names(assigned.group(1))]
+        if full and full == target[:len(full)] and (best is None or len(full) > best[0]):
+            best = (len(full), number)
+            if len(full) == len(target):
+                break
+    return best[1] if best is not None else None

@@ -68,10 +68,10 @@ def _scenario_cases(command: Callable[[str], tuple[str, ...]], name: str) -> lis
              "s.toml", ("line 2", "valid TOML")),
         Case(f"{name}-scenario-unknown-key", command("s.toml"),
              {"s.toml": _replace("[scenario]\n", "[scenario]\ncolour = \"red\"\n").encode()},
-             "s.toml", ("scenario.colour", "unknown key")),
+             "s.toml", ("line 10", "scenario.colour", "unknown key")),
         Case(f"{name}-scenario-value", command("s.toml"),
              {"s.toml": _replace("slot_minutes = 30", "slot_minutes = 7").encode()},
-             "s.toml", ("market.slot_minutes",)),
+             "s.toml", ("line 32", "market.slot_minutes")),
     ]
 
 
@@ -93,9 +93,11 @@ def _cases() -> list[Case]:
         Case("market-clear-market-toml", (*clear, "--market", "m.toml"),
              {"o.csv": orders, "m.toml": b"[market]\nslot_minutes = = 30\n"}, "m.toml", ("line 2", "valid TOML")),
         Case("market-clear-market-unknown-key", (*clear, "--market", "m.toml"),
-             {"o.csv": orders, "m.toml": b"[market]\ncolour = 1\n"}, "m.toml", ("colour", "a market setting, one of")),
+             {"o.csv": orders, "m.toml": b"[market]\ncolour = 1\n"}, "m.toml",
+             ("line 2", "colour", "a market setting, one of")),
         Case("market-clear-market-value", (*clear, "--market", "m.toml"),
-             {"o.csv": orders, "m.toml": b"[market]\nslot_minutes = 7\n"}, "m.toml", ("slot_minutes",)),
+             {"o.csv": orders, "m.toml": b"# 15-minute market\nslot_minutes = 7\n"}, "m.toml",
+             ("line 2", "slot_minutes")),
     ]
     cases += _scenario_cases(lambda f: ("scenario", "show", f), "scenario-show")
     cases += _scenario_cases(lambda f: ("scenario", "export", f, "--out", "out"), "scenario-export")

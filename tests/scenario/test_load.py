@@ -119,6 +119,21 @@ def test_unreadable_and_invalid_toml(tmp_path):
         load_scenario(bad)
 
 
+def test_a_bad_key_in_a_file_is_named_with_its_line(tmp_path):
+    text = shipped_path().read_text(encoding="utf-8")
+    lines = text.splitlines()
+    # the 13th home's inline PV table: the line is the one that writes `pv = {...}` in that [[homes]] block
+    thirteenth = [n for n, line in enumerate(lines, start=1) if line == "[[homes]]"][12]
+    pv_line = next(n for n, line in enumerate(lines, start=1) if n > thirteenth and line.startswith("pv = "))
+    bad = tmp_path / "bad.toml"
+    changed = lines[pv_line - 1].replace("kwp = 5.0", "kwp = -5.0")
+    bad.write_text("\n".join([*lines[:pv_line - 1], changed, *lines[pv_line:]]) + "\n", encoding="utf-8")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(bad)
+    assert info.value.line == pv_line and info.value.key.startswith("homes[12]")
+    assert f"bad.toml: line {pv_line}: homes[12] (house-13).pv.kwp: " in str(info.value)
+
+
 def test_shipped_tariffs_carry_tepcos_fuel_adjustment_for_august_2020(shipped):
     from decimal import Decimal
 

@@ -23,7 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from p2penergy.market.errors import MarketConfigError, OrderError
-from p2penergy.textfile import read_toml
+from p2penergy.textfile import InputFileError, parse_toml, read_text, toml_key_line
 
 MECHANISMS = ("cda", "pay-as-clear", "pay-as-bid")
 CALENDAR_START = datetime(1970, 1, 1, tzinfo=UTC)
@@ -125,8 +125,13 @@ class MarketSettings:
     @classmethod
     def from_toml(cls, path: str | Path) -> MarketSettings:
         """Read the ``[market]`` table of a TOML file (or the whole file if it has none)."""
-        data = read_toml(path)  # not UTF-8 or not TOML: InputFileError naming the line
-        return cls.from_mapping(data.get("market", data))
+        text = read_text(path)  # not UTF-8: InputFileError naming the line
+        data = parse_toml(text, path)  # not TOML: likewise
+        try:
+            return cls.from_mapping(data.get("market", data))
+        except MarketConfigError as exc:  # a bad key or value: the file, the line that sets it, the key
+            key = f"market.{exc.field}" if "market" in data else exc.field
+            raise InputFileError(path, toml_key_line(text, key), exc.field, exc.allowed) from None
 
     def to_mapping(self) -> dict[str, Any]:
         """The inverse of :meth:`from_mapping` (JSON/TOML friendly)."""

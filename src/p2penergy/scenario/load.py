@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from p2penergy.scenario.model import Scenario
-from p2penergy.textfile import read_toml
+from p2penergy.textfile import parse_toml, read_text, toml_key_line
 
 SHIPPED = "higashi-fuji-2020.toml"
 # a validator's message that starts with the key it is about: "pv: required for …", "cars[2].owner: …"
@@ -20,11 +20,13 @@ _KEYED = re.compile(r"^([A-Za-z_][\w-]*(?:\[\d+\])?(?:\.[A-Za-z0-9_][\w-]*(?:\[\
 class ScenarioError(ValueError):
     """The scenario is invalid: ``key`` names the dotted path at fault (e.g. ``homes[3].pv.kwp``)."""
 
-    def __init__(self, source: str, key: str, message: str) -> None:
+    def __init__(self, source: str, key: str, message: str, line: int | None = None) -> None:
         self.source = source
         self.key = key
         self.message = message
-        super().__init__(f"{source}: {key}: {message}" if key else f"{source}: {message}")
+        self.line = line
+        where = f"{source}: line {line}" if line is not None else source
+        super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
 
 
 def shipped_path(name: str = SHIPPED) -> Path:
@@ -73,7 +75,12 @@ def load_scenario(path: str | Path | None = None) -> Scenario:
     """Read and validate a scenario file; ``None`` reads the shipped Higashi-Fuji 2020 scenario."""
     file = shipped_path() if path is None else Path(path)
     try:
-        data = read_toml(file)  # not UTF-8 or not TOML: InputFileError naming the line
+        text = read_text(file)  # not UTF-8: InputFileError naming the line
     except OSError as exc:
         raise ScenarioError(str(file), "", f"cannot read ({exc.strerror})") from exc
-    return parse_scenario(data, str(file), file.resolve().parent)
+    data = parse_toml(text, file)  # not TOML: InputFileError naming the line
+    try:
+        return parse_scenario(data, str(file), file.resolve().parent)
+    except ScenarioError as exc:  # the same error, with the line that sets the key
+        raise ScenarioError(exc.source, exc.key, exc.message, toml_key_line(text, exc.key) if exc.key else None) \
+            from None
