@@ -61,8 +61,11 @@ async def admin(request: Request,
                                                  "registration, everyone's bills)")
 
 
-async def reader(request: Request, x_participant: Annotated[str | None, Header()] = None,
-                 x_timestamp: Annotated[str | None, Header()] = None,
+async def reader(request: Request,
+                 x_participant: Annotated[str | None, Header(description="the reader's participant id")] = None,
+                 x_timestamp: Annotated[str | None, Header(
+                     description="the read's time, Unix microseconds on the exchange's clock (signed as "
+                                 "`timestampUs`)")] = None,
                  x_signature: Annotated[str | None, Security(SIGNED_READ)] = None) -> str:
     """The participant whose signed ``Read`` (EIP-712, see service.auth) authenticates this private read."""
     ex: LiveExchange = request.app.state.live
