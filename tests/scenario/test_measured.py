@@ -69,3 +69,15 @@ def test_hourly_meter_spreads_over_half_hour_slots(tmp_path):
     site = generate(scenario).sites["house-01"]
     assert site["load_wh"].iloc[2:6].tolist() == [50, 50, 100, 100]
     assert site["load_wh"].sum() == 3 * sum(100 * h for h in range(24))
+
+
+def test_quarter_hour_meter_sums_into_half_hour_slots(tmp_path):
+    scenario = _short(tmp_path, measured_csv="meter.csv")
+    rows = ["timestamp,load_wh"] + [f"2020-08-0{d}T{h:02d}:{m:02d}:00+09:00,{m + 1}" for d in (1, 2, 3)
+                                    for h in range(24) for m in (0, 15, 30, 45)]
+    (tmp_path / "meter.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    site = generate(scenario).sites["house-01"]
+    assert site["load_wh"].iloc[:2].tolist() == [1 + 16, 31 + 46]
+    (tmp_path / "meter.csv").write_text("\n".join(rows[:-1]) + "\n", encoding="utf-8")  # the last quarter missing
+    with pytest.raises(MeasuredDataError, match=r"no value for slot 2020-08-03T23:30:00\+09:00"):
+        generate(scenario)

@@ -164,3 +164,15 @@ def test_measured_inputs_put_files_on_the_meter_grid(tmp_path):
     assert only_weather.weather_kind == "synthetic"
     with pytest.raises(MeasuredDataError, match="site: the weather files need the site's latitude"):
         measured_inputs(files["meter"], LA, files["weather"])
+
+
+def test_weather_onto_the_slots_holds_coarser_and_averages_finer_rows():
+    from p2penergy.scenario.measured_weather import on_grid
+
+    ten = pd.DataFrame({"temp_c": np.arange(12.0)}, index=pd.date_range("2020-08-01", periods=12, freq="10min",
+                                                                          tz="Asia/Tokyo"))
+    half_hours = pd.date_range("2020-08-01", periods=4, freq="30min", tz="Asia/Tokyo")
+    assert on_grid(ten, half_hours, "w")["temp_c"].tolist() == [1.0, 4.0, 7.0, 10.0]
+    assert on_grid(ten.iloc[::3], ten.index[:6], "w")["temp_c"].tolist() == [0.0, 0.0, 0.0, 3.0, 3.0, 3.0]
+    with pytest.raises(MeasuredDataError, match=r"w: no weather for slot 2020-08-01T02:00:00\+09:00"):
+        on_grid(ten, pd.date_range("2020-08-01", periods=5, freq="30min", tz="Asia/Tokyo"), "w")

@@ -239,15 +239,25 @@ def read_measured(path: Path, index: pd.DatetimeIndex, site_id: str) -> pd.DataF
 
 
 def _onto(frame: pd.DataFrame, index: pd.DatetimeIndex, where: str) -> pd.DataFrame:
-    """``frame`` (energies per slot) on ``index``'s slots; coarser slots split evenly."""
+    """``frame`` (energies per slot) on ``index``'s slots: coarser slots split evenly, finer ones
+    summed (a slot is missing, NaN, unless every finer slot inside it is there)."""
     if len(frame) >= 2 and len(index) >= 2:
         step = pd.Timedelta(int(np.diff(frame.index.as_unit("ns").asi8).min()))
         slot = index[1] - index[0]
+        if (step % slot if step > slot else slot % step):
+            raise MeasuredDataError(f"{where}: slot length {step} does not divide into, or by, the scenario's {slot}")
         if step > slot:
-            if step % slot:
-                raise MeasuredDataError(f"{where}: slot length {step} is not a multiple of the scenario's {slot}")
             parts = int(step / slot)
             starts = frame.index.repeat(parts) + np.tile(np.arange(parts) * slot, len(frame))
             frame = pd.DataFrame(np.repeat(frame.to_numpy() / parts, parts, axis=0), columns=frame.columns,
                                  index=starts)
+        elif step < slot:
+            parts = int(slot / step)
+            ns, grid = frame.index.as_unit("ns").asi8, index.as_unit("ns").asi8
+            where_in = np.searchsorted(grid, ns, side="right") - 1
+            inside = (where_in >= 0) & (ns < grid[where_in.clip(min=0)] + slot.value)
+            grouped = frame[inside].groupby(where_in[inside])
+            sums, counts = grouped.sum(), grouped.size()
+            sums[counts != parts] = np.nan
+            return sums.reindex(range(len(index))).set_axis(index)
     return frame.reindex(index)

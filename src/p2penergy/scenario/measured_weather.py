@@ -100,10 +100,22 @@ def sky(site: Site, starts: pd.DatetimeIndex, step: pd.Timedelta, ghi: np.ndarra
 
 def on_grid(weather: pd.DataFrame, index: pd.DatetimeIndex, where: str) -> pd.DataFrame:
     """``weather`` (slot means) on the slots of ``index``: each slot takes the row whose slot holds
-    it (a coarser row holds over its slots); error naming the first slot without weather."""
+    it (a coarser row holds over its slots), or the mean of the finer rows inside it; error naming
+    the first slot without weather."""
     ns = weather.index.as_unit("ns").asi8
     target = index.as_unit("ns").asi8
     step = int(np.diff(ns).min()) if len(ns) > 1 else 0
+    slot = int(target[1] - target[0]) if len(target) > 1 else 0
+    if 0 < step < slot:  # finer weather: the mean of the rows inside each slot
+        into = np.searchsorted(target, ns, side="right") - 1
+        inside = (into >= 0) & (ns < target[into.clip(min=0)] + slot)
+        means = weather[inside].groupby(into[inside]).mean().reindex(range(len(index)))
+        missing = np.asarray(means.isna().any(axis=1))
+        if missing.any():
+            first = index[int(np.argmax(missing))]
+            raise MeasuredDataError(f"{where}: no weather for slot {first.isoformat()} ({int(missing.sum())} "
+                                    "slots missing)")
+        return means.set_axis(index)
     rows = np.searchsorted(ns, target, side="right") - 1
     ok = (rows >= 0) & (target < ns[rows.clip(min=0)] + step) if len(ns) else np.zeros(len(target), dtype=bool)
     if not ok.all():
