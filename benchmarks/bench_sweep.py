@@ -102,7 +102,7 @@ def main() -> None:
     parser.add_argument("--skip-size", action="store_true")
     parser.add_argument("--skip-speedup", action="store_true")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=200)  # the tables stay whole when piped to a file
     console.print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start", highlight=False)
     tables = []
     if not args.skip_size:
