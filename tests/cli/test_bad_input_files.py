@@ -152,6 +152,22 @@ def _cases() -> list[Case]:
         Case("new-keystore-password-encoding", ("operator", "new-keystore", "new.json", "--password-file", "pw"),
              {"pw": LATIN1}, "pw", ("line 1", "encoding")),
     ]
+    # a sweep file, and the meter and weather files of a forecast evaluation
+    sweep = ("sweep", "w.toml", "--out", "out")
+    evaluate = ("forecast", "evaluate", "--meter", "meter.csv", "--test-month", "2020-08", "--timezone", "Asia/Tokyo")
+    cases += [
+        Case("sweep-encoding", sweep, {"w.toml": b'scenario = "' + LATIN1 + b'"\n'}, "w.toml", ("line 1", "encoding")),
+        Case("sweep-toml", sweep, {"w.toml": b"[axes\n"}, "w.toml", ("line 1", "valid TOML")),
+        Case("sweep-unknown-key", sweep, {"w.toml": b"colour = 1\n"}, "w.toml", ("colour", "unknown key")),
+        Case("forecast-meter-encoding", evaluate, {"meter.csv": meter.replace(b"load_wh", b"load_wh,n\xfc", 1)},
+             "meter.csv", ("line 1", "encoding")),
+        Case("forecast-meter-value", evaluate, {"meter.csv": meter.replace(b",100\n", b",lots\n", 1)},
+             "meter.csv", ("line 2", "load_wh")),
+        Case("forecast-weather-encoding", (*evaluate, "--weather", "weather.csv", "--latitude", "35", "--longitude",
+                                           "139"),
+             {"meter.csv": meter, "weather.csv": b"timestamp,temp_c,ghi_w_m2\n" + LATIN1 + b"\n"},
+             "weather.csv", ("line 2", "encoding")),
+    ]
     return cases
 
 
