@@ -7,8 +7,9 @@ source scripts/setup.sh
 "$VENV/bin/ruff" check src tests benchmarks
 set +e
 # Tests run in parallel (pytest-xdist), one worker per CPU unless P2PENERGY_TEST_WORKERS says otherwise
-# (0: in this process); a module's tests share one worker, so its module fixtures are built once.
-"$VENV/bin/python" -m pytest -n "${P2PENERGY_TEST_WORKERS:-auto}" --dist loadscope "$@"
+# (0: in this process); a module's tests share one worker, so its module fixtures are built once; the
+# slowest modules first (tests/conftest.py)
+"$VENV/bin/python" -m pytest -n "${P2PENERGY_TEST_WORKERS:-auto}" --dist loadscope --no-loadscope-reorder "$@"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

@@ -61,6 +61,25 @@ def drop_pg_database(url: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
 
+# Modules that run for minutes of wall time, longest first (pytest --durations on main, 2 December 2026): the
+# suite starts with them, so under pytest-xdist no worker is left running one of them alone at the end
+# (scripts/test.sh keeps this order: --no-loadscope-reorder). The rest keep their order.
+SLOW_MODULES = (
+    "tests/sweeps/test_sweep.py",
+    "tests/service/test_restart.py",
+    "tests/service/test_demo.py",
+    "tests/sim/test_simulate.py",
+    "tests/service/test_agents_live.py",
+    "tests/sim/test_simulate_dst.py",
+    "tests/service/test_dashboard.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {module: n for n, module in enumerate(SLOW_MODULES)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::", 1)[0], len(rank)))  # stable: modules stay whole
+
+
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A fresh database on the PostgreSQL test server (dropped afterwards)."""
