@@ -201,7 +201,7 @@ class GradientBoostingForecaster:
         return np.arange(pd.Timestamp(first).value, cutoff_ns, every, dtype=np.int64)
 
     def training_set(self, history: Mapping[str, pd.DataFrame], weather_forecasts: WeatherForecastSource | None,
-                     cutoff: datetime | None = None, weather_cache: dict | None = None
+                     cutoff: datetime | None = None, slot_ends: list[np.ndarray] | None = None
                      ) -> tuple[np.ndarray, np.ndarray]:
         """(features, normalised target) for every site and sampled (issue, slot) pair before ``cutoff``.
 
@@ -209,14 +209,15 @@ class GradientBoostingForecaster:
         (from ``min_history_days`` after the history starts); only target slots that ended
         by the cutoff are used, and features only read slots that ended by the issue time.
         At most ``max_training_rows`` are kept (the sampled share shrinks for long histories).
-        ``weather_cache``: forecasts by (issue time, slots), shared between fits on the same source.
+        ``slot_ends``: if given, the end (UTC ns) of each row's target slot is appended to it.
         """
         if not history:
             raise AgentInputError("history", "at least one site")
         rng = np.random.default_rng(self.seed)
         xs: list[np.ndarray] = []
         ys: list[np.ndarray] = []
-        weather_cache = {} if weather_cache is None else weather_cache
+        weather_cache: dict[tuple[int, int], np.ndarray] = {}
+        row_ends: list[np.ndarray] = []
         plans = []
         for name in sorted(history):
             series = SiteSeries.from_frame(history[name], self.target, f"history[{name!r}]")
@@ -274,13 +275,20 @@ class GradientBoostingForecaster:
             useful = scale > 0  # a site without PV teaches nothing about PV
             xs.append(x[useful])
             ys.append(series.values[positions[useful]] / scale[useful])
+            row_ends.append(target_ns[useful] + step)
         if not xs or not sum(len(y) for y in ys):
             raise AgentInputError("history", f"at least {self.min_history_days + 1} days before the cutoff")
+        if slot_ends is not None:
+            slot_ends.append(np.concatenate(row_ends))
         return np.vstack(xs), np.concatenate(ys)
 
     def fit(self, history: Mapping[str, pd.DataFrame], weather_forecasts: WeatherForecastSource | None = None,
-            cutoff: datetime | None = None, weather_cache: dict | None = None) -> Self:
-        x, y = self.training_set(history, weather_forecasts, cutoff, weather_cache)
+            cutoff: datetime | None = None) -> Self:
+        return self.fit_rows(*self.training_set(history, weather_forecasts, cutoff))
+
+    def fit_rows(self, x: np.ndarray, y: np.ndarray) -> Self:
+        """Fit on rows of :meth:`training_set` (or a subset: an earlier cutoff's rows are those whose
+        target slot ended by it)."""
         self.n_training_rows = len(y)
         if self.backend == "lightgbm":
             import lightgbm as lgb
@@ -367,10 +375,10 @@ class SelectedForecaster:
 
     1. the *validation window* is the last ``validation_days`` whole local days before the
        cutoff (at most half of the history, so the inner model keeps something to learn from);
-    2. an inner gradient-boosting model (``gbm``'s settings) is fitted on the slots before the
-       window, and every candidate forecasts each day of the window day-ahead (issued at
-       ``issue_hour`` the day before, as the agents' day-ahead trading does), from the history
-       as it was at the issue time;
+    2. an inner gradient-boosting model (``gbm``'s settings) is fitted on the training rows whose
+       target slot ended before the window (one training set serves both fits), and every
+       candidate forecasts each day of the window day-ahead (issued at ``issue_hour`` the day
+       before, as the agents' day-ahead trading does), from the history as it was at the issue time;
     3. per site, the candidate with the lowest nMAE over the window wins (``selected_``,
        ``validation_nmae_``); a site not seen in ``fit`` gets ``default_``, the candidate with the
        lowest nMAE pooled over all sites;
@@ -380,7 +388,7 @@ class SelectedForecaster:
        coverage on the validation window itself (``interval``: share of actuals inside the
        outermost levels; ``below_lowest``: share at or below the lowest; slots where actual and
        forecast are both zero left out);
-    5. the gradient-boosting model is fitted again on everything before the cutoff.
+    5. the gradient-boosting model is fitted on all the training rows (everything before the cutoff).
 
     Nothing at or after the cutoff is read: validation is on the past only.
     """
@@ -437,11 +445,18 @@ class SelectedForecaster:
         self.validation_days_ = len(days)
         self.selected_, self.validation_nmae_, self._offsets, self.coverage_ = {}, {}, {}, {}
         self.default_ = "gbm"
-        cache: dict = {}  # the weather forecasts of the training issue times, for both fits
+        slot_ends: list[np.ndarray] = []
+        x, y = self.gbm.training_set(history, weather_forecasts, cutoff, slot_ends)
         if days:
-            inner = dataclasses.replace(self.gbm).fit(history, weather_forecasts, days[0].to_pydatetime(), cache)
-            self._validate(names, frames, inner, weather_forecasts, days)
-        self.gbm.fit(history, weather_forecasts, cutoff, cache)
+            # the inner model learns from the rows whose target slot ended before the window (their
+            # issue times and features are earlier still): as if fitted with the window's start as cutoff
+            before = slot_ends[0] <= pd.Timestamp(days[0]).value
+            if before.any():
+                inner = dataclasses.replace(self.gbm).fit_rows(x[before], y[before])
+                self._validate(names, frames, inner, weather_forecasts, days)
+            else:
+                self.validation_days_ = 0
+        self.gbm.fit_rows(x, y)
         return self
 
     def _window(self, start: pd.Timestamp, end: pd.Timestamp) -> list[pd.Timestamp]:
