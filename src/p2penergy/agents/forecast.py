@@ -29,6 +29,7 @@ import pandas as pd
 
 from p2penergy.agents.forecast_features import (
     DAY_NS,
+    SAME_TYPE_SEARCH_DAYS,
     TARGETS,
     SiteSeries,
     SiteView,
@@ -348,7 +349,9 @@ class GradientBoostingForecaster:
                 calendar = (hour, weekday), day_off_flags(weekday, day, self.days_off)
             view = view_of(series, issued_ns, target_ns)
             then = weather_lookup(table, lag_ns(series, view))
-            same_type = same_day_type_values(view, row_day_off(series, self.days_off), calendar[1])
+            # same_day_type_values reads rows from a day before the latest observed back SAME_TYPE_SEARCH_DAYS
+            first = int(view.observed) - (SAME_TYPE_SEARCH_DAYS + 1) * series.slots_per_day
+            same_type = same_day_type_values(view, row_day_off(series, self.days_off, first), calendar[1])
             x, scale = features(view, self.target, calendar[0], weather, then, calendar[1], same_type)
             scales[i] = scale[0]
             blocks.append(x)

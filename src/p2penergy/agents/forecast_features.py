@@ -57,7 +57,7 @@ class SiteSeries:
         step = slot_length_ns(history.index, f"{field}.index")
         if DAY_NS % step:
             raise AgentInputError(f"{field}.index", "a slot length that divides a day")
-        return cls(history[target].to_numpy(dtype=np.float64), int(index_ns(history.index)[0]), step,
+        return cls(history[target].to_numpy(dtype=np.float64), pd.Timestamp(history.index[0]).value, step,
                    history.index.tz)
 
     @property
@@ -146,13 +146,17 @@ def latest_same_slot(view: SiteView) -> tuple[np.ndarray, np.ndarray]:
     return view.positions - age * spd, age
 
 
-def row_day_off(series: SiteSeries, days_off: frozenset[date]) -> np.ndarray:
-    """The day-off flag (as :func:`day_off_flags`) of the local day of every row of ``series``."""
-    ns = series.start_ns + np.arange(len(series.values), dtype=np.int64) * series.step_ns
+def row_day_off(series: SiteSeries, days_off: frozenset[date], first_row: int = 0) -> np.ndarray:
+    """The day-off flag (as :func:`day_off_flags`) of the local day of every row of ``series``
+    from ``first_row`` on (rows before it: 0, for callers that read only later rows)."""
+    first_row = min(max(first_row, 0), len(series.values))
+    out = np.zeros(len(series.values))
+    ns = series.start_ns + np.arange(first_row, len(series.values), dtype=np.int64) * series.step_ns
     if len(ns) == 0:
-        return np.zeros(0)
+        return out
     _, weekday, day = local_calendar(ns, series.tz)
-    return day_off_flags(weekday, day, days_off)
+    out[first_row:] = day_off_flags(weekday, day, days_off)
+    return out
 
 
 def same_day_type_values(view: SiteView, row_flags: np.ndarray, day_off: np.ndarray,
@@ -213,8 +217,11 @@ def same_slot_median(view: SiteView, days: int = 7) -> np.ndarray:
 
 def _window_sums(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(sum, count) of ``values[lo:hi]`` per element of ``lo``/``hi``; the sum is NaN where the window holds a NaN."""
-    finite = np.isfinite(values)
-    csum = np.concatenate(([0.0], np.cumsum(np.where(finite, values, 0.0))))
+    base = int(lo.min()) if lo.size else 0
+    part = values[base:int(hi.max()) if hi.size else 0]  # only the rows some window covers
+    lo, hi = lo - base, hi - base
+    finite = np.isfinite(part)
+    csum = np.concatenate(([0.0], np.cumsum(np.where(finite, part, 0.0))))
     cnan = np.concatenate(([0], np.cumsum(~finite)))
     total = csum[hi] - csum[lo]
     return np.where(cnan[hi] - cnan[lo] > 0, np.nan, total), hi - lo
