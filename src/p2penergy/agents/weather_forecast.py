@@ -68,15 +68,12 @@ def slot_length_ns(index: pd.DatetimeIndex, field: str) -> int:
         raise AgentInputError(field, "indexed by timezone-aware slot starts (a DatetimeIndex with tz)")
     if len(index) < 2:
         raise AgentInputError(field, "at least two slots")
-    ns = index.asi8  # the index's own unit (pandas 3 may use us or s); no copy
+    ns = index.asi8  # the index's own unit (pandas 3 may use us or s): no converted copy
     unit = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}[index.unit]
-    first, second, last = (int(ns[i]) * unit for i in (0, 1, -1))
-    step = int(second - first)
-    # increasing and unique (pandas caches both on the index) and spanning (n − 1) steps: regular,
-    # without an O(n) pass on every call (forecasters check the same growing history each slot)
-    if step <= 0 or last - first != step * (len(index) - 1) or not (index.is_monotonic_increasing
-                                                                    and index.is_unique):
+    raw_step = int(ns[1] - ns[0])
+    if raw_step <= 0 or not (np.diff(ns) == raw_step).all():
         raise AgentInputError(field, "regular, increasing slot starts without gaps")
+    step = raw_step * unit
     return step
 
 
