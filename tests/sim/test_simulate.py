@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -142,15 +143,26 @@ def test_per_car_energy_and_the_office_peak_slots_add_up(runs):
     assert peaks["p2p"][0]["p2p_kw"] == pytest.approx(body["kpis"]["office_peak_kw_p2p"], abs=0.05)
 
 
-def test_green_agents_buy_more_renewable_energy():
+def test_green_agents_buy_more_renewable_energy(runs):
+    """Green agents bid for renewable energy only, with a premium: more of what they buy P2P is renewable than
+    in the module's economy run on the same days (same scenario, seed and learning).
+
+    The share, not the volume: renewable volume is not a property of the mode. Measured on main (2 December
+    2026, 2 days): green bought 4,885 Wh of solar against economy's 4,613 with 14 days of learning, but 7,122
+    against 8,278 with 21; what green mode does every time is refuse battery and car energy (share 100 % against
+    42 % and 48 %)."""
     from p2penergy.market import RENEWABLE_SOURCES
 
     def renewable_wh(sim):
         return sum(t.energy_wh for t in sim.p2p.trades if t.tag.get("source") in RENEWABLE_SOURCES)
 
-    economy = simulate(load_scenario(), SimulationOptions(days=4, history_days=14, ledger=False))
-    green = simulate(load_scenario(), SimulationOptions(days=4, history_days=14, ledger=False, green=True))
-    assert renewable_wh(green) > renewable_wh(economy)
+    def bought_wh(sim):
+        return sum(t.energy_wh for t in sim.p2p.trades)
+
+    economy = runs[1]
+    green = simulate(load_scenario(), replace(economy.options, green=True))
+    assert renewable_wh(green) > 0 and renewable_wh(economy) < bought_wh(economy)
+    assert renewable_wh(green) / bought_wh(green) > renewable_wh(economy) / bought_wh(economy)
     assert any(t.premium_per_kwh > 0 for t in green.p2p.trades)
     assert not any(t.premium_per_kwh > 0 for t in economy.p2p.trades)
 

@@ -214,6 +214,9 @@ class TradingAgent:
                     if side == BUY_SIDE:
                         bid = strategy.urgent_buy_price if urgent[k] else strategy.buy_price
                         price = bid(settings, slot, obs.now, reference, buy_reserve[k], settings.price_min_per_kwh)
+                        # a green bid's premium rides on its price: the market takes both up to its maximum
+                        premium = max((r.premium_per_kwh for r in tag_or_reqs), default=Decimal(0))
+                        price = min(price, settings.price_max_per_kwh - premium)
                         wanted.append(self._order(slot, label, side, energy_wh, price, obs.now,
                                                   requirements=tag_or_reqs))
                     else:
