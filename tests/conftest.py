@@ -66,12 +66,13 @@ def drop_pg_database(url: str) -> None:
 # (scripts/test.sh keeps this order: --no-loadscope-reorder). The rest keep their order.
 SLOW_MODULES = (
     "tests/sweeps/test_sweep.py",
+    "tests/sim/test_simulate_dst.py",
+    "tests/sim/test_simulate.py",
     "tests/service/test_restart.py",
     "tests/service/test_demo.py",
-    "tests/sim/test_simulate.py",
     "tests/service/test_agents_live.py",
-    "tests/sim/test_simulate_dst.py",
     "tests/service/test_dashboard.py",
+    "tests/sim/test_no_lookahead.py",
 )
 
 
