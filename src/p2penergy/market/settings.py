@@ -226,6 +226,11 @@ class MarketSettings:
         return tuple(out)
 
     # -- prices -----------------------------------------------------------------------
+    @property
+    def price_decimals(self) -> int:
+        """Digits after the point of the price tick (0.01 → 2, 0.0001 → 4)."""
+        return tick_decimals(self.price_tick_per_kwh)
+
     def price_to_ticks(self, price_per_kwh: Decimal) -> int:
         """Exact conversion; the caller has checked the price lies on the tick grid."""
         return int(price_per_kwh / self.price_tick_per_kwh)
@@ -237,6 +242,11 @@ class MarketSettings:
         """Round down onto the tick grid (used for midpoints)."""
         steps = (price_per_kwh / self.price_tick_per_kwh).to_integral_value(rounding=ROUND_FLOOR)
         return steps * self.price_tick_per_kwh
+
+
+def tick_decimals(tick: Decimal) -> int:
+    """Digits after the point of a price tick (0.01 → 2, 0.0001 → 4, 1 → 0)."""
+    return max(0, -int(tick.normalize().as_tuple().exponent))
 
 
 def to_utc(when: datetime, field: str) -> datetime:

@@ -28,6 +28,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from p2penergy.market import MarketSettings
+from p2penergy.market.settings import tick_decimals
 from p2penergy.sim.results import DEMONSTRATION_KPIS, Flow
 from p2penergy.tariffs.money import minor_unit
 
@@ -51,7 +52,7 @@ class FigureStyle:
     @property
     def price_decimals(self) -> int:
         """Digits after the point of the market's price tick (0.01 → 2, 0.0001 → 4)."""
-        return max(0, -int(self.price_tick_per_kwh.normalize().as_tuple().exponent))
+        return tick_decimals(self.price_tick_per_kwh)
 
     @property
     def price_number_decimals(self) -> int:
