@@ -79,6 +79,30 @@ def test_live_agents_trade_and_upload_meters(tmp_path: Path, community):
         assert not [e for r in runners for e in r.errors if "HTTP 5" in e]
 
 
+def test_live_agents_stop_at_the_end_of_their_data(tmp_path: Path, community):
+    """A clock that runs past the site data's last slot ends the run, without an error (it used to raise
+    ValueError on the first slot the data lack, e.g. a fast demo on a loaded machine)."""
+    chosen = [q.id for q in community.participants.values() if q.kind != "car"][:2]
+    kit = fit_kit(community, chosen, START, "seven-day-mean")
+    keys = derive_keys(community.seed, chosen)
+    last = community.settings.local(community.slot(len(community.index) - 1))
+    # 600x: the data's last slot lasts 3 s of wall time
+    with run_server(service_settings(tmp_path, clock_start=last, speed=600.0), community.settings) as srv:
+        register_keys(srv.url, keys)
+        runners = make_runners(srv.url, community, kit, keys, replan_slots=1)
+        safety = threading.Event()
+        timer = threading.Timer(HANG_S, safety.set)
+        timer.start()
+        try:
+            run(runners, safety)  # no slot bound: only the data's end can stop it before the safety
+        finally:
+            timer.cancel()
+        assert not safety.is_set()
+        assert all(r.access.settings.slot_start_of(r.access.now()) > community.slot(len(community.index) - 1)
+                   for r in runners)
+        assert all(r.steps >= 1 for r in runners)
+
+
 def test_agent_command_trades_one_site_over_http(tmp_path: Path):
     """``p2penergy agent --site ... --url ...`` as a user runs it (its own process)."""
     import subprocess

@@ -184,18 +184,31 @@ def make_runners(url: str, community: Community, kit: ForecastKit, keys: dict[st
     return [runners[pid] for pid in keys]
 
 
+def _data_ended(r: SiteRunner) -> bool:
+    """True once the exchange's clock has left the last slot of the site's data (a fast clock or a
+    long run): nothing is left to meter or plan, so the agents stop rather than fail on a slot the
+    data lack."""
+    last = r.gateway.grid.starts[-1]
+    if r.access.settings.slot_start_of(r.access.now()) <= last:
+        return False
+    log.warning("%s: the exchange's clock passed the site data's last slot (%s); the agent stops",
+                r.participant.id, last.isoformat())
+    return True
+
+
 def run(runners: list[SiteRunner], stop: threading.Event, poll_s: float = 0.1, max_slots: int | None = None) -> None:
-    """Step every runner at each new slot of the exchange's clock until ``stop`` (or ``max_slots`` slots):
-    first every runner reads its meter, then each steps (each at the exchange's time when its turn comes)."""
+    """Step every runner at each new slot of the exchange's clock until ``stop``, ``max_slots`` slots, or
+    the end of the site data: first every runner reads its meter, then each steps (each at the exchange's
+    time when its turn comes)."""
     if not runners:
         return
     while not stop.is_set():
         for r in runners:
-            if stop.is_set():  # a bounded run ends on time, not after a whole round of agents
+            if stop.is_set() or _data_ended(r):  # a bounded run ends on time, not after a whole round
                 return
             r.read_meters(r.access.now())
         for r in runners:
-            if stop.is_set():
+            if stop.is_set() or _data_ended(r):
                 return
             r.step(r.access.now())  # each at the exchange's time when its turn comes
         if max_slots is not None and min(r.steps for r in runners) >= max_slots:
