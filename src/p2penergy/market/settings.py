@@ -245,7 +245,8 @@ class MarketSettings:
 
 
 def tick_decimals(tick: Decimal) -> int:
-    """Digits after the point of a price tick (0.01 → 2, 0.0001 → 4, 1 → 0)."""
+    """Digits after the point of a step: a price tick (0.01 → 2, 0.0001 → 4) or a currency's
+    minor unit (JPY 1 → 0)."""
     return max(0, -int(tick.normalize().as_tuple().exponent))
 
 

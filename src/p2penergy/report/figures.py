@@ -109,8 +109,7 @@ class FigureStyle:
     def money(self, amount: Decimal, unit: bool = True) -> str:
         """An amount at the currency's minor unit, rounded half up (207,427 JPY; -1,234.57 EUR)."""
         step = minor_unit(self.currency)
-        digits = max(0, -int(step.as_tuple().exponent))
-        text = f"{Decimal(amount).quantize(step, rounding=ROUND_HALF_UP):,.{digits}f}"
+        text = f"{Decimal(amount).quantize(step, rounding=ROUND_HALF_UP):,.{tick_decimals(step)}f}"
         return f"{text} {self.currency}" if unit else text
 
 
