@@ -76,6 +76,10 @@ class BatteryModel(_Model):
         return BatterySpec(**self.model_dump())
 
 
+HOME_VOLTS = 100
+"""Volts per contract ampere of a Japanese low-voltage home contract (100 V service)."""
+
+
 class Home(_Model):
     id: Id
     type: HomeType
@@ -105,11 +109,16 @@ class Home(_Model):
             raise ValueError(f"pv_connected: not allowed for a home of type {self.type} (no PV)")
         return self
 
+    @property
+    def contract_power_w(self) -> int:
+        """The contract breaker's power [W]: ``contract_a`` amperes at ``HOME_VOLTS``."""
+        return self.contract_a * HOME_VOLTS
+
     def load_spec(self, defaults: HomeTypeDefaults, slot_minutes: int) -> HomeLoadSpec:
         base = self.base_kwh_per_day if self.base_kwh_per_day is not None else defaults.base_kwh_per_day
         cool = self.cooling_w_per_k if self.cooling_w_per_k is not None else defaults.cooling_w_per_k
         return HomeLoadSpec(base_kwh_per_day=base * self.load_scale, cooling_w_per_k=cool * self.load_scale,
-                            max_power_w=self.contract_a * 100, cooling_threshold_c=defaults.cooling_threshold_c,
+                            max_power_w=self.contract_power_w, cooling_threshold_c=defaults.cooling_threshold_c,
                             commuter=defaults.commuter)
 
 

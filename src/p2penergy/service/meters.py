@@ -4,8 +4,8 @@ A reading is refused (422 naming the value) when an energy value (``load_wh``, `
 ``grid_import_wh``, ``grid_export_wh``) is above what the participant's site can move in one slot,
 or its ``soc_wh`` above what its storage holds. From the scenario (``scenario/model.py``):
 
-* a **home**: its contract's power — ``contract_a`` amperes at 100 V, the Japanese low-voltage
-  convention the load model already uses (``HomeLoadSpec.max_power_w``) — plus its PV array's peak
+* a **home**: its contract's power — ``contract_a`` amperes at 100 V (``Home.contract_power_w``,
+  the breaker limit the load model also clips at) — plus its PV array's peak
   (``pv.kwp``), its battery's power (``battery.power_w``) and its cars' charger power (its meter sees
   them), at full power for the whole slot, plus the battery's capacity (a battery can hand over at
   most what it holds); ``soc_wh`` at most the battery's capacity;
@@ -24,9 +24,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-
-HOME_VOLTS = 100
-"""Volts per contract ampere of a Japanese low-voltage home contract (the load model's convention)."""
 
 SOC_FIELD = "soc_wh"
 
@@ -80,7 +77,7 @@ def meter_bounds_of(scenario: Any) -> MeterBounds:
     out: dict[str, MeterBound] = {}
     for home in scenario.homes:
         battery = home.battery
-        power = home.contract_a * HOME_VOLTS + _kw(home.pv) + (battery.power_w if battery is not None else 0)
+        power = home.contract_power_w + _kw(home.pv) + (battery.power_w if battery is not None else 0)
         storage = battery.capacity_wh if battery is not None else 0
         out[home.id] = MeterBound(power, storage, f"{home.id} ({home.contract_a} A contract"
                                   f"{', PV' if home.pv else ''}{', battery' if battery else ''})")
