@@ -6,17 +6,16 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from p2penergy.cli.output import fail
-from p2penergy.formats.certificates_file import CertificateFileError, read_certificates
-from p2penergy.provenance import EVENT_FIELDS
-from p2penergy.provenance.metrics import Summary, summarize
-from p2penergy.provenance.sankey import sankey_data, sankey_figure
+
+if TYPE_CHECKING:  # imported when the command runs, not to parse its arguments (tests/cli/test_startup.py)
+    from p2penergy.provenance.metrics import Summary
 
 
 def certificates(
@@ -35,6 +34,10 @@ def certificates(
 
     ``--sankey`` draws participants by type (office, consumer, prosumer, car; from the run's
     results.json) or, with ``--per-site`` (or without results.json), one node per site."""
+    from p2penergy.formats.certificates_file import CertificateFileError, read_certificates
+    from p2penergy.provenance.metrics import summarize
+    from p2penergy.provenance.sankey import sankey_data, sankey_figure
+
     if fmt not in ("csv", "json"):
         raise fail(f"--format: must be csv or json, got {fmt!r}")
     if (run_dir is None) == (db is None):
@@ -105,6 +108,8 @@ def participant_types(run_dir: Path) -> dict[str, str] | None:
 
 
 def events_csv(events: list[dict[str, Any]]) -> str:
+    from p2penergy.provenance import EVENT_FIELDS
+
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(EVENT_FIELDS)

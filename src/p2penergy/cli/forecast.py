@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from p2penergy.agents.month_evaluation import DAY_AHEAD_ISSUE_HOUR, MODELS, MonthEvaluation
-from p2penergy.agents.plan_input import AgentInputError
-from p2penergy.assets.pv import Site
 from p2penergy.cli.output import fail, wide_console
-from p2penergy.scenario.measured import MeasuredDataError
+
+if TYPE_CHECKING:  # imported when the command runs, not to parse its arguments (tests/cli/test_startup.py)
+    from p2penergy.agents.month_evaluation import MonthEvaluation
 
 app = typer.Typer(no_args_is_help=True, help="Forecast accuracy on measured data.")
 
@@ -39,7 +38,10 @@ def evaluate_command(
     """Fit on every slot before the test month, forecast each of its days the day before at noon,
     and print nMAE per site and for the sum of the sites for the agents' model and the baselines."""
     from p2penergy.agents.month_evaluation import evaluate_month
+    from p2penergy.agents.plan_input import AgentInputError
+    from p2penergy.assets.pv import Site
     from p2penergy.formats.measured_inputs import WEATHER_KINDS, days_off, measured_inputs
+    from p2penergy.scenario.measured import MeasuredDataError
 
     try:
         month = date.fromisoformat(f"{test_month}-01")
@@ -70,6 +72,8 @@ def _pct(value: float | None) -> str:
 
 
 def print_evaluation(result: MonthEvaluation, note: str = "") -> None:
+    from p2penergy.agents.month_evaluation import DAY_AHEAD_ISSUE_HOUR, MODELS
+
     console = wide_console()
     table = Table(title=f"Day-ahead nMAE [%], {result.month:%Y-%m} ({result.days} days, issued "
                        f"{DAY_AHEAD_ISSUE_HOUR:g} h the day before)", caption=note or None)

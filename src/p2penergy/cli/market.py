@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from p2penergy.cli.output import fail, wide_console
-from p2penergy.formats.orders_csv import RowError, read_orders
-from p2penergy.market import FieldError, MarketSettings, OrderRejected
-from p2penergy.market.batch import BatchResult, clear_batch
+
+if TYPE_CHECKING:  # imported when the command runs, not to parse its arguments (tests/cli/test_startup.py)
+    from p2penergy.market import MarketSettings
+    from p2penergy.market.batch import BatchResult
 
 app = typer.Typer(no_args_is_help=True, help="Clear orders on the exchange.")
 
 
-
-
 def load_market(path: Path | None) -> MarketSettings:
+    from p2penergy.market import FieldError, MarketSettings
+
     try:
         return MarketSettings.from_toml(path) if path else MarketSettings.demonstration()
     except FieldError as exc:
@@ -36,6 +37,10 @@ def clear(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Clear an order file and print its trades and a summary."""
+    from p2penergy.formats.orders_csv import RowError, read_orders
+    from p2penergy.market import OrderRejected
+    from p2penergy.market.batch import clear_batch
+
     if mechanism not in ("cda", "pay-as-clear", "pay-as-bid"):
         raise fail(f"--mechanism: must be cda, pay-as-clear or pay-as-bid, got {mechanism!r}")
     settings = load_market(market)
@@ -88,8 +93,6 @@ def result_json(result: BatchResult, settings: MarketSettings) -> dict[str, obje
             for tag, price in per_tag.items()
         ]
     return body
-
-
 
 
 def print_result(result: BatchResult, settings: MarketSettings) -> None:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
 from p2penergy.textfile import InputFileError
+
+if TYPE_CHECKING:
+    import click
 
 
 def fail(message: str) -> typer.Exit:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import numpy as np
 import typer
 from rich.table import Table
 
 from p2penergy.cli.output import fail, wide_console
-from p2penergy.formats.community import write_community
-from p2penergy.scenario import CommunityData, MeasuredDataError, Scenario, ScenarioError, generate, load_scenario
-from p2penergy.tariffs import home_bill, office_bill
+
+if TYPE_CHECKING:  # imported when a command runs, not to parse its arguments (tests/cli/test_startup.py)
+    from p2penergy.scenario import CommunityData, Scenario
 
 app = typer.Typer(no_args_is_help=True, help="The community as data: scenario files and their series.")
 
@@ -21,6 +20,8 @@ ScenarioArg = Annotated[Path | None, typer.Argument(help="Scenario TOML (default
 
 
 def _load(path: Path | None) -> Scenario:
+    from p2penergy.scenario.load import ScenarioError, load_scenario
+
     try:
         return load_scenario(path)
     except ScenarioError as exc:
@@ -28,6 +29,8 @@ def _load(path: Path | None) -> Scenario:
 
 
 def _generate(scenario: Scenario, start: date | None = None, end: date | None = None) -> CommunityData:
+    from p2penergy.scenario import MeasuredDataError, generate
+
     try:
         return generate(scenario, start, end)
     except (MeasuredDataError, ValueError) as exc:
@@ -49,6 +52,10 @@ def show(
     month: Annotated[str | None, typer.Option(help="Month to total, YYYY-MM (default: the report month).")] = None,
 ) -> None:
     """Print the sites with their month's load, PV, car energy and utility-only bill."""
+    import numpy as np
+
+    from p2penergy.tariffs import home_bill, office_bill
+
     scenario = _load(scenario_path)
     first = _month(month) or scenario.period.report_month
     if not scenario.period.start.replace(day=1) <= first <= scenario.period.end:
@@ -115,6 +122,8 @@ def export(
     end: Annotated[str | None, typer.Option(help="Last day, YYYY-MM-DD (default: the period's).")] = None,
 ) -> None:
     """Write weather, sites and cars series as Parquet and CSV."""
+    from p2penergy.formats.community import write_community
+
     scenario = _load(scenario_path)
     days: list[date | None] = []
     for name, text in (("--start", start), ("--end", end)):

@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
 from p2penergy.cli.market import fail
 from p2penergy.cli.operator import KeystoreOption, PasswordFileOption, load_operator
-from p2penergy.ledger.keys import describe_operator
 
 
 def service_settings(**values: object) -> object:
     """``ServiceSettings`` from options; a bad value fails naming the option."""
+    from pydantic import ValidationError
+
     from p2penergy.service.settings import ServiceSettings
 
     try:
@@ -45,6 +45,7 @@ def serve_command(
     """Run the exchange service: signed orders, per-slot books closing by the clock, dashboard at /."""
     import uvicorn
 
+    from p2penergy.ledger.keys import describe_operator
     from p2penergy.service.app import create_app
 
     load_operator(operator_keystore, operator_password_file, chain_url)  # refuse at once, naming the option

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from p2penergy.cli.operator import KeystoreOption, PasswordFileOption, load_operator
 from p2penergy.cli.output import fail, wide_console
-from p2penergy.ledger.chain import ChainError
-from p2penergy.ledger.keys import describe_operator
-from p2penergy.scenario.load import ScenarioError, load_scenario
-from p2penergy.sim.results import DEMONSTRATION_PCT, GROUP_LABELS, NOT_APPLICABLE, flows
-from p2penergy.sim.simulate import AGENT_MODES, Simulation, SimulationOptions, simulate
+
+if TYPE_CHECKING:  # imported when the command runs, not to parse its arguments (tests/cli/test_startup.py)
+    from p2penergy.sim.simulate import Simulation
 
 
 def simulate_command(
@@ -40,6 +37,13 @@ def simulate_command(
              "default: the scenario's [baseline] export_credit.")] = None,
 ) -> None:
     """Simulate a month of P2P trading and report savings per group against the utility-only baseline."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from p2penergy.ledger.chain import ChainError
+    from p2penergy.ledger.keys import describe_operator
+    from p2penergy.scenario.load import ScenarioError, load_scenario
+    from p2penergy.sim.simulate import AGENT_MODES, SimulationOptions, simulate
+
     if mechanism not in ("cda", "pay-as-clear", "pay-as-bid"):
         raise fail(f"--mechanism: must be cda, pay-as-clear or pay-as-bid, got {mechanism!r}")
     if agents not in AGENT_MODES:
@@ -96,6 +100,7 @@ def simulate_command(
 def print_results(sim: Simulation) -> None:
     """The savings table and the key figures (the same texts as report.html and results.json)."""
     from p2penergy.report.figures import FLOW_COLUMNS, FigureStyle, flow_rows, key_figures
+    from p2penergy.sim.results import DEMONSTRATION_PCT, GROUP_LABELS, NOT_APPLICABLE, flows
 
     console = wide_console()
     style = FigureStyle.of(sim.community.settings)
