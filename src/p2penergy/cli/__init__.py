@@ -8,7 +8,7 @@ import typer
 from p2penergy.cli import agent, audit, certificates, forecast, market, operator, scenario, serve, simulate, sweep
 from p2penergy.cli.output import ReportingGroup
 
-app = typer.Typer(cls=ReportingGroup, no_args_is_help=True, add_completion=False,
+app = typer.Typer(cls=ReportingGroup, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
                   help="Peer-to-peer electricity trading.")
 app.add_typer(market.app, name="market")
 app.add_typer(scenario.app, name="scenario")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import webbrowser
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Annotated
@@ -26,6 +24,8 @@ def agent_command(
     slots: Annotated[int | None, typer.Option(min=1, help="Stop after N slots (default: run until Ctrl-C).")] = None,
 ) -> None:
     """Run one site's trading agent (the simulation's agent and gateway) against the service at URL."""
+    import threading
+
     import httpx
 
     from p2penergy.ledger.keys import Key
@@ -98,6 +98,8 @@ def demo_command(
         raise fail(f"--duration: minutes greater than 0 (fractions allowed), got {duration}")
     import secrets
     import tempfile
+    import threading
+    import webbrowser
 
     from sqlalchemy import make_url
     from sqlalchemy.exc import ArgumentError

@@ -7,7 +7,6 @@ Also the two options every command that writes to a chain takes (``--operator-ke
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -91,6 +90,8 @@ def new_keystore(
     scrypt_n: Annotated[int, typer.Option(hidden=True, help="scrypt cost; lower only in tests.")] = KEYSTORE_SCRYPT_N,
 ) -> None:
     """Create a new operator key (from the operating system's randomness) in an encrypted keystore."""
+    import secrets
+
     try:
         password = read_password(password_file, option="--password-file")
     except OperatorKeyError as exc:

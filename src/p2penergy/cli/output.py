@@ -8,8 +8,6 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from p2penergy.textfile import InputFileError
-
 if TYPE_CHECKING:
     import click
 
@@ -27,6 +25,8 @@ class ReportingGroup(TyperGroup):
     code 2 — the one place that reports it, so no command needs its own ``except``."""
 
     def invoke(self, ctx: click.Context) -> Any:
+        from p2penergy.textfile import InputFileError  # imported by any command that reads a file, anyway
+
         try:
             return super().invoke(ctx)
         except InputFileError as exc:

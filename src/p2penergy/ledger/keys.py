@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from coincurve import PrivateKey
-
-from p2penergy.ledger.hashing import keccak
 from p2penergy.textfile import InputFileError, read_json, read_text
+
+# The secp256k1 and keccak libraries (coincurve, pycryptodome's ctypes bindings) are imported by the
+# functions that use them: the command line reads this module's option names (the environment
+# variables, the keystore's cost) to parse its arguments, before any key exists
+# (tests/cli/test_startup.py).
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 OPERATOR_ID = "@operator"
@@ -57,6 +59,8 @@ def derive_private_key(seed: int, participant: str) -> bytes:
         raise ValueError(f"seed: a whole number in [0, 2**256), got {seed!r}")
     if not isinstance(participant, str) or not participant:
         raise ValueError(f"participant: a non-empty string, got {participant!r}")
+    from p2penergy.ledger.hashing import keccak
+
     material = b"p2penergy/key/v1" + seed.to_bytes(32, "big") + participant.encode("utf-8")
     digest = keccak(material)
     while not 0 < int.from_bytes(digest, "big") < SECP256K1_N:
@@ -66,17 +70,25 @@ def derive_private_key(seed: int, participant: str) -> bytes:
 
 def address_of(private_key: bytes) -> str:
     """Checksummed Ethereum address of a private key."""
+    from coincurve import PrivateKey
+
+    from p2penergy.ledger.hashing import keccak
+
     public = PrivateKey(private_key).public_key.format(compressed=False)[1:]
     return to_checksum(keccak(public)[-20:])
 
 
 def address_from_public(public_uncompressed: bytes) -> bytes:
     """20-byte address of a 65-byte uncompressed public key."""
+    from p2penergy.ledger.hashing import keccak
+
     return keccak(public_uncompressed[1:])[-20:]
 
 
 def to_checksum(address: bytes) -> str:
     """EIP-55 checksummed hex of a 20-byte address."""
+    from p2penergy.ledger.hashing import keccak
+
     hexaddr = address.hex()
     digest = keccak(hexaddr.encode("ascii")).hex()
     return "0x" + "".join(c.upper() if int(digest[i], 16) >= 8 else c for i, c in enumerate(hexaddr))
