@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import highspy
 import numpy as np
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from p2penergy.agents import planner
 from p2penergy.agents.plan_input import AgentInputError, Battery, Car, DemandCharge, PlanInput
 from p2penergy.agents.planner import plan
 from p2penergy.optim import new_highs
@@ -303,3 +305,74 @@ def test_slot_by_slot_plan_matches_the_lp(load, pv, retail, buyback, p2p_buy, p2
     assert (fast.p2p_sell_wh + fast.grid_export_wh + fast.curtail_wh <= np.asarray(pv) + 1e-6).all()
     for got, cap in zip((fast.p2p_buy_wh, fast.p2p_sell_wh, fast.grid_export_wh), caps, strict=False):
         assert (got <= cap + 1e-9).all()
+
+
+def _random_inputs(seed: int, count: int) -> list[PlanInput]:
+    """Plans of every kind the agents make (consumer, battery, car, office with V2B and a peak,
+    positions, green), with random forecasts and prices over 24–96 slots."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for k in range(count):
+        n = int(rng.integers(24, 97))
+        load, pv = rng.uniform(0, 2000, n), rng.uniform(0, 3000, n) * (rng.random(n) < 0.5)
+        retail, p2p = rng.uniform(10, 40, n), rng.uniform(5, 35, n)
+        kwargs: dict = {"committed_buy_wh": rng.uniform(0, 300, n) * (rng.random(n) < 0.2),
+                        "committed_sell_wh": rng.uniform(0, 300, n) * (rng.random(n) < 0.1 * (k % 2))}
+        kind = k % 5
+        if kind == 1:
+            kwargs["battery"] = Battery(capacity_wh=7000, power_w=3000, soc_wh=float(rng.uniform(500, 6500)),
+                                        soc_min_wh=500, terminal_value_per_kwh=15.0)
+            kwargs["grid_export_max_wh"] = np.maximum(pv - load, 0.0)
+        elif kind == 2:
+            parked = rng.random(n) < 0.7
+            drive = np.where(~parked & (rng.random(n) < 0.3), rng.uniform(0, 3000, n), 0.0)
+            kwargs["cars"] = (Car(usable_wh=7000, charge_power_w=3000, discharge_power_w=3000,
+                                  soc_wh=float(rng.uniform(0, 7000)), parked=parked, drive_wh=drive,
+                                  fallback_cost_per_kwh=40.0, terminal_value_per_kwh=12.0),)
+            kwargs["grid_export_max_wh"] = 0.0
+        elif kind == 3:
+            group = np.where(rng.random(n) < 0.4, np.arange(n) // 48, -1)
+            kwargs.update(v2b_max_wh=rng.uniform(0, 3000, n), v2b_price_per_kwh=p2p, v2b_group=group,
+                          v2b_group_max_wh=3600.0,
+                          demand_charge=DemandCharge(price_per_kw=1700.0, peak_so_far_w=2000.0,
+                                                     applies=rng.random(n) < 0.9, margin_wh=rng.uniform(0, 200, n)))
+        elif kind == 4:
+            kwargs.update(mode="green", renewable_wh=rng.uniform(0, 500, n), renewable_premium_per_kwh=1.0,
+                          green_max_extra_cost=20.0)
+        out.append(PlanInput(30, load, pv, retail, 8.5, p2p, p2p * 0.9, **kwargs))
+    return out
+
+
+def _same_plan(a, b) -> bool:
+    return all(np.array_equal(getattr(a, f), getattr(b, f)) for f in a.__dataclass_fields__)
+
+
+def test_a_plan_is_the_same_on_the_reused_solver_as_on_a_new_one_whatever_came_before() -> None:
+    # The planner keeps one HiGHS instance per thread and passes each model as arrays (speed only,
+    # issue 16): every plan must come out bit for bit the same in any order, and as a fresh instance
+    # given the same model as a HighsLp built field by field (the way plans were passed before) solves it.
+    inputs = _random_inputs(7, 40)
+    forward = [plan(inp, solver="lp") for inp in inputs]
+    backward = [plan(inp, solver="lp") for inp in reversed(inputs)][::-1]
+    assert all(_same_plan(a, b) for a, b in zip(forward, backward, strict=True))
+    for inp in inputs:
+        if inp.mode == "green":
+            continue  # the green stage adds a row to the model passed; its economy stage is checked alike below
+        mine = plan(inp, solver="lp")
+        reused = planner._solvers.highs
+        model = reused.getLp()
+        fresh = new_highs()
+        fresh.setOptionValue("presolve", "off")
+        fresh.setOptionValue("solver", "simplex")
+        lp = highspy.HighsLp()
+        lp.num_col_, lp.num_row_ = model.num_col_, model.num_row_
+        lp.col_cost_, lp.col_lower_, lp.col_upper_ = model.col_cost_, model.col_lower_, model.col_upper_
+        lp.row_lower_, lp.row_upper_ = model.row_lower_, model.row_upper_
+        lp.a_matrix_.format_ = model.a_matrix_.format_
+        lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = model.num_col_, model.num_row_
+        lp.a_matrix_.start_, lp.a_matrix_.index_ = model.a_matrix_.start_, model.a_matrix_.index_
+        lp.a_matrix_.value_ = model.a_matrix_.value_
+        fresh.passModel(lp)
+        fresh.run()
+        assert np.array_equal(np.asarray(fresh.getSolution().col_value), np.asarray(reused.getSolution().col_value))
+        assert _same_plan(mine, plan(inp, solver="lp"))

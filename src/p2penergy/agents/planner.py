@@ -35,6 +35,8 @@ in closed form instead (:func:`_plan_by_slot`, the same optimum; tested against 
 
 from __future__ import annotations
 
+import threading
+
 import highspy
 import numpy as np
 
@@ -71,47 +73,66 @@ class _Builder:
     def cols(self, n: int, cost: object = 0.0, lower: object = 0.0, upper: object = _INF) -> np.ndarray:
         idx = np.arange(self.n_cols, self.n_cols + n)
         self.n_cols += n
-        self.cost.append(np.broadcast_to(np.asarray(cost, dtype=np.float64), (n,)))
-        self.lower.append(np.broadcast_to(np.asarray(lower, dtype=np.float64), (n,)))
-        self.upper.append(np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,)))
+        self.cost.append(_per(cost, n))
+        self.lower.append(_per(lower, n))
+        self.upper.append(_per(upper, n))
         return idx
 
     def rows(self, n: int, lower: object, upper: object) -> np.ndarray:
         idx = np.arange(self.n_rows, self.n_rows + n)
         self.n_rows += n
-        self.row_lower.append(np.broadcast_to(np.asarray(lower, dtype=np.float64), (n,)))
-        self.row_upper.append(np.broadcast_to(np.asarray(upper, dtype=np.float64), (n,)))
+        self.row_lower.append(_per(lower, n))
+        self.row_upper.append(_per(upper, n))
         return idx
 
     def add(self, rows: np.ndarray, cols: np.ndarray, values: object) -> None:
-        self.entries_row.append(np.asarray(rows))
-        self.entries_col.append(np.asarray(cols))
-        self.entries_val.append(np.broadcast_to(np.asarray(values, dtype=np.float64), np.shape(rows)))
+        self.entries_row.append(rows)
+        self.entries_col.append(cols)
+        self.entries_val.append(_per(values, len(rows)))
 
     def objective(self) -> np.ndarray:
         return np.concatenate(self.cost)
 
-    def lp(self) -> highspy.HighsLp:
-        lp = highspy.HighsLp()
-        lp.num_col_ = self.n_cols
-        lp.num_row_ = self.n_rows
-        lp.col_cost_ = self.objective()
-        lp.col_lower_ = np.concatenate(self.lower)
-        lp.col_upper_ = np.concatenate(self.upper)
-        lp.row_lower_ = np.concatenate(self.row_lower)
-        lp.row_upper_ = np.concatenate(self.row_upper)
+    def pass_to(self, h: highspy.Highs) -> None:
+        """Hand the LP to ``h`` (row-wise matrix, entries of a row by column) as arrays: the same
+        model as a ``HighsLp`` built field by field, without converting each array element by element."""
         r = np.concatenate(self.entries_row)
         c = np.concatenate(self.entries_col)
         v = np.concatenate(self.entries_val)
         order = np.lexsort((c, r))
         r, c, v = r[order], c[order], v[order]
-        lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
-        lp.a_matrix_.num_col_ = self.n_cols
-        lp.a_matrix_.num_row_ = self.n_rows
-        lp.a_matrix_.start_ = np.searchsorted(r, np.arange(self.n_rows + 1)).astype(np.int32)
-        lp.a_matrix_.index_ = c.astype(np.int32)
-        lp.a_matrix_.value_ = v
-        return lp
+        start = np.searchsorted(r, np.arange(self.n_rows + 1)).astype(np.int32)
+        status = h.passModel(self.n_cols, self.n_rows, len(v), int(highspy.MatrixFormat.kRowwise),
+                             int(highspy.ObjSense.kMinimize), 0.0, self.objective(), np.concatenate(self.lower),
+                             np.concatenate(self.upper), np.concatenate(self.row_lower),
+                             np.concatenate(self.row_upper), start, c.astype(np.int32), v,
+                             np.zeros(self.n_cols, dtype=np.int32))  # every column continuous
+        if status != highspy.HighsStatus.kOk:
+            raise PlanningError(f"HiGHS refused the model ({status})")
+
+
+def _per(value: object, n: int) -> np.ndarray:
+    """``value`` (a number, or an array of ``n``) as ``n`` float64 values."""
+    if isinstance(value, np.ndarray) and value.dtype == np.float64 and value.ndim == 1:
+        return value
+    arr = np.asarray(value, dtype=np.float64)
+    return np.full(n, arr) if arr.ndim == 0 else np.broadcast_to(arr, (n,))
+
+
+_solvers = threading.local()
+
+
+def _solver() -> highspy.Highs:
+    """This thread's HiGHS instance for plans. Passing a model clears the previous one's solution and
+    basis, so every plan solves from scratch exactly as on a new instance (tested); building an
+    instance costs about as much as solving a small plan."""
+    h = getattr(_solvers, "highs", None)
+    if h is None:
+        h = _solvers.highs = new_highs()
+    # Measured on these small, sparse LPs: dual simplex without presolve is fastest.
+    h.setOptionValue("presolve", "off")
+    h.setOptionValue("solver", "simplex")
+    return h
 
 
 def _solve(h: highspy.Highs) -> np.ndarray:
@@ -341,11 +362,8 @@ def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
             cost += dc.price_per_kw * k * (peak_w - dc.peak_so_far_w)
         return float(cost), terminal, peak_w
 
-    h = new_highs()
-    # Measured on these small, sparse LPs: dual simplex without presolve is fastest.
-    h.setOptionValue("presolve", "off")
-    h.setOptionValue("solver", "simplex")
-    h.passModel(b.lp())
+    h = _solver()
+    b.pass_to(h)
     x = _solve(h)
     economy_cost = money(x)[0]
     if ren is not None:
