@@ -13,6 +13,7 @@ from p2penergy.ledger.audit import audit_run
 from p2penergy.scenario.load import load_scenario
 from p2penergy.sim.results import groups
 from p2penergy.sim.simulate import SimulationOptions, simulate
+from p2penergy.tariffs.money import round_money
 
 DAYS = 2
 
@@ -137,6 +138,9 @@ def test_per_car_energy_and_the_office_peak_slots_add_up(runs):
         c = a.p2p.accounts[car].columns
         assert e["charged_home_kwh"] + e["charged_office_kwh"] == pytest.approx(c["car_charge_wh"].sum() / 1000)
         assert e["discharged_office_kwh"] == pytest.approx(c["car_discharge_wh"].sum() / 1000)
+        # money at the currency's minor unit (yen), like the bills: not 466.06734
+        assert e["sales_value"] == round_money(a.p2p.accounts[car].p2p_received, "JPY", "half_up")
+        assert isinstance(e["sales_value"], int)
     assert body["kpis"]["car_discharge_kwh"] == pytest.approx(sum(e["discharged_office_kwh"] for e in cars.values()))
     peaks = body["office_peak_slots"]
     assert peaks["baseline"][0]["baseline_kw"] == pytest.approx(body["kpis"]["office_peak_kw_baseline"], abs=0.05)

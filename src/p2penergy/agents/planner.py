@@ -8,6 +8,7 @@ Constraints per slot::
 
     import + buy + v2b + bat_dis + Σ car_dis − export − sell − bat_ch − Σ car_ch − curtail = load − pv
     sell + export − bat_dis − Σ car_dis + curtail ≤ pv          (sell only own energy)
+        (+ bat_ch + Σ car_ch in the slots of :func:`_no_pass_through`: stores charge only from own energy)
     soc[i] = soc[i−1] + ηc·bat_ch − bat_dis/ηd,  soc_min ≤ soc ≤ soc_max
     car_soc[i] = car_soc[i−1] + ηc·ch − dis/ηd − drive + shortfall,  soc_min ≤ car_soc ≤ usable
     ch, dis ≤ parked·power·slot_hours
@@ -28,6 +29,14 @@ own-energy row) is a last resort priced at ``_COVER_MARKUP`` × the dearest pric
 so stored energy is kept for commitments before any new sale. ``spill = max(committed_buy −
 committed_sell − load, 0)``: bought energy the site cannot use in its slot may leave through
 the meter (exports allowed that much beyond their cap). So a plan is feasible whatever its position.
+
+A store cannot charge and discharge in one slot (the physics does one or the other), but no linear
+programme can forbid both exactly: the midpoint of a charging and a discharging operating point is
+a point doing both. Doing both is pointless wherever the store's round trip loses more than a sale
+could earn over a purchase of the same slot, and only there does the plan need a rule; see
+:func:`_no_pass_through` (its docstring has the argument). The argument is about cost: green mode's
+second stage values renewable purchases themselves, so within its budget it may still buy renewable
+energy into a store and pass it to an outlet in one slot (known gap).
 
 Plans without storage, demand charge, green stage or position are separable by slot and are solved
 in closed form instead (:func:`_plan_by_slot`, the same optimum; tested against the LP).
@@ -230,6 +239,39 @@ def _dearest_price(inp: PlanInput) -> float:
     return max(float(np.max(p)) for p in prices)
 
 
+def _no_pass_through(inp: PlanInput) -> np.ndarray:
+    """The slots where the plan's stores may charge only from the site's own energy (PV, or what
+    they give themselves), never from a purchase: True where a store charging from a purchase and
+    discharging into a sale in the same slot could pay, or where the physics will discharge.
+
+    Charging ``x`` and discharging ``y`` in one slot leaves the same stored energy as charging
+    ``x − δ`` and discharging ``y − η·δ`` (``η``: the round trip, charge × discharge efficiency).
+    That frees ``δ·(1 − η)`` at the meter; where "sell only own energy" binds, the sale falls by
+    ``η·δ`` and the purchase by ``δ``: a gain of ``δ·(b − η·s)`` with ``b`` the purchase's price and
+    ``s`` the sale's. So doing both never beats doing the net where ``η·s ≤ b`` for every sale and
+    purchase open in the slot; where a sale pays more (``η·s > b``: an office bid above a car's
+    price of charging, a FIT export above retail), the plan would pass purchased energy through
+    the store. There charging comes from own energy only (the row "sell only own energy" counts
+    it), which is what the physics does: a store absorbs the site's surplus or gives to its
+    deficit, one or the other. And in a slot whose committed sales exceed its committed purchases
+    and forecast PV surplus, the physics discharges (a car delivers what it sold): a charge there
+    could only come from the utility's cover of that sale, at its last-resort price.
+    """
+    etas = [inp.battery.charge_efficiency * inp.battery.discharge_efficiency] if inp.battery is not None else []
+    etas += [car.charge_efficiency * car.discharge_efficiency for car in inp.cars]
+    if not etas:
+        return np.zeros(inp.n_slots, dtype=bool)
+    eta = max(etas)
+    best_sale = np.maximum(np.where(inp.p2p_sell_max_wh > 0, inp.p2p_sell_price_per_kwh, -_INF),
+                           np.where(inp.grid_export_max_wh > 0, inp.buyback_price_per_kwh, -_INF))
+    cheapest = np.minimum.reduce([np.where(inp.grid_import_max_wh > 0, inp.retail_price_per_kwh, _INF),
+                                  np.where(inp.p2p_buy_max_wh > 0, inp.p2p_buy_price_per_kwh, _INF),
+                                  np.where(inp.v2b_max_wh > 0, inp.v2b_price_per_kwh, _INF)])
+    surplus = np.maximum(inp.pv_wh - inp.load_wh, 0.0)
+    owed = inp.committed_sell_wh > inp.committed_buy_wh + surplus
+    return (eta * best_sale > cheapest) | owed
+
+
 def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
     """The agent's optimal :class:`Plan` (deterministic: one HiGHS thread).
 
@@ -285,6 +327,7 @@ def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
         b.add(ren_rows, ren, 1.0)
         b.add(ren_rows, buy, -1.0)
 
+    own_only = _no_pass_through(inp)
     bat = inp.battery
     bat_cols = None
     if bat is not None:
@@ -297,6 +340,7 @@ def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
         b.add(balance, ch, -1.0)
         b.add(balance, dis, 1.0)
         b.add(own, dis, -1.0)
+        b.add(own[own_only], ch[own_only], 1.0)
         rhs = np.zeros(n)
         rhs[0] = bat.soc_wh
         dyn = b.rows(n, rhs, rhs)
@@ -318,6 +362,7 @@ def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
         b.add(balance, ch, -1.0)
         b.add(balance, dis, 1.0)
         b.add(own, dis, -1.0)
+        b.add(own[own_only], ch[own_only], 1.0)
         rhs = -car.drive_wh.copy()
         rhs[0] += car.soc_wh
         dyn = b.rows(n, rhs, rhs)

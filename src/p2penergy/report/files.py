@@ -69,7 +69,8 @@ def results_json(sim: Simulation) -> dict[str, Any]:
         "flows": [f.as_dict(style.price_number_decimals) for f in flows(sim.community, sim.p2p.trades)],
         "kpis": {name: style.number(name, value) for name, value in sim.kpis.items()},
         "key_figures": [{"figure": label, "text": text} for label, text in key_figures(sim)],
-        "cars": car_energy(sim.community, sim.p2p),
+        "cars": {car: {k: _num(_rounded(v, sim)) if isinstance(v, Decimal) else v for k, v in e.items()}
+                 for car, e in car_energy(sim.community, sim.p2p).items()},
         "office_peak_slots": office_peak_slots(sim.community, sim.baseline, sim.p2p),
         "timings_s": {k: round(v, 2) for k, v in sim.timings_s.items()},
     }

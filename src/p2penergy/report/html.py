@@ -81,12 +81,13 @@ def _cars_and_peak(sim: Simulation) -> str:
     """Per car: where it charged, what it discharged to the office and earned; the office's
     highest slots in both runs (the first of each sets its demand charge)."""
     cur = sim.community.settings.currency
+    style = FigureStyle.of(sim.community.settings)
     rows = [f"<tr><th>car</th><th>charged at home, kWh</th><th>charged at the office, kWh</th>"
             f"<th>discharged to the office, kWh</th><th>sales, {cur}</th></tr>"]
     for car, e in car_energy(sim.community, sim.p2p).items():
         rows.append(f"<tr><td>{html.escape(car)}</td><td>{e['charged_home_kwh']:,.1f}</td>"
                     f"<td>{e['charged_office_kwh']:,.1f}</td><td>{e['discharged_office_kwh']:,.1f}</td>"
-                    f"<td>{e['sales_value']:,.0f}</td></tr>")
+                    f"<td>{style.money(e['sales_value'], unit=False)}</td></tr>")
     out = ["<h2>Cars and the office's peak</h2>", "<table id='cars'>" + "".join(rows) + "</table>"]
     for run, slots in office_peak_slots(sim.community, sim.baseline, sim.p2p).items():
         peak = [f"<tr><th>{html.escape(run)}: highest slots</th><th>baseline kW</th><th>P2P kW</th>"

@@ -238,10 +238,10 @@ def flows(community: Community, trades: Iterable[Trade]) -> list[Flow]:
     return trade_flows(trades, {pid: participant_type(p) for pid, p in community.participants.items()})
 
 
-def car_energy(community: Community, records: RunRecords) -> dict[str, dict[str, float]]:
+def car_energy(community: Community, records: RunRecords) -> dict[str, dict[str, float | Decimal]]:
     """Per car, the month's energy at the meter [kWh]: charged at home, charged at the office,
     discharged (cars discharge only what they sell, and sell only at the office: V2B), and what
-    its sales earned [currency]."""
+    its sales earned [currency, exact: rounded where it is shown, like every amount]."""
     month = community.month
     out: dict[str, dict[str, float]] = {}
     for p in community.of_kind(CAR_KIND):
@@ -252,7 +252,7 @@ def car_energy(community: Community, records: RunRecords) -> dict[str, dict[str,
             "charged_home_kwh": int(c["car_charge_wh"][where == LOCATION_CODES["home"]].sum()) / 1000,
             "charged_office_kwh": int(c["car_charge_wh"][where == LOCATION_CODES["office"]].sum()) / 1000,
             "discharged_office_kwh": int(c["car_discharge_wh"][where == LOCATION_CODES["office"]].sum()) / 1000,
-            "sales_value": float(records.accounts[p.id].p2p_received),
+            "sales_value": records.accounts[p.id].p2p_received,
         }
     return out
 
