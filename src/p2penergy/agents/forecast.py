@@ -29,8 +29,9 @@ import pandas as pd
 
 from p2penergy.agents.forecast_features import (
     DAY_NS,
-    SAME_TYPE_SEARCH_DAYS,
+    FEATURES,
     TARGETS,
+    SiteBatch,
     SiteSeries,
     SiteView,
     aware_ns,
@@ -44,8 +45,7 @@ from p2penergy.agents.forecast_features import (
     same_slot_mean,
     same_slot_median,
     same_slot_yesterday,
-    site_view,
-    view_of,
+    site_batches,
     weather_lookup,
     weather_table,
 )
@@ -93,7 +93,24 @@ class _NaiveForecaster:
 
     def predict(self, history: pd.DataFrame, issued_at: datetime, horizon: pd.DatetimeIndex,
                 weather_forecast: pd.DataFrame | None = None) -> np.ndarray:
-        return _fill(self._rule(site_view(history, self.target, issued_at, horizon)))
+        target_ns = horizon_ns(horizon)
+        batches = site_batches([history], self.target, aware_ns(issued_at, "issued_at"), target_ns, ["history"])
+        return self.predict_batches(batches, 1, len(target_ns))[0]
+
+    def predict_many(self, histories: Sequence[pd.DataFrame], issued_at: datetime, horizon: pd.DatetimeIndex,
+                     weather_forecast: pd.DataFrame | None = None) -> np.ndarray:
+        """Forecasts for several sites at once (one array operation per batch of sites on one grid):
+        shape ``(len(histories), len(horizon))``, each row equal to :meth:`predict`'s."""
+        target_ns = horizon_ns(horizon)
+        batches = site_batches(histories, self.target, aware_ns(issued_at, "issued_at"), target_ns)
+        return self.predict_batches(batches, len(histories), len(target_ns))
+
+    def predict_batches(self, batches: Sequence[SiteBatch], n_sites: int, n_slots: int) -> np.ndarray:
+        """``(n_sites, n_slots)``: the rule for the members of ``batches`` (other rows 0)."""
+        out = np.zeros((n_sites, n_slots))
+        for batch in batches:
+            out[batch.members] = _fill(self._rule(batch.view))
+        return out
 
     @staticmethod
     def _rule(view: SiteView) -> np.ndarray:
@@ -336,31 +353,38 @@ class GradientBoostingForecaster:
                      weather_forecast: pd.DataFrame | None = None) -> np.ndarray:
         """Forecasts for several sites at once (one model call): shape ``(len(histories), len(horizon))``."""
         target_ns = horizon_ns(horizon)
-        issued_ns = aware_ns(issued_at, "issued_at")
+        batches = site_batches(histories, self.target, aware_ns(issued_at, "issued_at"), target_ns)
+        return self.predict_batches(batches, len(histories), target_ns, weather_forecast)
+
+    def predict_batches(self, batches: Sequence[SiteBatch], n_sites: int, target_ns: np.ndarray,
+                        weather_forecast: pd.DataFrame | None) -> np.ndarray:
+        """``(n_sites, len(target_ns))``: forecasts of the members of ``batches`` (from
+        :func:`~p2penergy.agents.forecast_features.site_batches`; other rows 0), the features of each
+        batch in one array operation and one model call for all. The calendar is the first batch's zone's.
+        A PV slot without sun in the weather forecast is 0 and is not put to the model."""
+        n = len(target_ns)
+        out = np.zeros((n_sites, n))
+        if not batches:
+            return out
         table = weather_table(weather_forecast)
         weather = weather_lookup(table, target_ns)
-        blocks = []
-        scales = np.empty(len(histories))
-        calendar = None
-        for i, frame in enumerate(histories):
-            series = SiteSeries.from_frame(frame, self.target, f"histories[{i}]")
-            if calendar is None:
-                hour, weekday, day = local_calendar(target_ns, series.tz)
-                calendar = (hour, weekday), day_off_flags(weekday, day, self.days_off)
-            view = view_of(series, issued_ns, target_ns)
-            then = weather_lookup(table, lag_ns(series, view))
-            # same_day_type_values reads rows from a day before the latest observed back SAME_TYPE_SEARCH_DAYS
-            first = int(view.observed) - (SAME_TYPE_SEARCH_DAYS + 1) * series.slots_per_day
-            same_type = same_day_type_values(view, row_day_off(series, self.days_off, first), calendar[1])
-            x, scale = features(view, self.target, calendar[0], weather, then, calendar[1], same_type)
-            scales[i] = scale[0]
-            blocks.append(x)
-        if not blocks:
-            return np.zeros((0, len(horizon)))
-        raw = self._raw(np.vstack(blocks)).reshape(len(histories), len(horizon))
-        out = np.clip(raw, 0.0, None) * scales[:, None]
+        hour, weekday, day = local_calendar(target_ns, batches[0].series.tz)
+        day_off = day_off_flags(weekday, day, self.days_off)
+        asked = np.ones(n, dtype=bool)
         if self.target == "pv_wh":
-            out[:, np.isfinite(weather[2]) & ~(weather[2] > 0)] = 0.0  # no sun, no PV
+            asked = ~(np.isfinite(weather[2]) & ~(weather[2] > 0))  # no sun, no PV
+        if not asked.any():
+            return out
+        blocks, scales = [], []
+        for batch in batches:
+            then = weather_lookup(table, lag_ns(batch.series, batch.view))
+            same_type = same_day_type_values(batch.view, row_day_off(batch.series, self.days_off), day_off)
+            x, scale = features(batch.view, self.target, (hour, weekday), weather, then, day_off, same_type)
+            blocks.append(x[:, asked].reshape(-1, len(FEATURES)))
+            scales.append(scale[:, 0])
+        raw = self._raw(np.vstack(blocks)).reshape(-1, int(asked.sum()))
+        members = np.concatenate([b.members for b in batches])
+        out[np.ix_(members, asked)] = np.clip(raw, 0.0, None) * np.concatenate(scales)[:, None]
         return out
 
 
@@ -411,6 +435,8 @@ class SelectedForecaster:
     coverage_: dict[str, float] = field(default_factory=dict, init=False)
     validation_days_: int = field(default=0, init=False)
     _offsets: dict[str, np.ndarray] = field(default_factory=dict, init=False, repr=False)
+    _offset_rows: dict[str, int] | None = field(default=None, init=False, repr=False)
+    _offset_stack: np.ndarray = field(default_factory=lambda: np.zeros((0, 0, 24)), init=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_target(self.target)
@@ -449,6 +475,7 @@ class SelectedForecaster:
         days = self._window(first.index[0], end)
         self.validation_days_ = len(days)
         self.selected_, self.validation_nmae_, self._offsets, self.coverage_ = {}, {}, {}, {}
+        self._offset_rows = None
         self.default_ = "gbm"
         slot_ends: list[np.ndarray] = []
         x, y = self.gbm.training_set(history, weather_forecasts, cutoff, slot_ends)
@@ -483,12 +510,13 @@ class SelectedForecaster:
             issued = day_ahead_issue_time(day, self.issue_hour).to_pydatetime()
             horizon = slots_of_day(day, step_minutes)
             wf = weather_forecasts.issue_for(issued, horizon) if weather_forecasts is not None else None
-            preds["gbm"].append(inner.predict_many(frames, issued, horizon, wf))
+            hns = horizon_ns(horizon)
+            batches = site_batches(frames, self.target, aware_ns(issued, "issued_at"), hns)
+            preds["gbm"].append(inner.predict_batches(batches, len(frames), hns, wf))
             for name, base in self._baselines.items():
-                preds[name].append(np.stack([base.predict(f, issued, horizon) for f in frames]))
+                preds[name].append(base.predict_batches(batches, len(frames), len(hns)))
             for blend, base_name in _BLENDS.items():
                 preds[blend].append(0.5 * (preds["gbm"][-1] + preds[base_name][-1]))
-            hns = horizon_ns(horizon)
             actual.append(np.stack([f[self.target].to_numpy(dtype=np.float64)[
                 np.searchsorted(index_ns(f.index), hns)] for f in frames]))
             hours.append(local_calendar(hns, horizon.tz)[0].astype(np.int64))
@@ -547,18 +575,25 @@ class SelectedForecaster:
         if len(names) != len(histories):
             raise AgentInputError("sites", f"one name per history ({len(histories)}), got {len(names)}")
         choices = [self.choice(n) for n in names]
-        out = np.zeros((len(histories), len(horizon)))
+        target_ns = horizon_ns(horizon)
         if not histories:
-            return out
-        need_gbm = [k for k, c in enumerate(choices) if c == "gbm" or c in _BLENDS]
-        if need_gbm:
-            out[need_gbm] = self.gbm.predict_many([histories[k] for k in need_gbm], issued_at, horizon,
-                                                  weather_forecast)
-        for k, c in enumerate(choices):
-            if c == "gbm":
+            return np.zeros((0, len(target_ns)))
+        # every site cut once; the model and each baseline then run on the sites that use them
+        batches = site_batches(histories, self.target, aware_ns(issued_at, "issued_at"), target_ns)
+
+        def of(wanted: np.ndarray) -> list[SiteBatch]:
+            return [b.subset(wanted[b.members]) for b in batches if wanted[b.members].any()]
+
+        out = self.gbm.predict_batches(of(np.array([c == "gbm" or c in _BLENDS for c in choices])), len(histories),
+                                       target_ns, weather_forecast)
+        for name, base in self._baselines.items():
+            alone = np.array([c == name for c in choices])
+            blended = np.array([_BLENDS.get(c) == name for c in choices])
+            if not (alone | blended).any():
                 continue
-            base = self._baselines[_BLENDS.get(c, c)].predict(histories[k], issued_at, horizon)
-            out[k] = 0.5 * (out[k] + base) if c in _BLENDS else base
+            values = base.predict_batches(of(alone | blended), len(histories), len(target_ns))
+            out[alone] = values[alone]
+            out[blended] = 0.5 * (out[blended] + values[blended])
         return out
 
     def predict_quantiles(self, history: pd.DataFrame, issued_at: datetime, horizon: pd.DatetimeIndex,
@@ -580,12 +615,12 @@ class SelectedForecaster:
         if len(names) != len(point):
             raise AgentInputError("sites", f"one name per forecast ({len(point)}), got {len(names)}")
         hour = local_calendar(horizon_ns(horizon), horizon.tz)[0].astype(np.int64)
-        out = np.repeat(point[:, None, :], len(self.quantiles), axis=1)
-        for k, name in enumerate(names):
-            offsets = self._offsets.get(name) if name is not None else None
-            if offsets is not None:
-                out[k] += offsets[:, hour]
-        return np.clip(out, 0.0, None)
+        if self._offset_rows is None:  # every site's offsets in one array (a row of zeros last, for sites without)
+            self._offset_rows = {name: k for k, name in enumerate(self._offsets)}
+            self._offset_stack = np.stack([*self._offsets.values(), np.zeros((len(self.quantiles), 24))])
+        none = len(self._offset_rows)
+        rows = np.array([self._offset_rows.get(n, none) if n is not None else none for n in names], dtype=np.int64)
+        return np.clip(point[:, None, :] + self._offset_stack[rows][:, :, hour], 0.0, None)
 
 
 def day_ahead_issue_time(day: pd.Timestamp, hour: float = 12.0) -> pd.Timestamp:

@@ -14,10 +14,17 @@ the value one week before the target, the latest observed value at the same time
 day of the target's type (business day or day off: after a long closure the office's
 business-day level), the last observed slot, the last 24 h mean, the deviation of the last 2 h
 from the same hours a day earlier, and the log of the scale.
+
+Everything here also works on many sites at once: a :class:`SiteSeries` (and its
+:class:`SiteView`) may hold a ``(sites, rows)`` array of sites on one grid, and every function
+then answers per site (a leading axis) with the same arithmetic as for one site, so a batched
+forecast equals the per-site ones (:func:`site_batches` builds the batches a forecasting step uses,
+cut to the :data:`READ_DAYS` a forecast reads).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 
@@ -25,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from p2penergy.agents.plan_input import AgentInputError
-from p2penergy.agents.weather_forecast import WEATHER_COLUMNS, index_ns, slot_length_ns
+from p2penergy.agents.weather_forecast import UNIT_NS, WEATHER_COLUMNS, index_ns, slot_length_ns
 
 TARGETS = ("load_wh", "pv_wh")
 _EPOCH = date(1970, 1, 1)
@@ -37,11 +44,20 @@ FEATURES = (
     "same_slot_same_day_type",
 )
 SAME_TYPE_SEARCH_DAYS = 21  # how far back to look for days of the target's type (a two-week closure leaves one)
+PV_SCALE_DAYS = 14  # a PV site's scale: its highest slot over these last days
+READ_DAYS = max(SAME_TYPE_SEARCH_DAYS + 1, PV_SCALE_DAYS, 8)
+"""How many days before the issue time a forecast reads: the same-day-type search reaches back
+``SAME_TYPE_SEARCH_DAYS`` days from the latest same-time-of-day slot (at most a day old), with its
+day-off flags; the PV scale ``PV_SCALE_DAYS``; the 7-day lags and "a week before the target" 8.
+A forecasting step cuts each history to these rows (:func:`site_batches`): the answer is the same,
+and a year of history costs no more than three weeks."""
 
 
 @dataclass(frozen=True, slots=True)
 class SiteSeries:
-    """One site's target column on a regular grid: float64 values, first slot start and step (UTC ns)."""
+    """One site's target column on a regular grid: float64 values, first slot start and step (UTC ns).
+
+    ``values`` is ``(rows,)`` for one site or ``(sites, rows)`` for sites sharing the grid."""
 
     values: np.ndarray
     start_ns: int
@@ -50,15 +66,27 @@ class SiteSeries:
 
     @classmethod
     def from_frame(cls, history: pd.DataFrame, target: str, field: str = "history") -> SiteSeries:
+        raw = cls.raw(history, target, field)
+        return cls(raw.values.astype(np.float64), raw.start_ns, raw.step_ns, raw.tz)
+
+    @classmethod
+    def raw(cls, history: pd.DataFrame, target: str, field: str = "history") -> SiteSeries:
+        """As :meth:`from_frame` (validated the same way), with the column's values as stored
+        (a view, not yet float64: callers that read a few rows convert only those)."""
         if target not in TARGETS:
             raise AgentInputError("target", f"one of {', '.join(TARGETS)}, got {target!r}")
-        if target not in history.columns:
-            raise AgentInputError(field, f"a column {target!r}")
-        step = slot_length_ns(history.index, f"{field}.index")
+        try:
+            column = history.columns.get_loc(target)
+        except KeyError:
+            raise AgentInputError(field, f"a column {target!r}") from None
+        index = history.index
+        step = slot_length_ns(index, f"{field}.index")
         if DAY_NS % step:
             raise AgentInputError(f"{field}.index", "a slot length that divides a day")
-        return cls(history[target].to_numpy(dtype=np.float64), pd.Timestamp(history.index[0]).value, step,
-                   history.index.tz)
+        # a frame of one or two columns, as the agents' histories are, is read through its array
+        # (a view when they share a dtype): a column lookup costs more than the rows a forecast needs
+        values = history.to_numpy()[:, column] if history.shape[1] <= 2 else history[target].to_numpy()
+        return cls(values, int(index.asi8[0]) * UNIT_NS[index.unit], step, index.tz)
 
     @property
     def slots_per_day(self) -> int:
@@ -66,21 +94,22 @@ class SiteSeries:
 
     def observed_at(self, issued_ns: int) -> int:
         """Rows whose slot has ended by ``issued_ns``."""
-        return int(min(max((issued_ns - self.start_ns) // self.step_ns, 0), len(self.values)))
+        return int(min(max((issued_ns - self.start_ns) // self.step_ns, 0), self.values.shape[-1]))
 
 
 @dataclass(frozen=True, slots=True)
 class SiteView:
-    """A site's target series as seen at the issue time, with the horizon's grid positions."""
+    """A site's target series as seen at the issue time, with the horizon's grid positions
+    (``values`` ``(sites, rows)`` for sites sharing the grid: the positions are the same for all)."""
 
-    values: np.ndarray  # float64 target values; only values[:observed] may be read
+    values: np.ndarray  # float64 target values; only values[..., :observed] may be read
     observed: int | np.ndarray  # rows whose slot has ended by the issue time (one per horizon row in training)
     positions: np.ndarray  # horizon slots as row positions in the history grid (may lie beyond the data)
     slots_per_day: int
     lead_slots: np.ndarray  # slots from the issue slot to each horizon slot (0 = the current slot)
 
     def past(self) -> np.ndarray:
-        return self.values[: self.observed]
+        return self.values[..., : self.observed]
 
 
 def aware_ns(when: datetime, field: str) -> int:
@@ -112,6 +141,51 @@ def view_of(series: SiteSeries, issued_ns: int, target_ns: np.ndarray) -> SiteVi
 def site_view(history: pd.DataFrame, target: str, issued_at: datetime, horizon: pd.DatetimeIndex) -> SiteView:
     """Validate and cut ``history[target]`` at ``issued_at`` for the ``horizon`` slots."""
     return view_of(SiteSeries.from_frame(history, target), aware_ns(issued_at, "issued_at"), horizon_ns(horizon))
+
+
+@dataclass(frozen=True, slots=True)
+class SiteBatch:
+    """Sites on one grid, cut to what a forecast issued at one time reads: ``members`` are their
+    positions in the caller's list, ``series`` their ``(len(members), rows)`` values (the rows from
+    :data:`READ_DAYS` before the issue time to it), ``view`` those cut at the issue time for the horizon."""
+
+    members: np.ndarray
+    series: SiteSeries
+    view: SiteView
+
+    def subset(self, keep: np.ndarray) -> SiteBatch:
+        """The batch of the members where ``keep`` (a boolean per member) is true."""
+        s, v = self.series, self.view
+        values = s.values[keep]
+        return SiteBatch(self.members[keep], SiteSeries(values, s.start_ns, s.step_ns, s.tz),
+                         SiteView(values, v.observed, v.positions, v.slots_per_day, v.lead_slots))
+
+
+def site_batches(histories: Sequence[pd.DataFrame], target: str, issued_ns: int,
+                 target_ns: np.ndarray, fields: Sequence[str] | None = None) -> list[SiteBatch]:
+    """Every history validated (as :meth:`SiteSeries.from_frame`; ``fields`` name them in errors,
+    default ``histories[i]``) and cut for a forecast issued at ``issued_ns`` of the slots ``target_ns``,
+    in batches of sites on one grid (same first slot, slot length and rows observed: the agents'
+    sites are one batch), in order of first member.
+
+    Only the last :data:`READ_DAYS` days before the issue time are kept: :func:`features` and the
+    baselines read nothing older, so the answer equals the uncut history's."""
+    groups: dict[tuple[int, int, int], list[tuple[int, np.ndarray]]] = {}
+    tzs: dict[tuple[int, int, int], tzinfo] = {}
+    for i, frame in enumerate(histories):
+        series = SiteSeries.raw(frame, target, fields[i] if fields is not None else f"histories[{i}]")
+        observed = series.observed_at(issued_ns)
+        first = max(observed - READ_DAYS * series.slots_per_day, 0)
+        key = (series.start_ns + first * series.step_ns, series.step_ns, observed - first)
+        groups.setdefault(key, []).append((i, series.values[first:observed]))
+        tzs.setdefault(key, series.tz)
+    out = []
+    for key, members in groups.items():
+        start_ns, step_ns, _ = key
+        values = np.stack([v for _, v in members]).astype(np.float64)
+        series = SiteSeries(values, start_ns, step_ns, tzs[key])
+        out.append(SiteBatch(np.array([i for i, _ in members]), series, view_of(series, issued_ns, target_ns)))
+    return out
 
 
 def local_calendar(ns: np.ndarray, tz: tzinfo) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -149,9 +223,10 @@ def latest_same_slot(view: SiteView) -> tuple[np.ndarray, np.ndarray]:
 def row_day_off(series: SiteSeries, days_off: frozenset[date], first_row: int = 0) -> np.ndarray:
     """The day-off flag (as :func:`day_off_flags`) of the local day of every row of ``series``
     from ``first_row`` on (rows before it: 0, for callers that read only later rows)."""
-    first_row = min(max(first_row, 0), len(series.values))
-    out = np.zeros(len(series.values))
-    ns = series.start_ns + np.arange(first_row, len(series.values), dtype=np.int64) * series.step_ns
+    rows = series.values.shape[-1]
+    first_row = min(max(first_row, 0), rows)
+    out = np.zeros(rows)
+    ns = series.start_ns + np.arange(first_row, rows, dtype=np.int64) * series.step_ns
     if len(ns) == 0:
         return out
     _, weekday, day = local_calendar(ns, series.tz)
@@ -161,31 +236,26 @@ def row_day_off(series: SiteSeries, days_off: frozenset[date], first_row: int = 
 
 def same_day_type_values(view: SiteView, row_flags: np.ndarray, day_off: np.ndarray,
                          count: int = 7) -> np.ndarray:
-    """``(count, n)``: per horizon slot, the latest ``count`` observed values at the same time of
-    day on days whose day-off flag (``row_flags``, from :func:`row_day_off`) equals the target's
-    (``day_off``), newest first, within ``SAME_TYPE_SEARCH_DAYS``; NaN where fewer were found."""
+    """``(count, n)`` (``(sites, count, n)`` for a batch): per horizon slot, the latest ``count``
+    observed values at the same time of day on days whose day-off flag (``row_flags``, from
+    :func:`row_day_off`) equals the target's (``day_off``), newest first, within
+    ``SAME_TYPE_SEARCH_DAYS``; NaN where fewer were found."""
     spd = view.slots_per_day
     pos, _ = latest_same_slot(view)
-    out = np.full((count, len(pos)), np.nan)
-    found = np.zeros(len(pos), dtype=np.int64)
-    cols = np.arange(len(pos))
-    for j in range(SAME_TYPE_SEARCH_DAYS):
-        cand = pos - j * spd
-        ok = (cand >= 0) & (cand < view.observed) & (found < count)
-        if not ok.any():
-            if (cand < 0).all() or (found >= count).all():
-                break
-            continue
-        hit = cols[ok][row_flags[cand[ok]] == day_off[ok]]
-        out[found[hit], hit] = view.values[cand[hit]]
-        found[hit] += 1
+    out = np.full((*view.values.shape[:-1], count, len(pos)), np.nan)
+    cand = pos - np.arange(SAME_TYPE_SEARCH_DAYS)[:, None] * spd  # (days back, n), newest first
+    seen = (cand >= 0) & (cand < view.observed)
+    match = seen & (row_flags[np.where(seen, cand, 0)] == day_off)
+    rank = np.cumsum(match, axis=0) - 1  # how many of the target's type were found before, per slot
+    j, col = np.nonzero(match & (rank < count))
+    out[..., rank[j, col], col] = view.values[..., cand[j, col]]
     return out
 
 
-def _take(values: np.ndarray, positions: np.ndarray, observed: int) -> np.ndarray:
+def _take(values: np.ndarray, positions: np.ndarray, observed: int | np.ndarray) -> np.ndarray:
     ok = (positions >= 0) & (positions < observed)
-    out = np.full(positions.shape, np.nan)
-    out[ok] = values[positions[ok]]
+    out = np.full((*values.shape[:-1], *positions.shape), np.nan)
+    out[..., ok] = values[..., positions[ok]]
     return out
 
 
@@ -209,41 +279,52 @@ def same_slot_mean(view: SiteView, days: int = 7) -> np.ndarray:
 def same_slot_median(view: SiteView, days: int = 7) -> np.ndarray:
     """The median of the last ``days`` observed values at the same time of day (NaN where none)."""
     stack = _same_slot_stack(view, days)
-    out = np.full(stack.shape[1], np.nan)
-    some = np.isfinite(stack).any(axis=0)
+    finite = np.isfinite(stack)
+    if finite.all():
+        return np.median(stack, axis=0)
+    out = np.full(stack.shape[1:], np.nan)
+    some = finite.any(axis=0)
     out[some] = np.nanmedian(stack[:, some], axis=0)
     return out
 
 
 def _window_sums(values: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sum, count) of ``values[lo:hi]`` per element of ``lo``/``hi``; the sum is NaN where the window holds a NaN."""
+    """(sum, count) of ``values[..., lo:hi]`` per element of ``lo``/``hi``; the sum is NaN where the
+    window holds a NaN."""
     base = int(lo.min()) if lo.size else 0
-    part = values[base:int(hi.max()) if hi.size else 0]  # only the rows some window covers
+    part = values[..., base:int(hi.max()) if hi.size else 0]  # only the rows some window covers
     lo, hi = lo - base, hi - base
     finite = np.isfinite(part)
-    csum = np.concatenate(([0.0], np.cumsum(np.where(finite, part, 0.0))))
-    cnan = np.concatenate(([0], np.cumsum(~finite)))
-    total = csum[hi] - csum[lo]
-    return np.where(cnan[hi] - cnan[lo] > 0, np.nan, total), hi - lo
+    lead = (*part.shape[:-1], 1)
+    csum = np.concatenate((np.zeros(lead), np.cumsum(np.where(finite, part, 0.0), axis=-1)), axis=-1)
+    cnan = np.concatenate((np.zeros(lead, dtype=np.int64), np.cumsum(~finite, axis=-1)), axis=-1)
+    total = csum[..., hi] - csum[..., lo]
+    return np.where(cnan[..., hi] - cnan[..., lo] > 0, np.nan, total), hi - lo
+
+
+def _issue_rows(view: SiteView) -> np.ndarray:
+    """``view.observed`` as a 1-d array: one per horizon row, or a single one when the rows share
+    an issue time (what depends only on it is then computed once per site and broadcast)."""
+    return np.asarray(view.observed, dtype=np.int64).reshape(-1)
 
 
 def site_scale(view: SiteView, target: str) -> np.ndarray:
-    """Per horizon row (each may have its own issue time). Load: mean of the last observed day,
-    at least 1 Wh (a fast scale keeps heat waves in the training range). PV: highest slot of
-    the last 14 days (0: no PV)."""
+    """Per horizon row (each may have its own issue time; one value, shape ``(..., 1)``, when all
+    share one). Load: mean of the last observed day, at least 1 Wh (a fast scale keeps heat waves
+    in the training range). PV: highest slot of the last ``PV_SCALE_DAYS`` days (0: no PV)."""
     spd = view.slots_per_day
-    m = np.broadcast_to(np.asarray(view.observed, dtype=np.int64), view.positions.shape)
+    m = _issue_rows(view)
     if target == "load_wh":
         total, count = _window_sums(view.values, np.maximum(m - spd, 0), m)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(count > 0, total / np.maximum(count, 1), 1.0)
         return np.maximum(mean, 1.0)  # a NaN in the window stays NaN
-    width = 14 * spd
-    padded = np.concatenate((np.full(width, -np.inf), view.values))
+    width = PV_SCALE_DAYS * spd
+    padded = np.concatenate((np.full((*view.values.shape[:-1], width), -np.inf), view.values), axis=-1)
     unique, inverse = np.unique(m, return_inverse=True)
-    windows = np.lib.stride_tricks.sliding_window_view(padded, width)[unique]  # rows m-width .. m-1
-    best = windows.max(axis=1)
-    return np.where(np.isneginf(best), 0.0, best)[inverse].reshape(m.shape)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, width, axis=-1)[..., unique, :]  # rows m-width .. m-1
+    best = windows.max(axis=-1)
+    return np.where(np.isneginf(best), 0.0, best)[..., inverse].reshape((*view.values.shape[:-1], *m.shape))
 
 
 WeatherTable = tuple[np.ndarray, np.ndarray]
@@ -257,7 +338,10 @@ def weather_table(weather_forecast: pd.DataFrame | None) -> WeatherTable | None:
     missing = [c for c in WEATHER_COLUMNS if c not in weather_forecast.columns]
     if missing:
         raise AgentInputError("weather_forecast", f"columns {', '.join(WEATHER_COLUMNS)}; missing {', '.join(missing)}")
-    values = np.stack([weather_forecast[c].to_numpy(dtype=np.float64) for c in WEATHER_COLUMNS])
+    if tuple(weather_forecast.columns) == WEATHER_COLUMNS:  # as issued: one array, no column lookups
+        values = weather_forecast.to_numpy(dtype=np.float64).T
+    else:
+        values = np.stack([weather_forecast[c].to_numpy(dtype=np.float64) for c in WEATHER_COLUMNS])
     return index_ns(weather_forecast.index), values
 
 
@@ -286,7 +370,8 @@ def lag_ns(series: SiteSeries, view: SiteView) -> np.ndarray:
 
 def features(view: SiteView, target: str, calendar: tuple[np.ndarray, np.ndarray], weather: np.ndarray,
              weather_then: np.ndarray, day_off: np.ndarray, same_type: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(feature matrix ``(n, len(FEATURES))``, scale per row) for one site.
+    """(feature matrix ``(n, len(FEATURES))``, scale per row) for one site; for a batch of sites
+    (``view.values`` ``(sites, rows)``) ``(sites, n, len(FEATURES))`` and ``(sites, n)``.
 
     Rows may come from different issue times: ``view.observed`` is then an array (one per row).
     ``weather``: the forecast for the horizon; ``weather_then``: the observed weather of the
@@ -299,40 +384,40 @@ def features(view: SiteView, target: str, calendar: tuple[np.ndarray, np.ndarray
     spd = view.slots_per_day
     values = view.values
     n = len(view.positions)
-    m = np.broadcast_to(np.asarray(view.observed, dtype=np.int64), (n,))
+    m = _issue_rows(view)
     pos, age = latest_same_slot(view)
-    x = np.empty((n, len(FEATURES)))
-    x[:, 0] = view.lead_slots
-    x[:, 1], x[:, 2] = calendar
+    x = np.empty((*values.shape[:-1], n, len(FEATURES)))
+    x[..., 0] = view.lead_slots
+    x[..., 1], x[..., 2] = calendar
     temp, ghi, clear, cloud = weather
-    x[:, 3] = temp
-    x[:, 4] = ghi / 1000.0
-    x[:, 5] = clear / 1000.0
-    x[:, 6] = cloud
+    x[..., 3] = temp
+    x[..., 4] = ghi / 1000.0
+    x[..., 5] = clear / 1000.0
+    x[..., 6] = cloud
     with np.errstate(divide="ignore", invalid="ignore"):
-        x[:, 7] = np.where(clear > 1.0, ghi / clear, 0.0)
-    x[:, 8] = _take(values, pos, m) / div
-    x[:, 9] = age
+        x[..., 7] = np.where(clear > 1.0, ghi / clear, 0.0)
+    x[..., 8] = _take(values, pos, m) / div
+    x[..., 9] = age
     with np.errstate(all="ignore"):
-        counts = np.isfinite(same_type).sum(axis=0)
-        x[:, 10] = np.where(counts > 0, np.nansum(same_type, axis=0) / np.maximum(counts, 1), np.nan) / div
-    x[:, 11] = _take(values, view.positions - 7 * spd, m) / div
-    x[:, 12] = _take(values, m - 1, m) / div
+        counts = np.isfinite(same_type).sum(axis=-2)
+        x[..., 10] = np.where(counts > 0, np.nansum(same_type, axis=-2) / np.maximum(counts, 1), np.nan) / div
+    x[..., 11] = _take(values, view.positions - 7 * spd, m) / div
+    x[..., 12] = _take(values, m - 1, m) / div
     total, count = _window_sums(values, np.maximum(m - spd, 0), m)
     with np.errstate(divide="ignore", invalid="ignore"):
-        x[:, 13] = np.where(count > 0, total / np.maximum(count, 1), np.nan) / div
+        x[..., 13] = np.where(count > 0, total / np.maximum(count, 1), np.nan) / div
     k = max(1, spd // 12)  # about 2 h
     ok = m >= spd + k
     m_ok = np.where(ok, m, spd + k)
     recent, _ = _window_sums(values, m_ok - k, m_ok)
     before, _ = _window_sums(values, m_ok - spd - k, m_ok - spd)
-    x[:, 14] = np.where(ok, (recent - before) / k, np.nan) / div
-    x[:, 15] = np.log10(div)
-    x[:, 16] = weather_then[0]
-    x[:, 17] = temp - weather_then[0]
+    x[..., 14] = np.where(ok, (recent - before) / k, np.nan) / div
+    x[..., 15] = np.log10(div)
+    x[..., 16] = weather_then[0]
+    x[..., 17] = temp - weather_then[0]
     with np.errstate(divide="ignore", invalid="ignore"):
-        x[:, 18] = np.where(weather_then[2] > 1.0, weather_then[1] / weather_then[2], 0.0)
-    x[:, 18][np.isnan(weather_then[2])] = np.nan
-    x[:, 19] = day_off
-    x[:, 20] = same_type[0] / div
-    return x, scale
+        x[..., 18] = np.where(weather_then[2] > 1.0, weather_then[1] / weather_then[2], 0.0)
+    x[..., np.isnan(weather_then[2]), 18] = np.nan
+    x[..., 19] = day_off
+    x[..., 20] = same_type[..., 0, :] / div
+    return x, np.broadcast_to(scale, (*values.shape[:-1], n))

@@ -30,6 +30,7 @@ from datetime import datetime
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.offsets import Tick
 from scipy.signal import lfilter
 
 from p2penergy.agents.plan_input import AgentInputError
@@ -57,6 +58,10 @@ class WeatherErrorModel:
             raise AgentInputError("error_correlation_per_hour", "in [0, 1)")
 
 
+UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+"""Nanoseconds per unit of a DatetimeIndex's ``asi8`` (pandas 3 may hold us or s)."""
+
+
 def index_ns(index: pd.DatetimeIndex) -> np.ndarray:
     """UTC nanoseconds of a DatetimeIndex, whatever its unit (pandas 3 may use us or s)."""
     return index.as_unit("ns").asi8
@@ -69,11 +74,16 @@ def slot_length_ns(index: pd.DatetimeIndex, field: str) -> int:
     if len(index) < 2:
         raise AgentInputError(field, "at least two slots")
     ns = index.asi8  # the index's own unit (pandas 3 may use us or s): no converted copy
-    unit = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}[index.unit]
+    unit = UNIT_NS[index.unit]
     raw_step = int(ns[1] - ns[0])
-    if raw_step <= 0 or not (np.diff(ns) == raw_step).all():
+    if raw_step <= 0:
         raise AgentInputError(field, "regular, increasing slot starts without gaps")
     step = raw_step * unit
+    freq = index.freq
+    if isinstance(freq, Tick) and pd.Timedelta(freq).value == step:
+        return step  # an index with a fixed frequency is regular by pandas' own check (date_range, its slices)
+    if not (np.diff(ns) == raw_step).all():
+        raise AgentInputError(field, "regular, increasing slot starts without gaps")
     return step
 
 
