@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from p2penergy.agents.agent_forecasters import fit_agent_forecasters
 from p2penergy.agents.evaluation import day_ahead_issues, nmae_table, pinball_loss, quantile_scores
 from p2penergy.agents.forecast import CANDIDATES, SelectedForecaster, SevenDayMean, SevenDayMedian, slots_of_day
 from p2penergy.agents.plan_input import AgentInputError
@@ -121,3 +122,9 @@ def test_bad_settings_name_the_field() -> None:
         with pytest.raises(AgentInputError) as info:
             SelectedForecaster(**kwargs)
         assert info.value.field == name
+
+
+def test_the_agents_forecaster_is_named_or_refused(community) -> None:
+    with pytest.raises(AgentInputError) as info:
+        fit_agent_forecasters(community[1], None, CUTOFF, 0, forecaster="seven_day")
+    assert info.value.field == "forecaster"

@@ -103,3 +103,18 @@ def test_net_quantiles_combine_load_and_pv_as_independent_errors():
     assert net[1] == pytest.approx(100.0)
     assert net[0] == pytest.approx(100.0 - np.hypot(200.0, 100.0))
     assert net[2] == pytest.approx(100.0 + np.hypot(400.0, 300.0))
+
+
+def test_the_fixed_hedge_trades_fixed_shares_of_the_plan_whatever_the_quantiles():
+    # the agents before issue 14 (``--agents point-forecasts``): 70 % of a deficit, 80 % of a surplus
+    a, obs = agent(pv=True)
+    a.config = AgentConfig(hedge="fixed")
+    obs = with_quantiles(obs, [300, 500, 900], [0, 2500, 2600])
+    a._reference = Decimal(27)
+    assert wanted(a._positions(plan(1000, 0), obs, 0, 0, 0), BUY_SIDE) == 700
+    assert wanted(a._positions(plan(0, 2000), obs, 0, 0, 0), SELL_SIDE) == 1600
+    assert wanted(a._positions(plan(0, 2000), obs, 0, 0, 1000), SELL_SIDE) == 600  # less what was sold
+    with pytest.raises(ValueError, match="hedge"):
+        AgentConfig(hedge="half")
+    with pytest.raises(ValueError, match="fixed_hedge"):
+        AgentConfig(fixed_hedge=(0.7, 1.5))

@@ -57,6 +57,9 @@ GREEN_PREMIUM_SHARE_OF_BAND = Decimal("0.02")
 # Green mode's budget per plan horizon: the premium on this much energy (20 kWh, about a home's
 # purchases over the plan's day and a half: 20 JPY on the JPY market, as before).
 GREEN_BUDGET_KWH = 20.0
+# How a home without storage sizes its trade against forecast error (AgentConfig.hedge): the
+# newsvendor quantile of its net position, or fixed shares of the plan's net (before issue 14).
+HEDGES = ("quantile", "fixed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,11 @@ class AgentConfig:
     minimises its expected cost, not its point forecast (:func:`hedge_shift`). A battery
     absorbs errors, and a car's charging follows its plan, so they trade their whole planned
     position; so does the office, whose load is far larger than any purchase.
+    ``hedge = "fixed"`` replaces that rule by fixed shares ``fixed_hedge`` (buy, sell) of the
+    planned deficit and surplus: the agents before issue 14 traded 70 % and 80 %, a guess at the
+    asymmetry of the costs of an error (kept for the ablation; ``p2penergy simulate --agents
+    point-forecasts``). ``forecaster``: what the agents' kit forecasts with
+    (:data:`~p2penergy.agents.agent_forecasters.AGENT_FORECASTERS`).
 
     ``peak_margin``: the office plans to keep every slot's import this share below the month's
     peak so far (a slot forecast just under the peak may set a new one: measured on the scenario,
@@ -139,7 +147,15 @@ class AgentConfig:
     peak_forecast_error: float = 0.05
     peak_risk_min: float = 0.05
     v2b_spare_hours: float = 1.2
+    hedge: str = "quantile"
+    fixed_hedge: tuple[float, float] = (0.7, 0.8)
+    forecaster: str = "selected"
 
+    def __post_init__(self) -> None:
+        if self.hedge not in HEDGES:
+            raise ValueError(f"hedge: one of {', '.join(HEDGES)}, got {self.hedge!r}")
+        if not all(0 <= share <= 1 for share in self.fixed_hedge) or len(self.fixed_hedge) != 2:
+            raise ValueError(f"fixed_hedge: (buy share, sell share), each in [0, 1], got {self.fixed_hedge!r}")
 
     def for_market(self, settings: MarketSettings) -> AgentConfig:
         """This configuration with its currency amounts sized for ``settings``' price band."""
@@ -412,7 +428,9 @@ class TradingAgent:
         less what has already traded for the slot (``bought_wh`` / ``sold_wh``)."""
         p = self.participant
         net = float(result.p2p_buy_wh[k]) + float(result.v2b_buy_wh[k]) - float(result.p2p_sell_wh[k])
-        if p.battery is None and p.kind == HOME_KIND and net != 0:
+        if p.battery is None and p.kind == HOME_KIND and net != 0 and self.config.hedge == "fixed":
+            net *= self.config.fixed_hedge[0] if net > 0 else self.config.fixed_hedge[1]
+        elif p.battery is None and p.kind == HOME_KIND and net != 0:
             # the cost-minimising quantile of the net position, on the side the plan trades
             traded = net + hedge_shift(obs, k, self._critical_fractile(obs, k))
             net = max(traded, 0.0) if net > 0 else min(traded, 0.0)

@@ -23,7 +23,8 @@ def simulate_command(
     mechanism: Annotated[str, typer.Option(help="cda | pay-as-clear | pay-as-bid")] = "cda",
     out: Annotated[Path | None, typer.Option(help="Output folder (default: runs/<scenario>-<period>).")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of data, agents, market (default: scenario's).")] = None,
-    agents: Annotated[str, typer.Option(help="demonstration | best")] = "demonstration",
+    agents: Annotated[str, typer.Option(
+        help="demonstration | best | point-forecasts (forecasts and fixed hedge before issue 14)")] = "demonstration",
     chain_url: Annotated[str | None, typer.Option(help="JSON-RPC node for slot commits (default: in-process); needs "
                                                        "the operator's key: --operator-keystore.")] = None,
     operator_keystore: KeystoreOption = None,

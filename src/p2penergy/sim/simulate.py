@@ -42,6 +42,10 @@ AGENT_MODES: dict[str, tuple[AgentConfig, int]] = {
     # Measured, August 2020: within a few tenths of a point of the default for all
     # participants (README); prosumers gain, consumers lose a little.
     "best": (AgentConfig(revise_slots=1), 1),
+    # the demonstration's agents with the forecasting and hedging before issue 14, for the ablation:
+    # one gradient-boosting model per target for every site, point forecasts, and homes without
+    # storage trading a fixed 70 % of a forecast deficit and 80 % of a surplus
+    "point-forecasts": (AgentConfig(forecaster="gradient_boosting", hedge="fixed"), 4),
 }
 
 
@@ -131,13 +135,13 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     data = generate(scenario, start, min(scenario.period.end, next_month))
     community = build_community(scenario, data, seed, options.days, options.first_day)
     lap("data")
-    kit = fit_forecasters(community, seed)
+    agent_config, replan = AGENT_MODES[options.agents]
+    kit = fit_forecasters(community, seed, agent_config.forecaster)
     lap("learning")
     baseline = run_baseline(community)
     baseline_costs = month_costs(community, baseline, community.baseline_export_credit)
     lap("baseline")
     prov = ProvenanceHook(community)
-    agent_config, replan = AGENT_MODES[options.agents]
     if options.green:
         agent_config = replace(agent_config, mode="green")
     config = LoopConfig(mechanism=options.mechanism, replan_slots=options.replan_slots or replan, agent=agent_config)
@@ -176,8 +180,9 @@ def replace_period(scenario: Scenario, month: date) -> Any:
     return period.model_copy(update={"report_month": month, "start": start, "end": end})
 
 
-def fit_forecasters(community: Community, seed: int) -> ForecastKit:
-    """Load and PV models trained on the slots before the report month (walk-forward cut)."""
+def fit_forecasters(community: Community, seed: int, forecaster: str = "selected") -> ForecastKit:
+    """Load and PV models trained on the slots before the report month (walk-forward cut);
+    ``forecaster``: one of :data:`~p2penergy.agents.agent_forecasters.AGENT_FORECASTERS`."""
     index = community.index
     cutoff: datetime = community.slot(community.month.start)
     weather = weather_source(community.weather, community.weather_forecasts, seed)
@@ -186,6 +191,6 @@ def fit_forecasters(community: Community, seed: int) -> ForecastKit:
         for p in community.participants.values() if p.kind != CAR_KIND
     }
     pv_sites = frozenset(pid for pid in history if community.participants[pid].has_pv)
-    load, pv = fit_agent_forecasters(history, weather, cutoff, seed, community.days_off, pv_sites)
+    load, pv = fit_agent_forecasters(history, weather, cutoff, seed, community.days_off, pv_sites, forecaster)
     return ForecastKit(load=load, pv=pv, weather=weather)
 
