@@ -47,9 +47,10 @@ def order_lists(draw, tagged: bool = True, max_size: int = 25):
 
 
 def reference_cda(orders: list[Order]):
-    """O(n^2) straight reading of the README's CDA rules."""
+    """O(n^2) straight reading of the README's CDA rules: every field of every trade, in order,
+    and the self-trade cancellations ``(order id, open Wh)``."""
     resting: list[list] = []  # [order, remaining, seq]
-    trades = []
+    trades, cancels = [], []
     for seq, o in enumerate(orders):
         rem = o.energy_wh
         while rem > 0:
@@ -74,16 +75,23 @@ def reference_cda(orders: list[Order]):
                 break
             r = best[1]
             if r[0].participant == o.participant:  # self-trade prevention cancels the resting order
+                cancels.append((r[0].order_id, r[1]))
                 r[1] = 0
                 continue
             energy = min(rem, r[1])
-            price = r[0].price_per_kwh if o.side == "buy" else r[0].limit_for(o.tag)
             b, s = (o, r[0]) if o.side == "buy" else (r[0], o)
-            trades.append((b.order_id, s.order_id, energy, price))
+            level = preference_level(b.requirements, s.tag)
+            limit = b.limit_for(s.tag)
+            # the resting order's price; an incoming buy pays a premium only above its base price,
+            # an incoming sell is paid the resting buy's limit, all of its requirement's premium
+            price = r[0].price_per_kwh if o.side == "buy" else limit
+            premium = max(price - b.price_per_kwh, Decimal(0)) if o.side == "buy" else limit - b.price_per_kwh
+            trades.append((f"t{len(trades) + 1}", b.order_id, s.order_id, b.participant, s.participant, energy,
+                           price, premium, s.tag, level, limit, s.price_per_kwh))
             rem -= energy
             r[1] -= energy
         resting.append([o, rem, seq])
-    return trades
+    return trades, cancels
 
 
 @settings(max_examples=150, deadline=None)
@@ -91,7 +99,10 @@ def reference_cda(orders: list[Order]):
 def test_cda_matches_reference_and_invariants(orders):
     m = ContinuousMarket(S)
     trades = [t for o in orders for t in m.submit(o)]
-    assert [(t.buy_id, t.sell_id, t.energy_wh, t.price_per_kwh) for t in trades] == reference_cda(orders)
+    expected_trades, expected_cancels = reference_cda(orders)
+    assert [(t.trade_id, t.buy_id, t.sell_id, t.buyer, t.seller, t.energy_wh, t.price_per_kwh, t.premium_per_kwh,
+             t.tag, t.preference_level, t.buyer_limit_per_kwh, t.seller_limit_per_kwh) for t in trades] == expected_trades
+    assert m.book(SLOT).self_trade_cancels == expected_cancels
     by_id = {o.order_id: o for o in orders}
     filled: dict[str, int] = {}
     for t in trades:
