@@ -23,11 +23,11 @@ heap per tag class (sells) or per requirement list (buys), with lazy deletion.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
+from heapq import heapify, heappop, heappush
 
 from p2penergy.market.orders import BUY, Order
 from p2penergy.market.settings import MarketSettings
@@ -35,17 +35,45 @@ from p2penergy.market.tags import Requirement, Tag, preference_level
 from p2penergy.market.trades import Trade
 
 
-@dataclass(slots=True)
 class Resting:
-    """A resting order: its remaining Wh, its price in ticks and its time-priority number."""
+    """A resting order: its remaining Wh, its price in ticks and its time-priority number.
 
-    order: Order
-    remaining_wh: int
-    ticks: int
-    seq: int
+    ``live`` is true while the order rests in its book; heap entries of orders that were
+    filled, cancelled or replaced stay behind until they reach the top (lazy deletion).
+    """
+
+    __slots__ = ("live", "order", "remaining_wh", "seq", "ticks")
+
+    def __init__(self, order: Order, remaining_wh: int, ticks: int, seq: int) -> None:
+        self.order = order
+        self.remaining_wh = remaining_wh
+        self.ticks = ticks
+        self.seq = seq
+        self.live = True
+
+    def __repr__(self) -> str:
+        return f"Resting({self.order.order_id!r}, remaining_wh={self.remaining_wh}, ticks={self.ticks}, seq={self.seq})"
 
 
 Requirements = tuple[Requirement, ...]
+Entry = tuple[int, int, Resting]
+"""A heap entry: ``(price key in ticks, seq, resting)``; the key is the price for sells and
+minus the price for buys, so each heap's top is the best order; ``seq`` is unique, so two
+entries never compare their ``Resting``."""
+Heap = list[Entry]
+_new_trade = tuple.__new__  # Trade(*fields) without its keyword-parsing ``__new__``: one per fill
+
+
+class _Prices(dict[int, Decimal]):
+    """Exact prices by ticks, built once per tick count (``tick * ticks``)."""
+
+    def __init__(self, tick: Decimal) -> None:
+        super().__init__()
+        self.tick = tick
+
+    def __missing__(self, ticks: int) -> Decimal:
+        price = self[ticks] = self.tick * ticks
+        return price
 
 
 class SlotBook:
@@ -61,23 +89,28 @@ class SlotBook:
         slot_start: datetime,
         next_seq: Callable[[], int],
         next_trade_id: Callable[[], str],
+        gate: tuple[datetime, datetime] | None = None,
     ) -> None:
         self.settings = settings
         self.slot_start = slot_start
+        # the slot's gate window (UTC), kept here for the exchange's per-order gate check
+        self.gate_open, self.gate_close = gate or (settings.gate_open(slot_start), settings.gate_close(slot_start))
         self._next_seq = next_seq
         self._next_trade_id = next_trade_id
         self._tick = settings.price_tick_per_kwh
         self._live: dict[str, Resting] = {}
-        self._sells: dict[Tag, list[tuple[int, int, str]]] = {}
-        self._buys: dict[Requirements, list[tuple[int, int, str]]] = {}
+        self._sells: dict[Tag, Heap] = {}
+        self._buys: dict[Requirements, Heap] = {}
+        # every resting sell in one heap, built once some buy accepts every tag class at one level
+        self._all_sells: Heap | None = None
         # premium ticks per requirement list: levels -> premium ticks
         self._premium_ticks: dict[Requirements, tuple[int, ...]] = {}
         # (requirements, tag) -> level or None; filled lazily
         self._levels: dict[tuple[Requirements, Tag], int | None] = {}
         # matching plans, rebuilt only when a new tag class or requirement list appears
-        self._buy_plans: dict[Requirements, list[tuple[int, int, list[list[tuple[int, int, str]]]]]] = {}
-        self._sell_plans: dict[Tag, list[tuple[list[tuple[int, int, str]], int, int]]] = {}
-        self._prices: dict[int, Decimal] = {}
+        self._buy_plans: dict[Requirements, list[tuple[int, int, list[Heap]]]] = {}
+        self._sell_plans: dict[Tag, list[tuple[Heap, int, int]]] = {}
+        self._prices = _Prices(self._tick)
         self.self_trade_cancels: list[tuple[str, int]] = []  # (order id, open Wh), in order
 
     # -- queries --------------------------------------------------------------------
@@ -104,27 +137,48 @@ class SlotBook:
             book = levels[r.order.side]
             book[r.ticks] = book.get(r.ticks, 0) + r.remaining_wh
         return {
-            "buy": [(self._price(t), e) for t, e in sorted(levels["buy"].items(), reverse=True)],
-            "sell": [(self._price(t), e) for t, e in sorted(levels["sell"].items())],
+            "buy": [(self._prices[t], e) for t, e in sorted(levels["buy"].items(), reverse=True)],
+            "sell": [(self._prices[t], e) for t, e in sorted(levels["sell"].items())],
         }
 
     def best_bid(self) -> Decimal | None:
         """The highest resting buy price (base price, premiums not added), or ``None``: public data."""
-        tops = [r.ticks for r in (self._top(heap) for heap in self._buys.values()) if r is not None]
-        return self._price(max(tops)) if tops else None
+        tops = [heap[0][2].ticks for heap in self._buys.values() if _drop_stale(heap)]
+        return self._prices[max(tops)] if tops else None
 
     # -- commands -------------------------------------------------------------------
     def submit(self, order: Order, ticks: int) -> list[Trade]:
         """Match ``order`` (already validated, price ``ticks``) and rest any remainder."""
-        incoming = Resting(order, order.energy_wh, ticks, self._next_seq())
-        trades = self._match_buy(incoming) if order.side == BUY else self._match_sell(incoming)
-        if incoming.remaining_wh > 0:
-            self._rest(incoming)
+        seq = self._next_seq()
+        trades: list[Trade] = []
+        if order.side == BUY:
+            remaining = self._match_buy(order, ticks, trades) if self._sells else order.energy_wh
+            if remaining:
+                resting = self._live[order.order_id] = Resting(order, remaining, ticks, seq)
+                heap = self._buys.get(order.requirements)
+                if heap is None:
+                    heap = self._new_buy_class(order.requirements)
+                heappush(heap, (-ticks, seq, resting))
+        else:
+            remaining = self._match_sell(order, ticks, trades) if self._buys else order.energy_wh
+            if remaining:
+                resting = self._live[order.order_id] = Resting(order, remaining, ticks, seq)
+                entry = (ticks, seq, resting)
+                heap = self._sells.get(order.tag)
+                if heap is None:
+                    heap = self._sells[order.tag] = []
+                    self._buy_plans.clear()
+                heappush(heap, entry)
+                if self._all_sells is not None:
+                    heappush(self._all_sells, entry)
         return trades
 
     def cancel(self, order_id: str) -> Resting | None:
         """Remove a resting order; returns it (with what was left) or ``None``."""
-        return self._live.pop(order_id, None)
+        resting = self._live.pop(order_id, None)
+        if resting is not None:
+            resting.live = False
+        return resting
 
     def reduce(self, order_id: str, remaining_wh: int) -> None:
         """Lower a resting order's remaining energy in place; it keeps time priority."""
@@ -134,46 +188,44 @@ class SlotBook:
         resting.remaining_wh = remaining_wh
 
     # -- internals ------------------------------------------------------------------
-    def _price(self, ticks: int) -> Decimal:
-        price = self._prices.get(ticks)
-        if price is None:
-            price = self._prices[ticks] = self._tick * ticks
-        return price
-
-    def _rest(self, r: Resting) -> None:
-        self._live[r.order.order_id] = r
-        if r.order.side == BUY:
-            reqs = r.order.requirements
-            heap = self._buys.get(reqs)
-            if heap is None:
-                heap = self._buys[reqs] = []
-                self._premium_ticks[reqs] = self._premiums(reqs)
-                self._sell_plans.clear()
-            heapq.heappush(heap, (-r.ticks, r.seq, r.order.order_id))
-        else:
-            heap = self._sells.get(r.order.tag)
-            if heap is None:
-                heap = self._sells[r.order.tag] = []
-                self._buy_plans.clear()
-            heapq.heappush(heap, (r.ticks, r.seq, r.order.order_id))
+    def _new_buy_class(self, reqs: Requirements) -> Heap:
+        heap = self._buys[reqs] = []
+        self._premium_ticks[reqs] = self._premiums(reqs)
+        self._sell_plans.clear()
+        return heap
 
     def _premiums(self, reqs: Requirements) -> tuple[int, ...]:
         return tuple(int(q.premium_per_kwh / self._tick) for q in reqs) or (0,)
 
-    def _buy_plan(self, reqs: Requirements) -> list[tuple[int, int, list[list[tuple[int, int, str]]]]]:
-        """For a buy with ``reqs``: ``(level, premium ticks, sell heaps)`` by preference."""
+    def _buy_plan(self, reqs: Requirements) -> list[tuple[int, int, list[Heap]]]:
+        """For a buy with ``reqs``: ``(level, premium ticks, sell heaps)`` by preference.
+
+        A level that accepts every tag class searches the one heap of all sells instead of
+        the top of every class's heap (the same orders, so the same best one).
+        """
         plan = self._buy_plans.get(reqs)
         if plan is None:
             premiums = self._premiums(reqs)
-            by_level: dict[int, list[list[tuple[int, int, str]]]] = {}
+            by_level: dict[int, list[Heap]] = {}
             for tag, heap in self._sells.items():
                 level = self._level(reqs, tag)
                 if level is not None:
                     by_level.setdefault(level, []).append(heap)
-            plan = self._buy_plans[reqs] = [(lv, premiums[lv], by_level[lv]) for lv in sorted(by_level)]
+            plan = self._buy_plans[reqs] = []
+            for lv in sorted(by_level):
+                heaps = by_level[lv]
+                if len(heaps) > 1 and len(heaps) == len(self._sells):
+                    heaps = [self._every_sell()]
+                plan.append((lv, premiums[lv], heaps))
         return plan
 
-    def _sell_plan(self, tag: Tag) -> list[tuple[list[tuple[int, int, str]], int, int]]:
+    def _every_sell(self) -> Heap:
+        if self._all_sells is None:
+            self._all_sells = [entry for heap in self._sells.values() for entry in heap if entry[2].live]
+            heapify(self._all_sells)
+        return self._all_sells
+
+    def _sell_plan(self, tag: Tag) -> list[tuple[Heap, int, int]]:
         """For a sell with ``tag``: ``(buy heap, level, premium ticks)`` of every accepting class."""
         plan = self._sell_plans.get(tag)
         if plan is None:
@@ -193,97 +245,130 @@ class SlotBook:
             level = self._levels[key] = preference_level(reqs, tag)
             return level
 
-    def _top(self, heap: list[tuple[int, int, str]]) -> Resting | None:
-        """The best live entry of ``heap``, dropping stale entries on the way."""
-        live = self._live
-        while heap:
-            _, seq, oid = heap[0]
-            r = live.get(oid)
-            if r is not None and r.seq == seq:
-                return r
-            heapq.heappop(heap)
-        return None
-
-    def _fill(self, buy: Resting, sell: Resting, price_ticks: int, level: int, premium_ticks: int,
-              buyer_limit_ticks: int) -> Trade:
-        energy = min(buy.remaining_wh, sell.remaining_wh)
-        buy.remaining_wh -= energy
-        sell.remaining_wh -= energy
-        for r in (buy, sell):
-            if r.remaining_wh == 0 and r.order.order_id in self._live:
-                del self._live[r.order.order_id]
-        price = self._price
-        return Trade(
-            trade_id=self._next_trade_id(),
-            slot_start=self.slot_start,
-            buy_id=buy.order.order_id,
-            sell_id=sell.order.order_id,
-            buyer=buy.order.participant,
-            seller=sell.order.participant,
-            energy_wh=energy,
-            price_per_kwh=price(price_ticks),
-            premium_per_kwh=price(premium_ticks),
-            tag=sell.order.tag,
-            preference_level=level,
-            buyer_limit_per_kwh=price(buyer_limit_ticks),
-            seller_limit_per_kwh=price(sell.ticks),
-        )
-
     def _prevent_self_trade(self, resting: Resting) -> None:
         """Self-trade prevention: a participant's incoming order cancels its own resting
         order that it would otherwise trade with (the older one goes)."""
         del self._live[resting.order.order_id]
+        resting.live = False
         self.self_trade_cancels.append((resting.order.order_id, resting.remaining_wh))
 
-    def _match_buy(self, buy: Resting) -> list[Trade]:
-        trades: list[Trade] = []
-        if not self._sells:
-            return trades
-        top_of = self._top
-        for level, premium_ticks, heaps in self._buy_plan(buy.order.requirements):
-            limit = buy.ticks + premium_ticks
-            while buy.remaining_wh > 0:
+    def _match_buy(self, order: Order, ticks: int, trades: list[Trade]) -> int:
+        """Fill the incoming buy level by level; returns the Wh left. Each trade is at the
+        resting sell's price; the premium is what that price exceeds the buy's base price."""
+        remaining = order.energy_wh
+        buyer, buy_id, slot = order.participant, order.order_id, self.slot_start
+        live, prices, next_id = self._live, self._prices, self._next_trade_id
+        plan = self._buy_plans.get(order.requirements)
+        if plan is None:
+            plan = self._buy_plan(order.requirements)
+        for level, premium_ticks, heaps in plan:
+            limit = ticks + premium_ticks
+            while True:
                 if len(heaps) == 1:
-                    best = top_of(heaps[0])
+                    heap = heaps[0]
+                    while heap and not heap[0][2].live:
+                        heappop(heap)
+                    if not heap:
+                        break
+                    top = heap[0]
                 else:
-                    best = None
-                    for heap in heaps:
-                        top = top_of(heap)
-                        if top is not None and (best is None or (top.ticks, top.seq) < (best.ticks, best.seq)):
-                            best = top
-                if best is None or best.ticks > limit:
+                    top = None
+                    for h in heaps:
+                        while h and not h[0][2].live:
+                            heappop(h)
+                        if h and (top is None or h[0] < top):
+                            top, heap = h[0], h
+                    if top is None:
+                        break
+                price_ticks, _, sell = top
+                if price_ticks > limit:
                     break
-                if best.order.participant == buy.order.participant:
-                    self._prevent_self_trade(best)
+                sell_order = sell.order
+                if sell_order.participant == buyer:
+                    self._prevent_self_trade(sell)
+                    heappop(heap)
                     continue
-                premium = best.ticks - buy.ticks if best.ticks > buy.ticks else 0
-                trades.append(self._fill(buy, best, best.ticks, level, premium, limit))
-            if buy.remaining_wh == 0:
-                break
-        return trades
+                open_wh = sell.remaining_wh
+                energy = remaining if remaining < open_wh else open_wh
+                remaining -= energy
+                sell.remaining_wh = open_wh - energy
+                if energy == open_wh:
+                    del live[sell_order.order_id]
+                    sell.live = False
+                    heappop(heap)
+                price = prices[price_ticks]
+                trades.append(_new_trade(Trade, (
+                    next_id(), slot, buy_id, sell_order.order_id, buyer, sell_order.participant, energy,
+                    price, prices[price_ticks - ticks if price_ticks > ticks else 0], sell_order.tag, level,
+                    prices[limit], price,
+                )))
+                if remaining == 0:
+                    return 0
+        return remaining
 
-    def _match_sell(self, sell: Resting) -> list[Trade]:
-        trades: list[Trade] = []
-        candidates = self._sell_plan(sell.order.tag)
-        while sell.remaining_wh > 0:
-            best: Resting | None = None
-            best_key = (0, 0)
-            best_level = best_premium = 0
-            for heap, level, premium in candidates:
-                top = self._top(heap)
-                if top is None:
-                    continue
-                key = (-(top.ticks + premium), top.seq)
-                if best is None or key < best_key:
-                    best, best_key, best_level, best_premium = top, key, level, premium
-            if best is None or best.ticks + best_premium < sell.ticks:
+    def _match_sell(self, order: Order, ticks: int, trades: list[Trade]) -> int:
+        """Fill the incoming sell from the accepting buys, highest limit first; returns the
+        Wh left. Each trade is at the resting buy's limit for this tag, premium included."""
+        remaining = order.energy_wh
+        seller, sell_id, tag, slot = order.participant, order.order_id, order.tag, self.slot_start
+        live, prices, next_id = self._live, self._prices, self._next_trade_id
+        candidates = self._sell_plans.get(tag)
+        if candidates is None:
+            candidates = self._sell_plan(tag)
+        seller_price = prices[ticks]
+        single = candidates[0] if len(candidates) == 1 else None
+        while True:
+            if single is not None:
+                heap, level, premium = single
+                while heap and not heap[0][2].live:
+                    heappop(heap)
+                if not heap:
+                    break
+                key, _, buy = heap[0]
+                key -= premium
+            else:
+                buy = None
+                for h, lv, pr in candidates:
+                    while h and not h[0][2].live:
+                        heappop(h)
+                    if h:
+                        k, seq, r = h[0]
+                        k -= pr
+                        if buy is None or k < key or (k == key and seq < buy.seq):
+                            buy, key, heap, level, premium = r, k, h, lv, pr
+                if buy is None:
+                    break
+            limit = -key  # the buy's price plus its premium for this tag
+            if limit < ticks:
                 break
-            if best.order.participant == sell.order.participant:
-                self._prevent_self_trade(best)
+            buy_order = buy.order
+            if buy_order.participant == seller:
+                self._prevent_self_trade(buy)
+                heappop(heap)
                 continue
-            limit = best.ticks + best_premium
-            trades.append(self._fill(best, sell, limit, best_level, best_premium, limit))
-        return trades
+            open_wh = buy.remaining_wh
+            energy = remaining if remaining < open_wh else open_wh
+            remaining -= energy
+            buy.remaining_wh = open_wh - energy
+            if energy == open_wh:
+                del live[buy_order.order_id]
+                buy.live = False
+                heappop(heap)
+            price = prices[limit]
+            trades.append(_new_trade(Trade, (
+                next_id(), slot, buy_order.order_id, sell_id, buy_order.participant, seller, energy,
+                price, prices[premium], tag, level, price, seller_price,
+            )))
+            if remaining == 0:
+                return 0
+        return remaining
+
+
+def _drop_stale(heap: Heap) -> bool:
+    """Pop entries of orders no longer resting off the top of ``heap``; true if one is left."""
+    while heap and not heap[0][2].live:
+        heappop(heap)
+    return bool(heap)
 
 
 def modified(order: Order, energy_wh: int, price_per_kwh: Decimal, submitted_at: datetime) -> Order:

@@ -22,7 +22,7 @@ from typing import Protocol
 from p2penergy.market.book import Resting, SlotBook, modified
 from p2penergy.market.call_auction import PAY_AS_BID, PAY_AS_CLEAR, clear_call, priority_order
 from p2penergy.market.errors import OrderError, OrderRejected
-from p2penergy.market.orders import Order, check_against
+from p2penergy.market.orders import Order, check_against, check_slot, price_ticks
 from p2penergy.market.settings import MarketSettings, to_utc
 from p2penergy.market.trades import Trade
 
@@ -66,41 +66,42 @@ class _Gates:
 
     def __init__(self, settings: MarketSettings) -> None:
         self.settings = settings
-        self._seen_ids: set[str] = set()
-        self._slot_of: dict[str, datetime] = {}
+        self._slot_of: dict[str, datetime] = {}  # every id this exchange accepted, and its slot
         self._closed: set[datetime] = set()
         self._windows: dict[datetime, tuple[datetime, datetime]] = {}
         self._plain_ticks: dict[Decimal, int] = {}
-        self._seq = itertools.count(1)
-        self._trade_seq = itertools.count(1)
+        # C-level counters: time priority numbers and trade ids ("t1", "t2", ...)
+        self._next_seq = itertools.count(1).__next__
+        self._next_trade_id = map("t{}".format, itertools.count(1)).__next__
         self.last_self_trade_cancels: tuple[tuple[str, int], ...] = ()
-
-    def _next_seq(self) -> int:
-        return next(self._seq)
-
-    def _next_trade_id(self) -> str:
-        return f"t{next(self._trade_seq)}"
 
     def _admit(self, order: Order, now: datetime | None) -> int:
         """Validate ``order`` for this market and its gate at ``now`` (default: the order's
         ``submitted_at``); return its price in ticks.
 
-        Prices of plain orders and slot windows already checked are cached: the checks
-        are the same, only not repeated.
+        The checks of :func:`check_against`, each done once: prices of plain orders and
+        slots (with their gate windows) already checked are cached.
         """
-        ticks = None if order.requirements else self._plain_ticks.get(order.price_per_kwh)
+        ticks = self._ticks(order)
         window = self._windows.get(order.slot_start)
-        if ticks is None or window is None:
-            ticks = check_against(order, self.settings)
-            if not order.requirements:
-                self._plain_ticks[order.price_per_kwh] = ticks
+        if window is None:
+            check_slot(order.slot_start, self.settings)
             s = self.settings
             window = self._windows[order.slot_start] = (s.gate_open(order.slot_start), s.gate_close(order.slot_start))
-        if order.order_id in self._seen_ids:
+        if order.order_id in self._slot_of:
             raise OrderRejected(order.order_id, "id", "already used on this exchange")
         at = order.submitted_at if now is None else now
         if not window[0] <= at < window[1] or order.slot_start in self._closed:
             self._check_gate(order.order_id, order.slot_start, at)
+        return ticks
+
+    def _ticks(self, order: Order) -> int:
+        """The order's price in ticks after :func:`price_ticks`' checks (cached for plain orders)."""
+        if order.requirements:
+            return price_ticks(order, self.settings)
+        ticks = self._plain_ticks.get(order.price_per_kwh)
+        if ticks is None:
+            ticks = self._plain_ticks[order.price_per_kwh] = price_ticks(order, self.settings)
         return ticks
 
     def _check_gate(self, order_id: str, slot_start: datetime, now: datetime) -> None:
@@ -131,26 +132,41 @@ class ContinuousMarket(_Gates):
         self._books: dict[datetime, SlotBook] = {}
 
     def book(self, slot_start: datetime) -> SlotBook:
-        return self._book(to_utc(slot_start, "slot_start"))
-
-    def _book(self, slot_start: datetime) -> SlotBook:
-        """The book of a slot given by its UTC start (an order's ``slot_start`` is)."""
+        """The book of a slot (an empty one, not kept, if no order for it was accepted)."""
+        slot_start = to_utc(slot_start, "slot_start")
         book = self._books.get(slot_start)
-        if book is None:
-            book = self._books[slot_start] = SlotBook(
-                self.settings, slot_start, self._next_seq, self._next_trade_id
-            )
-        return book
+        return self._new_book(slot_start) if book is None else book
+
+    def _new_book(self, slot_start: datetime) -> SlotBook:
+        s = self.settings
+        return SlotBook(s, slot_start, self._next_seq, self._next_trade_id,
+                        gate=(s.gate_open(slot_start), s.gate_close(slot_start)))
 
     def submit(self, order: Order, now: datetime | None = None) -> list[Trade]:
-        """Validate, match at once against resting orders, rest any remainder."""
-        ticks = self._admit(order, now)
-        self._seen_ids.add(order.order_id)
+        """Validate, match at once against resting orders, rest any remainder.
+
+        An order for a slot that already has a book needs no slot check (the book exists only
+        after :func:`check_slot` passed for it, and its slot is not closed): the price checks
+        (cached), then as in ``_admit`` the id and the gate.
+        """
+        book = self._books.get(order.slot_start)
+        if book is None:  # the full checks
+            ticks = self._admit(order, now)
+            book = self._books[order.slot_start] = self._new_book(order.slot_start)
+        else:
+            ticks = None if order.requirements else self._plain_ticks.get(order.price_per_kwh)
+            if ticks is None:
+                ticks = self._ticks(order)
+            if order.order_id in self._slot_of:
+                raise OrderRejected(order.order_id, "id", "already used on this exchange")
+            at = order.submitted_at if now is None else now
+            if not book.gate_open <= at < book.gate_close:
+                self._check_gate(order.order_id, order.slot_start, at)
         self._slot_of[order.order_id] = order.slot_start
-        book = self._book(order.slot_start)
-        before = len(book.self_trade_cancels)
+        cancels = book.self_trade_cancels
+        before = len(cancels)
         trades = book.submit(order, ticks)
-        self.last_self_trade_cancels = tuple(book.self_trade_cancels[before:]) if book.self_trade_cancels else ()
+        self.last_self_trade_cancels = tuple(cancels[before:]) if len(cancels) > before else ()
         return trades
 
     def _find(self, order_id: str) -> tuple[SlotBook | None, Resting | None]:
@@ -223,7 +239,6 @@ class CallMarket(_Gates):
         """Collect ``order`` for its slot's auction. Ties in price are broken by the time the
         exchange received it (``now``), never by the ``submitted_at`` its sender wrote."""
         self._admit(order, now)
-        self._seen_ids.add(order.order_id)
         self._slot_of[order.order_id] = order.slot_start
         if now is not None and now != order.submitted_at:
             order = replace(order, submitted_at=now)

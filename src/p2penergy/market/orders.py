@@ -86,13 +86,24 @@ def check_against(order: Order, settings: MarketSettings) -> int:
     """Check ``order`` against the market's rules; return its price in ticks.
 
     Raises :class:`OrderError` naming the field. Every limit the order can reach
-    (price plus any premium) must lie in the price band.
+    (price plus any premium) must lie in the price band. The price is checked first
+    (:func:`price_ticks`), then the slot (:func:`check_slot`).
     """
-    tick = settings.price_tick_per_kwh
+    ticks = price_ticks(order, settings)
+    check_slot(order.slot_start, settings)
+    return ticks
+
+
+def price_ticks(order: Order, settings: MarketSettings) -> int:
+    """Check ``order``'s price and premiums against the market's tick and band; return the
+    price in ticks. Every limit the order can reach (price plus any premium) must lie in the band."""
     price = order.price_per_kwh
-    if price % tick != 0:
-        raise OrderError("price_per_kwh", f"a multiple of {tick} {settings.currency}/kWh, got {price}")
-    if not settings.price_min_per_kwh <= price <= settings.price_max_per_kwh:
+    ticks = settings.ticks_on_grid(price)
+    if ticks is None:
+        raise OrderError("price_per_kwh", f"a multiple of {settings.price_tick_per_kwh} {settings.currency}/kWh, "
+                                          f"got {price}")
+    min_ticks, max_ticks = settings.band_ticks
+    if not min_ticks <= ticks <= max_ticks:
         raise OrderError(
             "price_per_kwh",
             f"between {settings.price_min_per_kwh} and {settings.price_max_per_kwh} "
@@ -100,19 +111,25 @@ def check_against(order: Order, settings: MarketSettings) -> int:
         )
     for requirement in order.requirements:
         premium = requirement.premium_per_kwh
-        if premium % tick != 0:
-            raise OrderError("requirements.premium_per_kwh", f"a multiple of {tick}, got {premium}")
-        if price + premium > settings.price_max_per_kwh:
+        premium_ticks = settings.ticks_on_grid(premium)
+        if premium_ticks is None:
+            raise OrderError("requirements.premium_per_kwh", f"a multiple of {settings.price_tick_per_kwh}, "
+                                                             f"got {premium}")
+        if ticks + premium_ticks > max_ticks:
             raise OrderError(
                 "requirements.premium_per_kwh",
                 f"such that price + premium <= {settings.price_max_per_kwh} {settings.currency}/kWh, "
                 f"got {price} + {premium}",
             )
-    if not settings.in_calendar(order.slot_start):
+    return ticks
+
+
+def check_slot(slot_start: datetime, settings: MarketSettings) -> None:
+    """Check that ``slot_start`` is a slot of the market's calendar, on its slot grid."""
+    if not settings.in_calendar(slot_start):
         raise OrderError("slot_start", f"a slot in the market's calendar, {settings.calendar_text()}; "
-                                       f"got {order.slot_start.isoformat()}")
-    if not settings.is_slot_start(order.slot_start):
+                                       f"got {slot_start.isoformat()}")
+    if not settings.is_slot_start(slot_start):
         raise OrderError(
             "slot_start", f"the start of a {settings.slot_minutes}-minute slot in {settings.timezone}"
         )
-    return int(price / tick)

@@ -57,6 +57,9 @@ class MarketSettings:
     mechanism: str = "cda"
     name: str = "higashi-fuji-2020"
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
+    # the tick as a fraction (numerator, denominator) and the band in ticks: exact integer checks per order
+    _tick_ratio: tuple[int, int] = field(init=False, repr=False, compare=False)
+    _band_ticks: tuple[int, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not (isinstance(self.currency, str) and self.currency.isalpha()
@@ -87,6 +90,9 @@ class MarketSettings:
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise MarketConfigError("timezone", f"an IANA zone such as Asia/Tokyo, got {self.timezone!r}") from exc
         object.__setattr__(self, "tz", tz)
+        object.__setattr__(self, "_tick_ratio", self.price_tick_per_kwh.as_integer_ratio())
+        object.__setattr__(self, "_band_ticks", (self.price_to_ticks(self.price_min_per_kwh),
+                                                 self.price_to_ticks(self.price_max_per_kwh)))
 
     # -- construction -----------------------------------------------------------------
     @classmethod
@@ -234,6 +240,18 @@ class MarketSettings:
     def price_to_ticks(self, price_per_kwh: Decimal) -> int:
         """Exact conversion; the caller has checked the price lies on the tick grid."""
         return int(price_per_kwh / self.price_tick_per_kwh)
+
+    def ticks_on_grid(self, price_per_kwh: Decimal) -> int | None:
+        """The price in ticks if it is a whole number of ticks, else ``None`` (exact, in integers)."""
+        num, den = price_per_kwh.as_integer_ratio()
+        tick_num, tick_den = self._tick_ratio
+        ticks, rest = divmod(num * tick_den, den * tick_num)
+        return None if rest else ticks
+
+    @property
+    def band_ticks(self) -> tuple[int, int]:
+        """``price_min_per_kwh`` and ``price_max_per_kwh`` in ticks."""
+        return self._band_ticks
 
     def ticks_to_price(self, ticks: int) -> Decimal:
         return self.price_tick_per_kwh * ticks

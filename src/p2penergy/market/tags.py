@@ -10,7 +10,7 @@ energy, tagged or not; a buy order with no requirements at all accepts any energ
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from p2penergy.market.errors import OrderError
@@ -38,10 +38,21 @@ class Tag:
     """Origin attributes of offered energy, as sorted ``(name, value)`` pairs.
 
     Hashable: offers with equal tags form one *tag class* and are interchangeable
-    for every buyer.
+    for every buyer. The hash is computed once (books look tags up per order); pickling
+    rebuilds it, since string hashes differ between processes.
     """
 
     items: tuple[tuple[str, str], ...] = ()
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash(self.items))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[Tag], tuple[tuple[tuple[str, str], ...]]]:
+        return Tag, (self.items,)
 
     @classmethod
     def of(cls, attributes: Mapping[str, str] | None = None, /, **kwargs: str) -> Tag:
@@ -78,11 +89,22 @@ class Requirement:
     ``match`` maps attribute names to the set of accepted values (sorted tuples, so the
     requirement is hashable); an empty ``match`` accepts anything. ``premium_per_kwh``
     (currency/kWh, >= 0) raises the buyer's limit price for energy that meets this
-    requirement (and none before it in the buyer's list).
+    requirement (and none before it in the buyer's list). The hash is computed once,
+    like a :class:`Tag`'s.
     """
 
     match: tuple[tuple[str, tuple[str, ...]], ...] = ()
     premium_per_kwh: Decimal = Decimal(0)
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.match, self.premium_per_kwh)))
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __reduce__(self) -> tuple[type[Requirement], tuple[object, ...]]:
+        return Requirement, (self.match, self.premium_per_kwh)
 
     @classmethod
     def of(
