@@ -24,7 +24,7 @@ heap per tag class (sells) or per requirement list (buys), with lazy deletion.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 from heapq import heapify, heappop, heappush
@@ -35,31 +35,23 @@ from p2penergy.market.tags import Requirement, Tag, preference_level
 from p2penergy.market.trades import Trade
 
 
+@dataclass(frozen=True, slots=True)
 class Resting:
-    """A resting order: its remaining Wh, its price in ticks and its time-priority number.
+    """A resting order as its book holds it now: remaining Wh, price in ticks, time priority."""
 
-    ``live`` is true while the order rests in its book; heap entries of orders that were
-    filled, cancelled or replaced stay behind until they reach the top (lazy deletion).
-    """
-
-    __slots__ = ("live", "order", "remaining_wh", "seq", "ticks")
-
-    def __init__(self, order: Order, remaining_wh: int, ticks: int, seq: int) -> None:
-        self.order = order
-        self.remaining_wh = remaining_wh
-        self.ticks = ticks
-        self.seq = seq
-        self.live = True
-
-    def __repr__(self) -> str:
-        return f"Resting({self.order.order_id!r}, remaining_wh={self.remaining_wh}, ticks={self.ticks}, seq={self.seq})"
+    order: Order
+    remaining_wh: int
+    ticks: int
+    seq: int
 
 
 Requirements = tuple[Requirement, ...]
-Entry = tuple[int, int, Resting]
-"""A heap entry: ``(price key in ticks, seq, resting)``; the key is the price for sells and
-minus the price for buys, so each heap's top is the best order; ``seq`` is unique, so two
-entries never compare their ``Resting``."""
+Entry = list  # [price key in ticks, seq, open Wh, order]
+"""A resting order in its book: ``[key, seq, open Wh, order]``, one list shared by every heap
+that holds it. The key is the price in ticks for sells and minus it for buys, so a heap's top
+is its best order; ``seq`` (time priority) is unique, so entries never compare further.
+An entry whose open Wh is 0 was filled or cancelled: it stays in its heaps until it reaches
+a top (lazy deletion)."""
 Heap = list[Entry]
 _new_trade = tuple.__new__  # Trade(*fields) without its keyword-parsing ``__new__``: one per fill
 
@@ -74,6 +66,11 @@ class _Prices(dict[int, Decimal]):
     def __missing__(self, ticks: int) -> Decimal:
         price = self[ticks] = self.tick * ticks
         return price
+
+
+def _view(entry: Entry) -> Resting:
+    key, seq, open_wh, order = entry
+    return Resting(order, open_wh, key if order.side != BUY else -key, seq)
 
 
 class SlotBook:
@@ -98,7 +95,7 @@ class SlotBook:
         self._next_seq = next_seq
         self._next_trade_id = next_trade_id
         self._tick = settings.price_tick_per_kwh
-        self._live: dict[str, Resting] = {}
+        self._live: dict[str, Entry] = {}
         self._sells: dict[Tag, Heap] = {}
         self._buys: dict[Requirements, Heap] = {}
         # every resting sell in one heap, built once some buy accepts every tag class at one level
@@ -122,10 +119,11 @@ class SlotBook:
 
     def resting(self) -> Iterator[Resting]:
         """Live resting orders in submission order."""
-        return iter(sorted(self._live.values(), key=lambda r: r.seq))
+        return iter(sorted((_view(e) for e in self._live.values()), key=lambda r: r.seq))
 
     def get(self, order_id: str) -> Resting | None:
-        return self._live.get(order_id)
+        entry = self._live.get(order_id)
+        return None if entry is None else _view(entry)
 
     def depth(self) -> dict[str, list[tuple[Decimal, int]]]:
         """Aggregated depth: per side, ``(price_per_kwh, energy_wh)`` best first.
@@ -133,7 +131,7 @@ class SlotBook:
         Buy prices are base prices (premiums not added); no participant data.
         """
         levels: dict[str, dict[int, int]] = {"buy": {}, "sell": {}}
-        for r in self._live.values():
+        for r in map(_view, self._live.values()):
             book = levels[r.order.side]
             book[r.ticks] = book.get(r.ticks, 0) + r.remaining_wh
         return {
@@ -143,7 +141,7 @@ class SlotBook:
 
     def best_bid(self) -> Decimal | None:
         """The highest resting buy price (base price, premiums not added), or ``None``: public data."""
-        tops = [heap[0][2].ticks for heap in self._buys.values() if _drop_stale(heap)]
+        tops = [-heap[0][0] for heap in self._buys.values() if _drop_stale(heap)]
         return self._prices[max(tops)] if tops else None
 
     # -- commands -------------------------------------------------------------------
@@ -154,16 +152,15 @@ class SlotBook:
         if order.side == BUY:
             remaining = self._match_buy(order, ticks, trades) if self._sells else order.energy_wh
             if remaining:
-                resting = self._live[order.order_id] = Resting(order, remaining, ticks, seq)
+                entry = self._live[order.order_id] = [-ticks, seq, remaining, order]
                 heap = self._buys.get(order.requirements)
                 if heap is None:
                     heap = self._new_buy_class(order.requirements)
-                heappush(heap, (-ticks, seq, resting))
+                heappush(heap, entry)
         else:
             remaining = self._match_sell(order, ticks, trades) if self._buys else order.energy_wh
             if remaining:
-                resting = self._live[order.order_id] = Resting(order, remaining, ticks, seq)
-                entry = (ticks, seq, resting)
+                entry = self._live[order.order_id] = [ticks, seq, remaining, order]
                 heap = self._sells.get(order.tag)
                 if heap is None:
                     heap = self._sells[order.tag] = []
@@ -175,17 +172,19 @@ class SlotBook:
 
     def cancel(self, order_id: str) -> Resting | None:
         """Remove a resting order; returns it (with what was left) or ``None``."""
-        resting = self._live.pop(order_id, None)
-        if resting is not None:
-            resting.live = False
+        entry = self._live.pop(order_id, None)
+        if entry is None:
+            return None
+        resting = _view(entry)
+        entry[2] = 0
         return resting
 
     def reduce(self, order_id: str, remaining_wh: int) -> None:
         """Lower a resting order's remaining energy in place; it keeps time priority."""
-        resting = self._live[order_id]
-        if not 0 < remaining_wh <= resting.remaining_wh:
+        entry = self._live[order_id]
+        if not 0 < remaining_wh <= entry[2]:
             raise ValueError("reduce needs 0 < remaining_wh <= current remaining")
-        resting.remaining_wh = remaining_wh
+        entry[2] = remaining_wh
 
     # -- internals ------------------------------------------------------------------
     def _new_buy_class(self, reqs: Requirements) -> Heap:
@@ -203,38 +202,33 @@ class SlotBook:
         A level that accepts every tag class searches the one heap of all sells instead of
         the top of every class's heap (the same orders, so the same best one).
         """
-        plan = self._buy_plans.get(reqs)
-        if plan is None:
-            premiums = self._premiums(reqs)
-            by_level: dict[int, list[Heap]] = {}
-            for tag, heap in self._sells.items():
-                level = self._level(reqs, tag)
-                if level is not None:
-                    by_level.setdefault(level, []).append(heap)
-            plan = self._buy_plans[reqs] = []
-            for lv in sorted(by_level):
-                heaps = by_level[lv]
-                if len(heaps) > 1 and len(heaps) == len(self._sells):
-                    heaps = [self._every_sell()]
-                plan.append((lv, premiums[lv], heaps))
+        premiums = self._premiums(reqs)
+        by_level: dict[int, list[Heap]] = {}
+        for tag, heap in self._sells.items():
+            level = self._level(reqs, tag)
+            if level is not None:
+                by_level.setdefault(level, []).append(heap)
+        plan = self._buy_plans[reqs] = []
+        for lv in sorted(by_level):
+            heaps = by_level[lv]
+            if len(heaps) > 1 and len(heaps) == len(self._sells):
+                heaps = [self._every_sell()]
+            plan.append((lv, premiums[lv], heaps))
         return plan
 
     def _every_sell(self) -> Heap:
         if self._all_sells is None:
-            self._all_sells = [entry for heap in self._sells.values() for entry in heap if entry[2].live]
+            self._all_sells = [entry for heap in self._sells.values() for entry in heap if entry[2]]
             heapify(self._all_sells)
         return self._all_sells
 
     def _sell_plan(self, tag: Tag) -> list[tuple[Heap, int, int]]:
         """For a sell with ``tag``: ``(buy heap, level, premium ticks)`` of every accepting class."""
-        plan = self._sell_plans.get(tag)
-        if plan is None:
-            plan = []
-            for reqs, heap in self._buys.items():
-                level = self._level(reqs, tag)
-                if level is not None:
-                    plan.append((heap, level, self._premium_ticks[reqs][level]))
-            self._sell_plans[tag] = plan
+        plan = self._sell_plans[tag] = []
+        for reqs, heap in self._buys.items():
+            level = self._level(reqs, tag)
+            if level is not None:
+                plan.append((heap, level, self._premium_ticks[reqs][level]))
         return plan
 
     def _level(self, reqs: Requirements, tag: Tag) -> int | None:
@@ -245,12 +239,13 @@ class SlotBook:
             level = self._levels[key] = preference_level(reqs, tag)
             return level
 
-    def _prevent_self_trade(self, resting: Resting) -> None:
+    def _prevent_self_trade(self, entry: Entry) -> None:
         """Self-trade prevention: a participant's incoming order cancels its own resting
         order that it would otherwise trade with (the older one goes)."""
-        del self._live[resting.order.order_id]
-        resting.live = False
-        self.self_trade_cancels.append((resting.order.order_id, resting.remaining_wh))
+        order_id = entry[3].order_id
+        del self._live[order_id]
+        self.self_trade_cancels.append((order_id, entry[2]))
+        entry[2] = 0
 
     def _match_buy(self, order: Order, ticks: int, trades: list[Trade]) -> int:
         """Fill the incoming buy level by level; returns the Wh left. Each trade is at the
@@ -266,7 +261,7 @@ class SlotBook:
             while True:
                 if len(heaps) == 1:
                     heap = heaps[0]
-                    while heap and not heap[0][2].live:
+                    while heap and not heap[0][2]:
                         heappop(heap)
                     if not heap:
                         break
@@ -274,28 +269,28 @@ class SlotBook:
                 else:
                     top = None
                     for h in heaps:
-                        while h and not h[0][2].live:
+                        while h and not h[0][2]:
                             heappop(h)
                         if h and (top is None or h[0] < top):
                             top, heap = h[0], h
                     if top is None:
                         break
-                price_ticks, _, sell = top
+                price_ticks, _, open_wh, sell_order = top
                 if price_ticks > limit:
                     break
-                sell_order = sell.order
                 if sell_order.participant == buyer:
-                    self._prevent_self_trade(sell)
+                    self._prevent_self_trade(top)
                     heappop(heap)
                     continue
-                open_wh = sell.remaining_wh
-                energy = remaining if remaining < open_wh else open_wh
-                remaining -= energy
-                sell.remaining_wh = open_wh - energy
-                if energy == open_wh:
+                if remaining < open_wh:
+                    energy = remaining
+                    top[2] = open_wh - energy
+                else:
+                    energy = open_wh
+                    top[2] = 0
                     del live[sell_order.order_id]
-                    sell.live = False
                     heappop(heap)
+                remaining -= energy
                 price = prices[price_ticks]
                 trades.append(_new_trade(Trade, (
                     next_id(), slot, buy_id, sell_order.order_id, buyer, sell_order.participant, energy,
@@ -320,40 +315,42 @@ class SlotBook:
         while True:
             if single is not None:
                 heap, level, premium = single
-                while heap and not heap[0][2].live:
+                while heap and not heap[0][2]:
                     heappop(heap)
                 if not heap:
                     break
-                key, _, buy = heap[0]
-                key -= premium
+                top = heap[0]
+                key = top[0] - premium
             else:
-                buy = None
+                top = None
                 for h, lv, pr in candidates:
-                    while h and not h[0][2].live:
+                    while h and not h[0][2]:
                         heappop(h)
                     if h:
-                        k, seq, r = h[0]
-                        k -= pr
-                        if buy is None or k < key or (k == key and seq < buy.seq):
-                            buy, key, heap, level, premium = r, k, h, lv, pr
-                if buy is None:
+                        entry = h[0]
+                        k = entry[0] - pr
+                        if top is None or k < key or (k == key and entry[1] < top[1]):
+                            top, key, heap, level, premium = entry, k, h, lv, pr
+                if top is None:
                     break
             limit = -key  # the buy's price plus its premium for this tag
             if limit < ticks:
                 break
-            buy_order = buy.order
+            buy_order = top[3]
             if buy_order.participant == seller:
-                self._prevent_self_trade(buy)
+                self._prevent_self_trade(top)
                 heappop(heap)
                 continue
-            open_wh = buy.remaining_wh
-            energy = remaining if remaining < open_wh else open_wh
-            remaining -= energy
-            buy.remaining_wh = open_wh - energy
-            if energy == open_wh:
+            open_wh = top[2]
+            if remaining < open_wh:
+                energy = remaining
+                top[2] = open_wh - energy
+            else:
+                energy = open_wh
+                top[2] = 0
                 del live[buy_order.order_id]
-                buy.live = False
                 heappop(heap)
+            remaining -= energy
             price = prices[limit]
             trades.append(_new_trade(Trade, (
                 next_id(), slot, buy_order.order_id, sell_id, buy_order.participant, seller, energy,
@@ -366,7 +363,7 @@ class SlotBook:
 
 def _drop_stale(heap: Heap) -> bool:
     """Pop entries of orders no longer resting off the top of ``heap``; true if one is left."""
-    while heap and not heap[0][2].live:
+    while heap and not heap[0][2]:
         heappop(heap)
     return bool(heap)
 
