@@ -147,28 +147,7 @@ class SlotBook:
     # -- commands -------------------------------------------------------------------
     def submit(self, order: Order, ticks: int) -> list[Trade]:
         """Match ``order`` (already validated, price ``ticks``) and rest any remainder."""
-        seq = self._next_seq()
-        trades: list[Trade] = []
-        if order.side == BUY:
-            remaining = self._match_buy(order, ticks, trades) if self._sells else order.energy_wh
-            if remaining:
-                entry = self._live[order.order_id] = [-ticks, seq, remaining, order]
-                heap = self._buys.get(order.requirements)
-                if heap is None:
-                    heap = self._new_buy_class(order.requirements)
-                heappush(heap, entry)
-        else:
-            remaining = self._match_sell(order, ticks, trades) if self._buys else order.energy_wh
-            if remaining:
-                entry = self._live[order.order_id] = [ticks, seq, remaining, order]
-                heap = self._sells.get(order.tag)
-                if heap is None:
-                    heap = self._sells[order.tag] = []
-                    self._buy_plans.clear()
-                heappush(heap, entry)
-                if self._all_sells is not None:
-                    heappush(self._all_sells, entry)
-        return trades
+        return self._buy(order, ticks) if order.side == BUY else self._sell(order, ticks)
 
     def cancel(self, order_id: str) -> Resting | None:
         """Remove a resting order; returns it (with what was left) or ``None``."""
@@ -247,9 +226,11 @@ class SlotBook:
         self.self_trade_cancels.append((order_id, entry[2]))
         entry[2] = 0
 
-    def _match_buy(self, order: Order, ticks: int, trades: list[Trade]) -> int:
-        """Fill the incoming buy level by level; returns the Wh left. Each trade is at the
+    def _buy(self, order: Order, ticks: int) -> list[Trade]:
+        """Fill an incoming buy level by level, then rest what is left. Each trade is at the
         resting sell's price; the premium is what that price exceeds the buy's base price."""
+        seq = self._next_seq()
+        trades: list[Trade] = []
         remaining = order.energy_wh
         buyer, buy_id, slot = order.participant, order.order_id, self.slot_start
         live, prices, next_id = self._live, self._prices, self._next_trade_id
@@ -298,12 +279,19 @@ class SlotBook:
                     prices[limit], price,
                 )))
                 if remaining == 0:
-                    return 0
-        return remaining
+                    return trades
+        entry = live[buy_id] = [-ticks, seq, remaining, order]
+        heap = self._buys.get(order.requirements)
+        if heap is None:
+            heap = self._new_buy_class(order.requirements)
+        heappush(heap, entry)
+        return trades
 
-    def _match_sell(self, order: Order, ticks: int, trades: list[Trade]) -> int:
-        """Fill the incoming sell from the accepting buys, highest limit first; returns the
-        Wh left. Each trade is at the resting buy's limit for this tag, premium included."""
+    def _sell(self, order: Order, ticks: int) -> list[Trade]:
+        """Fill an incoming sell from the accepting buys, highest limit first, then rest what
+        is left. Each trade is at the resting buy's limit for this tag, premium included."""
+        seq = self._next_seq()
+        trades: list[Trade] = []
         remaining = order.energy_wh
         seller, sell_id, tag, slot = order.participant, order.order_id, order.tag, self.slot_start
         live, prices, next_id = self._live, self._prices, self._next_trade_id
@@ -357,8 +345,16 @@ class SlotBook:
                 price, prices[premium], tag, level, price, seller_price,
             )))
             if remaining == 0:
-                return 0
-        return remaining
+                return trades
+        entry = live[sell_id] = [ticks, seq, remaining, order]
+        heap = self._sells.get(tag)
+        if heap is None:
+            heap = self._sells[tag] = []
+            self._buy_plans.clear()
+        heappush(heap, entry)
+        if self._all_sells is not None:
+            heappush(self._all_sells, entry)
+        return trades
 
 
 def _drop_stale(heap: Heap) -> bool:
