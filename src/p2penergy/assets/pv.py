@@ -8,18 +8,22 @@ GHI (clear-sky GHI × clearness) is split into DNI and DHI with the Erbs model.
 Energy per slot is the mean AC power at the slot's midpoint times the slot length, in Wh,
 never negative. References: Ineichen & Perez (2002) doi:10.1016/S0038-092X(02)00045-2;
 Erbs et al. (1982) doi:10.1016/0038-092X(82)90302-4; Dobos, PVWatts v5 (NREL/TP-6A20-62641).
+
+pvlib (with the SciPy it imports: a fifth of the service's start-up) is imported by the functions
+that compute: the service and the commands that only read a scenario's PV specifications never
+load it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import pvlib
-from pvlib.location import Location
-from pvlib.modelchain import ModelChain
-from pvlib.pvsystem import PVSystem
+
+if TYPE_CHECKING:
+    from pvlib.location import Location
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +36,8 @@ class Site:
     timezone: str
 
     def location(self) -> Location:
+        from pvlib.location import Location
+
         return Location(self.latitude, self.longitude, tz=self.timezone, altitude=self.altitude_m)
 
 
@@ -82,6 +88,8 @@ def clear_sky(site: Site, index: pd.DatetimeIndex) -> pd.DataFrame:
 
 def all_sky(site: Site, index: pd.DatetimeIndex, ghi_w_m2: np.ndarray) -> pd.DataFrame:
     """Split all-sky GHI into DNI/DHI with Erbs; returns pvlib weather (midpoint-indexed)."""
+    import pvlib
+
     mid = slot_midpoints(index)
     solpos = site.location().get_solarposition(mid)
     ghi = pd.Series(np.asarray(ghi_w_m2, dtype=float), index=mid).clip(lower=0)
@@ -91,6 +99,10 @@ def all_sky(site: Site, index: pd.DatetimeIndex, ghi_w_m2: np.ndarray) -> pd.Dat
 
 def ac_energy_wh(site: Site, spec: PVSpec, weather: pd.DataFrame, slot_minutes: int) -> np.ndarray:
     """AC energy per slot [Wh, ≥ 0] from pvlib weather (``ghi``, ``dni``, ``dhi``, ``temp_air``)."""
+    import pvlib
+    from pvlib.modelchain import ModelChain
+    from pvlib.pvsystem import PVSystem
+
     nameplate_w = spec.kwp * 1000.0
     # PVWatts applies the lumped system losses to DC power: the same as derating pdc0.
     system = PVSystem(

@@ -5,6 +5,10 @@ fees, sent raw, and its events are read from its receipt (never by scanning logs
 The in-process chain has no disk of its own: it appends every raw transaction it sends
 to ``tx_log`` (JSON lines), and :meth:`Chain.replay_in_process` re-executes them on a
 fresh chain, which is how a finished run's embedded chain is audited.
+
+web3, eth-account and eth-abi (about a third of the service's start-up) are imported where a chain is
+connected, signed for or encoded for: the service without ``--chain-url`` and the commands that only
+name :class:`ChainError` never load them.
 """
 
 from __future__ import annotations
@@ -14,17 +18,14 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from eth_abi import encode as abi_encode
-from eth_account import Account
-from web3 import Web3
-from web3.exceptions import TransactionNotFound
-from web3.logs import DISCARD
+from typing import TYPE_CHECKING, Any
 
 from p2penergy.ledger.contract.build import load_artifact
 from p2penergy.ledger.hashing import keccak
 from p2penergy.ledger.keys import Key
+
+if TYPE_CHECKING:
+    from web3 import Web3
 
 EMBEDDED = "embedded"
 MAX_BATCH = 128  # the contract's bound on participants per register call and tags/devices per slot
@@ -93,7 +94,7 @@ class Chain:
     @classmethod
     def in_process(cls, operator: Key, tx_log: Path | None = None) -> Chain:
         from eth_tester import EthereumTester, PyEVMBackend
-        from web3 import EthereumTesterProvider
+        from web3 import EthereumTesterProvider, Web3
 
         w3 = Web3(EthereumTesterProvider(EthereumTester(PyEVMBackend())))
         _fund(w3, operator.address)
@@ -102,6 +103,8 @@ class Chain:
     @classmethod
     def connect(cls, url: str, operator: Key, read_only: bool = False) -> Chain:
         """A JSON-RPC node; unless ``read_only``, funds the operator from the node's first account if poor."""
+        from web3 import Web3
+
         w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": RPC_TIMEOUT_S}))
         if not w3.is_connected():
             raise ChainError(f"chain_url: no JSON-RPC node answers at {url}")
@@ -114,14 +117,15 @@ class Chain:
     @classmethod
     def replay_in_process(cls, tx_log: Path, operator: Key | None = None) -> Chain:
         """A fresh in-process chain with every raw transaction of ``tx_log`` re-executed."""
+        from eth_account import Account
+        from eth_tester import EthereumTester, PyEVMBackend
+        from web3 import EthereumTesterProvider, Web3
+
         lines = [json.loads(line) for line in tx_log.read_text(encoding="utf-8").splitlines() if line.strip()]
         if not lines:
             raise ChainError(f"{tx_log}: no transactions")
         sender = Account.recover_transaction(lines[0]["raw"])
         op = operator or Key("@operator", b"", sender)
-        from eth_tester import EthereumTester, PyEVMBackend
-        from web3 import EthereumTesterProvider
-
         w3 = Web3(EthereumTesterProvider(EthereumTester(PyEVMBackend())))
         _fund(w3, sender)
         chain = cls(w3, op, EMBEDDED)
@@ -138,6 +142,8 @@ class Chain:
 
     # -- transactions -------------------------------------------------------------------
     def _send_raw(self, raw: bytes, what: str) -> Any:
+        from web3.exceptions import TransactionNotFound
+
         tx_hash = "0x" + keccak(raw).hex()  # known before sending: a failed send may still land
         try:
             self.w3.eth.send_raw_transaction(raw)
@@ -176,6 +182,8 @@ class Chain:
         return ""
 
     def _transact(self, data: str, gas: int, what: str, to: str | None = None) -> Any:
+        from eth_account import Account
+
         if self._nonce is None:  # unknown after a failure: ask the node (which may still be away)
             try:
                 self._nonce = self.w3.eth.get_transaction_count(self.operator.address, "pending")
@@ -215,6 +223,8 @@ class Chain:
         return self.contract.address
 
     def attach(self, address: str) -> None:
+        from web3 import Web3
+
         if not self.w3.eth.get_code(Web3.to_checksum_address(address)):
             raise ChainError(f"contract: no code at {address} on {self.kind}")
         self.contract = self.w3.eth.contract(address=Web3.to_checksum_address(address), abi=self._artifact["abi"])
@@ -226,6 +236,9 @@ class Chain:
 
     def register(self, participants: dict[str, str]) -> list[dict[str, Any]]:
         """Register ``{participant id: address}``; return the ParticipantRegistered events."""
+        from web3 import Web3
+        from web3.logs import DISCARD
+
         events: list[dict[str, Any]] = []
         items = list(participants.items())
         for start in range(0, len(items), MAX_BATCH):
@@ -251,6 +264,8 @@ class Chain:
 
     def settled(self, receipt: Any, slot_start: int) -> tuple[str, int, dict[str, Any]]:
         """(tx hash, block, SlotCommitted args) of a commit's receipt."""
+        from web3.logs import DISCARD
+
         events = self.contract.events.SlotCommitted().process_receipt(receipt, errors=DISCARD)
         if len(events) != 1:
             raise ChainError(f"commit slot {slot_start}: receipt holds {len(events)} SlotCommitted events")
@@ -262,6 +277,9 @@ class Chain:
 
         From the next block on, only ``new_operator``'s key can register participants or commit slots.
         """
+        from web3 import Web3
+        from web3.logs import DISCARD
+
         if not Web3.is_address(new_operator) or int(new_operator, 16) == 0:
             raise ChainError(f"new operator: a non-zero 20-byte Ethereum address, got {new_operator!r}")
         self.ensure_operator()
@@ -274,6 +292,8 @@ class Chain:
 
     def operator_of(self) -> str:
         """The contract's current operator (checksummed)."""
+        from web3 import Web3
+
         if self.contract is None:
             raise ChainError("contract: deploy or attach first")
         return Web3.to_checksum_address(self.contract.functions.operator().call())
@@ -333,6 +353,8 @@ class TxSigner:
     tip: int
 
     def sign(self, data: str, gas: int) -> bytes:
+        from eth_account import Account
+
         tx = {"chainId": self.chain_id, "nonce": self.nonce, "gas": gas, "value": 0, "data": data,
               "maxFeePerGas": self.max_fee, "maxPriorityFeePerGas": self.tip, "type": 2, "to": self.to}
         self.nonce += 1
@@ -343,6 +365,8 @@ def commit_call(slot_start: int, orders_root: bytes, trades_root: bytes, certifi
                 journal_head: bytes, journal_seq: int, tag_energy_wh: dict[str, int],
                 device_certificates: list[tuple[str, int, int]]) -> tuple[str, int]:
     """Checked call data and gas bound of ``commit_slot``; names the device that over-claims."""
+    from eth_abi import encode as abi_encode
+
     tags = sorted(tag_energy_wh)
     devices = sorted(((id32(d), d, i, c) for d, i, c in device_certificates), key=lambda x: x[0])
     for a, b in itertools.pairwise(devices):
