@@ -105,3 +105,15 @@ def test_python_m_and_each_subcommand_help_in_a_real_process():
                          text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
     assert out.returncode == 0, out.stderr
     assert "--mechanism" in out.stdout
+
+
+def test_the_service_without_a_chain_loads_no_chain_client_and_no_pv_model():
+    """``p2penergy serve`` imports its app before it listens: the chain client (web3, eth-account) is
+    for ``--chain-url`` only and the PV model (pvlib, SciPy) for generating data, neither at start."""
+    code = ("import json, sys, p2penergy.service.app; "
+            "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0, out.stderr
+    loaded = set(json.loads(out.stdout))
+    assert "fastapi" in loaded  # the probe saw the service's imports
+    assert loaded & {"web3", "eth_account", "eth_abi", "py_ecc", "pvlib", "scipy"} == set()
