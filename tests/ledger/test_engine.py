@@ -15,6 +15,7 @@ from p2penergy.ledger import (
     Engine,
     Journal,
     JournalMismatch,
+    Modify,
     ReplayError,
     SignatureError,
     Wallets,
@@ -91,7 +92,7 @@ def test_a_replayed_or_altered_batch_is_refused_before_the_book_and_writes_nothi
     altered = replace(wallets.sign("a", [sell("x2", "a")]), entries=((sell("x2", "a", energy=9999), 1),))
     with pytest.raises(SignatureError, match="altered or forged"):
         engine.apply(altered, START - timedelta(hours=1))
-    assert engine.exchange.remaining_wh("x2") == 0
+    assert engine.exchange.remaining_wh("x2", "a") == 0
     assert engine.journal.head == before
 
 
@@ -127,7 +128,7 @@ def test_the_exchange_clock_decides_the_gate_not_the_clients_timestamp(engine, w
     # the client's clock runs late (its timestamp is past the gate); the exchange's is inside: accepted
     late_clock = sell("x2", "a", at=gate_close + timedelta(minutes=2))
     applied = engine.apply(wallets.sign_one(late_clock), gate_close - timedelta(minutes=1))
-    assert applied.accepted == [late_clock] and engine.exchange.remaining_wh("x2") == 100
+    assert applied.accepted == [late_clock] and engine.exchange.remaining_wh("x2", "a") == 100
     at = [json.loads(r.body)["at"] for r in rows_of(engine, "order", "reject")]
     assert at == [(gate_close + timedelta(seconds=1)).isoformat(), (gate_close - timedelta(minutes=1)).isoformat()]
     engine.commit_slot(START)
@@ -143,7 +144,7 @@ def test_self_trade_cancels_are_journalled_and_reported_to_the_owner(engine, wal
     assert [(t.sell_id, t.buyer) for t in applied.trades] == [("theirs", "a")]
     assert [(c.order_id, c.participant, c.remaining_wh, c.by) for c in applied.self_cancels] == [
         ("mine", "a", 300, "a-buy")]
-    assert engine.exchange.remaining_wh("mine") == 0
+    assert engine.exchange.remaining_wh("mine", "a") == 0
     [row] = rows_of(engine, "self_cancel")
     assert json.loads(row.body) == {"order_id": "mine", "participant": "a", "remaining_wh": 300, "by": "a-buy"}
     kinds = [r.kind for r in engine.journal.rows() if r.seq > row.seq - 2]
@@ -265,8 +266,80 @@ def test_a_journal_of_the_old_signing_format_is_refused_by_name(tmp_path):
     journal.append("genesis", {"format_version": 2, "chain": "none", "chain_id": 1, "contract": "0x" + "00" * 20,
                                "operator": "0x" + "00" * 20, "market": SETTINGS.to_mapping()})
     journal.flush()
-    with pytest.raises(JournalMismatch, match="format_version 2; this p2penergy reads format 3"):
+    with pytest.raises(JournalMismatch, match="format_version 2; this p2penergy reads formats 3 and 4"):
         Engine.open(journal)
     report = audit(journal, None)
     assert not report.ok and "format_version 2" in report.error
     journal.close()
+
+
+def _ids_attack(engine: Engine, wallets: Wallets) -> list:
+    """b takes a's predictable ids first (an order ``a-1``, a sell ``o-1`` it will trade with); a then
+    sends its own ``a-1``, a buy ``o-1`` and a sell ``a-2``; b tries to cancel and modify a's ``a-2``."""
+    at = START - timedelta(hours=1)
+    results = [engine.apply(wallets.sign_one(sell("a-1", "b", energy=50, price="20")), at),
+               engine.apply(wallets.sign_one(sell("o-1", "b", energy=80, price="10")), at),
+               engine.apply(wallets.sign_one(sell("a-1", "a", energy=100, price="11")), at),
+               engine.apply(wallets.sign_one(buy("o-1", "a", energy=80, price="12")), at),
+               engine.apply(wallets.sign_one(sell("a-2", "a", energy=60, price="11")), at)]
+    for action in (Cancel("a-2", "b", at), Modify("a-2", "b", 1, Decimal("11"), at), Cancel("never-used", "b", at)):
+        results.append(engine.apply(wallets.sign("b", [action]), at))
+    return results
+
+
+def test_order_ids_are_each_participants_own(engine, wallets, tmp_path):
+    """Issue 12: another participant cannot take an agent's predictable id first, nor touch or probe its
+    orders by id; the journal replays exactly (the audit re-applies every action)."""
+    took_a1, took_o1, own_a1, own_o1, own_a2, cancel_theirs, modify_theirs, cancel_none = _ids_attack(engine,
+                                                                                                       wallets)
+    assert took_a1.accepted and took_o1.accepted and own_a2.accepted
+    assert own_a1.accepted and own_a1.rejected == []  # a's id is a's, whatever b sent first
+    assert [(t.buy_id, t.buyer, t.sell_id, t.seller) for t in own_o1.trades] == [("o-1", "a", "o-1", "b")]
+    # b's cancel and modify of a's id find nothing, exactly as an id nobody used: b learns nothing
+    assert [(r.field, r.reason) for r in cancel_theirs.rejected] == [
+        ("id", "order 'a-2': id: no open order with this id")]
+    assert [(r.field, r.reason) for r in cancel_none.rejected] == [
+        ("id", "order 'never-used': id: no open order with this id")]
+    assert [(r.field, r.reason) for r in modify_theirs.rejected] == [
+        ("id", "order 'a-2': id: no open order with this id")]
+    assert engine.exchange.remaining_wh("a-2", "a") == 60 and engine.exchange.remaining_wh("a-2", "b") == 0
+    assert engine.exchange.remaining_wh("a-1", "a") == 100 and engine.exchange.remaining_wh("a-1", "b") == 50
+    # a's own cancel takes its own order, not b's
+    assert engine.apply(wallets.sign("a", [Cancel("a-1", "a", START - timedelta(hours=1))]),
+                        START - timedelta(hours=1)).cancelled_wh == 100
+    assert engine.exchange.remaining_wh("a-1", "b") == 50
+    # an id used twice by the same participant is refused, saying it is its own
+    again = engine.apply(wallets.sign_one(sell("a-1", "b", energy=5)), START - timedelta(hours=1))
+    assert [r.field for r in again.rejected] == ["id"] and "this participant" in again.rejected[0].reason
+    trade_rows = [json.loads(r.body) for r in rows_of(engine, "trade")]
+    assert [(b["buy_id"], b["buyer"], b["sell_id"], b["seller"]) for b in trade_rows] == [("o-1", "a", "o-1", "b")]
+    engine.commit_slot(START)
+    report = audited(engine, tmp_path / "run")
+    assert report.ok, report.error
+    rebuilt = replay(Journal(engine.journal.url))
+    assert [(t.buy_id, t.sell_id) for t in rebuilt.trades] == [("o-1", "o-1")]
+
+
+def test_a_format_3_journal_is_replayed_with_its_one_id_space(tmp_path):
+    """A journal written before ids were scoped (format 3) refused a second participant's use of an id;
+    it is replayed (and continued) by its own rule, so its refusals replay exactly."""
+    from p2penergy.ledger.audit import audit
+
+    url = f"sqlite:///{tmp_path / 'v3.sqlite'}"
+    journal = Journal(url)
+    journal.append("genesis", {"format_version": 3, "chain": "none", "chain_id": 1, "contract": "0x" + "00" * 20,
+                               "operator": "0x" + "00" * 20, "market": SETTINGS.to_mapping()})
+    journal.flush()
+    engine = Engine.open(journal)
+    wallets = Wallets(engine.domain, 11)
+    engine.register(wallets.add(["a", "b"]))
+    took_a1, _, own_a1, own_o1, _, cancel_theirs, _, _ = _ids_attack(engine, wallets)
+    assert took_a1.accepted and own_a1.rejected[0].reason == "order 'a-1': id: already used on this exchange"
+    assert own_o1.rejected and cancel_theirs.rejected[0].field == "participant"  # format 3 told these apart
+    engine.close_slot(START)
+    engine.close()
+    reopened = Engine.open(Journal(url))
+    assert reopened.exchange.remaining_wh("a-1", "b") == 0 and reopened.exchange.remaining_wh("a-2", "a") == 0
+    assert len(list(reopened.journal.rows())) > 8
+    report = audit(Journal(url), None)
+    assert report.ok, report.error

@@ -142,6 +142,53 @@ def test_refusals_tell_nothing_about_other_participants(lax: Server):
             {"price_per_kwh": "10.00", "energy_wh": 100}]
 
 
+def test_order_ids_are_each_participants_own(tmp_path: Path):
+    """Issue 12's attack: mallory sends the victim's next predictable order id first. The victim's order
+    is still accepted; mallory's answer is what any fresh id gets (it learns nothing); a cancel
+    addresses the caller's own order only; and a restart replays both orders under their ids."""
+    from p2penergy.ledger.actions import Cancel
+
+    with run_server(service_settings(tmp_path)) as srv:
+        register(srv.url, "victim", "mallory")
+        now = now_of(srv.url)
+        with srv.client() as c:
+            def post(o: Order, nonce: int) -> httpx.Response:
+                return c.post("/api/orders", json=signed_order(o, nonce))
+
+            def cancel(pid: str, order_id: str, nonce: int) -> httpx.Response:
+                s = sign_action(key(pid), _domain(), Cancel(order_id, pid, now), nonce)
+                return c.post(f"/api/orders/{order_id}/cancel", json={
+                    "participant": pid, "cancelled_at": now.isoformat(), "nonce": nonce,
+                    "signature": "0x" + s.signature.hex()})
+
+            def mine(pid: str) -> dict[str, tuple[str, int]]:
+                r = c.get("/api/me/orders", params={"status": "all"},
+                          headers=read_headers(key(pid), _domain(), "/api/me/orders", now, "status=all"))
+                return {o["order"]["order_id"]: (o["status"], o["remaining_wh"]) for o in r.json()}
+
+            taken = post(order("victim-0007", "mallory", "buy", 10, "5", now), 1000)
+            fresh = post(order("mallory-0007", "mallory", "buy", 10, "5", now), 1001)
+            assert taken.status_code == fresh.status_code == 201
+            assert {**taken.json(), "order_id": "-"} == {**fresh.json(), "order_id": "-"}
+            own = post(order("victim-0007", "victim", "sell", 100, "29", now), 1000)
+            assert own.status_code == 201 and own.json()["status"] == "open", own.text
+            # mallory's cancel of that id takes its own order, never the victim's
+            assert cancel("mallory", "victim-0007", 1002).json()["cancelled_wh"] == 10
+            gone, missing = cancel("mallory", "victim-0007", 1003), cancel("mallory", "never-used", 1004)
+            assert gone.status_code == missing.status_code == 404 and gone.json() == missing.json()
+            assert mine("victim")["victim-0007"] == ("open", 100)
+            assert mine("mallory")["victim-0007"] == ("cancelled", 0)
+            # an id the signer itself used is refused as such (409), telling nothing about others
+            again = post(order("victim-0007", "victim", "sell", 5, "29", now), 1001)
+            assert again.status_code == 409 and again.json()["field"] == "id"
+            assert "this participant" in again.json()["message"]
+        live = srv.app.state.live
+        with live.lock:
+            live._rebuild()  # memory rebuilt from the journal: the same orders under the same ids
+            assert live.status_of("victim", "victim-0007") == ("open", 100)
+            assert live.status_of("mallory", "victim-0007") == ("cancelled", 0)
+
+
 def test_limiter_state_is_bounded():
     """Buckets that have refilled are forgotten (no change in behaviour); at most ``max_keys`` are kept."""
     t = [0.0]

@@ -274,7 +274,8 @@ def _audit(journal: Journal, chain: Chain | None, report: AuditReport, check_rep
     if check_replay:
         genesis = genesis_of(first)
         domain = Domain(int(genesis["chain_id"]), str(genesis["contract"]))
-        engine = Engine(MarketSettings.from_mapping(genesis["market"]), journal, domain)
+        engine = Engine(MarketSettings.from_mapping(genesis["market"]), journal, domain,
+                        format_version=int(genesis["format_version"]))
         trades = _Count()
         engine.listener = trades
         engine.replay_rows(rows)

@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from p2penergy.ledger.actions import Action, Cancel, Modify, action_from_dict, action_to_dict, canonical_json
 from p2penergy.ledger.journal import GENESIS_PREV, Journal, JournalRow
 from p2penergy.ledger.merkle import leaf_hash, merkle_root
+from p2penergy.ledger.order_scope import ScopedExchange
 from p2penergy.ledger.signing import (
     CANONICAL_HINT,
     Admit,
@@ -61,16 +62,23 @@ from p2penergy.ledger.signing import (
     meter_digest,
     recover,
 )
-from p2penergy.market import Exchange, MarketSettings, Order, Trade, make_exchange
+from p2penergy.market import MarketSettings, Order, Trade, make_exchange
 from p2penergy.market.errors import MarketError
 from p2penergy.market.exchange import SlotClose
 
 if TYPE_CHECKING:
     from p2penergy.provenance import Registry, SiteSlot, SlotProvenance
 
-FORMAT_VERSION = 3
-"""3: every signed request is an EIP-712 struct (typed attributes and requirements, ``MeterReading``).
+FORMAT_VERSION = 4
+"""4: order ids are each participant's own (``ledger/order_scope.py``): two participants may use
+the same id, and a cancel or modify addresses the signer's order only. Rows are written as in
+format 3; what differs is which actions the exchange accepts, so a format 3 journal is replayed
+(and continued) with one id space per exchange, exactly as it was written.
+3: every signed request is an EIP-712 struct (typed attributes and requirements, ``MeterReading``).
 Format 2 journals (bytes32 JSON hashes, raw meter digests) are refused on open and by the audit."""
+READABLE_FORMATS = (3, 4)
+SCOPED_IDS_FROM = 4
+"""The first format whose order ids are scoped per participant."""
 ACTION_KINDS = ("order", "modify", "cancel")
 SIGNED_KINDS = (*ACTION_KINDS, "reject")
 ROOT_GROUP = {"order": "orders", "modify": "orders", "cancel": "orders", "reject": "orders",
@@ -228,7 +236,7 @@ class _Slot:
     certificates: list[bytes] = field(default_factory=list)
     tag_wh: dict[str, int] = field(default_factory=dict)
     trade_list: list[Trade] = field(default_factory=list)
-    order_ids: list[str] = field(default_factory=list)
+    order_ids: list[str] = field(default_factory=list)  # the exchange's keys (ScopedExchange.key)
     devices: list[str] = field(default_factory=list)
 
     def leaves(self, group: str) -> list[bytes]:
@@ -246,14 +254,17 @@ class Engine:
     """
 
     def __init__(self, settings: MarketSettings, journal: Journal, domain: Domain, committer: Committer | None = None,
-                 registry: Registry | None = None, listener: Listener | None = None) -> None:
+                 registry: Registry | None = None, listener: Listener | None = None,
+                 format_version: int = FORMAT_VERSION) -> None:
         self.settings = settings
         self.journal = journal
         self.domain = domain
         self.committer = committer
         self.registry = registry
         self.listener = listener
-        self.exchange: Exchange = make_exchange(settings)
+        self.format_version = format_version
+        # order ids per participant (format 4 on); a format 3 journal keeps its one id space
+        self.exchange = ScopedExchange(make_exchange(settings), scoped=format_version >= SCOPED_IDS_FROM)
         self.verifier = Verifier(domain)
         self.addresses: dict[str, str] = {}
         self.closed: set[int] = set()
@@ -295,7 +306,7 @@ class Engine:
         genesis = genesis_of(first)
         settings = MarketSettings.from_mapping(genesis["market"])
         engine = cls(settings, journal, Domain(int(genesis["chain_id"]), str(genesis["contract"])), committer,
-                     registry, listener)
+                     registry, listener, int(genesis["format_version"]))
         engine.replay_rows(_chained(first, rows))
         return engine
 
@@ -383,20 +394,21 @@ class Engine:
     def _slot_of_action(self, action: Action) -> int | None:
         if type(action) is Order:
             return unix_seconds(action.slot_start)
-        return self._slot_of_order.get(action.order_id)
+        return self._slot_of_order.get(self.exchange.key(action.participant, action.order_id))
 
     def _accepted(self, action: Action, body: dict[str, Any] | None, now: datetime,
                   row: JournalRow | None = None) -> None:
         """Book-keeping of an accepted action; journals ``body`` (live) or absorbs ``row`` (replay)."""
+        key = self.exchange.key(action.participant, action.order_id)
         if type(action) is Order:
             slot = unix_seconds(action.slot_start)
-            self._slot_of_order[action.order_id] = slot
+            self._slot_of_order[key] = slot
             state = self._slots[slot]
-            state.order_ids.append(action.order_id)
+            state.order_ids.append(key)
             if slot not in self.closed and slot not in self._open_books:
                 self._open_books[slot] = action.slot_start
         else:
-            slot = self._slot_of_order[action.order_id]  # the exchange accepted it: the order is known
+            slot = self._slot_of_order[key]  # the exchange accepted it: the order is known
         kind = _kind(action)
         if row is None:
             assert body is not None
@@ -410,7 +422,8 @@ class Engine:
         out = []
         for order_id, remaining in cancels:
             c = SelfTradeCancel(order_id, action.participant, remaining, action.order_id)
-            self._append("self_cancel", _self_cancel_body(c), self._slot_of_order.get(order_id), order_id)
+            self._append("self_cancel", _self_cancel_body(c),
+                         self._slot_of_order.get(self.exchange.key(action.participant, order_id)), order_id)
             out.append(c)
             if self.listener is not None:
                 self.listener.on_self_cancel(c)
@@ -579,8 +592,8 @@ class Engine:
     def _committed(self, slot: int, state: _Slot) -> None:
         self.committed.add(slot)
         self.closed.discard(slot)
-        for order_id in state.order_ids:
-            self._slot_of_order.pop(order_id, None)
+        for key in state.order_ids:
+            self._slot_of_order.pop(key, None)
         if self.listener is not None:
             self.listener.on_commit(slot)
 
@@ -767,10 +780,11 @@ def genesis_of(row: JournalRow) -> dict[str, Any]:
         int(body["chain_id"]), str(body["contract"])
     except (KeyError, TypeError, ValueError, MarketError) as exc:
         raise JournalMismatch(f"journal row 1 (genesis): malformed ({exc})") from exc
-    if body.get("format_version") != FORMAT_VERSION:
+    if body.get("format_version") not in READABLE_FORMATS:
         raise JournalMismatch(f"journal row 1 (genesis): format_version {body.get('format_version')!r}; this "
-                              f"p2penergy reads format {FORMAT_VERSION} only (its signatures are EIP-712 typed "
-                              "structs; a format 2 journal's are not): check it with the p2penergy that wrote it")
+                              f"p2penergy reads formats {' and '.join(map(str, READABLE_FORMATS))} only (their "
+                              "signatures are EIP-712 typed structs; a format 2 journal's are not): check it with "
+                              "the p2penergy that wrote it")
     return body  # type: ignore[no-any-return]
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from p2penergy.ledger.engine import Engine, JournalMismatch, Listener
 from p2penergy.ledger.journal import Journal
-from p2penergy.market import Exchange, MarketSettings, Trade
+from p2penergy.ledger.order_scope import ScopedExchange
+from p2penergy.market import MarketSettings, Trade
 
 __all__ = ["Balance", "JournalMismatch", "Replayed", "balances_of", "certificate_events", "replay", "settings_of"]
 
@@ -34,7 +35,7 @@ class Balance:
 
 @dataclass(slots=True)
 class Replayed:
-    exchange: Exchange
+    exchange: ScopedExchange
     trades: list[Trade] = field(default_factory=list)
     balances: dict[str, Balance] = field(default_factory=dict)
 

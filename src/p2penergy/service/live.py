@@ -60,6 +60,7 @@ from p2penergy.ledger.engine import (
 )
 from p2penergy.ledger.journal import Journal
 from p2penergy.ledger.keys import Key, operator_for, operator_label
+from p2penergy.ledger.order_scope import ScopedExchange
 from p2penergy.ledger.replay import Balance
 from p2penergy.ledger.signing import Domain, ReplayError, SignatureError, Signed
 from p2penergy.market import MarketSettings, Order, Trade
@@ -194,11 +195,12 @@ class LiveExchange(LiveQueries, Listener):
     def _load(self, journal: Journal) -> None:
         """(Re)build the engine and every view from the journal."""
         self.journal = journal
-        self.orders: dict[str, Order] = {}
-        self.cancelled: set[str] = set()
-        self.self_cancelled: dict[str, str] = {}  # order id -> the order of the same owner that cancelled it
-        self.mine: dict[str, list[str]] = defaultdict(list)
-        self.slot_orders: dict[datetime, set[str]] = defaultdict(set)
+        # orders are named (participant, order id): each participant's ids are its own (ledger/order_scope.py)
+        self.orders: dict[tuple[str, str], Order] = {}
+        self.cancelled: set[tuple[str, str]] = set()
+        self.self_cancelled: dict[tuple[str, str], str] = {}  # -> the order of the same owner that cancelled it
+        self.mine: dict[str, list[str]] = defaultdict(list)  # participant -> its order ids, in order
+        self.slot_orders: dict[datetime, set[tuple[str, str]]] = defaultdict(set)
         self.closed: set[datetime] = set()
         self.trades: list[Trade] = []
         self.trades_of: dict[str, list[Trade]] = defaultdict(list)
@@ -261,7 +263,7 @@ class LiveExchange(LiveQueries, Listener):
         return self.engine.domain
 
     @property
-    def exchange(self) -> Any:
+    def exchange(self) -> ScopedExchange:
         return self.engine.exchange
 
     @property
@@ -278,22 +280,23 @@ class LiveExchange(LiveQueries, Listener):
         return set(self.engine.sent) if self.chain is not None else set(self.engine.committed)
 
     def on_action(self, action: Action, now: datetime) -> None:
+        name = (action.participant, action.order_id)
         if isinstance(action, Order):
-            self.orders[action.order_id] = action
+            self.orders[name] = action
             self.mine[action.participant].append(action.order_id)
             if action.slot_start not in self.closed:
-                self.slot_orders[action.slot_start].add(action.order_id)
+                self.slot_orders[action.slot_start].add(name)
         elif isinstance(action, Modify):
-            old = self.orders[action.order_id]
-            self.orders[action.order_id] = Order(old.order_id, old.participant, old.side, old.slot_start,
-                                                 action.energy_wh, action.price_per_kwh, now, old.tag,
-                                                 old.requirements)
+            old = self.orders[name]
+            self.orders[name] = Order(old.order_id, old.participant, old.side, old.slot_start, action.energy_wh,
+                                      action.price_per_kwh, now, old.tag, old.requirements)
         else:
-            self.cancelled.add(action.order_id)
+            self.cancelled.add(name)
 
     def on_self_cancel(self, cancel: SelfTradeCancel) -> None:
-        self.cancelled.add(cancel.order_id)
-        self.self_cancelled[cancel.order_id] = cancel.by
+        name = (cancel.participant, cancel.order_id)
+        self.cancelled.add(name)
+        self.self_cancelled[name] = cancel.by
 
     def on_trades(self, trades: list[Trade]) -> None:
         for t in trades:
@@ -524,12 +527,12 @@ class LiveExchange(LiveQueries, Listener):
         self.commit_due(now)
         return done
 
-    def status_after(self, order_id: str, outcome: Outcome) -> tuple[str, int]:
+    def status_after(self, participant: str, order_id: str, outcome: Outcome) -> tuple[str, int]:
         """``status_of`` the order a command just made, unless memory was rebuilt since (503)."""
         with self.lock:
             if self.generation != outcome.generation:
                 raise ServiceError(503, "journal", "could not be written; the action was not accepted")
-            return self.status_of(order_id)
+            return self.status_of(participant, order_id)
 
     def commit_due(self, now: datetime | None = None) -> list[datetime]:
         """Commit every closed slot whose delivery ended ``meter_grace`` before ``now``."""

@@ -8,7 +8,8 @@ from decimal import Decimal
 from typing import Any
 
 from p2penergy.ledger.journal import Journal
-from p2penergy.market import Exchange, MarketSettings, Order, Trade
+from p2penergy.ledger.order_scope import ScopedExchange
+from p2penergy.market import MarketSettings, Order, Trade
 
 METER_FIELDS = ("load_wh", "pv_wh", "grid_import_wh", "grid_export_wh", "soc_wh")
 
@@ -18,14 +19,14 @@ class LiveQueries:
 
     lock: threading.RLock
     settings: MarketSettings
-    exchange: Exchange
+    exchange: ScopedExchange
     journal: Journal
     chain: Any
-    orders: dict[str, Order]
+    orders: dict[tuple[str, str], Order]  # (participant, order id): ids are each participant's own
     mine: dict[str, list[str]]
-    cancelled: set[str]
+    cancelled: set[tuple[str, str]]
     closed: set[datetime]
-    slot_orders: dict[datetime, set[str]]
+    slot_orders: dict[datetime, set[tuple[str, str]]]
     readings: dict[str, dict[datetime, dict[str, int]]]
     trades: list[Trade]
     committed: set[int]
@@ -51,31 +52,32 @@ class LiveQueries:
         with self.lock:
             out = []
             for oid in self.mine.get(participant, ()):
-                order = self.orders[oid]
+                order = self.orders[participant, oid]
                 if order.slot_start in self.closed:
                     continue
-                left = self.exchange.remaining_wh(oid)
+                left = self.exchange.remaining_wh(oid, participant)
                 if left > 0:
                     out.append((order, left))
             return out
 
-    def status_of(self, order_id: str) -> tuple[str, int]:
-        left = self.exchange.remaining_wh(order_id)
-        if order_id in self.cancelled:
+    def status_of(self, participant: str, order_id: str) -> tuple[str, int]:
+        """Status and open Wh of ``participant``'s order ``order_id``."""
+        left = self.exchange.remaining_wh(order_id, participant)
+        if (participant, order_id) in self.cancelled:
             return "cancelled", 0
         if left > 0:
             return "open", left
-        order = self.orders[order_id]
+        order = self.orders[participant, order_id]
         return ("expired" if order.slot_start in self.closed else "filled"), 0
 
     def depth(self, slot_start: datetime) -> dict[str, list[tuple[Decimal, int]]]:
         """Per side, ``(price, Wh)`` levels, best first; buy prices are base prices."""
         with self.lock:
             levels: dict[str, dict[Decimal, int]] = {"buy": {}, "sell": {}}
-            for oid in self.slot_orders.get(slot_start, ()):
-                left = self.exchange.remaining_wh(oid)
+            for pid, oid in self.slot_orders.get(slot_start, ()):
+                left = self.exchange.remaining_wh(oid, pid)
                 if left > 0:
-                    o = self.orders[oid]
+                    o = self.orders[pid, oid]
                     side = levels[o.side]
                     price = self.settings.ticks_to_price(self.settings.price_to_ticks(o.price_per_kwh))
                     side[price] = side.get(price, 0) + left

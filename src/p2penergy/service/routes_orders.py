@@ -62,7 +62,7 @@ async def submit_order(body: SignedOrderIn, ex: Live, commits: Commits) -> Order
     except FieldError as exc:
         raise ServiceError(422, exc.field, f"must be {exc.allowed}") from exc
     done = ex.submit(Signed(order, body.nonce, _signature(body.signature)), durable=False)
-    status, left = ex.status_after(order.order_id, done)
+    status, left = ex.status_after(order.participant, order.order_id, done)
     await commits.durable(done.seq, done.generation)  # acknowledged only once journaled
     return OrderAck(order_id=order.order_id, status=status, remaining_wh=left,
                     trades=[TradeOut.mine(t, order.participant) for t in done.trades],
@@ -92,7 +92,7 @@ async def modify_order(order_id: str, body: ModifyIn, ex: Live, commits: Commits
     """
     action = Modify(order_id, body.participant, body.energy_wh, body.price_per_kwh, body.modified_at)
     done = ex.modify(Signed(action, body.nonce, _signature(body.signature)), durable=False)
-    status, left = ex.status_after(order_id, done)
+    status, left = ex.status_after(body.participant, order_id, done)
     await commits.durable(done.seq, done.generation)
     return OrderAck(order_id=order_id, status=status, remaining_wh=left,
                     trades=[TradeOut.mine(t, body.participant) for t in done.trades],
@@ -108,9 +108,9 @@ def my_orders(who: Reader, ex: Live,
             return [MyOrder(order=OrderIn.of(o), status="open", remaining_wh=left) for o, left in ex.open_orders(who)]
         out = []
         for oid in ex.mine.get(who, ()):
-            st, left = ex.status_of(oid)
-            out.append(MyOrder(order=OrderIn.of(ex.orders[oid]), status=st, remaining_wh=left,  # type: ignore[arg-type]
-                               cancelled_by=ex.self_cancelled.get(oid)))
+            st, left = ex.status_of(who, oid)
+            out.append(MyOrder(order=OrderIn.of(ex.orders[who, oid]), status=st, remaining_wh=left,  # type: ignore[arg-type]
+                               cancelled_by=ex.self_cancelled.get((who, oid))))
         return out
 
 

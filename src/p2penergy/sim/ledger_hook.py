@@ -35,7 +35,7 @@ class LedgerAccess(InProcessAccess):
     def __init__(self, engine: Engine, wallets: Wallets, participant: str, tape: PriceTape,
                  sink: list[Trade], fills: Fills, on_order: Callable[[Order], None] | None = None,
                  on_cancel: Callable[[str, str, datetime], None] | None = None) -> None:
-        super().__init__(engine.exchange, participant, tape, on_order, on_cancel, fills)
+        super().__init__(engine.exchange.of(participant), participant, tape, on_order, on_cancel, fills)
         self._engine = engine
         self._wallets = wallets
         self._sink = sink
