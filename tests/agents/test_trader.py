@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,10 +19,12 @@ from p2penergy.agents.trader import (
     Observation,
     TradingAgent,
     critical_fractile,
+    gate_open_flags,
     hedge_shift,
     net_quantiles,
 )
 from p2penergy.community import HOME_KIND, Participant
+from p2penergy.market import MarketSettings
 
 
 def plan(buy: float, sell: float) -> Plan:
@@ -118,3 +122,21 @@ def test_the_fixed_hedge_trades_fixed_shares_of_the_plan_whatever_the_quantiles(
         AgentConfig(hedge="half")
     with pytest.raises(ValueError, match="fixed_hedge"):
         AgentConfig(fixed_hedge=(0.7, 1.5))
+
+
+def test_gate_flags_by_bisection_are_the_markets_gate_is_open_slot_by_slot():
+    # speed only (issue 16): the agent finds the run of open gates among its horizon's slots by
+    # bisection; it must say exactly what settings.gate_is_open says for every slot, at any instant
+    # (on a slot boundary, a gate's opening or closing instant, between them), on either market
+    rng = np.random.default_rng(16)
+    for settings in (MarketSettings(), MarketSettings.from_toml(Path(__file__).parents[2] / "markets" / "eu-15min.toml")):
+        slot = timedelta(minutes=settings.slot_minutes)
+        first = settings.slot_start_of(datetime(2020, 8, 3, 15, tzinfo=UTC))
+        starts = tuple(first + k * slot for k in range(200))
+        instants = [first + timedelta(seconds=int(s)) for s in rng.integers(-2 * 86_400, 4 * 86_400, 100)]
+        instants += [settings.gate_open(starts[40]), settings.gate_close(starts[40]), first]
+        instants += [settings.gate_close(starts[3]) - timedelta(microseconds=1)]
+        for now in instants:
+            for lo, hi in ((0, 200), (17, 113), (5, 6), (9, 9)):
+                window = starts[lo:hi]
+                assert gate_open_flags(settings, window, now) == [settings.gate_is_open(s, now) for s in window]

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+from bisect import bisect_left
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -45,6 +47,8 @@ from p2penergy.market import RENEWABLE_SOURCES, MarketSettings, Order, OrderReje
 from p2penergy.tariffs.retail import RetailTariff
 
 BUY_SIDE, SELL_SIDE = "buy", "sell"
+# What a buyer accepts by default: renewable sources first (no premium), then anything.
+_RENEWABLE_FIRST = (Requirement.of({"source": list(RENEWABLE_SOURCES)}), Requirement.any())
 # A car's plan keeps this much above its battery's floor: the physics stores whole Wh, rounding
 # what reaches the cells down and what leaves them up (at most 1 Wh a slot), so a plan that
 # arrives at the floor exactly would fall a few Wh short of its trip after a day of charging and
@@ -181,6 +185,10 @@ class TradingAgent:
         self.setpoints: dict[datetime, tuple[int, int]] = {}
         self.last_plan: Plan | None = None
         self._reference: Decimal | None = None
+        # per observation (the step's): the grid price per slot, the net position's quantiles per slot
+        self._grid_prices: tuple[Observation, np.ndarray] | None = None
+        self._net_quantiles: tuple[Observation, np.ndarray] | None = None
+        self._tags: dict[tuple[str, str, str, str], Tag] = {}
 
     # -- the step -----------------------------------------------------------------------
     def act(self, obs: Observation, market: MarketAccess) -> None:
@@ -196,8 +204,9 @@ class TradingAgent:
         bids = self._visible_bids(obs, starts, market, by_slot)
         # slots whose orders this step cancels and replaces from the fresh plan (near delivery, or
         # re-priced every step); elsewhere resting orders stay and count as commitments
-        revising = [settings.gate_is_open(slot, obs.now)
-                    and (k < self.config.revise_slots or slot in self._repriced) for k, slot in enumerate(starts)]
+        is_open = gate_open_flags(settings, starts, obs.now)
+        revising = [is_open[k] and (k < self.config.revise_slots or slot in self._repriced)
+                    for k, slot in enumerate(starts)]
         fills, committed = self._committed(starts, market, by_slot, revising)
         inp = self.plan_input(obs, settings.slot_minutes, reference, bids, committed)
         result = plan(inp)
@@ -210,11 +219,11 @@ class TradingAgent:
         sell_reserve = self._sell_reservation(obs, inp, settings)
         # a car's plan selling into a bid it sees (the office's peak bids)
         selling_into = ((bids is not None) & ~np.isnan(bids if bids is not None else np.zeros(len(starts)))
-                        & (result.p2p_sell_wh > 0))
+                        & (result.p2p_sell_wh > 0)).tolist()
         self._repriced = {slot for k, slot in enumerate(starts) if urgent[k] or selling_into[k]}
         strategy = self.config.strategy
         for k, slot in enumerate(starts):
-            if not settings.gate_is_open(slot, obs.now):
+            if not is_open[k]:
                 continue
             if slot in self._posted and not (revising[k] or urgent[k] or selling_into[k]):
                 continue  # urgent bids rise every step, and cars answer them at once
@@ -432,7 +441,7 @@ class TradingAgent:
             net *= self.config.fixed_hedge[0] if net > 0 else self.config.fixed_hedge[1]
         elif p.battery is None and p.kind == HOME_KIND and net != 0:
             # the cost-minimising quantile of the net position, on the side the plan trades
-            traded = net + hedge_shift(obs, k, self._critical_fractile(obs, k))
+            traded = net + hedge_shift(obs, k, self._critical_fractile(obs, k), self._net_quantiles_of(obs))
             net = max(traded, 0.0) if net > 0 else min(traded, 0.0)
         # what is still wanted on each side; energy already traded is never traded back
         buy = max(round(max(net, 0.0)) - bought_wh, 0)
@@ -458,21 +467,29 @@ class TradingAgent:
         offers: list[tuple[object, int]] = []
         if sell:
             if p.kind == CAR_KIND:
-                offers.append((Tag.of(source="phv", producer=p.id, device=p.id, site="office"), sell))
+                offers.append((self._tag("phv", p.id, "office"), sell))
             else:
                 solar = min(sell, max(0, round(float(obs.pv_wh[k] - obs.load_wh[k])))) if p.has_pv else 0
                 if solar:
-                    offers.append((Tag.of(source="solar", producer=p.id, device=p.pv_device or p.id, site=p.id), solar))
+                    offers.append((self._tag("solar", p.pv_device or p.id, p.id), solar))
                 if sell - solar:
                     source = "battery" if p.battery is not None else ("solar" if p.has_pv else "grid")
                     device = p.battery_id if p.battery is not None else (p.pv_device or p.id)
-                    offers.append((Tag.of(source=source, producer=p.id, device=device, site=p.id), sell - solar))
+                    offers.append((self._tag(source, device, p.id), sell - solar))
         wants.append((SELL_SIDE, offers))
         return wants
 
     def _requirements(self) -> tuple[Requirement, ...]:
         """Renewable sources preferred (no premium), anything else accepted."""
-        return (Requirement.of({"source": list(RENEWABLE_SOURCES)}), Requirement.any())
+        return _RENEWABLE_FIRST
+
+    def _tag(self, source: str, device: str, site: str) -> Tag:
+        """The tag of this participant's offers of ``source`` energy from ``device`` at ``site`` (built once)."""
+        key = (source, self.participant.id, device, site)
+        tag = self._tags.get(key)
+        if tag is None:
+            tag = self._tags[key] = Tag.of(source=source, producer=self.participant.id, device=device, site=site)
+        return tag
 
     def _order(self, slot: datetime, label: str, side: str, energy_wh: int, price: Decimal, now: datetime,
                tag: object = None, requirements: object = ()) -> Order:
@@ -504,14 +521,32 @@ class TradingAgent:
     def _grid_price_per_kwh(self, obs: Observation) -> np.ndarray:
         """Per horizon slot, the price of a utility kWh: the office's contract price of the slot's
         time band with fuel-cost adjustment and surcharge; a home's next-kWh retail price."""
+        cached = self._grid_prices
+        if cached is not None and cached[0] is obs:
+            return cached[1]
         p = self.participant
         t = p.office_tariff
         if t is None:
-            return np.full(len(obs.horizon), self._retail_per_kwh(obs))
-        month = obs.local_now.date()
-        extra = float(t.fuel_adjustment_rate(month) + t.surcharge_rate(month))
-        local = [ts.to_pydatetime() for ts in obs.horizon]
-        return np.array([float(x) for x in t.unit_prices(local)]) + extra
+            prices = np.full(len(obs.horizon), self._retail_per_kwh(obs))
+        else:
+            month = obs.local_now.date()
+            extra = float(t.fuel_adjustment_rate(month) + t.surcharge_rate(month))
+            local = [ts.to_pydatetime() for ts in obs.horizon]
+            prices = np.array([float(x) for x in t.unit_prices(local)]) + extra
+        prices.setflags(write=False)
+        self._grid_prices = (obs, prices)
+        return prices
+
+    def _net_quantiles_of(self, obs: Observation) -> np.ndarray | None:
+        """:func:`net_quantiles` of ``obs``'s load and PV quantiles over the horizon (computed once
+        per observation); ``None`` without quantiles."""
+        if obs.load_quantiles_wh is None or not obs.quantile_levels:
+            return None
+        cached = self._net_quantiles
+        if cached is None or cached[0] is not obs:
+            cached = self._net_quantiles = (obs, net_quantiles(obs.quantile_levels, obs.load_quantiles_wh,
+                                                               obs.pv_quantiles_wh))
+        return cached[1]
 
     def _buy_reservation(self, obs: Observation, inp: PlanInput, result: Plan,
                          ceiling: Decimal) -> tuple[list[Decimal], list[bool]]:
@@ -591,8 +626,20 @@ class TradingAgent:
         floor = p.buyback.price_per_kwh if p.buyback is not None else Decimal(0)
         if p.kind != CAR_KIND:
             return [floor] * len(obs.horizon)
-        return [max(floor, settings.floor_to_tick(Decimal(str(round(float(x), 4)))))
-                for x in inp.p2p_sell_price_per_kwh]
+        prices: dict[float, Decimal] = {}  # the same few prices recur over the horizon
+        for x in inp.p2p_sell_price_per_kwh.tolist():
+            if x not in prices:
+                prices[x] = max(floor, settings.floor_to_tick(Decimal(str(round(float(x), 4)))))
+        return [prices[x] for x in inp.p2p_sell_price_per_kwh.tolist()]
+
+
+def gate_open_flags(settings: MarketSettings, starts: Sequence[datetime], now: datetime) -> list[bool]:
+    """``settings.gate_is_open(slot, now)`` for each slot of ``starts`` (strictly increasing), from a
+    few of the market's own gate times: gates open and close in slot order (each a fixed offset from
+    the slot's start), so the open slots are one run, found by bisection."""
+    first = bisect_left(starts, True, key=lambda slot: settings.gate_close(slot) > now)
+    stop = bisect_left(starts, True, key=lambda slot: settings.gate_open(slot) > now)
+    return [first <= k < stop for k in range(len(starts))]
 
 
 def _same_book(current: list[tuple[str, OpenOrder]], wanted: list[Order]) -> bool:
@@ -638,7 +685,7 @@ def net_quantiles(levels: tuple[float, ...], load_q: np.ndarray, pv_q: np.ndarra
     return centre + spread
 
 
-def hedge_shift(obs: Observation, k: int, fractile: float) -> float:
+def hedge_shift(obs: Observation, k: int, fractile: float, net_q: np.ndarray | None = None) -> float:
     """How far (Wh) a home without storage moves its planned net trade for horizon slot ``k``
     (> 0 buy, < 0 sell) from its point forecast: ``q − (load − PV)`` of the point forecasts.
 
@@ -647,14 +694,18 @@ def hedge_shift(obs: Observation, k: int, fractile: float) -> float:
     sold back at buyback ``b``. Its expected cost is least where ``P(X ≤ q) = (r − p)/(r − b)``
     — the same fractile for a deficit bought and a surplus sold. ``q`` is read from the net's
     quantiles (:func:`net_quantiles`), linear between levels and held at the outermost ones; with
-    no quantiles it is the point forecast (no shift).
+    no quantiles it is the point forecast (no shift). ``net_q``: those quantiles over the whole
+    horizon when already computed (the same values, element by element).
     """
     point = float(obs.load_wh[k]) - float(obs.pv_wh[k])
     if obs.load_quantiles_wh is None or not obs.quantile_levels:
         return 0.0
-    pv = obs.pv_quantiles_wh[:, k] if obs.pv_quantiles_wh is not None else None
-    net = net_quantiles(obs.quantile_levels, obs.load_quantiles_wh[:, k:k + 1],
-                        pv[:, None] if pv is not None else None)[:, 0]
+    if net_q is not None:
+        net = net_q[:, k]
+    else:
+        pv = obs.pv_quantiles_wh[:, k] if obs.pv_quantiles_wh is not None else None
+        net = net_quantiles(obs.quantile_levels, obs.load_quantiles_wh[:, k:k + 1],
+                            pv[:, None] if pv is not None else None)[:, 0]
     return float(np.interp(fractile, obs.quantile_levels, net)) - point
 
 
