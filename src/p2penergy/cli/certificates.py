@@ -9,8 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from p2penergy.cli.output import fail
 
@@ -34,6 +32,8 @@ def certificates(
 
     ``--sankey`` draws participants by type (office, consumer, prosumer, car; from the run's
     results.json) or, with ``--per-site`` (or without results.json), one node per site."""
+    from rich.console import Console
+
     from p2penergy.formats.certificates_file import CertificateFileError, read_certificates
     from p2penergy.provenance.metrics import summarize
     from p2penergy.provenance.sankey import sankey_data, sankey_figure
@@ -170,6 +170,9 @@ def summary_csv(s: Summary) -> str:
 
 
 def print_summary(s: Summary) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console() if Console().is_terminal else Console(width=160)
     table = Table(title="Certificates of origin: metrics")
     for column in ("subject", "metric", "value", "detail"):

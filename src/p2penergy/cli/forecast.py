@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from p2penergy.cli.output import fail, wide_console
 
@@ -72,6 +71,8 @@ def _pct(value: float | None) -> str:
 
 
 def print_evaluation(result: MonthEvaluation, note: str = "") -> None:
+    from rich.table import Table
+
     from p2penergy.agents.month_evaluation import DAY_AHEAD_ISSUE_HOUR, MODELS
 
     console = wide_console()

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from p2penergy.cli.output import fail, wide_console
 
@@ -96,6 +95,8 @@ def result_json(result: BatchResult, settings: MarketSettings) -> dict[str, obje
 
 
 def print_result(result: BatchResult, settings: MarketSettings) -> None:
+    from rich.table import Table
+
     console = wide_console()
     cur = settings.currency
     table = Table(title=f"Trades ({result.mechanism})")

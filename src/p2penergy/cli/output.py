@@ -5,16 +5,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
 from typer.core import TyperGroup
 
 if TYPE_CHECKING:
     import click
+    from rich.console import Console
 
 
 def fail(message: str) -> typer.Exit:
     """Print ``message`` to standard error, unwrapped (so paths and field names stay whole);
     the caller raises the returned exit (code 2)."""
+    from rich.console import Console
+
     Console(stderr=True, soft_wrap=True).print(f"[bold red]error:[/] {message}", highlight=False)
     return typer.Exit(code=2)
 
@@ -35,5 +37,7 @@ class ReportingGroup(TyperGroup):
 
 def wide_console() -> Console:
     """A console that does not squeeze tables when output is piped."""
+    from rich.console import Console
+
     console = Console()
     return console if console.is_terminal else Console(width=160)

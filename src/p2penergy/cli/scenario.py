@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from p2penergy.cli.output import fail, wide_console
 
@@ -53,6 +52,7 @@ def show(
 ) -> None:
     """Print the sites with their month's load, PV, car energy and utility-only bill."""
     import numpy as np
+    from rich.table import Table
 
     from p2penergy.tariffs import home_bill, office_bill
 

@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from p2penergy.cli.operator import KeystoreOption, PasswordFileOption, load_operator
 from p2penergy.cli.output import fail, wide_console
@@ -38,6 +36,7 @@ def simulate_command(
              "default: the scenario's [baseline] export_credit.")] = None,
 ) -> None:
     """Simulate a month of P2P trading and report savings per group against the utility-only baseline."""
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from p2penergy.ledger.chain import ChainError
@@ -100,6 +99,8 @@ def simulate_command(
 
 def print_results(sim: Simulation) -> None:
     """The savings table and the key figures (the same texts as report.html and results.json)."""
+    from rich.table import Table
+
     from p2penergy.report.figures import FLOW_COLUMNS, FigureStyle, flow_rows, key_figures
     from p2penergy.sim.results import DEMONSTRATION_PCT, GROUP_LABELS, NOT_APPLICABLE, flows
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from p2penergy.cli.output import fail
 
@@ -19,6 +18,8 @@ def sweep_command(
                                                        "(tcp://host:8786) instead of local workers.")] = None,
 ) -> None:
     """Run every point of a sweep (each a simulation) on Dask; write results.parquet/.csv and compare.html."""
+    from rich.console import Console
+
     from p2penergy.sweeps.spec import SweepError, load_sweep
 
     if workers is not None and scheduler is not None:
