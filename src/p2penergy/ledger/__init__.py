@@ -60,10 +60,10 @@ def __getattr__(name: str) -> Any:
 
 
 class _Ledger(types.ModuleType):
-    """The package's module type. ``audit`` names both a module and its function; the package's
-    ``audit`` is the function (as ``from p2penergy.ledger import audit`` always gave), even after
-    the module :mod:`p2penergy.ledger.audit` is imported, which would otherwise set the package's
-    attribute to the module."""
+    """The package's module type. ``audit`` and ``replay`` each name both a module and its function;
+    the package's ``audit`` and ``replay`` are the functions (as ``from p2penergy.ledger import audit``
+    always gave), even after the module (:mod:`p2penergy.ledger.audit`, :mod:`p2penergy.ledger.replay`)
+    is imported, which would otherwise set the package's attribute to the module."""
 
     @property
     def audit(self) -> Any:
@@ -74,6 +74,16 @@ class _Ledger(types.ModuleType):
     @audit.setter
     def audit(self, module: types.ModuleType) -> None:
         """The import system records the submodule here; it stays reachable in ``sys.modules``."""
+
+    @property
+    def replay(self) -> Any:
+        from p2penergy.ledger.replay import replay
+
+        return replay
+
+    @replay.setter
+    def replay(self, module: types.ModuleType) -> None:
+        """As for ``audit``."""
 
 
 sys.modules[__name__].__class__ = _Ledger
