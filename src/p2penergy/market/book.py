@@ -32,7 +32,7 @@ from heapq import heapify, heappop, heappush
 from p2penergy.market.orders import BUY, Order
 from p2penergy.market.settings import MarketSettings
 from p2penergy.market.tags import Requirement, Tag, preference_level
-from p2penergy.market.trades import Trade
+from p2penergy.market.trades import TickPrices, Trade
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,18 +54,6 @@ An entry whose open Wh is 0 was filled or cancelled: it stays in its heaps until
 a top (lazy deletion)."""
 Heap = list[Entry]
 _new_trade = tuple.__new__  # Trade(*fields) without its keyword-parsing ``__new__``: one per fill
-
-
-class _Prices(dict[int, Decimal]):
-    """Exact prices by ticks, built once per tick count (``tick * ticks``)."""
-
-    def __init__(self, tick: Decimal) -> None:
-        super().__init__()
-        self.tick = tick
-
-    def __missing__(self, ticks: int) -> Decimal:
-        price = self[ticks] = self.tick * ticks
-        return price
 
 
 def _view(entry: Entry) -> Resting:
@@ -107,7 +95,7 @@ class SlotBook:
         # matching plans, rebuilt only when a new tag class or requirement list appears
         self._buy_plans: dict[Requirements, list[tuple[int, int, list[Heap]]]] = {}
         self._sell_plans: dict[Tag, list[tuple[Heap, int, int]]] = {}
-        self._prices = _Prices(self._tick)
+        self._prices = TickPrices(self._tick)
         self.self_trade_cancels: list[tuple[str, int]] = []  # (order id, open Wh), in order
 
     # -- queries --------------------------------------------------------------------

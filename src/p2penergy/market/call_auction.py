@@ -24,23 +24,27 @@ Prices:
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 
 import highspy
 import numpy as np
 
-from p2penergy.market.orders import BUY, SELL, Order, check_against
+from p2penergy.market.errors import OrderError
+from p2penergy.market.orders import BUY, Order, check_against, check_slot, checked_ticks, price_ticks
 from p2penergy.market.settings import MarketSettings
 from p2penergy.market.tags import Tag, preference_level
-from p2penergy.market.trades import Trade, TradeSummary
+from p2penergy.market.trades import TickPrices, Trade, TradeSummary
 from p2penergy.optim import new_highs
 
 PAY_AS_CLEAR = "pay-as-clear"
 PAY_AS_BID = "pay-as-bid"
 PRICING = (PAY_AS_CLEAR, PAY_AS_BID)
+_new_trade = tuple.__new__  # Trade(*fields) without its keyword-parsing ``__new__``: one per flow
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,13 @@ def clear_uniform_arrays(
     in ticks (the floor of the midpoint of the clearing interval), or ``None`` without
     a trade. Runs in O(n log n): two sorts and a few cumulative sums.
     """
+    return _merit_order(buy_ticks, buy_wh, sell_ticks, sell_wh)[0]
+
+
+def _merit_order(
+    buy_ticks: np.ndarray, buy_wh: np.ndarray, sell_ticks: np.ndarray, sell_wh: np.ndarray
+) -> tuple[UniformArrays, np.ndarray, np.ndarray]:
+    """:func:`clear_uniform_arrays` and the two rankings (input positions, best first)."""
     buy_ticks = np.asarray(buy_ticks, dtype=np.int64)
     sell_ticks = np.asarray(sell_ticks, dtype=np.int64)
     buy_wh = np.asarray(buy_wh, dtype=np.int64)
@@ -92,11 +103,11 @@ def clear_uniform_arrays(
     nb, ns = len(buy_ticks), len(sell_ticks)
     buy_filled = np.zeros(nb, dtype=np.int64)
     sell_filled = np.zeros(ns, dtype=np.int64)
-    if nb == 0 or ns == 0:
-        return UniformArrays(buy_filled, sell_filled, 0, None, None, None)
     # stable sorts keep input (time) order among equal prices
     b_order = np.argsort(-buy_ticks, kind="stable")
     s_order = np.argsort(sell_ticks, kind="stable")
+    if nb == 0 or ns == 0:
+        return UniformArrays(buy_filled, sell_filled, 0, None, None, None), b_order, s_order
     b_px, s_px = buy_ticks[b_order], sell_ticks[s_order]
     b_cum = np.cumsum(buy_wh[b_order])
     s_cum = np.cumsum(sell_wh[s_order])
@@ -106,7 +117,7 @@ def clear_uniform_arrays(
     supply_at = s_cum[np.searchsorted(s_px, s_px, side="right") - 1]
     volume = int(np.max(np.minimum(demand_at, supply_at)))
     if volume <= 0:
-        return UniformArrays(buy_filled, sell_filled, 0, None, None, None)
+        return UniformArrays(buy_filled, sell_filled, 0, None, None, None), b_order, s_order
     b_fill_sorted = np.clip(volume - (b_cum - buy_wh[b_order]), 0, buy_wh[b_order])
     s_fill_sorted = np.clip(volume - (s_cum - sell_wh[s_order]), 0, sell_wh[s_order])
     buy_filled[b_order] = b_fill_sorted
@@ -122,12 +133,15 @@ def clear_uniform_arrays(
     if first_unsold_s < ns:
         hi = min(hi, int(s_px[first_unsold_s]))
     price = (lo + hi) // 2
-    return UniformArrays(buy_filled, sell_filled, volume, price, lo, hi)
+    return UniformArrays(buy_filled, sell_filled, volume, price, lo, hi), b_order, s_order
+
+
+_PRIORITY = attrgetter("submitted_at", "order_id")
 
 
 def priority_order(orders: Sequence[Order]) -> list[Order]:
     """Submission order: by ``submitted_at``, then ``order_id``."""
-    return sorted(orders, key=lambda o: (o.submitted_at, o.order_id))
+    return sorted(orders, key=_PRIORITY)
 
 
 def clear_call(
@@ -140,183 +154,238 @@ def clear_call(
     """Clear all ``orders`` of one slot at once. Orders are validated against ``settings``."""
     if pricing not in PRICING:
         raise ValueError(f"pricing must be one of {PRICING}, got {pricing!r}")
-    counter = iter(range(1, 1 << 62))
-    next_id = trade_ids or (lambda: f"t{next(counter)}")
+    next_id = trade_ids or map("t{}".format, itertools.count(1)).__next__
     ranked = priority_order(orders)
-    ticks = {o.order_id: check_against(o, settings) for o in ranked}
-    buys = [o for o in ranked if o.side == BUY]
-    sells = [o for o in ranked if o.side == SELL]
-    single_price: int | None = None
-    if any(o.requirements for o in buys):
-        flows = _tagged_flows(buys, sells, ticks, settings)
-    else:
-        flows, single_price = _untagged_flows(buys, sells, ticks)
-    return _price_flows(flows, buys, sells, ticks, settings, slot_start, pricing, next_id, single_price)
-
-
-# A flow: (buy, sell, energy_wh, level, buyer_limit_ticks)
-Flow = tuple[Order, Order, int, int, int]
-
-
-def _untagged_flows(
-    buys: list[Order], sells: list[Order], ticks: dict[str, int]
-) -> tuple[list[Flow], int | None]:
-    """Merit-order flows and the single clearing price (every buyer accepts any tag)."""
-    result = clear_uniform_arrays(
-        np.array([ticks[o.order_id] for o in buys], dtype=np.int64),
-        np.array([o.energy_wh for o in buys], dtype=np.int64),
-        np.array([ticks[o.order_id] for o in sells], dtype=np.int64),
-        np.array([o.energy_wh for o in sells], dtype=np.int64),
+    ticks = _checked_ticks(ranked, settings)
+    is_buy = [o.side == BUY for o in ranked]
+    book = _Book(
+        buys=[o for o, b in zip(ranked, is_buy, strict=True) if b],
+        sells=[o for o, b in zip(ranked, is_buy, strict=True) if not b],
+        buy_ticks=np.array([t for t, b in zip(ticks, is_buy, strict=True) if b], dtype=np.int64),
+        sell_ticks=np.array([t for t, b in zip(ticks, is_buy, strict=True) if not b], dtype=np.int64),
     )
-    b_rank = sorted(range(len(buys)), key=lambda i: (-ticks[buys[i].order_id], i))
-    s_rank = sorted(range(len(sells)), key=lambda i: (ticks[sells[i].order_id], i))
-    b_left = [
-        (buys[i], int(result.buy_filled_wh[i]), 0, ticks[buys[i].order_id])
-        for i in b_rank if result.buy_filled_wh[i] > 0
-    ]
-    s_left = [(sells[i], int(result.sell_filled_wh[i])) for i in s_rank if result.sell_filled_wh[i] > 0]
-    return _pair(b_left, s_left), result.price_ticks
+    if any(o.requirements for o in book.buys):
+        return _price_flows(book, _tagged_flows(book, settings), settings, slot_start, pricing, next_id)
+    return _price_flows(book, _untagged_flows(book), settings, slot_start, pricing, next_id)
 
 
-def _pair(buys: list[tuple[Order, int, int, int]], sells: list[tuple[Order, int]]) -> list[Flow]:
-    """Pair filled buys ``(order, energy_wh, level, limit_ticks)`` with filled sells
-    ``(order, energy_wh)``, both already in priority order (two pointers)."""
-    flows: list[Flow] = []
-    i = j = 0
-    b_rem = buys[0][1] if buys else 0
-    s_rem = sells[0][1] if sells else 0
-    while i < len(buys) and j < len(sells):
-        energy = min(b_rem, s_rem)
-        buy, _, level, limit = buys[i]
-        flows.append((buy, sells[j][0], energy, level, limit))
-        b_rem -= energy
-        s_rem -= energy
-        if b_rem == 0:
-            i += 1
-            b_rem = buys[i][1] if i < len(buys) else 0
-        if s_rem == 0:
-            j += 1
-            s_rem = sells[j][1] if j < len(sells) else 0
-    return flows
+def _checked_ticks(ranked: list[Order], settings: MarketSettings) -> list[int]:
+    """Each order's price in ticks after :func:`check_against`'s checks, each distinct slot and
+    plain price checked once; on any failure the orders are checked one by one, so the error is
+    the first failing order's, as if each had been checked in turn."""
+    try:
+        for slot in {o.slot_start for o in ranked}:
+            check_slot(slot, settings)
+        by_price = {p: checked_ticks(p, settings) for p in {o.price_per_kwh for o in ranked}}
+        return [price_ticks(o, settings) if o.requirements else by_price[o.price_per_kwh] for o in ranked]
+    except OrderError:
+        for o in ranked:
+            check_against(o, settings)
+        raise
 
 
-def _tagged_flows(
-    buys: list[Order], sells: list[Order], ticks: dict[str, int], settings: MarketSettings
-) -> list[Flow]:
-    tick = settings.price_tick_per_kwh
-    classes: dict[Tag, list[int]] = {}
-    for j, s in enumerate(sells):
-        classes.setdefault(s.tag, []).append(j)
-    tags = list(classes)
-    min_ask = {t: min(ticks[sells[j].order_id] for j in classes[t]) for t in tags}
-    # buyer-class arcs worth having: accepted and able to cross the cheapest sell
-    arcs: list[tuple[int, int, int, int]] = []  # (buy idx, class idx, level, limit ticks)
-    for i, b in enumerate(buys):
-        for c, t in enumerate(tags):
-            level = preference_level(b.requirements, t)
-            if level is None:
-                continue
-            premium = b.requirements[level].premium_per_kwh if b.requirements else Decimal(0)
-            lim = ticks[b.order_id] + int(premium / tick)
-            if lim >= min_ask[t]:
-                arcs.append((i, c, level, lim))
-    if not arcs:
-        return []
+@dataclass(frozen=True, slots=True)
+class _Book:
+    """One auction's orders, each side in priority order, with prices in ticks."""
+
+    buys: list[Order]
+    sells: list[Order]
+    buy_ticks: np.ndarray
+    sell_ticks: np.ndarray
+
+    def energy(self, orders: list[Order]) -> np.ndarray:
+        return np.fromiter((o.energy_wh for o in orders), dtype=np.int64, count=len(orders))
+
+
+@dataclass(frozen=True, slots=True)
+class _Flows:
+    """Who delivers to whom, in trade order: buy and sell positions in the book's sides,
+    Wh, the buyer's preference level and its limit in ticks for the energy's tag; ``tag_class``
+    is the class of the sell's tag (tagged books) or ``None`` (one price for every tag)."""
+
+    buy: np.ndarray
+    sell: np.ndarray
+    energy_wh: np.ndarray
+    level: np.ndarray
+    limit_ticks: np.ndarray
+    tags: list[Tag] | None = None
+    tag_class: np.ndarray | None = None
+    single_price: int | None = None
+    buy_limits: np.ndarray | None = None  # (buy, class): the buyer's limit in ticks, -1 where not accepted
+    sell_class: np.ndarray | None = None  # each sell's tag class
+
+
+def _pair(buy_wh: np.ndarray, sell_wh: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pair filled buys with filled sells, both in priority order (positive Wh): where each
+    next one starts on either side a new flow starts. Returns positions in ``buy_wh`` and
+    ``sell_wh`` and the Wh of each flow, in order (the two-pointer walk, on cumulative sums)."""
+    if len(buy_wh) == 0 or len(sell_wh) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    b_cum, s_cum = np.cumsum(buy_wh), np.cumsum(sell_wh)
+    ends = np.union1d(b_cum, s_cum)
+    ends = ends[ends <= min(b_cum[-1], s_cum[-1])]
+    energy = np.diff(ends, prepend=0)
+    return np.searchsorted(b_cum, ends), np.searchsorted(s_cum, ends), energy
+
+
+def _untagged_flows(book: _Book) -> _Flows:
+    """Merit-order flows and the single clearing price (every buyer accepts any tag)."""
+    result, b_order, s_order = _merit_order(
+        book.buy_ticks, book.energy(book.buys), book.sell_ticks, book.energy(book.sells)
+    )
+    b_fill = result.buy_filled_wh[b_order]
+    s_fill = result.sell_filled_wh[s_order]
+    b_idx, s_idx = b_order[b_fill > 0], s_order[s_fill > 0]
+    bi, si, energy = _pair(b_fill[b_fill > 0], s_fill[s_fill > 0])
+    buy = b_idx[bi]
+    return _Flows(buy, s_idx[si], energy, np.zeros(len(buy), dtype=np.int64), book.buy_ticks[buy],
+                  single_price=result.price_ticks)
+
+
+def _tagged_flows(book: _Book, settings: MarketSettings) -> _Flows:
+    """Welfare-optimal flows from an LP over (buyer, tag class) arcs, built as arrays."""
+    buys, sells = book.buys, book.sells
+    class_of: dict[Tag, int] = {}
+    sell_class = np.fromiter((class_of.setdefault(s.tag, len(class_of)) for s in sells), dtype=np.int64,
+                             count=len(sells))
+    tags = list(class_of)
+    n_tags, n_sells = len(tags), len(sells)
+    min_ask = np.full(n_tags, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(min_ask, sell_class, book.sell_ticks)
+    # each distinct requirement list's level and premium (ticks) for each tag class
+    req_of: dict[tuple, int] = {}
+    buy_req = np.fromiter((req_of.setdefault(b.requirements, len(req_of)) for b in buys), dtype=np.int64,
+                          count=len(buys))
+    level_tab = np.full((len(req_of), n_tags), -1, dtype=np.int64)
+    premium_tab = np.zeros((len(req_of), n_tags), dtype=np.int64)
+    for reqs, r in req_of.items():
+        for c, tag in enumerate(tags):
+            level = preference_level(reqs, tag)
+            if level is not None:
+                level_tab[r, c] = level
+                premium_tab[r, c] = settings.price_to_ticks(reqs[level].premium_per_kwh) if reqs else 0
+    level_bc = level_tab[buy_req]  # (buy, class)
+    limit_bc = book.buy_ticks[:, None] + premium_tab[buy_req]
+    accepted = level_bc >= 0
+    # buyer-class arcs worth having: accepted and able to cross the cheapest sell; by buyer, then class
+    arc_buy, arc_class = np.nonzero(accepted & (limit_bc >= min_ask[None, :]))
+    buy_limits = np.where(accepted, limit_bc, -1)
+    if len(arc_buy) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return _Flows(empty, empty, empty, empty, empty, tags, empty, None, buy_limits, sell_class)
+    arc_limit = limit_bc[arc_buy, arc_class]
+    buy_wh, sell_wh = book.energy(buys), book.energy(sells)
+    n_arcs = len(arc_buy)
+    n_cols = n_arcs + n_sells
     h = new_highs()
-    n_arcs, n_sells = len(arcs), len(sells)
     # columns: arcs then sells; maximise welfare == minimise its negative
-    costs = [-float(a[3]) for a in arcs] + [float(ticks[s.order_id]) for s in sells]
-    uppers = [float(buys[a[0]].energy_wh) for a in arcs] + [float(s.energy_wh) for s in sells]
-    h.addVars(n_arcs + n_sells, np.zeros(n_arcs + n_sells), np.array(uppers))
-    h.changeColsCost(n_arcs + n_sells, np.arange(n_arcs + n_sells, dtype=np.int32), np.array(costs))
-    by_buy: dict[int, list[int]] = {}
-    by_class: dict[int, list[int]] = {}
-    for k, (i, c, _, _) in enumerate(arcs):
-        by_buy.setdefault(i, []).append(k)
-        by_class.setdefault(c, []).append(k)
-    for i, ks in by_buy.items():  # buyer capacity
-        h.addRow(0.0, float(buys[i].energy_wh), len(ks), np.array(ks, dtype=np.int32), np.ones(len(ks)))
-    for c, t in enumerate(tags):  # class balance: flows out == sells in
-        ks = by_class.get(c, [])
-        cols = ks + [n_arcs + j for j in classes[t]]
-        vals = [1.0] * len(ks) + [-1.0] * len(classes[t])
-        h.addRow(0.0, 0.0, len(cols), np.array(cols, dtype=np.int32), np.array(vals))
+    h.addVars(n_cols, np.zeros(n_cols), np.concatenate([buy_wh[arc_buy], sell_wh]).astype(np.float64))
+    h.changeColsCost(n_cols, np.arange(n_cols, dtype=np.int32),
+                     np.concatenate([-arc_limit, book.sell_ticks]).astype(np.float64))
+    # rows: each buyer with arcs (capacity), then each class (flows out == sells in)
+    buyers, buyer_start = np.unique(arc_buy, return_index=True)
+    row_of = np.concatenate([arc_class, sell_class])
+    col = np.arange(n_cols)
+    by_class = np.lexsort((col, row_of))  # per class: its arcs, then its sells (column order)
+    class_start = np.searchsorted(row_of[by_class], np.arange(n_tags))
+    starts = np.concatenate([buyer_start, n_arcs + class_start]).astype(np.int32)
+    indices = np.concatenate([np.arange(n_arcs), col[by_class]]).astype(np.int32)
+    values = np.concatenate([np.ones(n_arcs), np.where(by_class < n_arcs, 1.0, -1.0)])
+    lower = np.zeros(len(buyers) + n_tags)
+    upper = np.concatenate([buy_wh[buyers].astype(np.float64), np.zeros(n_tags)])
+    h.addRows(len(lower), lower, upper, len(indices), starts, indices, values)
     h.run()
     if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
         raise RuntimeError(f"call auction LP not optimal: {h.modelStatusToString(h.getModelStatus())}")
-    values = np.rint(np.asarray(h.getSolution().col_value)).astype(np.int64)
-    flows: list[Flow] = []
-    for c, t in enumerate(tags):
-        class_arcs = sorted(
-            (k for k in by_class.get(c, []) if values[k] > 0),
-            key=lambda k: (-arcs[k][3], arcs[k][0]),
-        )
-        class_sells = [j for j in classes[t] if values[n_arcs + j] > 0]  # already in rank order
-        class_sells.sort(key=lambda j: (ticks[sells[j].order_id], j))
-        flows += _pair(
-            [(buys[arcs[k][0]], int(values[k]), arcs[k][2], arcs[k][3]) for k in class_arcs],
-            [(sells[j], int(values[n_arcs + j])) for j in class_sells],
-        )
-    return flows
+    solution = np.rint(np.asarray(h.getSolution().col_value)).astype(np.int64)
+    arc_wh, sold_wh = solution[:n_arcs], solution[n_arcs:]
+    parts: list[tuple[np.ndarray, ...]] = []
+    for c in range(n_tags):
+        # within a class: buyers by limit (highest first), then priority; sells by price, then priority
+        k = np.nonzero((arc_class == c) & (arc_wh > 0))[0]
+        k = k[np.lexsort((arc_buy[k], -arc_limit[k]))]
+        j = np.nonzero((sell_class == c) & (sold_wh > 0))[0]
+        j = j[np.lexsort((j, book.sell_ticks[j]))]
+        bi, si, energy = _pair(arc_wh[k], sold_wh[j])
+        parts.append((arc_buy[k][bi], j[si], energy, level_bc[arc_buy[k][bi], c], arc_limit[k][bi],
+                      np.full(len(bi), c, dtype=np.int64)))
+    buy, sell, energy, level, limit, tag_class = (np.concatenate(a) for a in zip(*parts, strict=True))
+    return _Flows(buy, sell, energy, level, limit, tags, tag_class, None, buy_limits, sell_class)
 
 
 def _price_flows(
-    flows: list[Flow],
-    buys: list[Order],
-    sells: list[Order],
-    ticks: dict[str, int],
+    book: _Book,
+    flows: _Flows,
     settings: MarketSettings,
     slot_start: datetime,
     pricing: str,
     next_id: Callable[[], str],
-    single_price: int | None,
 ) -> Clearing:
-    tick = settings.price_tick_per_kwh
-    filled: dict[str, int] = {}
-    for b, s, e, _, _ in flows:
-        filled[b.order_id] = filled.get(b.order_id, 0) + e
-        filled[s.order_id] = filled.get(s.order_id, 0) + e
+    prices = TickPrices(settings.price_tick_per_kwh)
+    buys, sells = book.buys, book.sells
+    n_buys = len(buys)
+    # fills: per order, keyed in the order the flows first name it (buyer, then seller, flow by flow)
+    who = np.empty(2 * len(flows.buy), dtype=np.int64)
+    who[0::2], who[1::2] = flows.buy, n_buys + flows.sell
+    total = np.bincount(who, weights=np.repeat(flows.energy_wh, 2), minlength=n_buys + len(sells)).astype(np.int64)
+    _, first = np.unique(who, return_index=True)
+    named = who[np.sort(first)]
+    ids = [o.order_id for o in buys] + [o.order_id for o in sells]
+    filled = {ids[k]: wh for k, wh in zip(named.tolist(), total[named].tolist(), strict=True)}
+    # price per flow in ticks
     class_price: dict[Tag, int] = {}
-    if pricing == PAY_AS_CLEAR:
-        for tag in dict.fromkeys(s.tag for _, s, _, _, _ in flows):
-            class_price[tag] = (
-                single_price if single_price is not None
-                else _class_price(tag, flows, buys, sells, ticks, filled, tick)
-            )
-    trades = []
-    for b, s, energy, level, limit in flows:
-        price = class_price[s.tag] if pricing == PAY_AS_CLEAR else limit
-        trades.append(Trade(
-            trade_id=next_id(), slot_start=slot_start, buy_id=b.order_id, sell_id=s.order_id,
-            buyer=b.participant, seller=s.participant, energy_wh=energy,
-            price_per_kwh=tick * price, premium_per_kwh=tick * max(0, price - ticks[b.order_id]),
-            tag=s.tag, preference_level=level, buyer_limit_per_kwh=tick * limit,
-            seller_limit_per_kwh=tick * ticks[s.order_id],
+    if pricing == PAY_AS_BID or len(flows.buy) == 0:
+        flow_price = flows.limit_ticks
+    elif flows.single_price is not None:
+        flow_price = np.full(len(flows.buy), flows.single_price, dtype=np.int64)
+        class_price = dict.fromkeys((sells[j].tag for j in flows.sell.tolist()), flows.single_price)
+    else:
+        assert flows.tags is not None and flows.tag_class is not None
+        tick_of_class = _class_prices(book, flows, total[:n_buys], total[n_buys:])
+        classes = flows.tag_class[np.sort(np.unique(flows.tag_class, return_index=True)[1])]
+        class_price = {flows.tags[c]: int(tick_of_class[c]) for c in classes.tolist()}
+        flow_price = tick_of_class[flows.tag_class]
+    premium = np.maximum(0, flow_price - book.buy_ticks[flows.buy])
+    trades = tuple(
+        _new_trade(Trade, (
+            next_id(), slot_start, b.order_id, s.order_id, b.participant, s.participant, energy,
+            prices[price], prices[prem], s.tag, level, prices[limit], prices[sell_ticks],
         ))
+        for b, s, energy, price, prem, level, limit, sell_ticks in zip(
+            [buys[i] for i in flows.buy.tolist()], [sells[j] for j in flows.sell.tolist()],
+            flows.energy_wh.tolist(), flow_price.tolist(), premium.tolist(), flows.level.tolist(),
+            flows.limit_ticks.tolist(), book.sell_ticks[flows.sell].tolist(), strict=True,
+        )
+    )
     return Clearing(
-        trades=tuple(trades),
-        clearing_prices={t: tick * p for t, p in class_price.items()},
+        trades=trades,
+        clearing_prices={t: prices[p] for t, p in class_price.items()},
         filled_wh=filled,
     )
 
 
-def _class_price(
-    tag: Tag, flows: list[Flow], buys: list[Order], sells: list[Order],
-    ticks: dict[str, int], filled: dict[str, int], tick: Decimal,
-) -> int:
-    """Floor of the midpoint of the class's clearing interval, in ticks."""
-    in_class = [f for f in flows if f[1].tag == tag]
-    lo = max(ticks[s.order_id] for _, s, _, _, _ in in_class)
-    hi = min(limit for _, _, _, _, limit in in_class)
-    for b in buys:
-        if filled.get(b.order_id, 0) < b.energy_wh:
-            level = preference_level(b.requirements, tag)
-            if level is not None:
-                premium = b.requirements[level].premium_per_kwh if b.requirements else Decimal(0)
-                lo = max(lo, ticks[b.order_id] + int(premium / tick))
-    for s in sells:
-        if s.tag == tag and filled.get(s.order_id, 0) < s.energy_wh:
-            hi = min(hi, ticks[s.order_id])
-    if lo > hi:  # cannot happen at a welfare optimum; guard against solver tolerance
-        raise RuntimeError(f"empty clearing interval for {tag}: [{lo}, {hi}] ticks")
+def _class_prices(book: _Book, flows: _Flows, buy_filled: np.ndarray, sell_filled: np.ndarray) -> np.ndarray:
+    """Per tag class: the floor of the midpoint of its clearing interval, in ticks.
+
+    ``lo`` = the highest of the class's accepted sells' prices and of the limits of buyers left
+    (partly) unfilled who accept the class; ``hi`` = the lowest of the class's accepted buyers'
+    limits and of the prices of the class's sells left (partly) unsold.
+    """
+    assert flows.tags is not None and flows.tag_class is not None
+    assert flows.buy_limits is not None and flows.sell_class is not None
+    n_tags = len(flows.tags)
+    lo = np.full(n_tags, -1, dtype=np.int64)
+    hi = np.full(n_tags, np.iinfo(np.int64).max, dtype=np.int64)
+    np.maximum.at(lo, flows.tag_class, book.sell_ticks[flows.sell])
+    np.minimum.at(hi, flows.tag_class, flows.limit_ticks)
+    unfilled_buys = buy_filled < np.fromiter((o.energy_wh for o in book.buys), np.int64, len(book.buys))
+    if unfilled_buys.any():
+        lo = np.maximum(lo, flows.buy_limits[unfilled_buys].max(axis=0))
+    unsold = sell_filled < np.fromiter((o.energy_wh for o in book.sells), np.int64, len(book.sells))
+    np.minimum.at(hi, flows.sell_class[unsold], book.sell_ticks[unsold])
+    traded = np.unique(flows.tag_class)
+    if (lo[traded] > hi[traded]).any():  # cannot happen at a welfare optimum; guard against solver tolerance
+        c = int(traded[np.argmax(lo[traded] > hi[traded])])
+        raise RuntimeError(f"empty clearing interval for {flows.tags[c]}: [{lo[c]}, {hi[c]}] ticks")
     return (lo + hi) // 2

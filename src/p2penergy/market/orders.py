@@ -98,17 +98,8 @@ def price_ticks(order: Order, settings: MarketSettings) -> int:
     """Check ``order``'s price and premiums against the market's tick and band; return the
     price in ticks. Every limit the order can reach (price plus any premium) must lie in the band."""
     price = order.price_per_kwh
-    ticks = settings.ticks_on_grid(price)
-    if ticks is None:
-        raise OrderError("price_per_kwh", f"a multiple of {settings.price_tick_per_kwh} {settings.currency}/kWh, "
-                                          f"got {price}")
-    min_ticks, max_ticks = settings.band_ticks
-    if not min_ticks <= ticks <= max_ticks:
-        raise OrderError(
-            "price_per_kwh",
-            f"between {settings.price_min_per_kwh} and {settings.price_max_per_kwh} "
-            f"{settings.currency}/kWh, got {price}",
-        )
+    ticks = checked_ticks(price, settings)
+    max_ticks = settings.band_ticks[1]
     for requirement in order.requirements:
         premium = requirement.premium_per_kwh
         premium_ticks = settings.ticks_on_grid(premium)
@@ -121,6 +112,22 @@ def price_ticks(order: Order, settings: MarketSettings) -> int:
                 f"such that price + premium <= {settings.price_max_per_kwh} {settings.currency}/kWh, "
                 f"got {price} + {premium}",
             )
+    return ticks
+
+
+def checked_ticks(price_per_kwh: Decimal, settings: MarketSettings) -> int:
+    """A limit price in ticks, checked to lie on the tick grid and in the price band."""
+    ticks = settings.ticks_on_grid(price_per_kwh)
+    if ticks is None:
+        raise OrderError("price_per_kwh", f"a multiple of {settings.price_tick_per_kwh} {settings.currency}/kWh, "
+                                          f"got {price_per_kwh}")
+    min_ticks, max_ticks = settings.band_ticks
+    if not min_ticks <= ticks <= max_ticks:
+        raise OrderError(
+            "price_per_kwh",
+            f"between {settings.price_min_per_kwh} and {settings.price_max_per_kwh} "
+            f"{settings.currency}/kWh, got {price_per_kwh}",
+        )
     return ticks
 
 

@@ -13,6 +13,18 @@ from p2penergy.market.tags import Tag
 WH_PER_KWH = Decimal(1000)
 
 
+class TickPrices(dict[int, Decimal]):
+    """Exact prices by ticks, each built once (``tick * ticks``): trades share the Decimal."""
+
+    def __init__(self, tick: Decimal) -> None:
+        super().__init__()
+        self.tick = tick
+
+    def __missing__(self, ticks: int) -> Decimal:
+        price = self[ticks] = self.tick * ticks
+        return price
+
+
 class Trade(NamedTuple):
     """Energy delivered in one slot from a seller to a buyer at one price (immutable).
 
