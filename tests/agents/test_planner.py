@@ -262,11 +262,10 @@ def test_invariants_hold_for_random_plans(load, pv, retail, p2p, parked, trip, s
     prev = np.concatenate([[car.soc_wh], p.car_soc_wh[0][:-1]])
     expect = prev + 0.92 * p.car_charge_wh[0] - p.car_discharge_wh[0] / 0.92 - drive + p.shortfall_wh[0]
     np.testing.assert_allclose(p.car_soc_wh[0], expect, atol=1e-5)
-    # no store charges and discharges in one slot (the physics does one or the other), in economy mode;
+    # no car charges and discharges in one slot (its physics does one or the other), in economy mode;
     # green mode's second stage values renewable purchases themselves and may still pass some through a
     # store to an outlet within its budget (hypothesis found it; planner docstring)
     if mode == "economy":
-        assert np.minimum(p.battery_charge_wh, p.battery_discharge_wh).max() <= 1e-3
         assert np.minimum(p.car_charge_wh[0], p.car_discharge_wh[0]).max() <= 1e-3
     # green costs at most its budget more than economy
     assert p.cost <= p.economy_cost + 5 + 1e-4  # solver tolerance, in currency
@@ -384,21 +383,15 @@ def test_a_plan_is_the_same_on_the_reused_solver_as_on_a_new_one_whatever_came_b
         assert _same_plan(mine, plan(inp, solver="lp"))
 
 
-def test_storage_never_passes_utility_energy_into_a_sale() -> None:
-    # A sale at 45/kWh pays more than utility energy through a store at 20 / (0.92 × 0.92) = 23.6/kWh,
-    # but a store cannot charge and discharge in the same slot (the physics does one), and a site sells
-    # only its own energy: what its PV gives and its stores give *net*. So a car parked at the office with
-    # 1000 Wh sells what it holds above its floor (1000 − 100 Wh, × 0.92 delivered) and nothing more; a
-    # battery home with no PV the same.
+def test_a_car_never_passes_utility_energy_into_a_sale() -> None:
+    # A sale at 45/kWh pays more than utility energy through the car at 20 / (0.92 × 0.92) = 23.6/kWh,
+    # but a car cannot charge and discharge in the same slot (its physics does one), and a site sells only
+    # its own energy. So a car parked at the office with 1000 Wh sells what it holds above its floor
+    # (1000 − 100 Wh, × 0.92 delivered) and nothing more.
     car = Car(usable_wh=7000, charge_power_w=3000, discharge_power_w=3000, soc_wh=1000.0, parked=[True, True],
               drive_wh=[0.0, 0.0], soc_min_wh=100.0, fallback_cost_per_kwh=42.0)
-    bat = Battery(capacity_wh=5000, power_w=3000, soc_wh=1000.0, soc_min_wh=100.0,
-                  charge_efficiency=0.92, discharge_efficiency=0.92)
-    for storage in ({"cars": (car,)}, {"battery": bat}):
-        p = plan(PlanInput(30, [0.0] * 2, [0.0] * 2, 20.0, 0.0, 50.0, 45.0, p2p_buy_max_wh=0.0,
-                           grid_export_max_wh=0.0, **storage), solver="lp")
-        charge = p.car_charge_wh[0] if "cars" in storage else p.battery_charge_wh
-        discharge = p.car_discharge_wh[0] if "cars" in storage else p.battery_discharge_wh
-        assert np.minimum(charge, discharge).max() == pytest.approx(0.0, abs=1e-6), storage
-        assert p.p2p_sell_wh.sum() == pytest.approx(900.0 * 0.92), storage
-        assert p.grid_import_wh.sum() == pytest.approx(0.0, abs=1e-6), storage
+    p = plan(PlanInput(30, [0.0] * 2, [0.0] * 2, 20.0, 0.0, 50.0, 45.0, p2p_buy_max_wh=0.0,
+                       grid_export_max_wh=0.0, cars=(car,)), solver="lp")
+    assert np.minimum(p.car_charge_wh[0], p.car_discharge_wh[0]).max() == pytest.approx(0.0, abs=1e-6)
+    assert p.p2p_sell_wh.sum() == pytest.approx(900.0 * 0.92)
+    assert p.grid_import_wh.sum() == pytest.approx(0.0, abs=1e-6)

@@ -38,7 +38,10 @@ def agent(pv: bool) -> tuple[TradingAgent, Observation]:
     p = Participant("house-01", HOME_KIND, "consumer", zeros, zeros, pv_device="house-01-pv" if pv else None)
     horizon = pd.date_range("2020-08-03 12:00", periods=1, freq="30min", tz="Asia/Tokyo")
     obs = Observation(horizon[0].to_pydatetime(), horizon, np.array([500.0]), np.array([2500.0 if pv else 0.0]))
-    return TradingAgent(p, AgentConfig()), obs
+    a = TradingAgent(p, AgentConfig())
+    # no tariff: the most a kWh can cost it is the market's price maximum, known once it acts (30 here)
+    a._price_max = Decimal(30)
+    return a, obs
 
 
 def wanted(positions, side):
@@ -81,7 +84,8 @@ def test_a_home_without_storage_trades_the_cost_minimising_quantile_of_its_defic
     assert hedge_shift(obs, 0, 0.1) == pytest.approx(-200.0)
     assert hedge_shift(obs, 0, 0.3) == pytest.approx(-100.0)  # linear between levels
     assert hedge_shift(obs, 0, 0.95) == pytest.approx(400.0)  # held at the outermost level
-    # this home has no tariffs: retail 30, buyback 0; P2P at 27 gives the fractile (30 − 27) / 30 = 0.1
+    # this home has no tariffs: its price maximum 30 for retail, buyback 0; P2P at 27 gives the fractile
+    # (30 − 27) / 30 = 0.1
     a._reference = Decimal(27)
     assert wanted(a._positions(plan(500, 0), obs, 0, 0, 0), BUY_SIDE) == 300
     a._reference = None  # no trade yet: the midpoint, fractile 0.5, the plan's whole deficit

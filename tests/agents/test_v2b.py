@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from p2penergy.agents.market_access import InProcessAccess, PriceTape
+from p2penergy.agents.planner import plan
 from p2penergy.agents.trader import AgentConfig, Observation, TradingAgent
 from p2penergy.assets.battery import BatterySpec
 from p2penergy.assets.car import PhvSpec
@@ -37,10 +38,10 @@ def office() -> Participant:
                        charger_power_w=27_000, charger_hours=(9.0, 18.0))
 
 
-def car() -> Participant:
+def car(fuel_per_kwh: float = 42.0) -> Participant:
     zeros = np.zeros(1, dtype=np.int64)
     return Participant("car-01", CAR_KIND, "phv", zeros, zeros, owner="house-07", car_store=STORE, phv=PHV,
-                       fuel_cost_per_kwh=42.0, retail=SCENARIO.tariffs.retail_tariff(), contract_a=40)
+                       fuel_cost_per_kwh=fuel_per_kwh, retail=SCENARIO.tariffs.retail_tariff(), contract_a=40)
 
 
 def office_load(peak_at_two_pm: bool) -> np.ndarray:
@@ -157,11 +158,12 @@ def deliverable(sold: dict, car_agent: TradingAgent) -> list[str]:
 
 
 def test_resting_asks_are_commitments_a_car_never_oversells_when_they_fill_later():
-    # Step 1: the car offers spare energy at the usual price; the asks beyond the revision window rest.
+    # Step 1: the car offers energy at the usual price, here 40 JPY/kWh (it can charge it back at home
+    # tonight for 27 / (0.92 × 0.92) ≈ 32 per kWh sold); the asks beyond the revision window rest.
     # Step 2: dear bids appear in the afternoon; the car re-plans and sells into them. Then a buyer
     # takes every ask still resting: all the car sold must still come from its battery.
     exchange = make_exchange(SETTINGS, "cda")
-    tape = PriceTape(opening_price=Decimal("19.00"))
+    tape = PriceTape(opening_price=Decimal("40.00"))
     trades: list = []
 
     def access(pid: str) -> InProcessAccess:
@@ -220,3 +222,32 @@ def test_the_office_never_bids_above_what_a_kwh_saves_it():
     at_risk = (HORIZON.date == date(2020, 8, 4)) & (HORIZON.hour >= 12) & (HORIZON.hour < 18)
     assert values[at_risk] == pytest.approx(float(value), rel=1e-3) and not values[~at_risk].any()
     assert max(values) < 12  # JPY/kWh: at most the demand charge shared by the month's business afternoons
+
+
+def at_home_all_horizon(soc_wh: int, fuel_per_kwh: float) -> tuple[TradingAgent, Observation]:
+    """A car at home for the whole horizon (today 08:00 to tomorrow's end), no trip in it: its next trip
+    is beyond what the plan sees. Its owner pays 250 kWh into the month (the second tier)."""
+    n = len(HORIZON)
+    zeros = np.zeros(n)
+    home = np.full(n, LOCATION_CODES["home"])
+    p = car(fuel_per_kwh)
+    obs = Observation(NOW.to_pydatetime(), HORIZON, zeros, zeros, car_soc_wh=soc_wh, car_location=home,
+                      car_drive_wh=zeros, month_import_wh=250_000)
+    return TradingAgent(p), obs
+
+
+def test_a_car_tops_up_for_trips_beyond_its_horizon_when_charging_costs_less_than_the_fuel_it_displaces():
+    # The owner's next utility kWh costs 26.48 − 2.09... + 2.98 ≈ 27 JPY (÷ 0.92 charging ≈ 30 per kWh stored);
+    # a kWh on board drives 1 kWh the engine would otherwise drive at 42 JPY (134 JPY/L, 30.8 km/L,
+    # 9.74 km/kWh). The car tops up by the plan's end: it cannot see its next trips, and running short
+    # costs fuel.
+    agent, obs = at_home_all_horizon(1000, 42.0)
+    result = plan(agent.plan_input(obs, SETTINGS.slot_minutes, Decimal("25")))
+    assert result.car_soc_wh[0, -1] == pytest.approx(7000, abs=1)
+    # ... and sooner rather than later (an unforecast trip may come at any time): full by tonight
+    tonight = int(np.searchsorted(HORIZON, pd.Timestamp("2020-08-05 00:00", tz=TZ)))
+    assert result.car_soc_wh[0, tonight] == pytest.approx(7000, abs=1)
+    # where fuel is cheaper than charging, the car keeps only what its plan needs
+    agent, obs = at_home_all_horizon(1000, 15.0)
+    result = plan(agent.plan_input(obs, SETTINGS.slot_minutes, Decimal("25")))
+    assert result.car_charge_wh.sum() == pytest.approx(0, abs=1)

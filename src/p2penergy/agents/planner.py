@@ -8,7 +8,7 @@ Constraints per slot::
 
     import + buy + v2b + bat_dis + Σ car_dis − export − sell − bat_ch − Σ car_ch − curtail = load − pv
     sell + export − bat_dis − Σ car_dis + curtail ≤ pv          (sell only own energy)
-        (+ bat_ch + Σ car_ch in the slots of :func:`_no_pass_through`: stores charge only from own energy)
+        (+ Σ car_ch in the slots of :func:`_no_pass_through`: cars charge only from own energy there)
     soc[i] = soc[i−1] + ηc·bat_ch − bat_dis/ηd,  soc_min ≤ soc ≤ soc_max
     car_soc[i] = car_soc[i−1] + ηc·ch − dis/ηd − drive + shortfall,  soc_min ≤ car_soc ≤ usable
     ch, dis ≤ parked·power·slot_hours
@@ -30,7 +30,7 @@ so stored energy is kept for commitments before any new sale. ``spill = max(comm
 committed_sell − load, 0)``: bought energy the site cannot use in its slot may leave through
 the meter (exports allowed that much beyond their cap). So a plan is feasible whatever its position.
 
-A store cannot charge and discharge in one slot (the physics does one or the other), but no linear
+A car cannot charge and discharge in one slot (the physics does one or the other), but no linear
 programme can forbid both exactly: the midpoint of a charging and a discharging operating point is
 a point doing both. Doing both is pointless wherever the store's round trip loses more than a sale
 could earn over a purchase of the same slot, and only there does the plan need a rule; see
@@ -240,8 +240,8 @@ def _dearest_price(inp: PlanInput) -> float:
 
 
 def _no_pass_through(inp: PlanInput) -> np.ndarray:
-    """The slots where the plan's stores may charge only from the site's own energy (PV, or what
-    they give themselves), never from a purchase: True where a store charging from a purchase and
+    """The slots where the plan's cars may charge only from the site's own energy (PV, or what
+    they give themselves), never from a purchase: True where a car charging from a purchase and
     discharging into a sale in the same slot could pay, or where the physics will discharge.
 
     Charging ``x`` and discharging ``y`` in one slot leaves the same stored energy as charging
@@ -256,9 +256,13 @@ def _no_pass_through(inp: PlanInput) -> np.ndarray:
     deficit, one or the other. And in a slot whose committed sales exceed its committed purchases
     and forecast PV surplus, the physics discharges (a car delivers what it sold): a charge there
     could only come from the utility's cover of that sale, at its last-resort price.
+
+    Cars only: a car's physics follows its plan (it discharges what it sold, else charges by the
+    plan's setpoint). A home battery's physics does not: it absorbs the site's imbalance whatever
+    the plan said, so a plan that overlaps charge and discharge is netted at the meter; and a rule
+    on every slot where a sale could pay would also forbid charging for a sale in another slot.
     """
-    etas = [inp.battery.charge_efficiency * inp.battery.discharge_efficiency] if inp.battery is not None else []
-    etas += [car.charge_efficiency * car.discharge_efficiency for car in inp.cars]
+    etas = [car.charge_efficiency * car.discharge_efficiency for car in inp.cars]
     if not etas:
         return np.zeros(inp.n_slots, dtype=bool)
     eta = max(etas)
@@ -340,7 +344,6 @@ def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
         b.add(balance, ch, -1.0)
         b.add(balance, dis, 1.0)
         b.add(own, dis, -1.0)
-        b.add(own[own_only], ch[own_only], 1.0)
         rhs = np.zeros(n)
         rhs[0] = bat.soc_wh
         dyn = b.rows(n, rhs, rhs)
