@@ -59,7 +59,7 @@ def test_the_balance_is_what_was_paid_for_electricity_minus_sales_fuel_apart(bas
     driven_on_fuel = [c for c in costs.values() if c.fuel > 0]
     assert driven_on_fuel, "some car ran on its engine in the baseline"
     for cost in costs.values():
-        exact = cost.utility + cost.p2p_paid - cost.p2p_received
+        exact = cost.utility + cost.p2p_paid - cost.p2p_received + cost.stored_energy
         assert cost.balance == exact.quantize(Decimal(1), rounding=ROUND_HALF_UP)
     for cost in driven_on_fuel:
         assert community.participants[cost.participant].kind == CAR_KIND
@@ -107,3 +107,29 @@ def test_improvement_is_not_applicable_when_the_baseline_balance_is_not_positive
     assert g.improvement_pct == pct
     assert g.improvement_text == text
     assert NOT_APPLICABLE == "n/a (baseline ≤ 0)"
+
+
+def test_energy_a_store_ends_without_is_charged_at_the_price_of_putting_it_back(base):
+    # The baseline's cars end full, as they started: nothing to value. Take 3,500 Wh out of one car's last
+    # slot (as a short P2P run whose car has not recharged yet would end): its balance rises by 3.5 kWh at
+    # its owner's next utility kWh (second or third tier, fuel-cost adjustment and surcharge) ÷ 0.92.
+    import copy
+
+    from p2penergy.agents.trader import marginal_retail_per_kwh
+
+    _, community, records, costs = base
+    car = community.participants["car-01"]
+    assert costs["car-01"].stored_energy == 0
+    drawn = copy.deepcopy(records)
+    drawn.accounts["car-01"].columns["soc_wh"][-1] -= 3500
+    after = month_costs(community, drawn)["car-01"]
+    imported = sum(int(records.accounts[pid].columns["grid_import_wh"].sum()) for pid in ("car-01", car.owner))
+    price = marginal_retail_per_kwh(car.retail, community.report_month, imported)
+    assert price > 20
+    assert after.stored_energy == Decimal("3.5") * price / Decimal("0.92")
+    assert after.balance - costs["car-01"].balance == after.stored_energy.quantize(Decimal(1), ROUND_HALF_UP)
+    # a store ending fuller than it started is credited alike
+    fuller = copy.deepcopy(records)
+    home = next(p for p in community.participants.values() if p.battery is not None)
+    fuller.accounts[home.id].columns["soc_wh"][-1] = home.battery.initial_soc_wh + 1000
+    assert month_costs(community, fuller)[home.id].stored_energy < 0

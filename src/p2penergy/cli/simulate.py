@@ -124,6 +124,7 @@ def print_results(sim: Simulation) -> None:
         table.add_row(*row)
     console.print(table)
     console.print("balance = paid for electricity − earned selling it (utility and P2P), fuel not included; "
+                  "energy batteries and cars end with less than they started counts at the price of putting it back; "
                   f"{NOT_APPLICABLE} where the baseline balance is not positive", soft_wrap=True)
     console.print(f"baseline: utility only, exports credited: {sim.community.baseline_export_credit.label}",
                   soft_wrap=True)

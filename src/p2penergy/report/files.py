@@ -39,7 +39,7 @@ def results_json(sim: Simulation) -> dict[str, Any]:
         "agents": sim.options.agents,
         # the headline: electricity-charge balance (paid for electricity − earned selling it,
         # utility and P2P), fuel apart; improvement_pct is null where the baseline balance is ≤ 0
-        "metric": "electricity-charge balance (fuel not included)",
+        "metric": "electricity-charge balance (fuel not included; stores' end charge valued)",
         "baseline_export_credit": sim.community.baseline_export_credit.label,
         "groups": {
             name: {
@@ -122,6 +122,8 @@ def _bill_csv(cost: Any, path: Path) -> None:
     rows.append({"item": "utility total", "amount": str(cost.utility)})
     rows.append({"item": "P2P purchases", "amount": str(cost.p2p_paid)})
     rows.append({"item": "P2P sales", "amount": str(-cost.p2p_received)})
+    rows.append({"item": "stored energy drawn (start − end, at the price of putting it back)",
+                 "amount": str(cost.stored_energy)})
     rows.append({"item": "electricity-charge balance (rounded)", "amount": str(cost.balance)})
     rows.append({"item": "fuel", "amount": str(cost.fuel)})
     rows.append({"item": "total with fuel (rounded)", "amount": str(cost.total)})

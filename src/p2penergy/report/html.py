@@ -66,7 +66,9 @@ def _savings_table(sim: Simulation) -> str:
             + (f"<td>{'' if published is None else f'{published:.1f} %'}</td>" if demo else "")
             + f"<td>{style.money(g.baseline_fuel, unit=False)} → {style.money(g.p2p_fuel, unit=False)}</td>"
             f"<td class='note'>{html.escape(note)}</td></tr>")
-    caption = (f"<p>Balance = paid for electricity − earned selling it (utility and P2P), fuel not included. "
+    caption = (f"<p>Balance = paid for electricity − earned selling it (utility and P2P), fuel not included; "
+               f"energy batteries and cars end the period holding less than they started counts at the price "
+               f"of putting it back. "
                f"Baseline: utility only; exports credited: "
                f"{html.escape(sim.community.baseline_export_credit.label)}.</p>")
     return caption + "<table id='savings'>" + "".join(rows) + "</table>"

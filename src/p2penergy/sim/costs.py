@@ -13,6 +13,13 @@ earned selling it; ``total = balance + fuel``.
 * How exports are credited: each home's own scheme in the P2P run; the baseline takes the
   scenario's ``ExportCredit`` (own scheme, none, or one scheme for all homes with PV); the
   office keeps its contract's scheme, a car its owner's.
+* **Stored energy**: a run's batteries and cars may end the period holding less (or more) than
+  they started with (both runs start from the same charge). What they hold less was drawn from
+  them and will have to be put back: the balance adds ``(start − end)`` kWh at the price of
+  putting it back, the participant's (a car: its owner's) next utility kWh at the period's end
+  ÷ the charging efficiency (negative where a store ends fuller). Over a month this is a few
+  kWh per store; over a day it is most of what a car drew, which the balance would otherwise
+  count as saved (a 1-day run showed "PHVs alone 100 %").
 * Every amount is exact until the end; each participant's balance and fuel are rounded once
   (half up) to the currency's minor unit (bills round their own lines).
 """
@@ -34,7 +41,9 @@ from p2penergy.tariffs.money import round_money
 class Cost:
     """One participant's month, in the market's currency.
 
-    ``balance`` (rounded): utility + P2P paid − P2P received, fuel not included — the headline.
+    ``balance`` (rounded): utility + P2P paid − P2P received + ``stored_energy``, fuel not included —
+    the headline. ``stored_energy`` (exact): the energy the participant's stores end the period
+    holding less than they started, at the price of putting it back (module docstring).
     ``fuel``: exact; ``total`` = ``balance`` + ``fuel`` rounded.
     """
 
@@ -46,6 +55,7 @@ class Cost:
     balance: Decimal
     total: Decimal
     bill: Bill | None
+    stored_energy: Decimal = Decimal(0)
 
 
 def month_costs(community: Community, records: RunRecords, export_credit: ExportCredit = OWN_SCHEMES
@@ -75,10 +85,32 @@ def month_costs(community: Community, records: RunRecords, export_credit: Export
                              export_credit.applied(p.buyback), currency, rounding=rounding)
             utility = bill.total
         fuel = Decimal(int(acc.columns["shortfall_wh"].sum())) / 1000 * Decimal(str(p.fuel_cost_per_kwh))
-        balance = round_money(utility + acc.p2p_paid - acc.p2p_received, currency, "half_up")
+        stored = _stored_energy_value(community, records, p)
+        balance = round_money(utility + acc.p2p_paid - acc.p2p_received + stored, currency, "half_up")
         total = balance + round_money(fuel, currency, "half_up")
-        out[p.id] = Cost(p.id, utility, acc.p2p_paid, acc.p2p_received, fuel, balance, total, bill)
+        out[p.id] = Cost(p.id, utility, acc.p2p_paid, acc.p2p_received, fuel, balance, total, bill, stored)
     return out
+
+
+def _stored_energy_value(community: Community, records: RunRecords, p: Participant) -> Decimal:
+    """The energy ``p``'s store (battery or car) ends the period holding less than it started with,
+    at the price of putting it back: its tariff's next kWh after the period's utility imports (a car:
+    with its owner's), fuel-cost adjustment and surcharge included, ÷ the charging efficiency."""
+    from p2penergy.agents.trader import marginal_retail_per_kwh  # the agents' price of the next kWh
+
+    store = p.car_store if p.kind == CAR_KIND else p.battery
+    soc = records.accounts[p.id].columns["soc_wh"]
+    if store is None or p.retail is None or len(soc) == 0:
+        return Decimal(0)
+    drawn_wh = int(store.initial_soc_wh or 0) - int(soc[-1])
+    if drawn_wh == 0:
+        return Decimal(0)
+    imported_wh = int(records.accounts[p.id].columns["grid_import_wh"].sum())
+    owner = community.participants.get(p.owner) if p.owner else None
+    if owner is not None:
+        imported_wh += int(records.accounts[owner.id].columns["grid_import_wh"].sum())
+    price = marginal_retail_per_kwh(p.retail, community.report_month, imported_wh)
+    return Decimal(drawn_wh) / 1000 * price / Decimal(repr(store.charge_efficiency))
 
 
 def _car_utility(community: Community, records: RunRecords, car: Participant, month: date,
