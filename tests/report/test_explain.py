@@ -39,3 +39,9 @@ def test_many_export_prices_read_as_a_range_and_a_rounded_zero_is_left_out():
                          fuel_change=Decimal("0.4"), export_prices_per_kwh=prices)
     assert describe(change, YEN) == ("Sold 1.0 kWh P2P at 20.00 JPY/kWh on average (to cars 1.0 kWh); "
                                      "the utility pays their exports 8.50 to 48.00 JPY/kWh (5 sites, 4 prices).")
+
+
+def test_the_value_of_energy_stores_end_without_is_named():
+    change = GroupChange(utility_change=Decimal("-120"), stored_change=Decimal("95.4"), fuel_change=Decimal("-40"))
+    assert describe(change, YEN) == ("Utility bills -120 JPY; energy left in batteries and cars at the end, valued "
+                                     "at the price of putting it back +95 JPY; fuel -40 JPY.")

@@ -44,6 +44,7 @@ class GroupChange:
     export_change_wh: int = 0
     fuel_change: Decimal = Decimal(0)
     export_prices_per_kwh: dict[Decimal, int] = field(default_factory=dict)
+    stored_change: Decimal = Decimal(0)
 
 
 def group_change(sim: Simulation, members: Iterable[str]) -> GroupChange:
@@ -63,13 +64,14 @@ def group_change(sim: Simulation, members: Iterable[str]) -> GroupChange:
             sold_wh += t.energy_wh
             received += t.amount
             sold_to[types[t.buyer]] = sold_to.get(types[t.buyer], 0) + t.energy_wh
-    utility = fuel = Decimal(0)
+    utility = fuel = stored = Decimal(0)
     import_wh = export_wh = 0
     prices: dict[Decimal, int] = {}
     for pid in sorted(group):
         base, p2p = sim.baseline_costs[pid], sim.p2p_costs[pid]
         utility += p2p.utility - base.utility
         fuel += p2p.fuel - base.fuel
+        stored += p2p.stored_energy - base.stored_energy
         before, after = sim.baseline.accounts[pid].columns, sim.p2p.accounts[pid].columns
         import_wh += int(after["grid_import_wh"].sum()) - int(before["grid_import_wh"].sum())
         export_wh += int(after["grid_export_wh"].sum()) - int(before["grid_export_wh"].sum())
@@ -77,7 +79,7 @@ def group_change(sim: Simulation, members: Iterable[str]) -> GroupChange:
         if buyback is not None and sim.community.participants[pid].has_pv:
             prices[buyback.price_per_kwh] = prices.get(buyback.price_per_kwh, 0) + 1
     return GroupChange(bought_wh, paid, sold_wh, received, bought_from, sold_to, utility, import_wh, export_wh,
-                       fuel, prices)
+                       fuel, prices, stored)
 
 
 def describe(change: GroupChange, style: FigureStyle) -> str:
@@ -103,6 +105,10 @@ def describe(change: GroupChange, style: FigureStyle) -> str:
             grid[-1] += f" at {style.price(change.utility_change * 1000 / change.import_change_wh)}"
         clauses.append(f"utility bills {_signed_money(change.utility_change, style)}"
                        + (f" ({', '.join(grid)})" if grid else ""))
+    if _nonzero(change.stored_change, style):
+        # the balance values energy the stores end without at the price of putting it back (sim/costs.py)
+        clauses.append(f"energy left in batteries and cars at the end, valued at the price of putting it back "
+                       f"{_signed_money(change.stored_change, style)}")
     if _nonzero(change.fuel_change, style):
         clauses.append(f"fuel {_signed_money(change.fuel_change, style)}")
     text = "; ".join(clauses)
