@@ -1,11 +1,14 @@
-"""The ledger's keccak256 (its fast C path) is Ethereum's keccak256, byte for byte."""
+"""The ledger's keccak256 (its fast C path) is Ethereum's keccak256, byte for byte; its canonical JSON is
+json.dumps's."""
 
 from __future__ import annotations
 
+import json
 import random
 
 from eth_hash.auto import keccak as eth_keccak
 
+from p2penergy.ledger.actions import canonical_json
 from p2penergy.ledger.hashing import keccak, keccak_reference
 
 
@@ -18,3 +21,14 @@ def test_keccak_is_ethereums_keccak256_on_known_vectors_and_random_input() -> No
     for size in [*range(0, 300), 1_000, 65_537]:
         data = rng.randbytes(size)
         assert keccak(data) == keccak_reference(data) == eth_keccak(data)
+
+
+def test_canonical_json_is_json_dumps_sorted_and_compact() -> None:
+    # the journal's byte form (hashed into every row): one reused encoder, the same text as
+    # json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    rng = random.Random(3)
+    for _ in range(300):
+        body = {rng.choice("zyxabc") + str(rng.randrange(50)): rng.choice(
+            [rng.randrange(-10**20, 10**20), rng.random(), "é ✓ \u2028", None, True, [1, "a", {"k": 0.5}],
+             {"b": 1, "a": [None]}]) for _ in range(rng.randrange(8))}
+        assert canonical_json(body) == json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

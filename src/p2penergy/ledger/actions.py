@@ -47,9 +47,13 @@ def kind_of(action: Action) -> str:
         raise TypeError(f"action: an Order, Cancel or Modify, got {type(action).__name__}") from None
 
 
+# json.dumps with these options builds a new encoder every call; the journal encodes every row
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(data: Any) -> str:
     """Sorted keys, no whitespace: the one byte form hashed everywhere."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(data)
 
 
 def action_to_dict(action: Action) -> dict[str, Any]:
