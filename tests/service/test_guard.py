@@ -294,3 +294,55 @@ def test_readings_and_bills_are_private(lax: Server):
         # the buyer's signature over a read that claims to be the seller's reads nothing
         forged = read_headers(key("buyer"), _domain(), "/api/me/bill", now) | {"X-Participant": "seller"}
         assert c.get("/api/me/bill", headers=forged).status_code == 401
+
+
+def test_a_fault_of_the_service_is_a_500_not_a_journal_outage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]):
+    """An unexpected exception while applying an action (here: a view that fails on one order) is the
+    service's own fault: 500 ``internal`` with the traceback in the operator's log, not 503 ``journal``;
+    memory is rebuilt from the journal, so nothing of that order stays, and the exchange goes on."""
+    with run_server(service_settings(tmp_path)) as srv:
+        register(srv.url, "s")
+        live = srv.app.state.live
+        real = live.on_action
+
+        def on_action(action, now):
+            if action.order_id == "bug-1":
+                raise KeyError("a bug in a view")
+            real(action, now)
+
+        monkeypatch.setattr(live, "on_action", on_action)
+        now = now_of(srv.url)
+        with srv.client() as c:
+            r = c.post("/api/orders", json=signed_order(order("bug-1", "s", "sell", 100, "10", now), 1))
+            assert (r.status_code, r.json()["field"]) == (500, "internal") and "journal" not in r.json()["message"]
+            assert c.post("/api/orders", json=signed_order(order("ok-1", "s", "sell", 70, "10", now), 2)
+                          ).status_code == 201
+            assert c.get("/api/depth", params={"slot_start": SLOT.isoformat()}).json()["sell"] == [
+                {"price_per_kwh": "10.00", "energy_wh": 70}]
+    assert "a bug in a view" in capsys.readouterr().err
+
+
+def test_an_agent_over_http_waits_out_a_429(tmp_path: Path):
+    """``HttpMarketAccess`` honours the 429's ``Retry-After`` and sends the request again (a 429 uses no
+    nonce): an agent whose burst is spent is slowed, not refused."""
+    from p2penergy.service.client import HttpMarketAccess
+
+    with run_server(service_settings(tmp_path, burst=2, rate_per_s=1.0)) as srv:
+        register(srv.url, "s")
+        now = now_of(srv.url)
+        statuses: list[int] = []
+        http = httpx.Client(base_url=srv.url, timeout=10,
+                            event_hooks={"response": [lambda r: statuses.append(r.status_code)]})
+        agent = HttpMarketAccess(srv.url, key("s"), client=http)
+        try:
+            for i in range(3):
+                assert agent.submit(order(f"x-{i}", "s", "sell", 10, "10", now)) == []
+        finally:
+            agent.close()
+        assert statuses.count(429) >= 1 and statuses[-1] == 201  # the third order waited for its token
+        with srv.client() as c:
+            assert c.get("/api/depth", params={"slot_start": SLOT.isoformat()}).json()["sell"] == [
+                {"price_per_kwh": "10.00", "energy_wh": 30}]
+            spent = c.post("/api/orders", json=signed_order(order("x-9", "s", "sell", 10, "10", now), 2**62))
+            assert spent.status_code == 429 and spent.headers["Retry-After"] == "1"

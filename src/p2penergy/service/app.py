@@ -8,6 +8,7 @@ background thread closes each slot's book when its gate closes on the service's 
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
@@ -157,7 +158,10 @@ def create_app(settings: ServiceSettings, market: MarketSettings | None = None) 
             ex.stop_chain_writes()
             ex.journal.close()
 
-    app = FastAPI(title="p2penergy exchange", version="2", lifespan=lifespan,
+    # for generated clients (tests/service/test_generated_client.py): one schema per model, not an input and
+    # an output variant under one name, and each operation's id is its handler's name (``submit_order``)
+    app = FastAPI(title="p2penergy exchange", version="2", lifespan=lifespan, separate_input_output_schemas=False,
+                  generate_unique_id_function=lambda route: route.name,
                   description="Live P2P electricity exchange: signed tagged orders, per-slot books, "
                               "public depth, trades and prices, private orders, bills and certificates.\n\n"
                               "Every signed request is an EIP-712 typed struct in the domain `GET /api/market` "
@@ -177,7 +181,10 @@ def create_app(settings: ServiceSettings, market: MarketSettings | None = None) 
 
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-        return _problem(exc.status, exc.field, exc.message)
+        response = _problem(exc.status, exc.field, exc.message)
+        if exc.retry_after_s is not None:  # whole seconds (RFC 9110), rounded up; the message is exact
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -24,6 +24,16 @@ from p2penergy.service.auth import read_headers, signed_reading
 from p2penergy.service.clock import MarketClock
 from p2penergy.service.models import OrderIn
 
+RETRY_ATTEMPTS = 6
+"""Times one request is sent when the service answers 429 (over its rate limit) before the 429 is
+taken as the answer (assumption: an agent's burst above the default 500/s budget drains within a
+few seconds)."""
+RETRY_FIRST_S = 0.25
+"""Wait before the first retry when a 429 carries no ``Retry-After``; doubled for each next one."""
+RETRY_MAX_WAIT_S = 10.0
+"""Most time spent waiting on 429s for one request: a signed request is re-sent as it was signed,
+and its signed time must stay within the exchange's skew (30 wall seconds by default)."""
+
 
 class ServiceRefused(RuntimeError):
     """The service refused a request that is not an order (HTTP status, field, message)."""
@@ -66,10 +76,26 @@ class HttpMarketAccess:
         self._offset = datetime.fromisoformat(info["now"]) - self._clock.now()
 
     # -- plumbing -------------------------------------------------------------------------
+    def _send(self, method: str, path: str, **kw: Any) -> httpx.Response:
+        """One request; a 429 is retried after its ``Retry-After`` (else a doubling wait) up to
+        :data:`RETRY_ATTEMPTS` times and :data:`RETRY_MAX_WAIT_S` in all (a 429 uses no nonce, so the
+        same signed body is sent again)."""
+        waited = 0.0
+        for attempt in range(RETRY_ATTEMPTS):
+            r = self.http.request(method, path, **kw)
+            if r.status_code != 429 or attempt == RETRY_ATTEMPTS - 1:
+                return r
+            wait = _retry_after_s(r, RETRY_FIRST_S * 2**attempt)
+            if waited + wait > RETRY_MAX_WAIT_S:
+                return r
+            time.sleep(wait)
+            waited += wait
+        return r
+
     def _get(self, path: str, signed: bool = False, **params: Any) -> Any:
         query = str(httpx.QueryParams(params)) if params else ""  # signed as sent
         headers = read_headers(self.key, self.domain, path, self.now(), query) if signed else None
-        r = self.http.get(f"{path}?{query}" if query else path, headers=headers)
+        r = self._send("GET", f"{path}?{query}" if query else path, headers=headers)
         if r.status_code >= 400:
             raise ServiceRefused(r.status_code, *_problem(r))
         return r.json()
@@ -90,14 +116,14 @@ class HttpMarketAccess:
         signed = sign_action(self.key, self.domain, order, self.next_nonce())
         body = {"order": OrderIn.of(order).model_dump(mode="json"), "nonce": signed.nonce,
                 "signature": "0x" + signed.signature.hex()}
-        r = self.http.post("/api/orders", json=body)
+        r = self._send("POST", "/api/orders", json=body)
         if r.status_code >= 400:
             raise OrderRejected(order.order_id, *_problem(r))
         return [_trade(t, order) for t in r.json()["trades"]]
 
     def cancel(self, order_id: str, now: datetime) -> int:
         signed = sign_action(self.key, self.domain, Cancel(order_id, self.participant, now), self.next_nonce())
-        r = self.http.post(f"/api/orders/{order_id}/cancel", json={
+        r = self._send("POST", f"/api/orders/{order_id}/cancel", json={
             "participant": self.participant, "cancelled_at": now.isoformat(), "nonce": signed.nonce,
             "signature": "0x" + signed.signature.hex()})
         if r.status_code >= 400:
@@ -108,7 +134,7 @@ class HttpMarketAccess:
         """Set my open order's energy and price (not part of :class:`MarketAccess`)."""
         action = Modify(order_id, self.participant, energy_wh, price_per_kwh, now)
         signed = sign_action(self.key, self.domain, action, self.next_nonce())
-        r = self.http.post(f"/api/orders/{order_id}/modify", json={
+        r = self._send("POST", f"/api/orders/{order_id}/modify", json={
             "participant": self.participant, "energy_wh": energy_wh, "price_per_kwh": str(price_per_kwh),
             "modified_at": now.isoformat(), "nonce": signed.nonce, "signature": "0x" + signed.signature.hex()})
         if r.status_code >= 400:
@@ -141,8 +167,8 @@ class HttpMarketAccess:
 
     # -- beyond the protocol: meters and my account ------------------------------------------
     def upload_meter(self, slot_start: datetime, values: dict[str, int]) -> None:
-        r = self.http.post("/api/meter", json=signed_reading(self.key, self.domain, slot_start, values,
-                                                              self.next_nonce()))
+        r = self._send("POST", "/api/meter", json=signed_reading(self.key, self.domain, slot_start, values,
+                                                                  self.next_nonce()))
         if r.status_code >= 400:
             raise ServiceRefused(r.status_code, *_problem(r))
 
@@ -155,6 +181,14 @@ class HttpMarketAccess:
 
     def close(self) -> None:
         self.http.close()
+
+
+def _retry_after_s(response: httpx.Response, default_s: float) -> float:
+    """Seconds the 429's ``Retry-After`` asks for (delay-seconds), else ``default_s``."""
+    try:
+        return max(0.0, float(response.headers["Retry-After"]))
+    except (KeyError, ValueError):
+        return default_s
 
 
 def positions_of(rows: list[dict[str, Any]]) -> dict[datetime, tuple[int, int]]:

@@ -62,6 +62,7 @@ class RateLimiter:
             tokens = min(float(self.burst), tokens + (now - at) * self.rate)
             if tokens < 1:
                 buckets[key] = (tokens, now)
+                wait_s = (1 - tokens) / self.rate
                 raise ServiceError(429, self.field, f"over {self.rate:g} requests/s (burst {self.burst}); "
-                                                    f"retry in {(1 - tokens) / self.rate:.2f} s")
+                                                    f"retry in {wait_s:.2f} s", retry_after_s=wait_s)
             buckets[key] = (tokens - 1, now)

@@ -36,6 +36,7 @@ from __future__ import annotations
 import json
 import sys
 import threading
+import traceback
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -43,6 +44,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from p2penergy.agents.market_access import PriceTape
 from p2penergy.ledger.actions import Action, Cancel, Modify
@@ -58,7 +61,7 @@ from p2penergy.ledger.engine import (
     SelfTradeCancel,
     unix_seconds,
 )
-from p2penergy.ledger.journal import Journal
+from p2penergy.ledger.journal import Journal, JournalError
 from p2penergy.ledger.keys import Key, operator_for, operator_label
 from p2penergy.ledger.order_scope import ScopedExchange
 from p2penergy.ledger.replay import Balance
@@ -88,13 +91,20 @@ NO_ORDER = "no open order of yours with this id"
 no longer open: the signer learns nothing of other participants' orders."""
 
 
-class ServiceError(Exception):
-    """A request the service refuses: HTTP ``status``, the ``field`` at fault, and why."""
+JOURNAL_FAILURES = (SQLAlchemyError, JournalError, OSError)
+"""What writing the journal raises when the database refuses a write or is away (SQLAlchemy wraps
+every driver's errors): the one kind of failure answered 503 ``journal``."""
 
-    def __init__(self, status: int, field: str, message: str) -> None:
+
+class ServiceError(Exception):
+    """A request the service refuses: HTTP ``status``, the ``field`` at fault, and why;
+    ``retry_after_s`` (a 429) says when to try again (the ``Retry-After`` header)."""
+
+    def __init__(self, status: int, field: str, message: str, retry_after_s: float | None = None) -> None:
         self.status = status
         self.field = field
         self.message = message
+        self.retry_after_s = retry_after_s
         super().__init__(f"{field}: {message}")
 
 
@@ -372,16 +382,27 @@ class LiveExchange(LiveQueries, Listener):
     # -- the journal ----------------------------------------------------------------------
     @contextmanager
     def _guard(self) -> Iterator[None]:
-        """Around anything that writes the journal: on a failure memory is rebuilt from it, 503."""
+        """Around anything that writes the journal. A journal failure (:data:`JOURNAL_FAILURES`): memory
+        is rebuilt from the journal, 503 ``journal``. Any other unexpected exception is a fault of the
+        service itself, not of the journal: memory may be half-changed, so it is rebuilt all the same,
+        but the answer is 500 ``internal`` and the traceback goes to the operator's log (stderr) —
+        never disguised as a journal outage."""
         try:
             yield
         except (ServiceError, JournalCorrupt):
             raise
         except (SignatureError, ReplayError, MarketError, ChainError):
             raise
-        except Exception as exc:
+        except JOURNAL_FAILURES as exc:
             self._rebuild()
             raise ServiceError(503, "journal", f"could not be written; nothing was accepted ({exc})") from exc
+        except Exception as exc:
+            print("p2penergy serve: unexpected error; memory is rebuilt from the journal:", file=sys.stderr)
+            traceback.print_exc(file=sys.stderr)
+            sys.stderr.flush()
+            self._rebuild()
+            raise ServiceError(500, "internal", "an unexpected error in the exchange; nothing was accepted (the "
+                                                "operator's log has the details)") from exc
 
     def _rebuild(self) -> None:
         url = self.journal.url

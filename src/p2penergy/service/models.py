@@ -153,9 +153,12 @@ class SelfTradeCancelOut(BaseModel):
         return cls(order_id=c.order_id, cancelled_wh=c.remaining_wh, by_order_id=c.by)
 
 
+OrderStatus = Literal["open", "filled", "cancelled", "expired"]
+
+
 class OrderAck(BaseModel):
     order_id: str
-    status: str
+    status: OrderStatus
     remaining_wh: int
     trades: list[TradeOut]
     self_trade_cancels: list[SelfTradeCancelOut] = Field(default_factory=list)
@@ -168,7 +171,7 @@ class CancelAck(BaseModel):
 
 class MyOrder(BaseModel):
     order: OrderIn
-    status: Literal["open", "filled", "cancelled", "expired"]
+    status: OrderStatus
     remaining_wh: int
     cancelled_by: str | None = Field(None, description="the order of mine that cancelled this one by "
                                                         "self-trade prevention, if that is how it was cancelled")
@@ -329,14 +332,21 @@ def links(status: int, description: str, **targets: tuple[str, str, dict[str, st
 
 def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for refusals with these status codes (all answer a :class:`Problem`)."""
-    return {code: {"model": Problem, "description": ERROR_MEANING.get(code, "refused")} for code in codes}
+    return {code: {"model": Problem, "description": ERROR_MEANING.get(code, "refused"),
+                   **({"headers": {"Retry-After": RETRY_AFTER}} if code == 429 else {})} for code in codes}
+
+
+RETRY_AFTER = {"description": "seconds to wait before retrying (whole seconds, rounded up; the message says it "
+                              "exactly)", "schema": {"type": "integer", "minimum": 1}}
 
 
 ERROR_MEANING = {
     401: "missing, malformed or foreign signature; unknown participant; missing admin token",
-    403: "someone else's order", 404: "no such order", 409: "a used nonce, a duplicate id or address, a closed gate",
+    404: "no open order of yours with this id (someone else's order answers the same)",
+    409: "a used nonce, an order id the signer already used, an address already registered, a closed gate",
     413: "body too large", 422: "a value out of range or malformed (names the field)",
-    429: "over the rate limit", 503: "the journal could not be written; nothing was accepted",
+    429: "over the rate limit", 500: "an unexpected error in the exchange; nothing was accepted",
+    503: "the journal could not be written; nothing was accepted",
 }
 
 

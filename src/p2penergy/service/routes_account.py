@@ -12,7 +12,7 @@ from p2penergy.service.models import Bill, Certificate, MeterIn, ParticipantIn, 
 from p2penergy.service.routes_market import bill_of, month_of
 
 router = APIRouter(tags=["participants"])
-ERRORS = problems(401, 409, 413, 422, 429, 503)
+ERRORS = problems(401, 409, 413, 422, 429, 500, 503)
 READ_ERRORS = problems(401, 422, 429)
 ADMIN_ERRORS = problems(401, 422, 429)
 

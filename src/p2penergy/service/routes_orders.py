@@ -26,7 +26,7 @@ from p2penergy.service.models import (
 )
 
 router = APIRouter(tags=["orders"])
-ERRORS = problems(401, 403, 404, 409, 413, 422, 429, 503)
+ERRORS = problems(401, 404, 409, 413, 422, 429, 500, 503)
 READ_ERRORS = problems(401, 422, 429)
 
 
