@@ -4,7 +4,8 @@ Run: ``python benchmarks/bench_startup.py [--runs 7] [--serve]``. Times, each in
 ``p2penergy --help``, every command's and subcommand's ``--help``, ``import p2penergy`` and
 ``python -m p2penergy --help``, against a bare ``python -c "import sys"`` measured in the same
 run: the cases take turns round after round, so a change of the machine's load hits all of them
-alike; the table gives each one's median and its ratio to the bare interpreter's median.
+alike; the table gives each one's median wall time, its ratio to the bare interpreter's median,
+and its median CPU time (user + system; it moves less than wall time with the machine's load).
 Target: ``p2penergy --help`` ≤ 0.5 s on an idle machine (issue 16; 3.6-4.5 s before).
 
 ``--serve`` also times ``p2penergy serve`` (SQLite journal in a temporary folder, no chain) from
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
+import secrets
 import shutil
 import socket
 import statistics
@@ -53,14 +56,18 @@ def command_paths() -> list[list[str]]:
     return walk(typer.main.get_command(app), [])
 
 
-def run_once(argv: list[str]) -> float:
+def run_once(argv: list[str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one run of ``argv``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, timeout=600)
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
 
 
-def time_cases(cases: dict[str, list[str]], runs: int) -> dict[str, list[float]]:
-    times: dict[str, list[float]] = {name: [] for name in cases}
+def time_cases(cases: dict[str, list[str]], runs: int) -> dict[str, list[tuple[float, float]]]:
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
     for argv in cases.values():  # one warm-up round: file caches, .pyc files
         run_once(argv)
     for _ in range(runs):
@@ -79,7 +86,7 @@ def serve_once() -> float:
     """Seconds from launching ``p2penergy serve`` to its first ``/health`` answer."""
     folder = tempfile.mkdtemp(prefix="bench-startup-")
     port = free_port()
-    env = {**os.environ, "P2PENERGY_ADMIN_TOKEN": "bench"}
+    env = {**os.environ, "P2PENERGY_ADMIN_TOKEN": secrets.token_hex(16)}  # not printed
     start = time.perf_counter()
     process = subprocess.Popen([*program(), "serve", "--db", f"sqlite:///{folder}/journal.sqlite", "--port",
                                 str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
@@ -110,20 +117,21 @@ def main() -> None:
              "python -m p2penergy --help": [sys.executable, "-m", "p2penergy", "--help"]}
     cases |= {" ".join(["p2penergy", *path, "--help"]): [*program(), *path, "--help"] for path in command_paths()}
     times = time_cases(cases, args.runs)
-    base = statistics.median(times[next(iter(cases))])
+    base = statistics.median(wall for wall, _ in times[next(iter(cases))])
     table = Table(title=f"Start-up, median of {args.runs} runs (fresh process each)")
-    for column in ("case", "median s", "min s", "ratio to bare python"):
+    for column in ("case", "median s", "min s", "ratio to bare python", "CPU s"):
         table.add_column(column, justify="left" if column == "case" else "right")
     for name, values in times.items():
-        median = statistics.median(values)
-        table.add_row(name, f"{median:.3f}", f"{min(values):.3f}", f"{median / base:.1f}×")
+        median = statistics.median(wall for wall, _ in values)
+        table.add_row(name, f"{median:.3f}", f"{min(wall for wall, _ in values):.3f}", f"{median / base:.1f}×",
+                      f"{statistics.median(cpu for _, cpu in values):.3f}")
     console = Console(width=120)
     console.print(table)
     if args.serve:
         serve_runs = max(1, min(args.runs, 3))
         imports, serves = [], []
         for _ in range(serve_runs):
-            imports.append(run_once([sys.executable, "-c", "import p2penergy.service.app, uvicorn"]))
+            imports.append(run_once([sys.executable, "-c", "import p2penergy.service.app, uvicorn"])[0])
             serves.append(serve_once())
         serve_table = Table(title=f"p2penergy serve (SQLite, no chain), median of {serve_runs} runs")
         for column in ("stage", "median s", "ratio to bare python"):

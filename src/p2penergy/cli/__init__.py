@@ -1,5 +1,12 @@
 """The ``p2penergy`` command. Each subcommand group lives in its own module and only
-parses, calls one function of the core, and formats."""
+parses, calls one function of the core, and formats.
+
+Start-up: a command module imports at its top only what its options need (typer, the standard
+library, option names); the core, numerical, chain, web, database libraries and rich are imported
+inside the command that uses them, so ``p2penergy --help`` and every ``--help`` stay fast
+(``tests/cli/test_startup.py`` checks the imports, ``benchmarks/bench_startup.py`` the time). Help is
+click's plain layout: typer's rich help panels import markdown and traceback rendering on every run.
+"""
 
 from __future__ import annotations
 
