@@ -1,3 +1,4 @@
 from p2penergy.cli import main
 
-main()
+if __name__ == "__main__":  # not when a worker process (forkserver, spawn) imports the main module
+    main()

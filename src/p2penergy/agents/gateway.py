@@ -46,6 +46,11 @@ class ForecastKit:
     weather: WeatherForecastSource | IssuedWeatherForecasts
 
 
+ForecastRunner = Callable[[ForecastKit, Mapping[str, tuple[pd.DataFrame, bool]], datetime, pd.DatetimeIndex],
+                          "dict[str, SiteForecast]"]
+"""Computes a step's forecasts for every site (:func:`forecast_sites` or a split of it)."""
+
+
 def horizon_for(index: pd.DatetimeIndex, i: int, tz: object) -> pd.DatetimeIndex:
     """Slot starts from position ``i`` to the end of tomorrow (local time), within ``index``."""
     now = index[i].tz_convert(tz)  # type: ignore[arg-type]
@@ -67,12 +72,13 @@ class SiteForecast:
 
 
 def forecast_sites(kit: ForecastKit, histories: Mapping[str, tuple[pd.DataFrame, bool]], now: datetime,
-                   horizon: pd.DatetimeIndex) -> dict[str, SiteForecast]:
+                   horizon: pd.DatetimeIndex, weather: pd.DataFrame | None = None) -> dict[str, SiteForecast]:
     """Load and PV forecasts over ``horizon`` for every site in ``histories`` (site ->
     (metered history before ``now``, has PV)), from one weather forecast issued at ``now``
-    and one model call per target."""
+    (``weather``, or ``kit.weather``'s issue) and one model call per target."""
     ids = list(histories)
-    weather = kit.weather.issue(now, len(horizon))
+    if weather is None:
+        weather = kit.weather.issue(now, len(horizon))
     load, load_q = _predict(kit.load, ids, [histories[i][0] for i in ids], now, horizon, weather)
     pv_ids = [i for i in ids if histories[i][1]]
     pv, pv_q = _predict(kit.pv, pv_ids, [histories[i][0] for i in pv_ids], now, horizon, weather)
@@ -213,10 +219,13 @@ class SiteForecasts:
 
     A forecast is issued at the start of the slot the gateway acts in, from each site's metered
     history at that moment; drivers meter every site before any acts, so all see the same slot.
+    ``runner`` computes them (:func:`forecast_sites`, or the same split across processes:
+    :func:`~p2penergy.agents.forecast_pool.split_forecast_sites`).
     """
 
-    def __init__(self, kit: ForecastKit | None) -> None:
+    def __init__(self, kit: ForecastKit | None, runner: ForecastRunner | None = None) -> None:
         self.kit = kit
+        self.runner: ForecastRunner = runner or forecast_sites
         self._sites: list[SiteGateway] = []
         self._key: tuple[datetime, int] | None = None
         self._values: dict[str, SiteForecast] = {}
@@ -232,7 +241,7 @@ class SiteForecasts:
         key = (issued_at, len(horizon))
         if key != self._key or gateway.participant.id not in self._values:
             histories = {g.participant.id: (g.history(), g.participant.has_pv) for g in self._sites}
-            self._values = forecast_sites(self.kit, histories, issued_at, horizon)
+            self._values = self.runner(self.kit, histories, issued_at, horizon)
             self._key = key
         return self._values[gateway.participant.id]
 

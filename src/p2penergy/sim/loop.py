@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from p2penergy.agents.gateway import ForecastKit, SiteForecasts, SlotGrid, site_gateways
+from p2penergy.agents.gateway import ForecastKit, ForecastRunner, SiteForecasts, SlotGrid, site_gateways
 from p2penergy.agents.market_access import Fills, InProcessAccess, PriceTape
 from p2penergy.agents.trader import AgentConfig, marginal_retail_per_kwh
 from p2penergy.community import CAR_KIND, LOCATIONS, Community
@@ -53,12 +53,14 @@ class LoopConfig:
 
 
 def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: Sequence[SlotHook] = (),
-            progress: Callable[[int, int], None] | None = None, ledger: LedgerHook | None = None) -> RunRecords:
+            progress: Callable[[int, int], None] | None = None, ledger: LedgerHook | None = None,
+            forecast_runner: ForecastRunner | None = None) -> RunRecords:
     """Simulate the report month with the exchange and the agents.
 
     With ``ledger``, the exchange is the engine's: agents' actions are signed, verified and
     journalled (one batch per agent step) and closings journalled; the ledger hook, among
-    ``hooks``, journals meters and certificates and commits each slot.
+    ``hooks``, journals meters and certificates and commits each slot. ``forecast_runner``:
+    computes each step's forecasts (default in process; a split across processes gives the same).
     """
     settings = community.settings
     exchange = ledger.exchange if ledger is not None else make_exchange(settings, config.mechanism)
@@ -87,7 +89,8 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
         access = {p.id: _RecordingAccess(exchange, p.id, tape, on_order, on_cancel, slot_trades, fills)
                   for p in participants}
     grid = SlotGrid(index, settings.tz, settings.slot_minutes)
-    gateways = site_gateways(community, grid, month.start, SiteForecasts(kit), config.agent, config.replan_slots)
+    gateways = site_gateways(community, grid, month.start, SiteForecasts(kit, forecast_runner), config.agent,
+                             config.replan_slots)
     meters = {pid: ScenarioMeter(p, grid) for pid, p in community.participants.items()}
     ids = sorted(gateways)
 

@@ -10,12 +10,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from p2penergy.agents.agent_forecasters import fit_agent_forecasters
+from p2penergy.agents.forecast_pool import forecast_workers, split_forecast_sites
 from p2penergy.agents.gateway import ForecastKit
 from p2penergy.agents.issued_weather import weather_source
 from p2penergy.agents.trader import AgentConfig
@@ -60,7 +62,9 @@ class SimulationOptions:
     ``[baseline] export_credit`` (``own-scheme``, ``none`` or a buyback scheme). ``ledger``: sign,
     journal and commit every slot (journal in ``run_dir`` unless ``db_url``; chain in-process
     unless ``chain_url``, which needs ``operator``, the contract operator's own key: see
-    ``ledger/keys.py``).
+    ``ledger/keys.py``). ``forecast_workers``: split each step's forecasts across this many
+    processes (inside a sweep's Dask task: tasks on its cluster; the same forecasts, so the same
+    bills; worth it for large communities only, docs/sweep.md).
     """
 
     mechanism: str = "cda"
@@ -78,6 +82,7 @@ class SimulationOptions:
     green: bool = False
     operator: Key | None = None
     baseline_export_credit: str | None = None
+    forecast_workers: int = 1
 
 
 @dataclass(slots=True)
@@ -108,6 +113,8 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     """Run baseline and P2P for the report month; learning uses only the weeks before it."""
     if options.agents not in AGENT_MODES:
         raise ValueError(f"agents: must be one of {', '.join(AGENT_MODES)}, got {options.agents!r}")
+    if options.forecast_workers < 1:
+        raise ValueError(f"forecast_workers: must be at least 1, got {options.forecast_workers}")
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -156,7 +163,9 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     lap("ledger setup")
     try:
         # with the ledger, the engine settles certificates: its hook takes the provenance hook's place
-        p2p = run_p2p(community, kit, config, [ledger_hook or prov, *hooks], progress, ledger_hook)
+        with forecast_workers(kit, options.forecast_workers) as workers:
+            runner = partial(split_forecast_sites, workers=workers) if workers is not None else None
+            p2p = run_p2p(community, kit, config, [ledger_hook or prov, *hooks], progress, ledger_hook, runner)
     finally:
         if ledger_hook is not None:
             ledger_hook.engine.close()

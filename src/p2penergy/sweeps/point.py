@@ -45,8 +45,10 @@ def finished(out: Path, point: Point) -> list[dict[str, Any]] | None:
     return doc["rows"] if doc.get("key") == point.key else None
 
 
-def run_point(point: Point, out: str, ledger: bool = False, report: bool = True) -> dict[str, Any]:
-    """Run ``point`` and write its folder under ``out``; returns ``{"status", "rows", ...}``.
+def run_point(point: Point, out: str, ledger: bool = False, report: bool = True,
+              forecast_workers: int = 1) -> dict[str, Any]:
+    """Run ``point`` and write its folder under ``out``; returns ``{"status", "rows", ...}``
+    (``forecast_workers``: its forecasting steps split across that many tasks on the cluster).
 
     Runs in a Dask worker (or in process). Never raises for a failing simulation: the error
     comes back as the point's result, so the sweep goes on."""
@@ -60,7 +62,7 @@ def run_point(point: Point, out: str, ledger: bool = False, report: bool = True)
     started = time.perf_counter()
     where = f"{socket.gethostname()} pid {os.getpid()}"
     try:
-        doc = simulate_point(point, folder, ledger, report)
+        doc = simulate_point(point, folder, ledger, report, forecast_workers)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         failure = {"key": point.key, "error": error, "traceback": traceback.format_exc(), "worker": where}
@@ -73,14 +75,15 @@ def run_point(point: Point, out: str, ledger: bool = False, report: bool = True)
     return {"status": "ok", "key": point.key, "rows": rows, "worker": where, "elapsed_s": elapsed}
 
 
-def simulate_point(point: Point, folder: Path, ledger: bool = False, report: bool = True) -> dict[str, Any]:
+def simulate_point(point: Point, folder: Path, ledger: bool = False, report: bool = True,
+                   forecast_workers: int = 1) -> dict[str, Any]:
     """The point's simulation, written as a run folder; returns its ``results.json`` document."""
     from p2penergy.report.files import results_json, write_run
     from p2penergy.scenario.load import parse_scenario
     from p2penergy.sim.simulate import simulate
 
     scenario = parse_scenario(point.scenario_data, point.label, point.base_dir)
-    sim = simulate(scenario, simulation_options(point, folder if ledger else None, ledger))
+    sim = simulate(scenario, simulation_options(point, folder if ledger else None, ledger, forecast_workers))
     html = None
     if report:
         from p2penergy.report.html import render_report
@@ -90,7 +93,8 @@ def simulate_point(point: Point, folder: Path, ledger: bool = False, report: boo
     return results_json(sim)
 
 
-def simulation_options(point: Point, run_dir: Path | None = None, ledger: bool = False) -> Any:
+def simulation_options(point: Point, run_dir: Path | None = None, ledger: bool = False,
+                       forecast_workers: int = 1) -> Any:
     """The :class:`SimulationOptions` of a point (also what a single run of it uses)."""
     from p2penergy.sim.simulate import SimulationOptions
 
@@ -99,7 +103,7 @@ def simulation_options(point: Point, run_dir: Path | None = None, ledger: bool =
     return SimulationOptions(mechanism=o["mechanism"], period=period, ledger=ledger, run_dir=run_dir, seed=o["seed"],
                              agents=o["agents"], history_days=o["history_days"], days=o["days"],
                              first_day=o["first_day"], green=o["green"],
-                             baseline_export_credit=o["baseline_export_credit"])
+                             baseline_export_credit=o["baseline_export_credit"], forecast_workers=forecast_workers)
 
 
 def rows_of(point: Point | None, doc: dict[str, Any], folder: Path | None, elapsed_s: float | None,

@@ -113,7 +113,7 @@ def _run_on_cluster(points: list[Point], out: Path, sweep: Sweep, workers: int |
     futures = {}
     try:
         for point in points:
-            fut = client.submit(run_point, point, str(out), sweep.ledger, sweep.report,
+            fut = client.submit(run_point, point, str(out), sweep.ledger, sweep.report, sweep.forecast_workers,
                                 key=f"{TASK_PREFIX}{point.short}", pure=False)
             futures[fut.key] = (fut, point)
         done = total - len(points)

@@ -36,7 +36,7 @@ from p2penergy.textfile import read_toml
 OPTION_KEYS = ("seed", "mechanism", "agents", "green", "period", "days", "first_day", "history_days",
                "baseline_export_credit")
 MECHANISMS = ("cda", "pay-as-clear", "pay-as-bid")
-TOP_KEYS = ("scenario", "ledger", "report", "community", "axes", "points", *OPTION_KEYS)
+TOP_KEYS = ("scenario", "ledger", "report", "forecast_workers", "community", "axes", "points", *OPTION_KEYS)
 SCENARIO_ROOTS = ("scenario", "location", "period", "market", "emissions", "weather", "calendar", "tariffs",
                   "baseline", "home_types", "phv", "homes", "office", "cars")
 # bump when a point's results change meaning for the same configuration (resume compares the hash)
@@ -82,6 +82,9 @@ class Sweep:
     ledger: bool = False
     report: bool = True
     settings: dict[str, Any] = field(default_factory=dict)
+    forecast_workers: int = 1
+    """Each point's forecasting steps split across this many tasks on the cluster (the same
+    results, so not part of a point's hash: docs/sweep.md)."""
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -113,6 +116,9 @@ def parse_sweep(data: dict[str, Any], source: str = "<sweep>", base_dir: Path | 
         if not isinstance(value, bool):
             raise SweepError(source, name, f"must be true or false, got {value!r}")
         flags[name] = value
+    split = data.get("forecast_workers", 1)
+    if isinstance(split, bool) or not isinstance(split, int) or split < 1:
+        raise SweepError(source, "forecast_workers", f"must be a whole number, at least 1, got {split!r}")
     fixed = {k: data[k] for k in OPTION_KEYS if k in data}
     community = data.get("community", {})
     if not isinstance(community, dict):
@@ -142,7 +148,7 @@ def parse_sweep(data: dict[str, Any], source: str = "<sweep>", base_dir: Path | 
                                  f"two points run the same configuration ({seen[built.key]} and {built.label})")
             seen[built.key] = built.label
             points.append(built)
-    return Sweep(source, scenario_ref, tuple(axes), tuple(points), flags["ledger"], flags["report"], fixed)
+    return Sweep(source, scenario_ref, tuple(axes), tuple(points), flags["ledger"], flags["report"], fixed, split)
 
 
 def point_key(scenario_data: dict[str, Any], options: dict[str, Any]) -> str:
