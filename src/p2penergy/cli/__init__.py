@@ -15,8 +15,12 @@ import typer
 from p2penergy.cli import agent, audit, certificates, forecast, market, operator, scenario, serve, simulate, sweep
 from p2penergy.cli.output import ReportingGroup
 
+HELP_MAX_WIDTH = 120
+"""Widest help text [characters]: click's default caps it at 80 even on a wider terminal, which cuts
+the command list's descriptions short; 120 is the project's line length."""
+
 app = typer.Typer(cls=ReportingGroup, no_args_is_help=True, add_completion=False, rich_markup_mode=None,
-                  help="Peer-to-peer electricity trading.")
+                  context_settings={"max_content_width": HELP_MAX_WIDTH}, help="Peer-to-peer electricity trading.")
 app.add_typer(market.app, name="market")
 app.add_typer(scenario.app, name="scenario")
 app.add_typer(operator.app, name="operator")
