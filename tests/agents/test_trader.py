@@ -144,3 +144,28 @@ def test_gate_flags_by_bisection_are_the_markets_gate_is_open_slot_by_slot():
             for lo, hi in ((0, 200), (17, 113), (5, 6), (9, 9)):
                 window = starts[lo:hi]
                 assert gate_open_flags(settings, window, now) == [settings.gate_is_open(s, now) for s in window]
+
+
+def test_a_tiered_tariffs_next_kwh_is_priced_at_the_tier_the_month_will_end_in():
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from p2penergy.agents.trader import projected_month_import_wh
+    from p2penergy.scenario.load import load_scenario
+
+    tz = ZoneInfo("Asia/Tokyo")
+    # 100 kWh by noon of 11 August (10.5 of 31 days): the month heads for 100 × 31 / 10.5 = 295 kWh
+    assert projected_month_import_wh(datetime(2020, 8, 11, 12, tzinfo=tz), 100_000) == round(100_000 * 31 / 10.5)
+    # on the month's first day its rate is not yet known: the imports so far
+    assert projected_month_import_wh(datetime(2020, 8, 1, 18, tzinfo=tz), 8_000) == 8_000
+    # so a home 100 kWh into the month on the 11th pays the second tier's price for its next kWh, not the first's
+    retail = load_scenario().tariffs.retail_tariff()
+    zeros = np.zeros(48, dtype=np.int64)
+    home = TradingAgent(Participant("house-01", HOME_KIND, "consumer", zeros, zeros, retail=retail, contract_a=40))
+    horizon = pd.date_range("2020-08-11 12:00", periods=1, freq="30min", tz="Asia/Tokyo")
+    obs = Observation(horizon[0].to_pydatetime(), horizon, np.array([500.0]), np.array([0.0]), month_import_wh=100_000)
+    month = horizon[0].date()
+    second_tier = retail.energy_charge(Decimal(201)) - retail.energy_charge(Decimal(200))
+    extra = retail.fuel_adjustment_rate(month) + retail.surcharge_rate(month)
+    assert home._retail_per_kwh(obs) == pytest.approx(float(second_tier + extra))
+    assert second_tier > retail.energy_charge(Decimal(101)) - retail.energy_charge(Decimal(100))

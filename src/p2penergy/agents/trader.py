@@ -32,7 +32,7 @@ import math
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import numpy as np
@@ -59,6 +59,13 @@ CAR_ROUNDING_RESERVE_WH = 48.0
 # so it only breaks ties). Assumption: a trip the car's forecast did not see may come at any time, and energy
 # already on board serves it (the baseline's cars, charged as soon as they are home, rarely ran short).
 CAR_CHARGE_SOONER_SHARE_PER_DAY = 0.002
+# A tiered tariff prices a month's kWh by the month's total, so the price of the next kWh is the tier the month
+# will end in: projected from the imports so far at the rate so far, once this many days of the month have passed
+# (before that, the imports so far: one day's rate is not yet a month's). Assumption: the rest of the month
+# imports like its start. Measured: priced at the tier of the imports so far, the owners' first week looked like
+# the first tier (≈ 20.8 JPY/kWh), so the cars bought utility energy to sell it to the office at ≈ 24.9 JPY/kWh,
+# a loss once the month's total reached the second and third tiers (26.5–30.6 JPY/kWh).
+MONTH_PROJECTION_MIN_DAYS = 1.0
 # Green mode's premium on renewable energy, a share of the market's price band: 2 % is 1 JPY/kWh on
 # the demonstration's 0–50 JPY band (the value green agents always used: a few percent of a P2P
 # price, enough to rank renewable offers first) and 0.01 EUR/kWh on 0–0.50 EUR.
@@ -535,7 +542,8 @@ class TradingAgent:
                 raise AgentInputError("participant.retail", "a retail tariff, or the market's price maximum "
                                       "(known once the agent acts on a market)")
             return float(self._price_max)
-        return float(marginal_retail_per_kwh(p.retail, month, obs.month_import_wh))
+        return float(marginal_retail_per_kwh(p.retail, month, projected_month_import_wh(obs.local_now,
+                                                                                         obs.month_import_wh)))
 
     def _grid_price_per_kwh(self, obs: Observation) -> np.ndarray:
         """Per horizon slot, the price of a utility kWh: the office's contract price of the slot's
@@ -726,6 +734,18 @@ def hedge_shift(obs: Observation, k: int, fractile: float, net_q: np.ndarray | N
         net = net_quantiles(obs.quantile_levels, obs.load_quantiles_wh[:, k:k + 1],
                             pv[:, None] if pv is not None else None)[:, 0]
     return float(np.interp(fractile, obs.quantile_levels, net)) - point
+
+
+def projected_month_import_wh(local_now: datetime, month_import_wh: int) -> int:
+    """The month's utility imports [Wh] projected from those so far (``MONTH_PROJECTION_MIN_DAYS``): so far ÷
+    the share of the month passed at ``local_now`` (the market's wall clock), never less than so far."""
+    start = local_now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    following = (start + timedelta(days=32)).replace(day=1)
+    passed_s = (local_now - start).total_seconds()
+    if passed_s < MONTH_PROJECTION_MIN_DAYS * 86_400:
+        return month_import_wh
+    share = passed_s / (following - start).total_seconds()
+    return max(month_import_wh, round(month_import_wh / share))
 
 
 def car_leftover_value_per_kwh(fuel_per_kwh: float, retail_per_kwh: float, price_max_per_kwh: Decimal | None,
