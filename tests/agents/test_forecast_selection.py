@@ -111,6 +111,22 @@ def test_quantiles_are_ordered_and_not_negative(community, weather_source, selec
         assert (q >= 0).all() and (np.diff(q, axis=1) >= 0).all()
 
 
+def test_load_intervals_grow_with_the_forecast_and_pv_intervals_are_in_wh(community, selected) -> None:
+    # a hotter day's higher load forecast gets proportionally wider load intervals (errors as a share
+    # of the forecast); PV's offsets are Wh per hour of day, the same whatever the forecast
+    names = sorted(community[1])
+    horizon = slots_of_day(pd.Timestamp("2020-08-06", tz=TZ), 30)
+    site = next(n for n in names if n in selected["pv_wh"].selected_)
+    point = np.full((1, len(horizon)), 4000.0)  # well above the floor (a tenth of the mean)
+    for target, factor in (("load_wh", 2.0), ("pv_wh", 1.0)):
+        model = selected[target]
+        assert model.interval_scale == ("forecast" if target == "load_wh" else "absolute")
+        spread = np.diff(model.quantiles_of(point, horizon, [site])[0], axis=0)
+        wider = np.diff(model.quantiles_of(2 * point, horizon, [site])[0], axis=0)
+        assert spread.sum() > 0
+        np.testing.assert_allclose(wider, factor * spread)
+
+
 def test_pinball_loss_by_hand() -> None:
     # τ = 0.9: under-forecast by 10 costs 9, over-forecast by 10 costs 1
     assert pinball_loss(np.array([0.0, 20.0]), np.array([10.0, 10.0]), 0.9) == pytest.approx(5.0)
@@ -118,7 +134,8 @@ def test_pinball_loss_by_hand() -> None:
 
 def test_bad_settings_name_the_field() -> None:
     for kwargs, name in (({"quantiles": (0.5, 0.1)}, "quantiles"), ({"validation_days": 0}, "validation_days"),
-                         ({"target": "x"}, "target")):
+                         ({"target": "x"}, "target"), ({"interval_scale": "log"}, "interval_scale"),
+                         ({"interval_floor_share": 0.0}, "interval_floor_share")):
         with pytest.raises(AgentInputError) as info:
             SelectedForecaster(**kwargs)
         assert info.value.field == name
