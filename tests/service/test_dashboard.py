@@ -97,7 +97,7 @@ def test_dashboard_shows_and_updates_live_numbers(server, tmp_path: Path):
         assert page.wait_for("document.querySelector('#depth tbody tr td:nth-child(3)')?.textContent === '0.50'")
         assert "solar" in page.js("document.querySelector('#by-tag tbody').innerText")
         flows = page.js("document.querySelector('#flows tbody').innerText")
-        assert "house-01" in flows and "house-02" in flows
+        assert "house-01" in flows and "house-02" not in flows  # the tag's producer; no buyer is named
         bills = page.js("document.querySelector('#bills tbody').innerText")
         assert "17.5" in bills and "house-0" not in bills  # 1 kWh at 17.50: the community's sum, nobody named
         # more trading while the page stays open: the numbers update without a reload

@@ -296,6 +296,28 @@ def test_readings_and_bills_are_private(lax: Server):
         assert c.get("/api/me/bill", headers=forged).status_code == 401
 
 
+def test_provenance_is_public_only_as_sums(lax: Server):
+    """Who bought from whom is the parties' and the operator's: the public flows sum over buyers and name
+    only the producer the seller's tag declared (as every public trade shows it)."""
+    now = now_of(lax.url)
+    with lax.client() as c:
+        r = c.post("/api/orders", json=signed_order(order("prov-b", "buyer", "buy", 40, "12", now), 90))
+        assert r.status_code == 201 and r.json()["trades"], r.text
+        public = c.get("/api/provenance")
+        assert public.status_code == 200 and "buyer" not in public.text
+        assert public.json() == [{"source": "solar", "producer": "seller", "energy_wh": 40, "trades": 1}]
+
+        def mine(pid: str) -> list[dict]:
+            path = "/api/me/provenance"
+            return c.get(path, headers=read_headers(key(pid), _domain(), path, now)).json()
+
+        assert mine("buyer") == [{"side": "buy", "source": "solar", "producer": "seller", "energy_wh": 40}]
+        assert mine("seller") == [{"side": "sell", "source": "solar", "producer": "seller", "energy_wh": 40}]
+        assert c.get("/api/operator/provenance").status_code == 401
+        every = c.get("/api/operator/provenance", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+        assert every == [{"source": "solar", "producer": "seller", "buyer": "buyer", "energy_wh": 40}]
+
+
 def test_a_fault_of_the_service_is_a_500_not_a_journal_outage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                 capsys: pytest.CaptureFixture[str]):
     """An unexpected exception while applying an action (here: a view that fails on one order) is the

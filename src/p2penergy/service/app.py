@@ -8,6 +8,7 @@ background thread closes each slot's book when its gate closes on the service's 
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import sys
 import threading
@@ -32,7 +33,9 @@ from p2penergy.service.commit import GroupCommit
 from p2penergy.service.limits import RateLimiter
 from p2penergy.service.live import LiveExchange, ServiceError
 from p2penergy.service.meters import meter_bounds_of
+from p2penergy.service.models import SignedOrderIn
 from p2penergy.service.provenance import pv_devices_of
+from p2penergy.service.routes_orders import accept_order
 from p2penergy.service.settings import ServiceSettings
 
 Scope = MutableMapping[str, Any]
@@ -92,6 +95,76 @@ class BodyLimit:
 
 def _problem(status: int, field: str, message: str) -> JSONResponse:
     return JSONResponse({"field": field, "message": message}, status_code=status)
+
+
+def problem_of(exc: ServiceError) -> JSONResponse:
+    """The answer to a refusal: its ``Problem``, and ``Retry-After`` on a 429."""
+    response = _problem(exc.status, exc.field, exc.message)
+    if exc.retry_after_s is not None:  # whole seconds (RFC 9110), rounded up; the message is exact
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+    return response
+
+
+def _json_content(scope: Scope) -> bool:
+    """Whether FastAPI would read the request's body as JSON: no content type, or ``application/json``."""
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return value.split(b";")[0].strip().lower() == b"application/json"
+    return True
+
+
+class OrderFastPath:
+    """ASGI middleware: a well-formed ``POST /api/orders`` goes straight to
+    :func:`~p2penergy.service.routes_orders.accept_order`, without the router, its dependency
+    resolution and its response validation (together about as much CPU as the exchange's own work
+    per order: ``benchmarks/bench_service.py``). The same handling as the route: a body the model
+    refuses, or anything but that method and path, goes on to FastAPI unchanged (the body replayed),
+    so every refusal is FastAPI's as before; the answer is the route's ``OrderAck``, serialised by
+    pydantic. It sits inside :class:`BodyLimit`."""
+
+    def __init__(self, app: ASGIApp, live: LiveExchange, commits: GroupCommit) -> None:
+        self.app = app
+        self.live = live
+        self.commits = commits
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/api/orders":
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        body = b"".join(chunks)
+        try:  # what FastAPI does with a JSON body: json.loads, then the model in Python mode
+            if not _json_content(scope):
+                raise ValueError("not a JSON body")
+            parsed = SignedOrderIn.model_validate(json.loads(body))
+        except ValueError:  # json's, pydantic's ValidationError: FastAPI answers it, as for any request
+            sent = False
+
+            async def replay() -> Any:
+                nonlocal sent
+                if not sent:
+                    sent = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            await self.app(scope, replay, send)
+            return
+        try:
+            ack = await accept_order(parsed, self.live, self.commits)
+        except ServiceError as exc:
+            await problem_of(exc)(scope, receive, send)
+            return
+        content = ack.__pydantic_serializer__.to_json(ack)
+        await send({"type": "http.response.start", "status": 201, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(content)).encode())]})
+        await send({"type": "http.response.body", "body": content})
 
 
 def scenario_of(settings: ServiceSettings) -> Any:
@@ -181,10 +254,7 @@ def create_app(settings: ServiceSettings, market: MarketSettings | None = None) 
 
     @app.exception_handler(ServiceError)
     async def _service_error(_request: Request, exc: ServiceError) -> JSONResponse:
-        response = _problem(exc.status, exc.field, exc.message)
-        if exc.retry_after_s is not None:  # whole seconds (RFC 9110), rounded up; the message is exact
-            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
-        return response
+        return problem_of(exc)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -208,5 +278,6 @@ def create_app(settings: ServiceSettings, market: MarketSettings | None = None) 
         attempt is due (``commits`` is null without a chain)."""
         return {"status": "ok", "commits": ex.commit_lag()}
 
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]
+    app.add_middleware(OrderFastPath, live=ex, commits=app.state.commits)  # type: ignore[arg-type]
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # type: ignore[arg-type]  # outermost
     return app

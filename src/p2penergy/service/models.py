@@ -264,9 +264,31 @@ class Certificate(BaseModel):
 
 
 class Flow(BaseModel):
+    """Energy traded from a source and producer to a buyer (the operator's view: names both parties;
+    ``producer`` is the tag's, else the seller)."""
+
     source: str
     producer: str
     buyer: str
+    energy_wh: int
+
+
+class PublicFlow(BaseModel):
+    """Energy traded per source and declared producer, summed over every buyer (the public view names no
+    buyer and no seller beyond the ``producer`` its sellers' tags declared, as ``/api/trades`` shows)."""
+
+    source: str
+    producer: str | None = Field(description="the producer the energy's tag declares; null when none")
+    energy_wh: int
+    trades: int
+
+
+class MyFlow(BaseModel):
+    """Energy I traded per side, source and declared producer (counterparties are not named)."""
+
+    side: Literal["buy", "sell"]
+    source: str
+    producer: str | None = Field(description="the producer the energy's tag declares; null when none")
     energy_wh: int
 
 

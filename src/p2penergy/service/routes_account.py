@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query
 
 from p2penergy.ledger.engine import unix_seconds
 from p2penergy.service.deps import Live, Reader, admin, public
-from p2penergy.service.models import Bill, Certificate, MeterIn, ParticipantIn, links, problems
-from p2penergy.service.routes_market import bill_of, month_of
+from p2penergy.service.models import Bill, Certificate, Flow, MeterIn, MyFlow, ParticipantIn, links, problems
+from p2penergy.service.routes_market import bill_of, flows_of, month_of, my_flows_of
 
 router = APIRouter(tags=["participants"])
 ERRORS = problems(401, 409, 413, 422, 429, 500, 503)
@@ -77,6 +77,21 @@ def my_certificates(who: Reader, ex: Live) -> list[Certificate]:
                             attributes=t.tag.as_dict(), status="pending")
                 for t in ex.trades_of.get(who, ()) if t.buyer == who and unix_seconds(t.slot_start) not in settled]
         return out
+
+
+@router.get("/api/me/provenance", response_model=list[MyFlow], responses=READ_ERRORS)
+def my_provenance(who: Reader, ex: Live) -> list[MyFlow]:
+    """My energy bought and sold per source and declared producer (signed read; no counterparty named)."""
+    with ex.lock:
+        return my_flows_of(ex.trades_of.get(who, []), who)
+
+
+@router.get("/api/operator/provenance", response_model=list[Flow], responses=ADMIN_ERRORS,
+            dependencies=[Depends(admin)])
+def every_flow(ex: Live) -> list[Flow]:
+    """Energy from each source and producer to each buyer (the operator's admin token)."""
+    with ex.lock:
+        return flows_of(ex.trades)
 
 
 @router.get("/api/me/nonce", response_model=dict[str, int], responses=READ_ERRORS)

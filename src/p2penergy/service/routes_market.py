@@ -1,7 +1,7 @@
 """Public market data: market rules and clock, book depth, trades, prices, bills, provenance, stream.
 
-Nothing here names the parties of an order or trade except the community views the
-dashboard shows (running bills and provenance flows, aggregated per participant).
+Nothing here names the parties of an order or trade: bills and provenance flows are the
+community's sums (a participant's own: ``routes_account``, signed reads; everyone's: the operator's).
 """
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ from p2penergy.service.models import (
     Level,
     MarketInfo,
     MarketTime,
+    MyFlow,
+    PublicFlow,
     ReferencePrice,
     SlotOut,
     SlotPrice,
@@ -178,14 +180,35 @@ def month_of(ex: LiveExchange, month: str | None) -> date:
         raise ServiceError(422, "month", f"a month as YYYY-MM, got {month!r}") from None
 
 
-@router.get("/api/provenance", response_model=list[Flow])
-def provenance(ex: Live) -> list[Flow]:
-    """Energy traded from each (source, producer) to each buyer, Wh."""
+@router.get("/api/provenance", response_model=list[PublicFlow])
+def provenance(ex: Live) -> list[PublicFlow]:
+    """Energy traded per source and declared producer, Wh, summed over buyers: nobody's trades named
+    (a participant's own flows: ``/api/me/provenance``; everyone's: ``/api/operator/provenance``)."""
     with ex.lock:
-        flows: dict[tuple[str, str, str], int] = defaultdict(int)
+        flows: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
         for t in ex.trades:
-            flows[(t.tag.get("source") or "untagged", t.tag.get("producer") or t.seller, t.buyer)] += t.energy_wh
+            f = flows[(t.tag.get("source") or "untagged", t.tag.get("producer") or "")]
+            f[0] += t.energy_wh
+            f[1] += 1
+    return [PublicFlow(source=s, producer=p or None, energy_wh=e, trades=n) for (s, p), (e, n) in sorted(flows.items())]
+
+
+def flows_of(trades: list[Trade]) -> list[Flow]:
+    """Energy from each (source, producer — the tag's, else the seller) to each buyer, Wh."""
+    flows: dict[tuple[str, str, str], int] = defaultdict(int)
+    for t in trades:
+        flows[(t.tag.get("source") or "untagged", t.tag.get("producer") or t.seller, t.buyer)] += t.energy_wh
     return [Flow(source=s, producer=p, buyer=b, energy_wh=e) for (s, p, b), e in sorted(flows.items())]
+
+
+def my_flows_of(trades: list[Trade], participant: str) -> list[MyFlow]:
+    """``participant``'s energy per side, source and declared producer, Wh (no counterparty named)."""
+    flows: dict[tuple[str, str, str], int] = defaultdict(int)
+    for t in trades:
+        side = "buy" if t.buyer == participant else "sell"
+        flows[(side, t.tag.get("source") or "untagged", t.tag.get("producer") or "")] += t.energy_wh
+    return [MyFlow(side=side, source=s, producer=p or None, energy_wh=e)  # type: ignore[arg-type]
+            for (side, s, p), e in sorted(flows.items())]
 
 
 @router.get("/api/stream", response_class=StreamingResponse,

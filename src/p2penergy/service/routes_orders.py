@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query
 from p2penergy.ledger.actions import Cancel, Modify
 from p2penergy.ledger.signing import Signed
 from p2penergy.market.errors import FieldError
+from p2penergy.service.commit import GroupCommit
 from p2penergy.service.deps import Commits, Live, Reader
-from p2penergy.service.live import ServiceError
+from p2penergy.service.live import LiveExchange, ServiceError
 from p2penergy.service.models import (
     CancelAck,
     CancelIn,
@@ -57,6 +58,12 @@ async def submit_order(body: SignedOrderIn, ex: Live, commits: Commits) -> Order
 
     Runs on the event loop (no thread hop): the work is a few hundred microseconds of CPU
     and one short database commit, under the exchange's lock."""
+    return await accept_order(body, ex, commits)
+
+
+async def accept_order(body: SignedOrderIn, ex: LiveExchange, commits: GroupCommit) -> OrderAck:
+    """The one handling of a parsed order request, for this route and for the service's fast path
+    (``app.OrderFastPath``, which serves well-formed ``POST /api/orders`` without the router)."""
     try:
         order = body.order.to_order()
     except FieldError as exc:
