@@ -170,7 +170,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--max-exp", type=int, default=6, help="largest N is 10^max-exp")
     args = parser.parse_args()
-    console = Console()
+    console = Console(width=200)
     sizes = [10**e for e in range(3, args.max_exp + 1)]
 
     cda = Table(title="CDA through the public API against a bare heapq CDA on the same orders "
