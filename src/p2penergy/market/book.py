@@ -235,15 +235,16 @@ class SlotBook:
                     if not heap:
                         break
                     top = heap[0]
-                else:
+                else:  # the best top; a filled or cancelled one is dropped only if it wins
                     top = None
                     for h in heaps:
-                        while h and not h[0][2]:
-                            heappop(h)
                         if h and (top is None or h[0] < top):
                             top, heap = h[0], h
                     if top is None:
                         break
+                    if not top[2]:
+                        heappop(heap)
+                        continue
                 price_ticks, _, open_wh, sell_order = top
                 if price_ticks > limit:
                     break
@@ -297,11 +298,9 @@ class SlotBook:
                     break
                 top = heap[0]
                 key = top[0] - premium
-            else:
+            else:  # the best top; a filled or cancelled one is dropped only if it wins
                 top = None
                 for h, lv, pr in candidates:
-                    while h and not h[0][2]:
-                        heappop(h)
                     if h:
                         entry = h[0]
                         k = entry[0] - pr
@@ -309,6 +308,9 @@ class SlotBook:
                             top, key, heap, level, premium = entry, k, h, lv, pr
                 if top is None:
                     break
+                if not top[2]:
+                    heappop(heap)
+                    continue
             limit = -key  # the buy's price plus its premium for this tag
             if limit < ticks:
                 break
