@@ -319,6 +319,8 @@ class SlotBook:
                 self._prevent_self_trade(top)
                 heappop(heap)
                 continue
+            # the fill as in _buy, written out: this loop runs once per trade and a helper call
+            # would add a tenth of the bare CDA's whole cost per order (bench_market.py)
             open_wh = top[2]
             if remaining < open_wh:
                 energy = remaining
