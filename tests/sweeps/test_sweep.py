@@ -193,3 +193,51 @@ def test_example_notebook_runs(swept: dict[str, Any], tmp_path: Path) -> None:
 def test_one_point_sweep_needs_no_axes() -> None:
     sweep = parse_sweep({"scenario": "higashi-fuji-2020", "days": 2})
     assert len(sweep.points) == 1 and sweep.points[0].label == "base"
+
+
+def test_a_sweep_stopped_by_sigterm_mid_point_resumes_with_only_that_point(swept: dict[str, Any],
+                                                                          tmp_path: Path) -> None:
+    """``p2penergy sweep`` (a real process, its own local cluster) is sent SIGTERM while it runs a
+    new point, the example's three being done already: it stops with status 130, its cluster's
+    processes end with it, the interrupted point is not counted as done, and the same command
+    run again runs that point only."""
+    import subprocess
+    import sys
+
+    import psutil
+    from typer.testing import CliRunner
+
+    from p2penergy.cli import app
+
+    out = tmp_path / "out"
+    shutil.copytree(swept["out"], out)
+    listed = "".join(f'[[points]]\nmechanism = "{m}"\n' for m in ("cda", "pay-as-clear", "pay-as-bid"))
+    study = tmp_path / "study.toml"
+    study.write_text('days = 1\nhistory_days = 8\ncommunity.homes = 6\n' + listed
+                     + '[[points]]\nmechanism = "cda"\nseed = 2\n', encoding="utf-8")
+    new = next(p for p in load_sweep(study).points if p.values.get("seed") == 2)
+    proc = subprocess.Popen([sys.executable, "-m", "p2penergy", "sweep", str(study), "--out", str(out),
+                             "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 300
+        while not (point_dir(out, new) / "point.json").exists():  # the new point has started on the worker
+            assert proc.poll() is None, proc.communicate()[0]
+            assert time.monotonic() < deadline, "the new point never started"
+            time.sleep(0.2)
+        time.sleep(1.0)
+        cluster = psutil.Process(proc.pid).children(recursive=True)
+        assert cluster, "the sweep runs its points in worker processes"
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, output
+    assert "interrupted" in output
+    _, alive = psutil.wait_procs(cluster, timeout=30)
+    assert not alive, f"processes of the stopped sweep still running: {alive}"
+    assert not (point_dir(out, new) / DONE).exists()
+    resumed = CliRunner().invoke(app, ["sweep", str(study), "--out", str(out), "--workers", "1"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "1 run, 3 already done, 0 failed" in resumed.output
+    assert json.loads((point_dir(out, new) / DONE).read_text())["key"] == new.key

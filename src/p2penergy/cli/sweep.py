@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import typer
@@ -40,10 +43,22 @@ def sweep_command(
 
     from p2penergy.sweeps.runner import run_sweep
 
+    # SIGTERM (a batch system's stop, `kill`) stops the sweep as Ctrl-C does: the running points are
+    # cancelled and the local cluster's processes shut down; points done so far stay done, and the
+    # same command resumes with the rest
+    main = threading.current_thread() is threading.main_thread()  # only the main thread handles signals
+    previous = signal.signal(signal.SIGTERM, _interrupt) if main else None
     try:
         result = run_sweep(sweep, folder, workers=workers, scheduler=scheduler, progress=progress)
     except (OSError, ValueError) as exc:
         raise fail(str(exc)) from exc
+    except KeyboardInterrupt:
+        console.print(f"sweep interrupted: points done so far are kept in {folder}/points/; "
+                      "run the same command again to resume")
+        raise typer.Exit(code=130) from None
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
     out_console = Console(highlight=False)
     out_console.print(f"points: {len(result.ran)} run, {len(result.reused)} already done, {len(result.failed)} failed")
     for short, error in result.failed.items():
@@ -52,3 +67,7 @@ def sweep_command(
                       f"run folders in {folder}/points/")
     if result.failed:
         raise typer.Exit(code=1)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
