@@ -318,6 +318,19 @@ def test_provenance_is_public_only_as_sums(lax: Server):
         assert every == [{"source": "solar", "producer": "seller", "buyer": "buyer", "energy_wh": 40}]
 
 
+def test_the_order_fast_path_answers_only_what_the_route_would_accept(lax: Server):
+    """``POST /api/orders`` skips the router only for a body FastAPI itself reads as JSON and the model
+    accepts: a body sent as text, or not JSON at all, gets FastAPI's own 422 and uses no nonce."""
+    now = now_of(lax.url)
+    body = signed_order(order("fp-1", "seller", "sell", 10, "10", now), 95)
+    with lax.client() as c:
+        as_text = c.post("/api/orders", content=json.dumps(body), headers={"Content-Type": "text/plain"})
+        assert as_text.status_code == 422 and set(as_text.json()) == {"field", "message"}
+        broken = c.post("/api/orders", content=b"{not json", headers={"Content-Type": "application/json"})
+        assert broken.status_code == 422 and set(broken.json()) == {"field", "message"}
+        assert c.post("/api/orders", json=body).status_code == 201  # its nonce was still unused
+
+
 def test_a_fault_of_the_service_is_a_500_not_a_journal_outage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                 capsys: pytest.CaptureFixture[str]):
     """An unexpected exception while applying an action (here: a view that fails on one order) is the
