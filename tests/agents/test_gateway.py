@@ -191,3 +191,25 @@ def test_a_gateway_joining_mid_month_catches_up_as_the_site_ran_before(community
         assert g.month_import_wh == int(cols["grid_import_wh"][:60].sum()) > 0
         assert g.soc_wh == int(cols["soc_wh"][59])
         assert g.peak_w == max(cols["grid_import_wh"][:60]) * 2
+
+
+def test_the_office_knows_its_months_peak_and_its_business_days_peaks_from_its_meter_only(community):
+    """A site billed on its month's peak: joining on 2 August, it knows the peak its meter showed on
+    1 August, and how high each past business day went (whole days read so far, nothing later)."""
+    grid = grid_of(community)
+    start = community.month.start + 48  # 2 August 00:00
+    p = community.participants["office"]
+    g = SiteGateway(p, TradingAgent(p), grid, start, SiteForecasts(kit_of(community)))
+    imported = np.maximum(p.load_wh - p.pv_wh, 0)
+    assert g.peak_w == imported[start - 48:start].max() * 2 and g.month_import_wh == imported[start - 48:start].sum()
+    local = community.index.tz_convert(community.settings.tz)
+    days = sorted({d for d in local[:start].date if p.is_business_day(d)})
+    expected = tuple(float(imported[:start][local[:start].date == d].max()) * 2 for d in days)
+    assert len(expected) >= 10 and g.past_day_peaks_w() == expected
+    # a Monday's readings (3 August) count once the day is whole, not before
+    meter = ScenarioMeter(p, grid)
+    for k in range(48 + 40):
+        g.meter(grid.starts[start + k], 0, 0, meter)
+    assert g.past_day_peaks_w() == expected  # Sunday is not a business day; Monday is not whole yet
+    obs = g.observe(grid.starts[start + 88], grid.starts[start + 88])
+    assert obs.past_day_peaks_w == expected and obs.peak_so_far_w == g.peak_w

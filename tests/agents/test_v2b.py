@@ -4,6 +4,7 @@ its battery. Real agents, planner (HiGHS), exchange and physics; one office, one
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from decimal import Decimal
 
@@ -19,7 +20,7 @@ from p2penergy.assets.car import PhvSpec
 from p2penergy.community import CAR_KIND, LOCATION_CODES, OFFICE_KIND, Participant
 from p2penergy.market import Order, make_exchange
 from p2penergy.scenario.load import load_scenario
-from p2penergy.sim.physics import OFFICE, dispatch_car
+from p2penergy.sim.physics import OFFICE, dispatch_car, dispatch_site
 
 SCENARIO = load_scenario()
 SETTINGS = SCENARIO.market
@@ -66,7 +67,7 @@ def car_schedule() -> tuple[np.ndarray, np.ndarray]:
     return location, np.where(road, 1200.0, 0.0)
 
 
-def run_step(peak_at_two_pm: bool, car_steps: int = 1):
+def run_step(peak_at_two_pm: bool, car_steps: int = 1, past_day_peaks_w: tuple[float, ...] = ()):
     exchange = make_exchange(SETTINGS, "cda")
     tape = PriceTape(opening_price=Decimal("19.00"))
     trades = []
@@ -80,7 +81,7 @@ def run_step(peak_at_two_pm: bool, car_steps: int = 1):
     n = len(HORIZON)
     zeros = np.zeros(n)
     office_obs = Observation(NOW.to_pydatetime(), HORIZON, office_load(peak_at_two_pm), zeros,
-                             peak_so_far_w=PEAK_W)
+                             peak_so_far_w=PEAK_W, past_day_peaks_w=past_day_peaks_w)
     location, drive = car_schedule()
     car_obs = Observation(NOW.to_pydatetime(), HORIZON, zeros, zeros, car_soc_wh=6000, car_location=location,
                           car_drive_wh=drive, month_import_wh=250_000)
@@ -194,34 +195,94 @@ def test_resting_asks_are_commitments_a_car_never_oversells_when_they_fill_later
     assert deliverable(sold, car_agent) == []
 
 
+def business_days_after(day: int) -> int:
+    """August 2020's business days after ``day`` for this test's office (weekdays; no days off)."""
+    return sum(office().is_business_day(date(2020, 8, d)) for d in range(day + 1, 32))
+
+
+# how high the office's past business days went [W]: 10 under today's forecast peak, 10 above
+USUAL_DAYS_W = (1_950_000.0,) * 10 + (2_150_000.0,) * 10
+
+
+def normal_tail(z: float) -> float:
+    """P(X > z) for a standard normal X."""
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
 def test_the_office_never_bids_above_what_a_kwh_saves_it():
-    # Its grid price plus, only in slots at risk of setting a new peak, a kWh's share of the demand
-    # charge. By hand: today's 12-18 h envelope is 2,100 kW (the 14:00 forecast) against a peak so far
-    # of 2,000 kW: with a 5 % forecast error each of those 12 slots exceeds it with chance
-    # P = Φ((2100 − 2000) / 105) = 0.8295; 1,700 kW elsewhere is 3.5 standard deviations under (no
-    # risk). The horizon holds 80 of August's slots, 1,328 are left (to 1 Sep 00:00): 12 P × 1328 / 80
-    # = 165 slots expected to exceed in the month, fewer than the month's business afternoons (12 slots
-    # × 21 business days of this test's office), so N = 252; a kWh is worth rate × P / (0.5 h × N).
-    trades, office_agent, _ = run_step(peak_at_two_pm=True)
-    rate = Decimal("1630.80") * Decimal("0.85")
-    business = sum(office().is_business_day(date(2020, 8, d)) for d in range(1, 32))
-    n = max(Decimal("0.8295") * 12 * 1328 / 80, Decimal(12 * business))
-    value = rate * Decimal("0.8295") / (Decimal("0.5") * n)
+    # Its grid price plus, only in slots that may set the month's peak, rate / slot_hours × the chance
+    # they do. By hand: today's 12-18 h envelope is 2,100 kW (the 14:00 forecast) against a peak so
+    # far of 2,000 kW: with a 5 % forecast error the day's highest exceeds it with chance
+    # P = Φ((2100 − 2000) / 105) = 0.8295 (1,700 kW elsewhere is 3.5 standard deviations under: no
+    # risk). Which slot is the day's highest: the two 14:00-15:00 slots by their own chance 0.8295,
+    # the ten others of 12-18 h (1,700 kW) by theirs, Φ((1700 − 2000) / 85). Half the past business
+    # days went above 2,100 kW, so no later business day of the month (D of them) goes higher with
+    # chance 0.5^D.
+    trades, office_agent, _ = run_step(peak_at_two_pm=True, past_day_peaks_w=USUAL_DAYS_W)
+    rate = 1630.80 * 0.85
+    p_day, w_peak, w_other = normal_tail(-100 / 105), normal_tail(-100 / 105), normal_tail(300 / 85)
+    unbeaten = 0.5 ** business_days_after(4)
+    peak_value = rate / 0.5 * p_day * w_peak / (2 * w_peak + 10 * w_other) * unbeaten
+    other_value = rate / 0.5 * p_day * w_other / (2 * w_peak + 10 * w_other) * unbeaten
     tariff = office().office_tariff
     assert tariff is not None
     extra = tariff.fuel_adjustment_rate(date(2020, 8, 4)) + tariff.surcharge_rate(date(2020, 8, 4))
-    bids = [t for t in trades if t.buyer == "office"]
-    assert bids
-    for t in bids:
+    for t in [t for t in trades if t.buyer == "office"]:
         local = t.slot_start.astimezone(TZ)
         grid = tariff.unit_prices([local])[0] + extra
         at_risk = local.date() == date(2020, 8, 4) and 12 <= local.hour < 18
-        assert t.price_per_kwh <= grid + (value if at_risk else 0) + Decimal("0.01"), local
-    obs = Observation(NOW.to_pydatetime(), HORIZON, office_load(True), np.zeros(len(HORIZON)), peak_so_far_w=PEAK_W)
+        assert t.price_per_kwh <= grid + Decimal(str(round(peak_value if at_risk else 0, 4))) + Decimal("0.01"), local
+    obs = Observation(NOW.to_pydatetime(), HORIZON, office_load(True), np.zeros(len(HORIZON)), peak_so_far_w=PEAK_W,
+                      past_day_peaks_w=USUAL_DAYS_W)
     values = office_agent._demand_value_per_kwh(obs, office_agent.plan_input(obs, 30, Decimal(19)))
-    at_risk = (HORIZON.date == date(2020, 8, 4)) & (HORIZON.hour >= 12) & (HORIZON.hour < 18)
-    assert values[at_risk] == pytest.approx(float(value), rel=1e-3) and not values[~at_risk].any()
-    assert max(values) < 12  # JPY/kWh: at most the demand charge shared by the month's business afternoons
+    hour = HORIZON.hour + HORIZON.minute / 60
+    at_risk = (HORIZON.date == date(2020, 8, 4)) & (hour >= 12) & (hour < 18)
+    peak = at_risk & (hour >= 14) & (hour < 15)
+    assert values[peak] == pytest.approx(peak_value, rel=1e-3)
+    assert values[at_risk & ~peak] == pytest.approx(other_value, rel=1e-3) and not values[~at_risk].any()
+    assert max(values) < 0.01  # JPY/kWh: early in the month a usual afternoon saves nothing
+    # late in the month (31 August, no business day left) the same afternoon is worth the charge itself
+    late = Observation(pd.Timestamp("2020-08-31 08:00", tz=TZ).to_pydatetime(), HORIZON + pd.Timedelta(days=27),
+                       office_load(True), np.zeros(len(HORIZON)), peak_so_far_w=PEAK_W, past_day_peaks_w=USUAL_DAYS_W)
+    values = office_agent._demand_value_per_kwh(late, office_agent.plan_input(late, 30, Decimal(19)))
+    assert values[peak] == pytest.approx(peak_value / unbeaten, rel=1e-3) and values[peak].min() > 500
+
+
+def office_import_w(trades: list, slots: np.ndarray) -> float:
+    """The office's highest import [W] over ``slots`` of the horizon, its load as forecast, less
+    what it bought there (physics: the utility supplies the rest)."""
+    load = office_load(True)
+    bought: dict = {}
+    for t in trades:
+        if t.buyer == "office":
+            bought[t.slot_start] = bought.get(t.slot_start, 0) + t.energy_wh
+    peak = 0.0
+    for k in np.flatnonzero(slots):
+        slot = HORIZON[k].to_pydatetime()
+        meter = dispatch_site(int(load[k]), 0, bought.get(slot, 0), 0, None, 0, SETTINGS.slot_minutes)
+        peak = max(peak, meter.grid_import_wh * 2.0)
+    return peak
+
+
+def test_a_parked_car_discharges_into_a_forecast_record_peak_and_the_offices_peak_falls():
+    # The afternoon is forecast above any business day the office's meter has seen: it may well set
+    # the month's peak, so a kWh there is worth far more than the car's keeping it for the trip home.
+    trades, _, car_agent = run_step(peak_at_two_pm=True, past_day_peaks_w=(1_950_000.0,) * 20)
+    v2b = [t for t in trades if t.seller == "car-01" and t.buyer == "office"]
+    peak_hour = (HORIZON.date == date(2020, 8, 4)) & (HORIZON.hour == 14)
+    assert {t.slot_start for t in v2b} & {HORIZON[k].to_pydatetime() for k in np.flatnonzero(peak_hour)}
+    today = HORIZON.date == date(2020, 8, 4)
+    assert office_import_w(trades, today) < office_import_w([], today) == 2_100_000
+    assert deliverable({t.slot_start: sum(x.energy_wh for x in v2b if x.slot_start == t.slot_start) for t in v2b},
+                       car_agent) == []
+
+
+def test_early_in_the_month_a_usual_afternoon_is_not_worth_the_cars_energy():
+    # The same forecast when half the past business days went higher and 19 business days are left:
+    # some later day will almost surely set the peak, so the office pays no more than its grid price
+    # and the car keeps its energy for its trips.
+    trades, _, _ = run_step(peak_at_two_pm=True, past_day_peaks_w=USUAL_DAYS_W)
+    assert not [t for t in trades if t.seller == "car-01"]
 
 
 def at_home_all_horizon(soc_wh: int, fuel_per_kwh: float) -> tuple[TradingAgent, Observation]:

@@ -118,7 +118,7 @@ def observe(participant: Participant, forecast: SiteForecast | None, now: dateti
             soc_wh: int | None = None, car_soc_wh: int | None = None,
             car_location: np.ndarray | None = None, car_drive_wh: np.ndarray | None = None,
             car_parked_probability: np.ndarray | None = None, month_import_wh: int = 0,
-            peak_so_far_w: float = 0.0) -> Observation:
+            peak_so_far_w: float = 0.0, past_day_peaks_w: tuple[float, ...] = ()) -> Observation:
     """Observation for ``participant`` at ``now`` from its site's forecast (none for a car)."""
     n = len(horizon)
     if forecast is None or participant.kind == CAR_KIND:
@@ -130,7 +130,7 @@ def observe(participant: Participant, forecast: SiteForecast | None, now: dateti
         slot_starts=slot_starts if slot_starts is not None else utc_starts(horizon),
         soc_wh=soc_wh, car_soc_wh=car_soc_wh, car_location=car_location, car_drive_wh=car_drive_wh,
         car_parked_probability=car_parked_probability, month_import_wh=month_import_wh,
-        peak_so_far_w=peak_so_far_w,
+        peak_so_far_w=peak_so_far_w, past_day_peaks_w=past_day_peaks_w,
     )
 
 
@@ -194,6 +194,7 @@ class SlotGrid:
         self._positions = {s: i for i, s in enumerate(self.starts)}
         local = index.tz_convert(tz)  # type: ignore[arg-type]
         self.months: np.ndarray = np.asarray(local.year * 12 + local.month - 1)
+        self.dates: np.ndarray = np.asarray(local.date)  # local calendar day of each slot
         self._horizon: tuple[int, pd.DatetimeIndex] | None = None
 
     def __len__(self) -> int:
@@ -275,6 +276,7 @@ class SiteGateway:
         self.month_import_wh = 0
         self.peak_w = 0.0
         self._month: int | None = None
+        self._day_peaks: tuple[object, tuple[float, ...]] | None = None
         self.metered = start  # positions before this are known (measured past, then readings)
         # what the meter reports per slot of the grid: a site's load and PV [Wh], a car's location
         # code and driving energy [Wh]; the frame is a view on it (built once: a forecast reads
@@ -285,6 +287,15 @@ class SiteGateway:
         for c, series in enumerate(past):
             if series is not None:
                 self._wh[:start, c] = series[:start]
+        if p.office_tariff is not None and p.battery is None and start > 0:
+            # a site billed on its month's peak knows the peak its meter showed this month before
+            # it started (without storage its import is the load its PV did not cover)
+            month = int(grid.months[start])
+            same = np.flatnonzero(grid.months[:start] == month)
+            imported = np.maximum(self._wh[same, 0] - self._wh[same, 1], 0)
+            self._month = month
+            self.month_import_wh = int(imported.sum())
+            self.peak_w = float(imported.max(initial=0)) * 60 / grid.slot_minutes
         self._frame = pd.DataFrame(self._wh, columns=list(columns), index=grid.index, copy=False)
         self._frame_is_view = np.shares_memory(self._frame.to_numpy(), self._wh)
         self.trips = (trips or CommuteCalendar()) if is_car else None
@@ -303,6 +314,22 @@ class SiteGateway:
         if self._frame_is_view:
             return self._frame.iloc[:m]
         return pd.DataFrame(self._wh[:m], columns=self._frame.columns, index=self.grid.index[:m])
+
+    def past_day_peaks_w(self) -> tuple[float, ...]:
+        """The highest slot import [W] of each whole business day its meter read (a site without
+        storage imports what its PV does not cover): what a site billed on its month's peak knows of
+        how high a business day goes. Recomputed once a day."""
+        m = self.metered
+        today = self.grid.dates[m] if m < len(self.grid) else self.grid.dates[-1] + pd.Timedelta(days=1)
+        if self._day_peaks is not None and self._day_peaks[0] == today:
+            return self._day_peaks[1]
+        whole = int(np.searchsorted(self.grid.dates, today))  # slots of the days before today
+        imported = np.maximum(self._wh[:whole, 0] - self._wh[:whole, 1], 0)
+        peaks = pd.Series(imported).groupby(self.grid.dates[:whole]).max()
+        out = tuple(float(x) * 60 / self.grid.slot_minutes for d, x in peaks.items()
+                    if self.participant.is_business_day(d))
+        self._day_peaks = (today, out)
+        return out
 
     @property
     def contract_import_wh(self) -> int:
@@ -399,6 +426,7 @@ class SiteGateway:
             car_drive_wh=trips.drive_wh if trips is not None else None,
             car_parked_probability=trips.parked_probability if trips is not None else None,
             month_import_wh=self.contract_import_wh, peak_so_far_w=self.peak_w,
+            past_day_peaks_w=self.past_day_peaks_w() if p.office_tariff is not None else (),
         )
         self.last_observation = obs
         return obs

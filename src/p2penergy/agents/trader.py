@@ -87,7 +87,9 @@ class Observation:
     car's ``location`` codes and ``drive_wh`` are its own trip forecast (the planning schedule of
     :class:`~p2penergy.agents.trip_forecast.TripForecast`: parked at home / office, or away, with each
     away block's driving energy in its first slot); ``car_parked_probability``: how likely the car
-    is where that schedule plans it parked (1 where it plans it away). ``load_quantiles_wh`` /
+    is where that schedule plans it parked (1 where it plans it away). ``peak_so_far_w``: the
+    highest slot import of the month so far; ``past_day_peaks_w``: a site billed on its peak, the
+    highest slot import of each past business day its meter read (how high a business day goes). ``load_quantiles_wh`` /
     ``pv_quantiles_wh``: ``(len(quantile_levels), len(horizon))`` quantile forecasts of the site's
     load and PV (none: the point forecasts are all it knows). ``horizon`` is
     on the market's wall clock; ``slot_starts`` are the same slots as UTC instants (the
@@ -106,6 +108,7 @@ class Observation:
     car_parked_probability: np.ndarray | None = None
     month_import_wh: int = 0
     peak_so_far_w: float = 0.0
+    past_day_peaks_w: tuple[float, ...] = ()
     quantile_levels: tuple[float, ...] = ()
     load_quantiles_wh: np.ndarray | None = None
     pv_quantiles_wh: np.ndarray | None = None
@@ -598,21 +601,25 @@ class TradingAgent:
     def _demand_value_per_kwh(self, obs: Observation, inp: PlanInput) -> np.ndarray:
         """Per slot, what a kWh bought there is expected to save the office in demand charge.
 
-        Once a peak is set, nothing lowers the month's peak below it: a purchase only helps to avoid
-        a *new* peak. ``P`` = the chance that the slot's import exceeds the month's peak so far, from
-        its forecast (with the plan's peak-hours envelope) and a normal forecast error of
-        ``peak_forecast_error`` (relative). A kWh bought there lowers its average demand by
-        1/slot_hours kW, and saves that only if every slot that would exceed is cut alike: of the
-        ``N`` slots expected to exceed in the rest of the month (the horizon's Σ P, its days taken as
-        typical of the days left), and at least the ``peak_hours`` slots of all the month's business
-        days (assumption: beyond its horizon the office cannot tell which afternoons will come near
-        the peak, and the community's supply cannot cut one afternoon deep enough to matter: measured
-        on the default month, bidding up in the at-risk slots of a few late-August days — N counted
-        from them alone — bought ~1,000 kWh at 39 JPY/kWh for a 1 kW cut). So a kWh is worth at most
-        ``rate / (slot_hours × 12 × business days)`` (≈ 11 JPY/kWh in August 2020) and
-        ``rate × P / (slot_hours × N)`` in general
-        (``rate``: the demand charge per kW·month with its power-factor factor), and nothing where
-        ``P < peak_risk_min`` or in next month's slots."""
+        A kWh bought in a slot lowers its average import by ``1/slot_hours`` kW; that lowers the
+        month's peak only if the slot would have been the month's highest. So a kWh is worth
+        ``rate / slot_hours × Pr(the slot sets the month's peak)`` (``rate``: the demand charge per
+        kW·month with its power-factor factor), the chance taken as the product of:
+
+        * ``P``: its day's highest slot exceeds the month's peak so far — from the slot's forecast
+          with the plan's peak-hours envelope (every slot of ``peak_hours`` as high as the day's
+          highest forecast) and a normal forecast error of ``peak_forecast_error`` (relative);
+          nothing where ``P < peak_risk_min`` or in next month's slots;
+        * ``w / Σw`` over the at-risk slots of its local day: it is the day's highest, ``w`` being
+          each slot's own chance of exceeding the peak so far from its forecast *without* the
+          envelope (the forecast's shape, blurred by its error; alike if none has any);
+        * ``(1 − q)^D``: no business day left in the month after the slot's day goes higher, where
+          ``D`` is their number (its calendar) and ``q`` the share of the past business days its
+          meter read (``Observation.past_day_peaks_w``) whose highest slot reached the slot's
+          forecast level. Early in the month a slot under the usual business-day peak is worth
+          nothing (some later day will beat it); a forecast above anything seen, late in the
+          month, is worth the demand charge itself, and the office bids up to the market's cap.
+        """
         p = self.participant
         t = p.office_tariff
         n = len(obs.horizon)
@@ -629,16 +636,33 @@ class TradingAgent:
         chance = np.where(chance >= self.config.peak_risk_min, chance, 0.0)
         if not chance.any():
             return np.zeros(n)
+        local = obs.horizon
+        day = np.asarray(local.normalize().asi8)
+        # which of the day's at-risk slots comes out highest: in proportion to each one's own chance
+        # of exceeding the peak so far (its forecast without the envelope); alike if none has any
+        own = np.where(dc.applies, net, 0.0)
+        z_own = (level - own) / np.maximum(self.config.peak_forecast_error * own, 1e-9)
+        weight = np.where((chance > 0) & (own > 0), 0.5 * np.vectorize(math.erfc)(z_own / math.sqrt(2)), 0.0)
+        weight = np.where(pd.Series(weight).groupby(day).transform("sum").to_numpy() > 0, weight,
+                          (chance > 0).astype(float))
+        day_total = pd.Series(weight).groupby(day).transform("sum").to_numpy()
+        share = np.divide(weight, day_total, out=np.zeros(n), where=day_total > 0)
         now = obs.local_now
-        month_end = pd.Timestamp(now.year + now.month // 12, now.month % 12 + 1, 1, tz=obs.horizon.tz)
-        left_slots = max((month_end - pd.Timestamp(now)).total_seconds() / 3600 / slot_h, 1.0)
-        start, end = self.config.peak_hours
-        first = now.date().replace(day=1)
-        days = pd.date_range(first, month_end.date(), freq="D", inclusive="left")
-        business_afternoons = (end - start) / slot_h * sum(p.is_business_day(d.date()) for d in days)
-        expected_n = max(float(chance.sum()) * left_slots / float(dc.applies.sum()), business_afternoons)
+        month_end = pd.Timestamp(now.year + now.month // 12, now.month % 12 + 1, 1, tz=local.tz)
+        month_days = pd.date_range(now.date(), month_end.date(), freq="D", inclusive="left").date
+        business = np.array([p.is_business_day(d) for d in month_days], dtype=np.int64)
+        # business days of the month after each slot's day
+        days_from_today = np.rint((day - pd.Timestamp(now.date(), tz=local.tz).value) / 86_400e9).astype(np.int64)
+        later = np.array([business[k + 1:].sum() for k in np.clip(days_from_today, 0, len(month_days))])
+        past = np.sort(np.asarray(obs.past_day_peaks_w, dtype=float))
+        if past.size:
+            reached = past.size - np.searchsorted(past, forecast / slot_h, side="left")
+            q = reached / past.size
+        else:
+            q = np.zeros(n)
+        unbeaten = (1.0 - q) ** later
         rate = float(t.demand_charge_per_kw * t.demand_factor())
-        return rate * chance / (slot_h * expected_n)
+        return rate / slot_h * chance * share * unbeaten
 
     @staticmethod
     def _slot_hours(obs: Observation) -> float:
