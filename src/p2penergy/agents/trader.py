@@ -692,10 +692,14 @@ class TradingAgent:
         # business days of the month after each slot's day
         days_from_today = np.rint((day - pd.Timestamp(now.date(), tz=local.tz).value) / 86_400e9).astype(np.int64)
         later = np.array([business[k + 1:].sum() for k in np.clip(days_from_today, 0, len(month_days))])
-        past = np.sort(np.asarray(obs.past_day_peaks_w, dtype=float))
+        past = np.asarray(obs.past_day_peaks_w, dtype=float)
         if past.size:
-            reached = past.size - np.searchsorted(past, forecast / slot_h, side="left")
-            q = reached / past.size
+            # the day's level is known to within the forecast's error: q is the chance that a past
+            # business day's peak lies above it
+            level_w = forecast / slot_h
+            scale = np.maximum(self.config.peak_forecast_error * level_w, 1e-9)
+            q = np.array([0.5 * np.vectorize(math.erfc)((lv - past) / s / math.sqrt(2)).mean()
+                          if c > 0 else 0.0 for lv, s, c in zip(level_w, scale, chance, strict=True)])
         else:
             q = np.zeros(n)
         unbeaten = (1.0 - q) ** later
