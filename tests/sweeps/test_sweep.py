@@ -214,7 +214,9 @@ def test_a_sweep_stopped_by_sigterm_mid_point_resumes_with_only_that_point(swept
     listed = "".join(f'[[points]]\nmechanism = "{m}"\n' for m in ("cda", "pay-as-clear", "pay-as-bid"))
     study = tmp_path / "study.toml"
     study.write_text('days = 1\nhistory_days = 8\ncommunity.homes = 6\n' + listed
-                     + '[[points]]\nmechanism = "cda"\nseed = 2\n', encoding="utf-8")
+                     # the interrupted point runs 14 days, long enough on an idle machine that the signal
+                     # reaches it mid-run (a 1- or 4-day point of 6 homes ends within the seconds the stop takes)
+                     + '[[points]]\nmechanism = "cda"\nseed = 2\ndays = 14\n', encoding="utf-8")
     new = next(p for p in load_sweep(study).points if p.values.get("seed") == 2)
     proc = subprocess.Popen([sys.executable, "-m", "p2penergy", "sweep", str(study), "--out", str(out),
                              "--workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
