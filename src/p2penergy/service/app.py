@@ -80,17 +80,7 @@ class BodyLimit:
                 return
             if not message.get("more_body"):
                 break
-        body = b"".join(chunks)
-        sent = False
-
-        async def replay() -> Any:
-            nonlocal sent
-            if not sent:
-                sent = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
+        await self.app(scope, _replaying(b"".join(chunks), receive), send)
 
 
 def _problem(status: int, field: str, message: str) -> JSONResponse:
@@ -111,6 +101,21 @@ def _json_content(scope: Scope) -> bool:
         if name == b"content-type":
             return value.split(b";")[0].strip().lower() == b"application/json"
     return True
+
+
+def _replaying(body: bytes, receive: Any) -> Any:
+    """An ASGI ``receive`` that hands the app ``body`` (already read by a middleware) as one
+    message, then passes on to the real ``receive`` (a client's disconnect)."""
+    sent = False
+
+    async def replay() -> Any:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 class OrderFastPath:
@@ -145,16 +150,7 @@ class OrderFastPath:
                 raise ValueError("not a JSON body")
             parsed = SignedOrderIn.model_validate(json.loads(body))
         except ValueError:  # json's, pydantic's ValidationError: FastAPI answers it, as for any request
-            sent = False
-
-            async def replay() -> Any:
-                nonlocal sent
-                if not sent:
-                    sent = True
-                    return {"type": "http.request", "body": body, "more_body": False}
-                return await receive()
-
-            await self.app(scope, replay, send)
+            await self.app(scope, _replaying(body, receive), send)
             return
         try:
             ack = await accept_order(parsed, self.live, self.commits)
