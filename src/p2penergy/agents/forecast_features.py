@@ -94,7 +94,17 @@ class SiteSeries:
 
     def observed_at(self, issued_ns: int) -> int:
         """Rows whose slot has ended by ``issued_ns``."""
-        return int(min(max((issued_ns - self.start_ns) // self.step_ns, 0), self.values.shape[-1]))
+        return observed_rows(self.start_ns, self.step_ns, self.values.shape[-1], issued_ns)
+
+
+def observed_rows(start_ns: int, step_ns: int, rows: int, issued_ns: int) -> int:
+    """Of ``rows`` slots from ``start_ns`` every ``step_ns`` (UTC ns), how many have ended by ``issued_ns``."""
+    return int(min(max((issued_ns - start_ns) // step_ns, 0), rows))
+
+
+def first_read_row(observed: int, slots_per_day: int) -> int:
+    """The first row a forecast reads: :data:`READ_DAYS` days before the ``observed`` rows (or row 0)."""
+    return max(observed - READ_DAYS * slots_per_day, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +185,7 @@ def site_batches(histories: Sequence[pd.DataFrame], target: str, issued_ns: int,
     for i, frame in enumerate(histories):
         series = SiteSeries.raw(frame, target, fields[i] if fields is not None else f"histories[{i}]")
         observed = series.observed_at(issued_ns)
-        first = max(observed - READ_DAYS * series.slots_per_day, 0)
+        first = first_read_row(observed, series.slots_per_day)
         key = (series.start_ns + first * series.step_ns, series.step_ns, observed - first)
         groups.setdefault(key, []).append((i, series.values[first:observed]))
         tzs.setdefault(key, series.tz)

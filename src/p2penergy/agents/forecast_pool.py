@@ -31,7 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from p2penergy.agents.forecast_features import DAY_NS, READ_DAYS, aware_ns
+from p2penergy.agents.forecast_features import DAY_NS, aware_ns, first_read_row, observed_rows
 from p2penergy.agents.gateway import ForecastKit, SiteForecast, forecast_sites
 from p2penergy.agents.weather_forecast import UNIT_NS
 
@@ -57,8 +57,8 @@ def recent_history(frame: pd.DataFrame, issued_at: datetime) -> pd.DataFrame:
         return frame
     unit = UNIT_NS[index.unit]
     start_ns, step_ns = int(index.asi8[0]) * unit, int(index.asi8[1] - index.asi8[0]) * unit
-    observed = min(max((aware_ns(issued_at, "issued_at") - start_ns) // step_ns, 0), len(index))
-    first = max(observed - READ_DAYS * (DAY_NS // step_ns), 0)
+    observed = observed_rows(start_ns, step_ns, len(index), aware_ns(issued_at, "issued_at"))
+    first = first_read_row(observed, DAY_NS // step_ns)
     return frame.iloc[first:max(observed, first + 2)]
 
 
@@ -97,7 +97,7 @@ def _chunk_here(histories: Histories, now: datetime, horizon: pd.DatetimeIndex,
 
 
 class ProcessForecastWorkers:
-    """``workers`` local processes (forked), each holding the fitted forecasters."""
+    """``workers`` local processes (started by a fork server), each holding the fitted forecasters."""
 
     def __init__(self, kit: ForecastKit, workers: int) -> None:
         if workers < 2:
@@ -117,11 +117,6 @@ class ProcessForecastWorkers:
 
 
 # -- the Dask cluster a sweep point runs on --------------------------------------------------------
-def _chunk_on_dask(kit: ForecastKit, histories: Histories, now: datetime, horizon: pd.DatetimeIndex,
-                   weather: pd.DataFrame) -> dict[str, SiteForecast]:
-    return forecast_sites(kit, histories, now, horizon, weather)
-
-
 class DaskForecastWorkers:
     """Chunks as tasks on a Dask cluster: the forecasters scattered to every worker once.
 
@@ -137,7 +132,7 @@ class DaskForecastWorkers:
 
     def forecast(self, chunks: Sequence[Histories], now: datetime, horizon: pd.DatetimeIndex,
                  weather: pd.DataFrame) -> list[dict[str, SiteForecast]]:
-        futures = [self._client.submit(_chunk_on_dask, self._kit, chunk, now, horizon, weather, pure=False)
+        futures = [self._client.submit(forecast_sites, self._kit, chunk, now, horizon, weather, pure=False)
                    for chunk in chunks]
         return list(self._client.gather(futures))
 
