@@ -15,6 +15,7 @@ import pandas as pd
 from p2penergy.assets.battery import BatterySpec
 from p2penergy.assets.car import PhvSpec
 from p2penergy.market import MarketSettings
+from p2penergy.outage import HOME_LOAD_SHARES, OFFICE_LOAD_SHARES, LoadShares, outage_mask
 from p2penergy.tariffs.buyback import OWN_SCHEMES, Buyback, ExportCredit
 from p2penergy.tariffs.office import DemandTariff
 from p2penergy.tariffs.retail import RetailTariff
@@ -119,6 +120,11 @@ class Community:
                              f" from day {self.report_first_day}")
         object.__setattr__(self, "_month_slice", slice(int(where[0]), int(where[-1]) + 1))
         object.__setattr__(self, "_starts", utc_starts(self.index))
+        object.__setattr__(self, "_islanded", outage_mask(self._starts, self.outages))
+
+    def islanded(self, i: int) -> bool:
+        """Whether slot ``i`` falls in an outage (no utility import or export)."""
+        return bool(self._islanded[i])
 
     @property
     def month(self) -> slice:
@@ -131,6 +137,11 @@ class Community:
 
     def of_kind(self, kind: str) -> list[Participant]:
         return [p for p in self.participants.values() if p.kind == kind]
+
+
+def load_shares(p: Participant) -> LoadShares:
+    """How ``p``'s load splits into critical, essential and deferrable (p2penergy/outage.py)."""
+    return OFFICE_LOAD_SHARES if p.kind == OFFICE_KIND else HOME_LOAD_SHARES
 
 
 # The types flows and diagrams aggregate participants by (results.json ``flows``, the report's Sankeys).

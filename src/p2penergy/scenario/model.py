@@ -3,7 +3,7 @@ the key at fault. ``[market]`` is parsed by :meth:`MarketSettings.from_mapping`.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -16,6 +16,7 @@ from p2penergy.assets.office_load import OfficeLoadSpec
 from p2penergy.assets.profiles import public_holidays
 from p2penergy.assets.pv import PVSpec, Site
 from p2penergy.market import MarketSettings
+from p2penergy.outage import Outage
 from p2penergy.scenario._base import Strict as _Model
 from p2penergy.scenario.climate import Calendar, Emissions, Location, Period, Weather
 from p2penergy.scenario.prices import Tariffs
@@ -197,6 +198,25 @@ class Car(_Model):
         )
 
 
+class OutageModel(_Model):
+    """``[[outages]]``: no utility from ``start`` (with its UTC offset) for ``duration_hours``,
+    announced ``announced_hours`` before (absent: unannounced). See p2penergy/outage.py."""
+
+    start: datetime
+    duration_hours: float = Field(gt=0, le=31 * 24)
+    announced_hours: float | None = Field(default=None, ge=0, le=31 * 24)
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("must have a UTC offset, e.g. 2020-08-20T13:00:00+09:00")
+        return value
+
+    def outage(self) -> Outage:
+        return Outage(self.start, timedelta(hours=self.duration_hours), self.announced_hours)
+
+
 class Scenario(_Model):
     """A whole community: where, when, rules, prices, sites and cars. ``base_dir`` resolves
     relative paths (measured CSVs) and is set by :func:`load_scenario`."""
@@ -215,6 +235,7 @@ class Scenario(_Model):
     homes: list[Home] = Field(min_length=0)
     office: Office
     cars: list[Car] = Field(default_factory=list)
+    outages: list[OutageModel] = Field(default_factory=list)
     base_dir: Path | None = None
 
     @field_validator("market", mode="before")

@@ -16,13 +16,16 @@ from p2penergy.community import (
     Participant,
     pv_device_id,
 )
+from p2penergy.outage import Outage
 from p2penergy.scenario.generate import CommunityData
 from p2penergy.scenario.model import Scenario
 
 
 def build_community(scenario: Scenario, data: CommunityData, seed: int | None = None,
-                    report_days: int | None = None, report_first_day: int = 1) -> Community:
-    """Participants (homes, the office, cars) with devices, tariffs and series over ``data.index``."""
+                    report_days: int | None = None, report_first_day: int = 1,
+                    outages: tuple[Outage, ...] = ()) -> Community:
+    """Participants (homes, the office, cars) with devices, tariffs and series over ``data.index``;
+    the community's outages are the scenario's ``[[outages]]`` and ``outages``."""
     tariffs = scenario.tariffs
     retail = tariffs.retail_tariff()
     people: dict[str, Participant] = {}
@@ -80,4 +83,5 @@ def build_community(scenario: Scenario, data: CommunityData, seed: int | None = 
         grid_kg_co2_per_kwh=scenario.emissions.grid_kg_co2_per_kwh, rounding=tariffs.rounding,
         days_off=days_off, report_days=report_days, report_first_day=report_first_day,
         baseline_export_credit=scenario.baseline_export_credit(), weather_forecasts=data.weather_forecasts,
+        outages=(*(o.outage() for o in scenario.outages), *outages),
     )

@@ -25,6 +25,7 @@ from p2penergy.community import CAR_KIND, Community
 from p2penergy.ledger.keys import Key
 from p2penergy.ledger.run_folder import create_run_engine
 from p2penergy.ledger.wallets import Wallets
+from p2penergy.outage import Outage
 from p2penergy.provenance.metrics import renewable_driving_share
 from p2penergy.scenario.generate import generate
 from p2penergy.scenario.model import Scenario
@@ -83,6 +84,7 @@ class SimulationOptions:
     operator: Key | None = None
     baseline_export_credit: str | None = None
     forecast_workers: int = 1
+    outages: tuple[Outage, ...] = ()
 
 
 @dataclass(slots=True)
@@ -140,7 +142,7 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     next_month = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
     # one more day after the month (when the period has it) so agents can plan "tomorrow"
     data = generate(scenario, start, min(scenario.period.end, next_month))
-    community = build_community(scenario, data, seed, options.days, options.first_day)
+    community = build_community(scenario, data, seed, options.days, options.first_day, options.outages)
     lap("data")
     agent_config, replan = AGENT_MODES[options.agents]
     kit = fit_forecasters(community, seed, agent_config.forecaster)
