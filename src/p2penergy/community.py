@@ -15,7 +15,7 @@ import pandas as pd
 from p2penergy.assets.battery import BatterySpec
 from p2penergy.assets.car import PhvSpec
 from p2penergy.market import MarketSettings
-from p2penergy.outage import HOME_LOAD_SHARES, OFFICE_LOAD_SHARES, LoadShares, outage_mask
+from p2penergy.outage import HOME_LOAD_SHARES, OFFICE_LOAD_SHARES, LoadShares, Outage, outage_mask
 from p2penergy.tariffs.buyback import OWN_SCHEMES, Buyback, ExportCredit
 from p2penergy.tariffs.office import DemandTariff
 from p2penergy.tariffs.retail import RetailTariff
@@ -90,6 +90,7 @@ class Community:
     many local days from ``report_first_day`` (quick runs and tests; days of 92 or 100
     quarter hours count as one day); bills are then for those days only.
     ``baseline_export_credit``: how the utility-only baseline credits the homes' exports.
+    ``outages``: grid outages (p2penergy/outage.py); their slots run as an island (sim/island.py).
     """
 
     settings: MarketSettings
@@ -105,8 +106,10 @@ class Community:
     baseline_export_credit: ExportCredit = OWN_SCHEMES
     report_first_day: int = 1
     weather_forecasts: pd.DataFrame | None = None
+    outages: tuple[Outage, ...] = ()
     _month_slice: slice = field(init=False, repr=False)
     _starts: tuple[datetime, ...] = field(init=False, repr=False)
+    _islanded: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         local = self.index.tz_convert(self.settings.tz)
@@ -125,6 +128,10 @@ class Community:
     def islanded(self, i: int) -> bool:
         """Whether slot ``i`` falls in an outage (no utility import or export)."""
         return bool(self._islanded[i])
+
+    def islanded_slots(self) -> int:
+        """How many of the report month's slots fall in an outage."""
+        return int(self._islanded[self._month_slice].sum())
 
     @property
     def month(self) -> slice:

@@ -100,3 +100,18 @@ def test_bad_scenario_outages_name_the_key(entry, key):
     with pytest.raises(ScenarioError) as err:
         _with_outages([entry])
     assert key in str(err.value)
+
+
+def test_a_community_knows_its_islanded_slots(shipped):
+    from p2penergy.scenario import generate
+    from p2penergy.sim.build import build_community
+
+    month = shipped.period.report_month
+    data = generate(shipped, month, month + timedelta(days=2))
+    outage = parse_outage("2020-08-01T13:00+09:00/PT6H")
+    community = build_community(shipped, data, report_days=1, outages=(outage,))
+    assert community.islanded_slots() == 12
+    first = community.month.start + 26  # 13:00 local on the first day (half-hour slots)
+    assert community.slot(first) == outage.start and community.islanded(first)
+    assert not community.islanded(first - 1) and not community.islanded(first + 12)
+    assert build_community(shipped, data, report_days=1).islanded_slots() == 0
