@@ -6,7 +6,11 @@ this module: ``python -m tests.market.test_same_results``. Each line is one comm
 outcome — every field of every trade (ids, prices, premiums, limits, tag, level), the
 self-trade cancellations, a refusal's class and field, a close's unfilled orders, a call
 auction's clearing prices and fills — so any change to matching, pricing or order of trades
-changes the digest. On a mismatch the test prints the first differing line against a
+changes the digest. The tagged call auctions (``call-*-tagged-*``, ``clear-*-tagged-*``) were
+re-recorded when the welfare LP went from one column per (buyer, tag class) to one per order and
+(buyer group, tag class) with a documented split by priority (issue 16): among allocations of
+equal welfare it may choose another; ``test_group_lp.py`` checks that the welfare is the old LP's.
+On a mismatch the test prints the first differing line against a
 re-run of the reference cases' text, which ``--dump`` writes for inspection.
 """
 

@@ -7,9 +7,11 @@ energy, premiums included.
   price descending, sells ascending, ties by submission time (then id). The volume is
   the largest at which the marginal buy's price is at least the marginal sell's.
 * **Tagged** books solve the welfare problem as a linear programme with HiGHS over
-  buyer × tag-class flows (sells with equal tags are one class). Its constraint matrix
-  is a network matrix, so the optimum is integral in Wh. Within a tag class, flows are
-  paired buyer-by-buyer in priority order.
+  buyer groups (buyers with the same requirements) × tag classes (sells with equal tags),
+  with one column per order for how much it trades (:func:`_welfare_lp`). Its constraint
+  matrix is a network matrix, so the optimum is integral in Wh. The group and class
+  totals go to orders by priority (:func:`_split`); within a tag class, flows are paired
+  buyer-by-buyer in priority order.
 
 Prices:
 
@@ -244,74 +246,176 @@ def _untagged_flows(book: _Book) -> _Flows:
 
 
 def _tagged_flows(book: _Book, settings: MarketSettings) -> _Flows:
-    """Welfare-optimal flows from an LP over (buyer, tag class) arcs, built as arrays."""
+    """Welfare-optimal flows of a tagged book: the group LP (:func:`_welfare_lp`), then the
+    deterministic split of its group and class totals over orders (:func:`_split`)."""
     buys, sells = book.buys, book.sells
     class_of: dict[Tag, int] = {}
     sell_class = np.fromiter((class_of.setdefault(s.tag, len(class_of)) for s in sells), dtype=np.int64,
                              count=len(sells))
     tags = list(class_of)
-    n_tags, n_sells = len(tags), len(sells)
+    n_tags = len(tags)
     min_ask = np.full(n_tags, np.iinfo(np.int64).max, dtype=np.int64)
     np.minimum.at(min_ask, sell_class, book.sell_ticks)
-    # each distinct requirement list's level and premium (ticks) for each tag class
-    req_of: dict[tuple, int] = {}
-    buy_req = np.fromiter((req_of.setdefault(b.requirements, len(req_of)) for b in buys), dtype=np.int64,
-                          count=len(buys))
-    level_tab = np.full((len(req_of), n_tags), -1, dtype=np.int64)
-    premium_tab = np.zeros((len(req_of), n_tags), dtype=np.int64)
-    for reqs, r in req_of.items():
+    # buyer groups: one per distinct requirement list; its level and premium (ticks) for each class
+    group_of: dict[tuple, int] = {}
+    buy_group = np.fromiter((group_of.setdefault(b.requirements, len(group_of)) for b in buys), dtype=np.int64,
+                            count=len(buys))
+    level_gc = np.full((len(group_of), n_tags), -1, dtype=np.int64)
+    premium_gc = np.zeros((len(group_of), n_tags), dtype=np.int64)
+    for reqs, g in group_of.items():
         for c, tag in enumerate(tags):
             level = preference_level(reqs, tag)
             if level is not None:
-                level_tab[r, c] = level
-                premium_tab[r, c] = settings.price_to_ticks(reqs[level].premium_per_kwh) if reqs else 0
-    level_bc = level_tab[buy_req]  # (buy, class)
-    limit_bc = book.buy_ticks[:, None] + premium_tab[buy_req]
-    accepted = level_bc >= 0
-    # buyer-class arcs worth having: accepted and able to cross the cheapest sell; by buyer, then class
-    arc_buy, arc_class = np.nonzero(accepted & (limit_bc >= min_ask[None, :]))
-    buy_limits = np.where(accepted, limit_bc, -1)
-    if len(arc_buy) == 0:
+                level_gc[g, c] = level
+                premium_gc[g, c] = settings.price_to_ticks(reqs[level].premium_per_kwh) if reqs else 0
+    accepted_gc = level_gc >= 0
+    buy_limits = np.where(accepted_gc[buy_group], book.buy_ticks[:, None] + premium_gc[buy_group], -1)
+    # the lowest base price at which a group's buyer crosses the cheapest sell of some accepted class
+    never = np.iinfo(np.int64).max
+    reach_gc = np.where(accepted_gc, min_ask[None, :] - premium_gc, never)
+    buy_wh, sell_wh = book.energy(buys), book.energy(sells)
+    lp = _welfare_lp(book.buy_ticks, buy_wh, buy_group, book.sell_ticks, sell_wh, sell_class,
+                     premium_gc, accepted_gc & (reach_gc < never), reach_gc.min(axis=1, initial=never))
+    if lp is None:
         empty = np.zeros(0, dtype=np.int64)
         return _Flows(empty, empty, empty, empty, empty, tags, empty, None, buy_limits, sell_class)
-    arc_limit = limit_bc[arc_buy, arc_class]
-    buy_wh, sell_wh = book.energy(buys), book.energy(sells)
-    n_arcs = len(arc_buy)
-    n_cols = n_arcs + n_sells
-    h = new_highs()
-    # columns: arcs then sells; maximise welfare == minimise its negative
-    h.addVars(n_cols, np.zeros(n_cols), np.concatenate([buy_wh[arc_buy], sell_wh]).astype(np.float64))
-    h.changeColsCost(n_cols, np.arange(n_cols, dtype=np.int32),
-                     np.concatenate([-arc_limit, book.sell_ticks]).astype(np.float64))
-    # rows: each buyer with arcs (capacity), then each class (flows out == sells in)
-    buyers, buyer_start = np.unique(arc_buy, return_index=True)
-    row_of = np.concatenate([arc_class, sell_class])
-    col = np.arange(n_cols)
-    by_class = np.lexsort((col, row_of))  # per class: its arcs, then its sells (column order)
-    class_start = np.searchsorted(row_of[by_class], np.arange(n_tags))
-    starts = np.concatenate([buyer_start, n_arcs + class_start]).astype(np.int32)
-    indices = np.concatenate([np.arange(n_arcs), col[by_class]]).astype(np.int32)
-    values = np.concatenate([np.ones(n_arcs), np.where(by_class < n_arcs, 1.0, -1.0)])
-    lower = np.zeros(len(buyers) + n_tags)
-    upper = np.concatenate([buy_wh[buyers].astype(np.float64), np.zeros(n_tags)])
-    h.addRows(len(lower), lower, upper, len(indices), starts, indices, values)
-    h.run()
-    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        raise RuntimeError(f"call auction LP not optimal: {h.modelStatusToString(h.getModelStatus())}")
-    solution = np.rint(np.asarray(h.getSolution().col_value)).astype(np.int64)
-    arc_wh, sold_wh = solution[:n_arcs], solution[n_arcs:]
+    arc_buy, arc_class, arc_wh, sold_wh = _split(lp, book.buy_ticks, buy_wh, buy_group, book.sell_ticks, sell_wh,
+                                                 level_gc, premium_gc)
+    arc_limit = buy_limits[arc_buy, arc_class]
     parts: list[tuple[np.ndarray, ...]] = []
     for c in range(n_tags):
         # within a class: buyers by limit (highest first), then priority; sells by price, then priority
-        k = np.nonzero((arc_class == c) & (arc_wh > 0))[0]
+        k = np.nonzero(arc_class == c)[0]
         k = k[np.lexsort((arc_buy[k], -arc_limit[k]))]
         j = np.nonzero((sell_class == c) & (sold_wh > 0))[0]
         j = j[np.lexsort((j, book.sell_ticks[j]))]
         bi, si, energy = _pair(arc_wh[k], sold_wh[j])
-        parts.append((arc_buy[k][bi], j[si], energy, level_bc[arc_buy[k][bi], c], arc_limit[k][bi],
+        parts.append((arc_buy[k][bi], j[si], energy, level_gc[buy_group[arc_buy[k][bi]], c], arc_limit[k][bi],
                       np.full(len(bi), c, dtype=np.int64)))
     buy, sell, energy, level, limit, tag_class = (np.concatenate(a) for a in zip(*parts, strict=True))
     return _Flows(buy, sell, energy, level, limit, tags, tag_class, None, buy_limits, sell_class)
+
+
+@dataclass(frozen=True, slots=True)
+class _GroupLP:
+    """The optimum of :func:`_welfare_lp`: Wh from each buyer group to each tag class
+    (``flow_gc``, groups x classes), the buyers that had a column (``buy_in``, positions) and
+    each sell's class."""
+
+    flow_gc: np.ndarray
+    buy_in: np.ndarray
+    sell_class: np.ndarray
+
+
+def _welfare_lp(
+    buy_ticks: np.ndarray, buy_wh: np.ndarray, buy_group: np.ndarray,
+    sell_ticks: np.ndarray, sell_wh: np.ndarray, sell_class: np.ndarray,
+    premium_gc: np.ndarray, arc_gc: np.ndarray, reach_g: np.ndarray,
+) -> _GroupLP | None:
+    """The welfare LP over buyer groups and tag classes, solved with HiGHS; ``None`` if no
+    buyer can reach any sell.
+
+    A buyer ``b`` of group ``g`` (its requirement list) has the limit ``p_b + π_gc`` for class
+    ``c``, so the welfare of any allocation splits into a buyer part and a group part::
+
+        maximise  Σ_b p_b f_b + Σ_(g,c) π_gc z_gc − Σ_s a_s y_s
+        s.t.      Σ_(b in g) f_b − Σ_c z_gc = 0          (row per group)
+                  Σ_g z_gc − Σ_(s in c) y_s = 0          (row per class)
+                  0 <= f_b <= q_b,  0 <= y_s <= q_s,  z_gc >= 0,
+
+    with ``f_b`` the Wh buyer ``b`` gets, ``y_s`` the Wh sell ``s`` delivers and ``z_gc`` the Wh
+    group ``g`` takes from class ``c``. Every buyer of a group accepts the same classes, so any
+    group flows split over its buyers in any way, with the same welfare: this LP has the optimum
+    of the one over (buyer, class) arcs with one column per order plus one per (group, class)
+    arc (``arc_gc``), not one per buyer and class. Each column has at most one +1 and one −1:
+    a network matrix, so the vertex HiGHS returns is integral in Wh. Orders that cannot trade
+    (a buyer below its group's ``reach_g``: under the cheapest sell of every class it accepts)
+    have no column.
+
+    Columns: buyers (in book order), then (group, class) arcs (by group, then class), then
+    sells; rows: groups, then classes. A further linear constraint (a feeder's capacity, say)
+    is one more row over these columns: over ``y_s`` for what sellers deliver, over ``f_b`` for
+    what buyers take, over ``z_gc`` for flows between buyer groups and tag classes (refine the
+    groups by the buyer's site and the classes by the seller's site to constrain flows between
+    sites; the matrix is then no longer a network matrix in general).
+    """
+    buy_in = np.nonzero(buy_ticks >= reach_g[buy_group])[0]
+    arc_g, arc_c = np.nonzero(arc_gc)
+    if len(buy_in) == 0 or len(arc_g) == 0:
+        return None
+    n_b, n_a, n_s = len(buy_in), len(arc_g), len(sell_ticks)
+    n_groups, n_tags = arc_gc.shape
+    n_cols = n_b + n_a + n_s
+    cost = np.concatenate([-buy_ticks[buy_in], -premium_gc[arc_g, arc_c], sell_ticks]).astype(np.float64)
+    upper = np.concatenate([buy_wh[buy_in], np.full(n_a, np.inf), sell_wh]).astype(np.float64)
+    # the matrix by columns (CSC): a buyer +1 in its group's row; an arc -1 in its group's row and
+    # +1 in its class's row; a sell -1 in its class's row
+    rows = np.concatenate([buy_group[buy_in], np.stack([arc_g, n_groups + arc_c], axis=1).ravel(),
+                           n_groups + sell_class]).astype(np.int32)
+    values = np.concatenate([np.ones(n_b), np.tile([-1.0, 1.0], n_a), -np.ones(n_s)])
+    starts = np.concatenate([np.arange(n_b), n_b + 2 * np.arange(n_a), n_b + 2 * n_a + np.arange(n_s)])
+    h = new_highs()
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n_cols, n_groups + n_tags
+    lp.col_cost_, lp.col_lower_, lp.col_upper_ = cost, np.zeros(n_cols), upper
+    lp.row_lower_ = lp.row_upper_ = np.zeros(n_groups + n_tags)
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = np.append(starts, len(rows)).astype(np.int32)
+    lp.a_matrix_.index_ = rows
+    lp.a_matrix_.value_ = values
+    h.passModel(lp)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        raise RuntimeError(f"call auction LP not optimal: {h.modelStatusToString(h.getModelStatus())}")
+    solution = np.rint(np.asarray(h.getSolution().col_value)).astype(np.int64)
+    flow_gc = np.zeros((n_groups, n_tags), dtype=np.int64)
+    flow_gc[arc_g, arc_c] = solution[n_b:n_b + n_a]
+    return _GroupLP(flow_gc, buy_in, sell_class)
+
+
+def _split(
+    lp: _GroupLP, buy_ticks: np.ndarray, buy_wh: np.ndarray, buy_group: np.ndarray,
+    sell_ticks: np.ndarray, sell_wh: np.ndarray, level_gc: np.ndarray, premium_gc: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Who of the LP's groups and classes trades, by the book's priority (deterministic).
+
+    Of the LP's solution only the group-to-class flows ``z_gc`` are used. A group's total is
+    filled by its buyers in priority order (base price highest first, then time), which has the
+    LP's welfare (no swap within a group gains); these buyers take the group's classes in order
+    of the group's preference (level), then premium (highest first), then class (the order
+    classes first appear among the sells by priority). A class's total is delivered by its
+    sells in priority order (price lowest first, then time). Returns the (buyer, class) arcs
+    with Wh, and each sell's Wh.
+    """
+    flow_gc = lp.flow_gc
+    arc_buy: list[np.ndarray] = []
+    arc_class: list[np.ndarray] = []
+    arc_wh: list[np.ndarray] = []
+    for g in np.nonzero(flow_gc.sum(axis=1) > 0)[0].tolist():
+        members = lp.buy_in[buy_group[lp.buy_in] == g]
+        members = members[np.lexsort((members, -buy_ticks[members]))]
+        classes = np.nonzero(flow_gc[g] > 0)[0]
+        classes = classes[np.lexsort((classes, -premium_gc[g, classes], level_gc[g, classes]))]
+        fill = _fill(int(flow_gc[g].sum()), buy_wh[members])
+        bi, ci, energy = _pair(fill[fill > 0], flow_gc[g, classes])
+        arc_buy.append(members[fill > 0][bi])
+        arc_class.append(classes[ci])
+        arc_wh.append(energy)
+    buy = np.concatenate(arc_buy) if arc_buy else np.zeros(0, dtype=np.int64)
+    cls = np.concatenate(arc_class) if arc_class else np.zeros(0, dtype=np.int64)
+    wh_out = np.concatenate(arc_wh) if arc_wh else np.zeros(0, dtype=np.int64)
+    sold = np.zeros(len(sell_ticks), dtype=np.int64)
+    for c, total in enumerate(flow_gc.sum(axis=0).tolist()):
+        if total:
+            j = np.nonzero(lp.sell_class == c)[0]
+            j = j[np.lexsort((j, sell_ticks[j]))]
+            sold[j] = _fill(total, sell_wh[j])
+    return buy, cls, wh_out, sold
+
+
+def _fill(total_wh: int, wh: np.ndarray) -> np.ndarray:
+    """``total_wh`` over orders of ``wh`` Wh taken in the given order: each order's part."""
+    return np.clip(total_wh - (np.cumsum(wh) - wh), 0, wh)
 
 
 def _price_flows(
