@@ -115,3 +115,20 @@ def test_a_community_knows_its_islanded_slots(shipped):
     assert community.slot(first) == outage.start and community.islanded(first)
     assert not community.islanded(first - 1) and not community.islanded(first + 12)
     assert build_community(shipped, data, report_days=1).islanded_slots() == 0
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--outage", "2020-08-20T13:00/PT24H"], "--outage: the start must have a UTC offset"),
+    (["--outage", "2020-08-20T13:00+09:00/P99D"], "outage.duration"),
+    (["--outage", "2020-08-20T13:00+09:00/PT24H", "--outage-announced-hours", "-2"], "outage.announced_hours"),
+    (["--outage-announced-hours", "24"], "--outage-announced-hours: needs an --outage"),
+    (["--outage", "2020-08-01T13:00+09:00/PT24H", "--days", "1"], "--no-ledger"),
+])
+def test_simulate_rejects_bad_outages_naming_the_option(args, needle, tmp_path):
+    from typer.testing import CliRunner
+
+    from p2penergy.cli import app
+
+    result = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path / "run"), *args])
+    assert result.exit_code == 2, result.output[-500:]
+    assert needle in result.stderr

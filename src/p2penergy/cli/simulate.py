@@ -34,6 +34,12 @@ def simulate_command(
     baseline_export_credit: Annotated[str | None, typer.Option(
         help="How the baseline credits homes' exports: own-scheme | none | a buyback scheme (e.g. post-fit); "
              "default: the scenario's [baseline] export_credit.")] = None,
+    outage: Annotated[list[str] | None, typer.Option(
+        help="A grid outage as an ISO 8601 interval START/DURATION, e.g. 2020-08-20T13:00+09:00/PT24H "
+             "(repeatable; the community runs as an island through it; needs --no-ledger).")] = None,
+    outage_announced_hours: Annotated[float | None, typer.Option(
+        help="Hours before it starts that each --outage is announced (agents prepare from then); "
+             "default: unannounced.")] = None,
 ) -> None:
     """Simulate a month of P2P trading and report savings per group against the utility-only baseline."""
     from rich.console import Console
@@ -66,12 +72,22 @@ def simulate_command(
             spec.with_baseline_export_credit(baseline_export_credit, "--baseline-export-credit")
         except ValueError as exc:
             raise fail(str(exc)) from exc
+    from p2penergy.outage import parse_outage
+
+    outages = []
+    for text in outage or []:
+        try:
+            outages.append(parse_outage(text, outage_announced_hours))
+        except ValueError as exc:
+            raise fail(str(exc)) from exc
+    if outage_announced_hours is not None and not outages:
+        raise fail("--outage-announced-hours: needs an --outage to announce")
     report_month = month or spec.period.report_month
     folder = out or Path("runs") / f"{spec.scenario.name}-{report_month:%Y-%m}-{mechanism}-{agents}"
     options = SimulationOptions(mechanism=mechanism, period=month, seed=seed, agents=agents, ledger=ledger,
                                 run_dir=folder, chain_url=chain_url, db_url=db, days=days,
                                 green=green, operator=operator,
-                                baseline_export_credit=baseline_export_credit)
+                                baseline_export_credit=baseline_export_credit, outages=tuple(outages))
     console = Console(stderr=True)
     with Progress(TextColumn("[bold]simulating[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as bar:

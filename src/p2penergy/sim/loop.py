@@ -6,7 +6,9 @@ For each slot of the report month, in order:
    forecasts from metered history before now — plans, and posts or revises orders;
 2. the slot's book closes (a call auction clears now; a CDA has traded continuously);
 3. meters read the actual load and PV; batteries and cars follow their physics
-   (:mod:`p2penergy.sim.physics`); P2P trades settle as traded, the rest with the utility;
+   (:mod:`p2penergy.sim.physics`); P2P trades settle as traded, the rest with the utility —
+   or, in an outage, the island's controller runs the devices, sheds by priority and
+   settles the rest in balancing trades (:mod:`p2penergy.sim.island`);
 4. hooks (journal and chain, provenance) see the slot's orders, trades and meters.
 
 The model owns the only random generator (seeded); agents never touch each other.
@@ -22,11 +24,19 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from p2penergy.agents.gateway import ForecastKit, ForecastRunner, SiteForecasts, SlotGrid, site_gateways
+from p2penergy.agents.gateway import (
+    ForecastKit,
+    ForecastRunner,
+    SiteForecasts,
+    SlotGrid,
+    SlotReading,
+    site_gateways,
+)
 from p2penergy.agents.market_access import Fills, InProcessAccess, PriceTape
 from p2penergy.agents.trader import AgentConfig, marginal_retail_per_kwh
-from p2penergy.community import CAR_KIND, LOCATIONS, Community
+from p2penergy.community import CAR_KIND, LOCATIONS, Community, Participant
 from p2penergy.market import Order, Trade, make_exchange
+from p2penergy.sim.island import check_ledger, island_slot
 from p2penergy.sim.ledger_hook import LedgerHook
 from p2penergy.sim.meters import ScenarioMeter, utility_only_charge_wh
 from p2penergy.sim.physics import SlotMeter, dispatch_car, dispatch_site
@@ -63,6 +73,7 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
     computes each step's forecasts (default in process; a split across processes gives the same).
     """
     settings = community.settings
+    check_ledger(community, ledger is not None)
     exchange = ledger.exchange if ledger is not None else make_exchange(settings, config.mechanism)
     tape = PriceTape(opening_price=opening_reference(community))
     rng = np.random.default_rng(community.seed)
@@ -114,11 +125,16 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
         slot_trades.extend(closed.trades)
         mine = [t for t in slot_trades if t.slot_start == now]
         slot_trades[:] = [t for t in slot_trades if t.slot_start != now]
+        island = None
+        if community.islanded(i):
+            island = island_slot(community, i, {pid: int(gw.soc_wh or 0) for pid, gw in gateways.items()}, mine)
+            mine = [*mine, *island.balancing]
         positions = records.settle_trades(k, mine)
         slot_meters: dict[str, SlotMeter] = {}
         for p in participants:
             buy, sell = positions.get(p.id, (0, 0))
-            meter = gateways[p.id].meter(now, buy, sell, meters[p.id])
+            site_meter = meters[p.id] if island is None else IslandReading(p, i, island.meters[p.id])
+            meter = gateways[p.id].meter(now, buy, sell, site_meter)
             assert isinstance(meter, SlotMeter)
             records.accounts[p.id].put(k, meter)
             slot_meters[p.id] = meter
@@ -131,34 +147,54 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
 
 def run_baseline(community: Community) -> RunRecords:
     """The same devices and weather with no market: batteries charge from their own
-    surplus, cars charge at home as fast as they can, everything else is the utility's."""
+    surplus, cars charge at home as fast as they can, everything else is the utility's.
+    In an outage each site is alone on its own devices (sim/island.py, ``pooled=False``)."""
     month = community.month
     n = month.stop - month.start
     participants = list(community.participants.values())
     records = RunRecords.empty([p.id for p in participants], n)
     slot_minutes = community.settings.slot_minutes
+    soc: dict[str, int] = {}
     for p in participants:
-        account = records.accounts[p.id]
-        if p.kind == CAR_KIND:
-            assert p.car_store is not None and p.phv is not None and p.location is not None
-            assert p.drive_wh is not None
-            s = p.car_store.initial_soc_wh
-            for k in range(n):
-                i = month.start + k
+        store = p.car_store if p.kind == CAR_KIND else p.battery
+        soc[p.id] = int(store.initial_soc_wh or 0) if store is not None else 0
+    for k in range(n):
+        i = month.start + k
+        if community.islanded(i):
+            island = island_slot(community, i, soc, [], pooled=False)
+            for p in participants:
+                records.accounts[p.id].put(k, island.meters[p.id])
+                soc[p.id] = island.meters[p.id].soc_wh
+            continue
+        for p in participants:
+            if p.kind == CAR_KIND:
+                assert p.car_store is not None and p.phv is not None and p.location is not None
+                assert p.drive_wh is not None
                 where = LOCATIONS[p.location[i]]
                 target = utility_only_charge_wh(p, i, slot_minutes)
-                meter = dispatch_car(where, int(p.drive_wh[i]), 0, 0, target, p.car_store, p.phv, s,
+                meter = dispatch_car(where, int(p.drive_wh[i]), 0, 0, target, p.car_store, p.phv, soc[p.id],
                                      slot_minutes)
-                s = meter.soc_wh
-                account.put(k, meter)
-        else:
-            s = p.battery.initial_soc_wh if p.battery is not None else 0
-            for k in range(n):
-                i = month.start + k
-                meter = dispatch_site(int(p.load_wh[i]), int(p.pv_wh[i]), 0, 0, p.battery, s, slot_minutes)
-                s = meter.soc_wh
-                account.put(k, meter)
+            else:
+                meter = dispatch_site(int(p.load_wh[i]), int(p.pv_wh[i]), 0, 0, p.battery, soc[p.id], slot_minutes)
+            soc[p.id] = meter.soc_wh
+            records.accounts[p.id].put(k, meter)
     return records
+
+
+class IslandReading:
+    """The :class:`~p2penergy.agents.gateway.Meter` of a participant in an islanded slot: the
+    island's controller has already run the devices (sim/island.py); this reads its result."""
+
+    def __init__(self, participant: Participant, i: int, meter: SlotMeter) -> None:
+        self._location = int(participant.location[i]) if participant.location is not None else None
+        self._meter = meter
+
+    def read(self, slot_start: datetime, bought_wh: int, sold_wh: int, setpoint: tuple[int, int],
+             soc_wh: int) -> SlotReading:
+        if (bought_wh, sold_wh) != (self._meter.p2p_buy_wh, self._meter.p2p_sell_wh):
+            raise ValueError(f"bought_wh, sold_wh: the island's balancing included, ({self._meter.p2p_buy_wh}, "
+                             f"{self._meter.p2p_sell_wh}), got ({bought_wh}, {sold_wh})")
+        return SlotReading(self._meter, self._location)
 
 
 class _RecordingAccess(InProcessAccess):

@@ -33,7 +33,11 @@ HOME, OFFICE, ROAD = "home", "office", "road"
 
 @dataclass(frozen=True, slots=True)
 class SlotMeter:
-    """One participant's energy flows in one slot [Wh] and its stores' end-of-slot charge."""
+    """One participant's energy flows in one slot [Wh] and its stores' end-of-slot charge.
+
+    ``load_wh`` and ``pv_wh`` are what was served and used; in an islanded slot (sim/island.py)
+    the load not served is ``shed_*_wh`` by priority and the PV not used ``curtailed_wh``
+    (zero whenever the utility is there)."""
 
     load_wh: int = 0
     pv_wh: int = 0
@@ -50,6 +54,10 @@ class SlotMeter:
     shortfall_wh: int = 0
     grid_import_wh: int = 0
     grid_export_wh: int = 0
+    shed_critical_wh: int = 0
+    shed_essential_wh: int = 0
+    shed_deferrable_wh: int = 0
+    curtailed_wh: int = 0
 
     def balance_wh(self) -> int:
         """Inflows minus outflows at the meter's bus; zero for every valid slot."""

@@ -1,0 +1,170 @@
+"""Island mode (issue 18): no utility in an outage, critical loads first, every slot balanced to the Wh."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from decimal import Decimal
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from p2penergy.community import CAR_KIND, LOCATIONS, Community, load_shares
+from p2penergy.market import Trade
+from p2penergy.market.tags import UNTAGGED
+from p2penergy.outage import parse_outage
+from p2penergy.scenario.generate import generate
+from p2penergy.scenario.load import load_scenario
+from p2penergy.sim.build import build_community
+from p2penergy.sim.island import fair_shares, island_slot
+from p2penergy.sim.loop import LoopConfig, run_baseline, run_p2p
+from p2penergy.sim.simulate import fit_forecasters
+
+OUTAGE = "2020-08-01T13:00+09:00/PT10H"
+
+
+@pytest.fixture(scope="module")
+def base():
+    scenario = load_scenario()
+    month = scenario.period.report_month
+    data = generate(scenario, month - timedelta(days=21), month + timedelta(days=3))
+    community = build_community(scenario, data, report_days=1, outages=(parse_outage(OUTAGE),))
+    return community, fit_forecasters(community, 1)
+
+
+def _stores(c: Community):
+    for p in c.participants.values():
+        store = p.car_store if p.kind == CAR_KIND else p.battery
+        if store is not None:
+            yield p.id, store
+
+
+def _scaled(c: Community, i: int, load_x: float, pv_x: float) -> Community:
+    people = {}
+    for pid, p in c.participants.items():
+        load, pv = p.load_wh.copy(), p.pv_wh.copy()
+        load[i] = int(load[i] * load_x)
+        pv[i] = int(pv[i] * pv_x)
+        people[pid] = replace(p, load_wh=load, pv_wh=pv)
+    return replace(c, participants=people)
+
+
+def _trade(c: Community, i: int, n: int, buyer: str, seller: str, wh: int) -> Trade:
+    price = Decimal(20)
+    return Trade(f"t{n}", c.slot(i), f"b{n}", f"s{n}", buyer, seller, wh, price, Decimal(0), UNTAGGED, 0, price, price)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data(), load_x=st.sampled_from([0.0, 0.5, 1.0, 3.0, 30.0]), pv_x=st.sampled_from([0.0, 1.0, 4.0]),
+       pooled=st.booleans())
+def test_every_islanded_slot_balances_with_no_utility_and_critical_first(base, data, load_x, pv_x, pooled):
+    community, _ = base
+    i = data.draw(st.integers(community.month.start, community.month.stop - 1), label="slot")
+    c = _scaled(community, i, load_x, pv_x)
+    soc = {pid: data.draw(st.integers(s.soc_min_wh, s.soc_max_wh), label=f"soc {pid}") for pid, s in _stores(c)}
+    ids = sorted(c.participants)
+    trades = []
+    if pooled:
+        for n in range(data.draw(st.integers(0, 6), label="trades")):
+            buyer, seller = data.draw(st.permutations(ids), label="pair")[:2]
+            trades.append(_trade(c, i, n, buyer, seller, data.draw(st.integers(1, 5000), label="wh")))
+    out = island_slot(c, i, {**dict.fromkeys(ids, 0), **soc}, trades, pooled=pooled)
+    meters = out.meters
+    assert set(meters) == set(ids)
+    shed_tiers = [0, 0, 0]
+    served_tiers = [0, 0, 0]
+    for pid, m in meters.items():
+        p = c.participants[pid]
+        assert m.balance_wh() == 0, pid
+        assert m.grid_import_wh == 0 and m.grid_export_wh == 0, pid
+        if p.kind != CAR_KIND:
+            need = load_shares(p).split_wh(int(p.load_wh[i]))
+            shed = (m.shed_critical_wh, m.shed_essential_wh, m.shed_deferrable_wh)
+            assert m.load_wh + sum(shed) == int(p.load_wh[i]) and min(shed) >= 0
+            assert m.pv_wh + m.curtailed_wh == int(p.pv_wh[i]) and m.curtailed_wh >= 0
+            for t in range(3):
+                shed_tiers[t] += shed[t]
+                served_tiers[t] += need[t] - shed[t]
+            if m.curtailed_wh:  # sunshine thrown away only when no load of the site was left unserved
+                assert sum(shed) == 0, pid
+        store = p.car_store if p.kind == CAR_KIND else p.battery
+        if store is not None:
+            assert store.soc_min_wh <= m.soc_wh <= store.soc_max_wh
+        if p.kind == CAR_KIND and LOCATIONS[int(p.location[i])] == "road":
+            assert m.car_discharge_wh == 0 and m.car_charge_wh == 0
+    assert sum(m.p2p_buy_wh for m in meters.values()) == sum(m.p2p_sell_wh for m in meters.values())
+    if pooled:
+        # critical loads first across the whole island, then essential, then deferrable
+        if shed_tiers[0]:
+            assert served_tiers[1] == 0 or _own_pv_only(c, i, meters)
+        traded = {t.trade_id for t in trades}
+        assert all(t.trade_id not in traded and t.price_per_kwh == c.settings.price_max_per_kwh
+                   for t in out.balancing)
+    else:
+        assert out.balancing == ()
+
+
+def _own_pv_only(c: Community, i: int, meters) -> bool:
+    """Essential loads served while critical ones were shed only from a site's own PV (which
+    serves its own site first, tier by tier, before the pool): no store delivered."""
+    return all(m.battery_discharge_wh == 0 and m.car_discharge_wh == 0 for m in meters.values())
+
+
+def test_scarcity_serves_every_sites_critical_load_before_any_essential_load(base):
+    community, _ = base
+    i = community.month.start + 40  # 20:00: dark, the island on its batteries and cars
+    c = _scaled(community, i, 4.0, 0.0)
+    soc = {pid: s.soc_max_wh for pid, s in _stores(c)}
+    out = island_slot(c, i, {**dict.fromkeys(c.participants, 0), **soc}, [])
+    sites = [m for pid, m in out.meters.items() if c.participants[pid].kind != CAR_KIND]
+    assert sum(m.shed_critical_wh for m in sites) > 0, "the test needs a shortage of critical energy"
+    assert sum(m.load_wh for m in sites) > 0
+    for pid, m in out.meters.items():
+        p = c.participants[pid]
+        if p.kind != CAR_KIND:
+            need = load_shares(p).split_wh(int(p.load_wh[i]))
+            assert m.shed_essential_wh == need[1] and m.shed_deferrable_wh == need[2], pid
+    # max-min fair: every home's critical load is served in full before the office takes the rest
+    homes = [m for pid, m in out.meters.items() if c.participants[pid].kind == "home"]
+    assert all(m.shed_critical_wh == 0 for m in homes)
+    assert out.meters["office"].shed_critical_wh > 0
+
+
+def test_fair_shares_fill_small_needs_first():
+    assert fair_shares(10, [2, 100, 3]) == [2, 5, 3]
+    assert fair_shares(100, [2, 7]) == [2, 7]
+    assert fair_shares(5, [4, 4]) == [3, 2]
+    assert sum(fair_shares(7, [0, 0, 0])) == 0
+
+
+def test_nothing_is_imported_or_exported_during_an_outage(base):
+    community, kit = base
+    outage = community.outages[0]
+    islanded = np.array([outage.covers(community.slot(community.month.start + k))
+                         for k in range(community.month.stop - community.month.start)])
+    assert islanded.sum() == 20
+    for records in (run_baseline(community), run_p2p(community, kit, LoopConfig())):
+        imported = sum(a.columns["grid_import_wh"] for a in records.accounts.values())
+        exported = sum(a.columns["grid_export_wh"] for a in records.accounts.values())
+        assert imported[islanded].sum() == 0 and exported[islanded].sum() == 0
+        assert imported[~islanded].sum() > 0, "outside the outage the utility is there"
+        served = sum(a.columns["load_wh"] for a in records.accounts.values())
+        assert served[islanded].sum() > 0, "the island keeps some load on"
+        for a in records.accounts.values():
+            flows = {name: col[islanded] for name, col in a.columns.items()}
+            inflow = (flows["pv_wh"] + flows["battery_discharge_wh"] + flows["car_discharge_wh"]
+                      + flows["p2p_buy_wh"])
+            outflow = flows["load_wh"] + flows["battery_charge_wh"] + flows["car_charge_wh"] + flows["p2p_sell_wh"]
+            assert np.array_equal(inflow, outflow)
+
+
+def test_an_outage_run_needs_the_ledger_off(base):
+    from p2penergy.sim.island import check_ledger
+
+    community, _ = base
+    with pytest.raises(ValueError, match="--no-ledger"):
+        check_ledger(community, True)
+    check_ledger(community, False)
+    check_ledger(replace(community, outages=()), True)
