@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from p2penergy.market.call_auction import PAY_AS_CLEAR, clear_call, priority_order
 from p2penergy.market.exchange import ContinuousMarket
-from p2penergy.market.orders import Order
-from p2penergy.market.settings import MECHANISMS, MarketSettings
+from p2penergy.market.orders import Order, priority_order
+from p2penergy.market.settings import MECHANISMS, PAY_AS_CLEAR, MarketSettings
 from p2penergy.market.tags import Tag
 from p2penergy.market.trades import Trade, TradeSummary
 
@@ -49,6 +48,8 @@ def clear_batch(orders: Sequence[Order], settings: MarketSettings, mechanism: st
         for order in sorted(orders, key=lambda o: o.submitted_at):
             trades += market.submit(order)
         return BatchResult(mechanism, tuple(trades), prices)
+    from p2penergy.market.call_auction import clear_call  # numpy and HiGHS only for call auctions
+
     by_slot: dict[datetime, list[Order]] = {}
     for order in priority_order(orders):
         by_slot.setdefault(order.slot_start, []).append(order)

@@ -31,20 +31,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from operator import attrgetter
 
 import highspy
 import numpy as np
 
 from p2penergy.market.errors import OrderError
-from p2penergy.market.orders import BUY, Order, check_against, check_slot, checked_ticks, price_ticks
-from p2penergy.market.settings import MarketSettings
+from p2penergy.market.orders import BUY, Order, check_against, check_slot, checked_ticks, price_ticks, priority_order
+from p2penergy.market.settings import PAY_AS_BID, PAY_AS_CLEAR, MarketSettings
 from p2penergy.market.tags import Tag, preference_level
 from p2penergy.market.trades import TickPrices, Trade, TradeSummary
 from p2penergy.optim import new_highs
 
-PAY_AS_CLEAR = "pay-as-clear"
-PAY_AS_BID = "pay-as-bid"
 PRICING = (PAY_AS_CLEAR, PAY_AS_BID)
 _new_trade = tuple.__new__  # Trade(*fields) without its keyword-parsing ``__new__``: one per flow
 
@@ -136,14 +133,6 @@ def _merit_order(
         hi = min(hi, int(s_px[first_unsold_s]))
     price = (lo + hi) // 2
     return UniformArrays(buy_filled, sell_filled, volume, price, lo, hi), b_order, s_order
-
-
-_PRIORITY = attrgetter("submitted_at", "order_id")
-
-
-def priority_order(orders: Sequence[Order]) -> list[Order]:
-    """Submission order: by ``submitted_at``, then ``order_id``."""
-    return sorted(orders, key=_PRIORITY)
 
 
 def clear_call(

@@ -20,10 +20,9 @@ from decimal import Decimal
 from typing import Protocol
 
 from p2penergy.market.book import Resting, SlotBook, modified
-from p2penergy.market.call_auction import PAY_AS_BID, PAY_AS_CLEAR, clear_call, priority_order
 from p2penergy.market.errors import OrderError, OrderRejected
-from p2penergy.market.orders import Order, check_against, check_slot, price_ticks
-from p2penergy.market.settings import MarketSettings, to_utc
+from p2penergy.market.orders import Order, check_against, check_slot, price_ticks, priority_order
+from p2penergy.market.settings import PAY_AS_BID, PAY_AS_CLEAR, MarketSettings, to_utc
 from p2penergy.market.trades import Trade
 
 
@@ -277,6 +276,7 @@ class CallMarket(_Gates):
 
     def close(self, slot_start: datetime) -> SlotClose:
         """Run the slot's call auction."""
+        from p2penergy.market.call_auction import clear_call  # numpy and HiGHS only when a call auction runs
         slot_start = to_utc(slot_start, "slot_start")
         self._closed.add(slot_start)
         orders = list(self._orders.pop(slot_start, {}).values())

@@ -9,9 +9,11 @@ the market (price band, tick, slot alignment) are in :func:`check_against`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from operator import attrgetter
 
 from p2penergy.market.errors import OrderError
 from p2penergy.market.settings import MarketSettings, to_utc
@@ -140,3 +142,11 @@ def check_slot(slot_start: datetime, settings: MarketSettings) -> None:
         raise OrderError(
             "slot_start", f"the start of a {settings.slot_minutes}-minute slot in {settings.timezone}"
         )
+
+
+_PRIORITY = attrgetter("submitted_at", "order_id")
+
+
+def priority_order(orders: Sequence[Order]) -> list[Order]:
+    """Submission order: by ``submitted_at``, then ``order_id``."""
+    return sorted(orders, key=_PRIORITY)

@@ -25,7 +25,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from p2penergy.market.errors import MarketConfigError, OrderError
 from p2penergy.textfile import InputFileError, parse_toml, read_text, toml_key_line
 
-MECHANISMS = ("cda", "pay-as-clear", "pay-as-bid")
+PAY_AS_CLEAR = "pay-as-clear"
+PAY_AS_BID = "pay-as-bid"
+MECHANISMS = ("cda", PAY_AS_CLEAR, PAY_AS_BID)
 CALENDAR_START = datetime(1970, 1, 1, tzinfo=UTC)
 """The first instant of every market's calendar: signed times are unsigned Unix seconds and
 microseconds (``ledger/signing.py``), so nothing before the epoch can be signed."""
