@@ -19,7 +19,7 @@ ROOT = Path(__file__).parents[2]
 HEAVY = ("numpy", "pandas", "scipy", "sklearn", "lightgbm", "pvlib", "web3", "eth_account", "eth_abi",
          "eth_utils", "eth_keys", "eth_keyfile", "eth_typing", "eth_hash", "fastapi", "starlette", "uvicorn",
          "sqlalchemy", "psycopg", "dask", "distributed", "plotly", "matplotlib", "highspy", "pyarrow", "httpx",
-         "holidays", "jinja2", "rich")
+         "holidays", "jinja2", "rich", "pandapower", "power_grid_model")
 """Top-level packages no command needs to parse its arguments (each costs 10 ms to seconds to import).
 Not pydantic: typer itself converts every option's value (``--help`` too) with it. rich only prints
 results: the help is click's plain layout."""

@@ -36,6 +36,7 @@ def euro_scenario():
     market = tomllib.loads((ROOT / "markets" / "eu-15min.toml").read_text(encoding="utf-8"))["market"]
     data["market"] = market
     data["scenario"]["name"] = "our-street"
+    data["network"]["voltage_band"] = "europe"
     data["location"].update(latitude=48.1, longitude=11.6, altitude_m=520, holiday_country="DE")
     data["calendar"]["office_closed"] = []
     tariffs = data["tariffs"]
@@ -149,3 +150,38 @@ def test_explanations_are_computed_from_the_run(runs):
             assert f"bought {bought_wh / 1000:,.1f} kwh" in note
         else:
             assert "bought" not in note
+
+
+def test_results_json_and_report_have_the_feeder(runs):
+    """Both runs' network figures (issue 17), computed from each site's net draw; the report shows
+    the voltage heat-map and the loading over time."""
+    from p2penergy.network.run import FIGURES, site_power_w
+
+    for name, band in (("jpy", (0.95, 1.07)), ("eur", (0.90, 1.10))):
+        sim, folder = runs[name]
+        body = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+        network = body["network"]
+        assert (sim.network.feeder.band.min_pu, sim.network.feeder.band.max_pu) == band
+        for run in ("baseline", "p2p"):
+            figures = network[run]
+            assert set(figures) == set(FIGURES)
+            assert 0.8 < figures["v_min_pu"] <= 1.0 <= figures["v_max_pu"] < 1.2
+            assert figures["losses_kwh"] > 0 and figures["peak_transformer_loading_pct"] > 0
+        html = (folder / "report.html").read_text(encoding="utf-8")
+        assert "Voltage per bus and slot" in html and "Loading of the feeder" in html
+        assert any(label.startswith("feeder voltage") for label, _ in _key_figures(body))
+    # what the feeder carries is what the meters took in and put out (utility and P2P), cars where parked
+    sim, _ = runs["jpy"]
+    for records in (sim.baseline, sim.p2p):
+        _, p_w = site_power_w(sim.community, records)
+        hours = sim.community.settings.slot_minutes / 60
+        metered = 0
+        for p in sim.community.participants.values():
+            c = records.accounts[p.id].columns
+            metered += int((c["grid_import_wh"] + c["p2p_buy_wh"] - c["grid_export_wh"] - c["p2p_sell_wh"]).sum())
+        assert p_w.sum() * hours == pytest.approx(metered, abs=1e-6)
+    assert sim.network.p2p.v_pu.shape == (sim.community.month.stop - sim.community.month.start, 42)
+
+
+def _key_figures(body):
+    return [(f["figure"], f["text"]) for f in body["key_figures"]]

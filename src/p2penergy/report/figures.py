@@ -135,7 +135,7 @@ def key_figures(sim: Simulation) -> list[tuple[str, str]]:
         return f"{sep}demonstration {style.text(name, DEMONSTRATION_KPIS[name])}"
 
     driving = "car_renewable_driving_share"
-    return [
+    market = [
         ("energy traded P2P", f"{t('p2p_energy_kwh')} in {t('p2p_trades')} trades"),
         ("volume-weighted P2P price", t("p2p_vwap_per_kwh")),
         ("community self-sufficiency", change("self_sufficiency_baseline", "self_sufficiency_p2p")),
@@ -144,6 +144,27 @@ def key_figures(sim: Simulation) -> list[tuple[str, str]]:
         ("CO2 (cars)", f"{change('car_co2_kg_baseline', 'car_co2_kg_p2p')} (reduction {t('car_co2_reduction_pct')}"
                        f"{published('car_co2_reduction_pct', '; ')})"),
         ("renewable share of cars' driving", t(driving) + (f" ({published(driving, '')})" if demo else "")),
+    ]
+    return market + network_figures(sim)
+
+
+def network_figures(sim: Simulation) -> list[tuple[str, str]]:
+    """The feeder's figures, baseline -> P2P (none for a scenario without a feeder)."""
+    if sim.network is None:
+        return []
+    fig = sim.network.figures()
+    b, p = fig["baseline"], fig["p2p"]
+    band = sim.network.feeder.band
+    return [
+        ("feeder voltage (lowest–highest bus)", f"{b['v_min_pu']:.3f}–{b['v_max_pu']:.3f} p.u. -> "
+                                                f"{p['v_min_pu']:.3f}–{p['v_max_pu']:.3f} p.u. "
+                                                f"(band {band.min_pu:.2f}–{band.max_pu:.2f})"),
+        ("hours with a bus outside the voltage band", f"{b['hours_outside_limits']:,.1f} h -> "
+                                                     f"{p['hours_outside_limits']:,.1f} h"),
+        ("peak loading: transformer, most loaded line",
+         f"{b['peak_transformer_loading_pct']:.1f} %, {b['peak_line_loading_pct']:.1f} % -> "
+         f"{p['peak_transformer_loading_pct']:.1f} %, {p['peak_line_loading_pct']:.1f} %"),
+        ("feeder losses", f"{b['losses_kwh']:,.1f} kWh -> {p['losses_kwh']:,.1f} kWh"),
     ]
 
 

@@ -72,6 +72,10 @@ def results_json(sim: Simulation) -> dict[str, Any]:
         "cars": {car: {k: _num(_rounded(v, sim)) if isinstance(v, Decimal) else v for k, v in e.items()}
                  for car, e in car_energy(sim.community, sim.p2p).items()},
         "office_peak_slots": office_peak_slots(sim.community, sim.baseline, sim.p2p),
+        # the feeder's power flows (docs/network.md): null for a scenario without [network]
+        "network": None if sim.network is None else {
+            "feeder": sim.network.feeder.name, "voltage_band": sim.network.feeder.band.label,
+            "power_factor": sim.network.feeder.power_factor, **sim.network.figures()},
         "timings_s": {k: round(v, 2) for k, v in sim.timings_s.items()},
     }
 

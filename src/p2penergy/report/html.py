@@ -32,6 +32,8 @@ def render_report(sim: Simulation) -> str:
     events = sim.provenance.events
     if events:
         figures.append(_origin_diagram(sim))
+    if sim.network is not None:
+        figures += [_voltage_heatmap(sim), _loading(sim)]
     figures = [f for f in figures if f is not None]
     for k, fig in enumerate(figures):
         parts.append(fig.to_html(full_html=False, include_plotlyjs=(k == 0)))
@@ -197,3 +199,40 @@ def _forecasts(sim: Simulation) -> go.Figure:
                             "against actuals", height=380)
     return fig
 
+
+
+def _voltage_heatmap(sim: Simulation) -> go.Figure:
+    """Every bus's voltage in every slot [p.u.], baseline above P2P, on one colour scale centred
+    on 1 p.u. whose ends are the voltage band's (outside the band: the scale's end colours)."""
+    assert sim.network is not None
+    net = sim.network
+    index = _month_index(sim)
+    band = net.feeder.band
+    buses = list(net.baseline.bus_names)
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=("baseline (utility only)", "P2P"))
+    for row, series in ((1, net.baseline), (2, net.p2p)):
+        fig.add_trace(go.Heatmap(x=index, y=buses, z=series.v_pu.T, zmin=band.min_pu, zmax=band.max_pu, zmid=1.0,
+                                 colorscale="RdBu_r", colorbar={"title": "p.u."}, showscale=row == 1,
+                                 hovertemplate="%{y}<br>%{x}<br>%{z:.4f} p.u.<extra></extra>"), row=row, col=1)
+    fig.update_layout(title=f"Voltage per bus and slot (p.u.; colour scale = the band, {band.label})",
+                      height=200 + 14 * len(buses) * 2)
+    return fig
+
+
+def _loading(sim: Simulation) -> go.Figure:
+    """The transformer's loading and the most loaded line's, per slot, in both runs [%]."""
+    assert sim.network is not None
+    net = sim.network
+    index = _month_index(sim)
+    fig = go.Figure()
+    for run, series, dash in (("baseline", net.baseline, "dot"), ("P2P", net.p2p, "solid")):
+        for k, name in enumerate(series.trafo_names):
+            fig.add_trace(go.Scatter(x=index, y=series.trafo_loading_pct[:, k], name=f"transformer {name} ({run})",
+                                     mode="lines", line={"dash": dash}))
+        if series.line_loading_pct.size:
+            fig.add_trace(go.Scatter(x=index, y=series.line_loading_pct.max(axis=1), name=f"most loaded line ({run})",
+                                     mode="lines", line={"dash": dash}))
+    fig.add_hline(y=100, line={"color": "red", "width": 1})
+    fig.update_layout(title="Loading of the feeder's transformer and most loaded line (% of rating)", height=380)
+    return fig

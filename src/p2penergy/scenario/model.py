@@ -217,6 +217,23 @@ class OutageModel(_Model):
         return Outage(self.start, timedelta(hours=self.duration_hours), self.announced_hours)
 
 
+class NetworkModel(_Model):
+    """``[network]``: the feeder the community is on (docs/network.md). ``feeder``: the shipped
+    default (homes on its house connections in scenario order, the office on the MV bus) unless
+    ``file`` names a pandapower JSON network; ``sites``: site id → bus name (or index) of the
+    network, required for every home with a ``file``; ``power_factor``: every site draws
+    ``|P| · tan(acos(pf))`` of reactive power; ``voltage_band``: ``japan`` (101 ± 6 V at 100 V:
+    0.95–1.07 p.u.) or ``europe`` (± 10 %), or ``v_min_pu``/``v_max_pu`` of your own."""
+
+    feeder: Literal["kerber-landnetz-kabel-2"] = "kerber-landnetz-kabel-2"
+    file: Path | None = None
+    sites: dict[str, str | int] = Field(default_factory=dict)
+    power_factor: float = Field(default=0.95, gt=0, le=1)
+    voltage_band: Literal["japan", "europe"] = "japan"
+    v_min_pu: float | None = Field(default=None, gt=0, lt=1)
+    v_max_pu: float | None = Field(default=None, gt=1, lt=2)
+
+
 class Scenario(_Model):
     """A whole community: where, when, rules, prices, sites and cars. ``base_dir`` resolves
     relative paths (measured CSVs) and is set by :func:`load_scenario`."""
@@ -236,6 +253,7 @@ class Scenario(_Model):
     office: Office
     cars: list[Car] = Field(default_factory=list)
     outages: list[OutageModel] = Field(default_factory=list)
+    network: NetworkModel | None = None
     base_dir: Path | None = None
 
     @field_validator("market", mode="before")
@@ -280,6 +298,16 @@ class Scenario(_Model):
                 except ValueError as exc:
                     raise ValueError(f"homes[{i}].pv_connected: {str(exc).split(': ', 1)[-1]}") from exc
         _check_export_credit("baseline.export_credit", self.baseline.export_credit, self.tariffs)
+        if self.network is not None:
+            site_ids = set(ids)
+            for site in self.network.sites:
+                if site not in site_ids:
+                    raise ValueError(f"network.sites.{site}: not a site id (homes and the office: cars "
+                                     "are where they are parked)")
+            if self.network.file is not None:
+                for i, home in enumerate(self.homes):
+                    if home.id not in self.network.sites:
+                        raise ValueError(f"network.sites: no bus for homes[{i}] ({home.id!r}) on network.file")
         months = {d.month for d in _months(self.period.start, self.period.end)}
         missing = sorted(months - set(self.weather.day_type_probabilities))
         if missing:

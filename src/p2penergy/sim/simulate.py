@@ -25,6 +25,8 @@ from p2penergy.community import CAR_KIND, Community
 from p2penergy.ledger.keys import Key
 from p2penergy.ledger.run_folder import create_run_engine
 from p2penergy.ledger.wallets import Wallets
+from p2penergy.network.feeder import BAND_PRESETS, Feeder, VoltageBand, feeder_from_file, kerber_community_feeder
+from p2penergy.network.run import NetworkRuns, network_runs
 from p2penergy.outage import Outage
 from p2penergy.provenance.metrics import renewable_driving_share
 from p2penergy.scenario.generate import generate
@@ -104,6 +106,7 @@ class Simulation:
     kit: ForecastKit
     timings_s: dict[str, float] = field(default_factory=dict)
     scenario_name: str = ""
+    network: NetworkRuns | None = None
 
     @property
     def reproduces_demonstration(self) -> bool:
@@ -146,6 +149,9 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     community = build_community(scenario, data, seed, options.days, options.first_day, options.outages)
     check_ledger(community, options.ledger)
     lap("data")
+    feeder = scenario_feeder(scenario)  # before the month: a bad feeder file fails at once
+    if feeder is not None:
+        lap("feeder")
     agent_config, replan = AGENT_MODES[options.agents]
     kit = fit_forecasters(community, seed, agent_config.forecaster)
     lap("learning")
@@ -181,8 +187,28 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     result_groups = group_results(community, baseline_costs, p2p_costs)
     indicators = kpis(community, baseline, p2p, share)
     lap("settlement")
+    network = None
+    if feeder is not None:
+        network = network_runs(feeder, community, baseline, p2p)
+        lap("power flow")
     return Simulation(community, options, baseline, p2p, baseline_costs, p2p_costs, result_groups, indicators,
-                      prov, kit, timings, scenario.scenario.name)
+                      prov, kit, timings, scenario.scenario.name, network)
+
+
+def scenario_feeder(scenario: Scenario) -> Feeder | None:
+    """The feeder of the scenario's ``[network]`` (None without one: no power flow)."""
+    spec = scenario.network
+    if spec is None:
+        return None
+    preset = BAND_PRESETS[spec.voltage_band]
+    band = preset
+    if spec.v_min_pu is not None or spec.v_max_pu is not None:
+        band = VoltageBand(spec.v_min_pu or preset.min_pu, spec.v_max_pu or preset.max_pu,
+                           f"{spec.v_min_pu or preset.min_pu}–{spec.v_max_pu or preset.max_pu} p.u. (scenario)")
+    if spec.file is not None:
+        return feeder_from_file(scenario.resolve(spec.file), spec.sites, band, spec.power_factor)
+    return kerber_community_feeder([h.id for h in scenario.homes], scenario.office.id, band, spec.power_factor,
+                                   spec.sites)
 
 
 def replace_period(scenario: Scenario, month: date) -> Any:
