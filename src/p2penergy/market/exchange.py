@@ -21,8 +21,9 @@ from typing import Protocol
 
 from p2penergy.market.book import Resting, SlotBook, modified
 from p2penergy.market.errors import OrderError, OrderRejected
-from p2penergy.market.orders import Order, check_against, check_slot, price_ticks, priority_order
+from p2penergy.market.orders import BUY, Order, check_against, check_slot, checked_ticks, price_ticks, priority_order
 from p2penergy.market.settings import PAY_AS_BID, PAY_AS_CLEAR, MarketSettings, to_utc
+from p2penergy.market.tags import Requirement
 from p2penergy.market.trades import Trade
 
 
@@ -68,7 +69,10 @@ class _Gates:
         self._slot_of: dict[str, datetime] = {}  # every id this exchange accepted, and its slot
         self._closed: set[datetime] = set()
         self._windows: dict[datetime, tuple[datetime, datetime]] = {}
-        self._plain_ticks: dict[Decimal, int] = {}
+        # checks already passed, cached: a price (keyed by its text: hashing a new Decimal costs
+        # several times as much) in ticks, and a requirement list's highest premium in ticks
+        self._price_ticks: dict[str, int] = {}
+        self._top_premium_ticks: dict[tuple[Requirement, ...], int] = {}
         # C-level counters: time priority numbers and trade ids ("t1", "t2", ...)
         self._next_seq = itertools.count(1).__next__
         self._next_trade_id = map("t{}".format, itertools.count(1)).__next__
@@ -95,12 +99,24 @@ class _Gates:
         return ticks
 
     def _ticks(self, order: Order) -> int:
-        """The order's price in ticks after :func:`price_ticks`' checks (cached for plain orders)."""
-        if order.requirements:
-            return price_ticks(order, self.settings)
-        ticks = self._plain_ticks.get(order.price_per_kwh)
+        """The order's price in ticks after :func:`price_ticks`' checks, from cached parts: the
+        price's (tick grid, band) once per price, the premiums' (tick grid) once per requirement
+        list, then price + highest premium within the band. A failing order is checked again by
+        :func:`price_ticks` itself, so the error is exactly the one it gives."""
+        ticks = self._price_ticks.get(str(order.price_per_kwh))
         if ticks is None:
-            ticks = self._plain_ticks[order.price_per_kwh] = price_ticks(order, self.settings)
+            ticks = self._price_ticks[str(order.price_per_kwh)] = checked_ticks(order.price_per_kwh, self.settings)
+        reqs = order.requirements
+        if reqs:
+            top = self._top_premium_ticks.get(reqs)
+            if top is None:
+                premiums = [self.settings.ticks_on_grid(r.premium_per_kwh) for r in reqs]
+                top = -1 if None in premiums else max(premiums)  # type: ignore[type-var]
+                if top >= 0:
+                    self._top_premium_ticks[reqs] = top
+            if top < 0 or ticks + top > self.settings.band_ticks[1]:
+                price_ticks(order, self.settings)  # raises the error naming the premium
+                raise AssertionError("price_ticks accepted what its cached parts refused")
         return ticks
 
     def _check_gate(self, order_id: str, slot_start: datetime, now: datetime) -> None:
@@ -129,6 +145,7 @@ class ContinuousMarket(_Gates):
     def __init__(self, settings: MarketSettings) -> None:
         super().__init__(settings)
         self._books: dict[datetime, SlotBook] = {}
+        self._last_book: SlotBook | None = None  # the book of the last order accepted
 
     def book(self, slot_start: datetime) -> SlotBook:
         """The book of a slot (an empty one, not kept, if no order for it was accepted)."""
@@ -148,23 +165,27 @@ class ContinuousMarket(_Gates):
         after :func:`check_slot` passed for it, and its slot is not closed): the price checks
         (cached), then as in ``_admit`` the id and the gate.
         """
-        book = self._books.get(order.slot_start)
+        slot = order.slot_start
+        book = self._last_book
+        if book is None or slot != book.slot_start:  # comparing datetimes is cheaper than hashing a new one
+            book = self._books.get(slot)
         if book is None:  # the full checks
             ticks = self._admit(order, now)
-            book = self._books[order.slot_start] = self._new_book(order.slot_start)
+            book = self._books[slot] = self._new_book(slot)
         else:
-            ticks = None if order.requirements else self._plain_ticks.get(order.price_per_kwh)
+            ticks = None if order.requirements else self._price_ticks.get(str(order.price_per_kwh))
             if ticks is None:
                 ticks = self._ticks(order)
             if order.order_id in self._slot_of:
                 raise OrderRejected(order.order_id, "id", "already used on this exchange")
             at = order.submitted_at if now is None else now
             if not book.gate_open <= at < book.gate_close:
-                self._check_gate(order.order_id, order.slot_start, at)
-        self._slot_of[order.order_id] = order.slot_start
+                self._check_gate(order.order_id, slot, at)
+        self._slot_of[order.order_id] = slot
+        self._last_book = book
         cancels = book.self_trade_cancels
         before = len(cancels)
-        trades = book.submit(order, ticks)
+        trades = book.buy(order, ticks) if order.side == BUY else book.sell(order, ticks)
         self.last_self_trade_cancels = tuple(cancels[before:]) if len(cancels) > before else ()
         return trades
 
@@ -220,6 +241,8 @@ class ContinuousMarket(_Gates):
         slot_start = to_utc(slot_start, "slot_start")
         self._closed.add(slot_start)
         book = self._books.pop(slot_start, None)
+        if book is self._last_book:
+            self._last_book = None
         unfilled = tuple((r.order, r.remaining_wh) for r in book.resting()) if book else ()
         return SlotClose(slot_start, (), unfilled)
 
