@@ -168,3 +168,48 @@ def test_an_outage_run_needs_the_ledger_off(base):
         check_ledger(community, True)
     check_ledger(community, False)
     check_ledger(replace(community, outages=()), True)
+
+
+class _Orders:
+    def __init__(self):
+        self.placed = []
+
+    def on_order(self, order):
+        self.placed.append(order)
+
+    def on_cancel(self, order_id, participant, now):
+        self.placed.append(("cancel", order_id, participant, now))
+
+    def on_slot(self, slot_start, trades, meters):
+        return None
+
+
+def _when(o):
+    return o[3] if isinstance(o, tuple) else o.submitted_at
+
+
+def test_an_unannounced_outage_is_not_foreseen_an_announced_one_is_prepared_for(base):
+    community, kit = base
+    outage = community.outages[0]
+    assert outage.announced_hours is None
+    announced = replace(outage, announced_hours=10.0)
+    runs = {}
+    for name, outages in (("none", ()), ("unannounced", (outage,)), ("announced", (announced,))):
+        hook = _Orders()
+        records = run_p2p(replace(community, outages=outages), kit, LoopConfig(), [hook])
+        runs[name] = (hook.placed, records)
+    before_start = [[o for o in runs[n][0] if _when(o) < outage.start] for n in ("none", "unannounced")]
+    assert before_start[0] and before_start[0] == before_start[1], "no agent acts on an outage it cannot know"
+    assert [o for o in runs["announced"][0] if _when(o) < announced.announced_at] == \
+        [o for o in runs["none"][0] if _when(o) < announced.announced_at]
+    assert [o for o in runs["announced"][0] if _when(o) < outage.start] != before_start[0], \
+        "an announced outage changes what the agents do before it"
+    # and they store more for it: batteries and cars at the outage's start
+    k = next(k for k in range(community.month.stop - community.month.start)
+             if community.slot(community.month.start + k) == outage.start) - 1
+
+    def stored(records):
+        return sum(int(a.columns["soc_wh"][k]) for pid, a in records.accounts.items()
+                   if community.participants[pid].battery is not None or community.participants[pid].kind == CAR_KIND)
+
+    assert stored(runs["announced"][1]) > stored(runs["unannounced"][1])

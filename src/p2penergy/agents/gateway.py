@@ -35,6 +35,7 @@ from p2penergy.agents.trip_forecast import TRIP_COLUMNS, CommuteCalendar, TripFo
 from p2penergy.agents.weather_forecast import WeatherForecastSource
 from p2penergy.community import CAR_KIND, Community, Participant, utc_starts
 from p2penergy.market import MarketSettings
+from p2penergy.outage import Outage
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,7 +119,8 @@ def observe(participant: Participant, forecast: SiteForecast | None, now: dateti
             soc_wh: int | None = None, car_soc_wh: int | None = None,
             car_location: np.ndarray | None = None, car_drive_wh: np.ndarray | None = None,
             car_parked_probability: np.ndarray | None = None, month_import_wh: int = 0,
-            peak_so_far_w: float = 0.0, past_day_peaks_w: tuple[float, ...] = ()) -> Observation:
+            peak_so_far_w: float = 0.0, past_day_peaks_w: tuple[float, ...] = (),
+            outages: tuple[Outage, ...] = ()) -> Observation:
     """Observation for ``participant`` at ``now`` from its site's forecast (none for a car)."""
     n = len(horizon)
     if forecast is None or participant.kind == CAR_KIND:
@@ -130,7 +132,7 @@ def observe(participant: Participant, forecast: SiteForecast | None, now: dateti
         slot_starts=slot_starts if slot_starts is not None else utc_starts(horizon),
         soc_wh=soc_wh, car_soc_wh=car_soc_wh, car_location=car_location, car_drive_wh=car_drive_wh,
         car_parked_probability=car_parked_probability, month_import_wh=month_import_wh,
-        peak_so_far_w=peak_so_far_w, past_day_peaks_w=past_day_peaks_w,
+        peak_so_far_w=peak_so_far_w, past_day_peaks_w=past_day_peaks_w, outages=outages,
     )
 
 
@@ -167,9 +169,10 @@ class SlotReading:
 
 class Meter(Protocol):
     """A site's meter and devices: what happened in a slot that ended, given the slot's traded
-    energy, the agent's setpoint (car charge, discharge [Wh]) and the stored energy at its start."""
+    energy, the agent's setpoint (charge, discharge [Wh] of a car, or of a site's battery while it
+    keeps a reserve for an outage; ``None``: no setpoint) and the stored energy at its start."""
 
-    def read(self, slot_start: datetime, bought_wh: int, sold_wh: int, setpoint: tuple[int, int],
+    def read(self, slot_start: datetime, bought_wh: int, sold_wh: int, setpoint: tuple[int, int] | None,
              soc_wh: int) -> SlotReading: ...
 
 
@@ -259,7 +262,7 @@ class SiteGateway:
 
     def __init__(self, participant: Participant, agent: TradingAgent, grid: SlotGrid, start: int,
                  forecasts: SiteForecasts, *, replan_slots: int = 4, owner: SiteGateway | None = None,
-                 trips: CommuteCalendar | None = None) -> None:
+                 trips: CommuteCalendar | None = None, outages: tuple[Outage, ...] = ()) -> None:
         if replan_slots < 1:
             raise ValueError(f"replan_slots: must be >= 1, got {replan_slots}")
         if not 0 <= start < len(grid):
@@ -268,6 +271,7 @@ class SiteGateway:
         self.agent = agent
         self.grid = grid
         self.replan_slots = replan_slots
+        self.outages = outages  # the agent sees one from its announcement (Outage.known_at)
         self.owner = owner
         p = participant
         is_car = p.kind == CAR_KIND
@@ -381,7 +385,7 @@ class SiteGateway:
             raise ValueError(f"slot_start: the next slot to read is {self.grid.starts[self.metered].isoformat()}, "
                              f"got {slot_start.isoformat()}")
         if setpoint is None:
-            setpoint = self.agent.setpoints.get(slot_start, (0, 0))
+            setpoint = self.agent.setpoints.get(slot_start)
         reading = meter.read(slot_start, bought_wh, sold_wh, setpoint, int(self.soc_wh or 0))
         m = reading.meter
         if self.soc_wh is not None:
@@ -427,6 +431,7 @@ class SiteGateway:
             car_parked_probability=trips.parked_probability if trips is not None else None,
             month_import_wh=self.contract_import_wh, peak_so_far_w=self.peak_w,
             past_day_peaks_w=self.past_day_peaks_w() if p.office_tariff is not None else (),
+            outages=tuple(o for o in self.outages if o.known_at(now)),
         )
         self.last_observation = obs
         return obs
@@ -446,5 +451,6 @@ def site_gateways(community: Community, grid: SlotGrid, start: int, forecasts: S
         p = community.participants[pid]
         gateways[pid] = SiteGateway(p, TradingAgent(p, agent), grid, start, forecasts, replan_slots=replan_slots,
                                     owner=gateways.get(p.owner) if p.owner else None,
-                                    trips=CommuteCalendar(days_off=community.days_off) if p.kind == CAR_KIND else None)
+                                    trips=CommuteCalendar(days_off=community.days_off) if p.kind == CAR_KIND else None,
+                                    outages=community.outages)
     return {pid: gateways[pid] for pid in chosen}

@@ -69,7 +69,12 @@ def _nonneg(name: str, value: float) -> None:
 
 @dataclass(frozen=True, slots=True)
 class Battery:
-    """A stationary battery. ``power_w`` limits both charge and discharge at the meter."""
+    """A stationary battery. ``power_w`` limits both charge and discharge at the meter.
+
+    ``soc_floor_wh`` (one value per slot, or ``None``): the least energy stored at each slot's
+    end on top of ``soc_min_wh`` — a reserve target, e.g. full before an announced outage
+    (agents/outage_plan.py); the caller keeps it reachable.
+    """
 
     capacity_wh: float
     power_w: float
@@ -79,6 +84,7 @@ class Battery:
     soc_min_wh: float = 0.0
     soc_max_wh: float | None = None  # None: the capacity
     terminal_value_per_kwh: float = 0.0  # value of stored energy left at the horizon's end
+    soc_floor_wh: np.ndarray | None = None  # a reserve target: the least energy stored at each slot's end
 
     def __post_init__(self) -> None:
         _nonneg("battery.capacity_wh", self.capacity_wh)
@@ -106,6 +112,7 @@ class Car:
     ``soc_min_wh + trip`` — or the engine covers the gap, ``shortfall_wh``, at
     ``fallback_cost_per_kwh`` (fuel; ``None``: no fuel price known, the gap costs twice the
     dearest price in the plan, whatever the currency), so a plan is always feasible.
+    ``soc_floor_wh`` (as a battery's): a reserve target per slot, on top of ``soc_min_wh``.
     """
 
     usable_wh: float
@@ -120,6 +127,7 @@ class Car:
     fallback_cost_per_kwh: float | None = None
     terminal_value_per_kwh: float = 0.0
     name: str = "car"
+    soc_floor_wh: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         _nonneg("car.usable_wh", self.usable_wh)
@@ -242,6 +250,17 @@ class PlanInput:
                 raise AgentInputError(f"cars[{k}]", "a Car")
             if car.parked.shape[0] != n:
                 raise AgentInputError(f"cars[{k}].parked", f"one value per slot of the horizon ({n})")
+            if car.soc_floor_wh is not None:
+                floor = _array(f"cars[{k}].soc_floor_wh", car.soc_floor_wh, n)
+                if (floor > car.usable_wh).any():
+                    raise AgentInputError(f"cars[{k}].soc_floor_wh", f"at most usable_wh={car.usable_wh}")
+                object.__setattr__(car, "soc_floor_wh", floor)
+        bat = self.battery
+        if bat is not None and bat.soc_floor_wh is not None:
+            floor = _array("battery.soc_floor_wh", bat.soc_floor_wh, n)
+            if (floor > bat.soc_max_wh).any():  # type: ignore[operator]
+                raise AgentInputError("battery.soc_floor_wh", f"at most soc_max_wh={bat.soc_max_wh}")
+            object.__setattr__(bat, "soc_floor_wh", floor)
         dc = self.demand_charge
         if dc is not None:
             applies = True if dc.applies is None else dc.applies

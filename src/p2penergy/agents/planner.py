@@ -276,6 +276,11 @@ def _no_pass_through(inp: PlanInput) -> np.ndarray:
     return (eta * best_sale > cheapest) | owed
 
 
+
+def _floor(soc_min_wh: float, floor_wh: np.ndarray | None) -> object:
+    """A store's lowest state of charge per slot: its minimum, or its reserve target where higher."""
+    return soc_min_wh if floor_wh is None else np.maximum(soc_min_wh, floor_wh)
+
 def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
     """The agent's optimal :class:`Plan` (deterministic: one HiGHS thread).
 
@@ -340,7 +345,7 @@ def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
         dis = b.cols(n, 0.0, upper=step)
         terminal = np.zeros(n)
         terminal[-1] = -bat.terminal_value_per_kwh * k
-        soc = b.cols(n, terminal, lower=bat.soc_min_wh, upper=bat.soc_max_wh)
+        soc = b.cols(n, terminal, lower=_floor(bat.soc_min_wh, bat.soc_floor_wh), upper=bat.soc_max_wh)
         b.add(balance, ch, -1.0)
         b.add(balance, dis, 1.0)
         b.add(own, dis, -1.0)
@@ -360,7 +365,7 @@ def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
         dis = b.cols(n, 0.0, upper=parked * car.discharge_power_w * hours)
         terminal = np.zeros(n)
         terminal[-1] = -car.terminal_value_per_kwh * k
-        soc = b.cols(n, terminal, lower=car.soc_min_wh, upper=car.usable_wh)
+        soc = b.cols(n, terminal, lower=_floor(car.soc_min_wh, car.soc_floor_wh), upper=car.usable_wh)
         short = b.cols(n, fuel_per_kwh * k)
         b.add(balance, ch, -1.0)
         b.add(balance, dis, 1.0)

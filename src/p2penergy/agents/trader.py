@@ -40,10 +40,12 @@ import pandas as pd
 
 from p2penergy.agents.bidding import BiddingStrategy
 from p2penergy.agents.market_access import MarketAccess, OpenOrder
+from p2penergy.agents.outage_plan import reserve_for_outages, reserve_setpoints
 from p2penergy.agents.plan_input import AgentInputError, Battery, Car, DemandCharge, Plan, PlanInput
 from p2penergy.agents.planner import plan
 from p2penergy.community import CAR_KIND, HOME_KIND, LOCATION_CODES, OFFICE_KIND, Participant, utc_starts
 from p2penergy.market import RENEWABLE_SOURCES, MarketSettings, Order, OrderRejected, Requirement, Tag
+from p2penergy.outage import Outage
 from p2penergy.tariffs.retail import RetailTariff
 
 BUY_SIDE, SELL_SIDE = "buy", "sell"
@@ -112,6 +114,7 @@ class Observation:
     quantile_levels: tuple[float, ...] = ()
     load_quantiles_wh: np.ndarray | None = None
     pv_quantiles_wh: np.ndarray | None = None
+    outages: tuple[Outage, ...] = ()  # grid outages known at ``now`` (announced, or begun)
 
     @property
     def local_now(self) -> datetime:
@@ -225,13 +228,16 @@ class TradingAgent:
         revising = [is_open[k] and (k < self.config.revise_slots or slot in self._repriced)
                     for k, slot in enumerate(starts)]
         fills, committed = self._committed(starts, market, by_slot, revising)
-        inp = self.plan_input(obs, settings.slot_minutes, reference, bids, committed)
+        inp = reserve_for_outages(self.plan_input(obs, settings.slot_minutes, reference, bids, committed),
+                                  obs.outages, starts)
         result = plan(inp)
         self.last_plan = result
         if self.participant.kind == CAR_KIND:
             charge = np.rint(result.car_charge_wh[0]).astype(np.int64)
             discharge = np.rint(result.car_discharge_wh[0]).astype(np.int64)
             self.setpoints = {s: (int(charge[k]), int(discharge[k])) for k, s in enumerate(starts)}
+        else:  # a site's battery follows the plan only while it keeps a reserve for an outage
+            self.setpoints = reserve_setpoints(inp, result, starts)
         buy_reserve, urgent, peak_wh = self._buy_reservation(obs, inp, result, settings.price_max_per_kwh)
         grid_reserve = self._grid_reservation(obs, settings.price_max_per_kwh)
         sell_reserve = self._sell_reservation(obs, inp, settings)

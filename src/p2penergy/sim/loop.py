@@ -189,7 +189,7 @@ class IslandReading:
         self._location = int(participant.location[i]) if participant.location is not None else None
         self._meter = meter
 
-    def read(self, slot_start: datetime, bought_wh: int, sold_wh: int, setpoint: tuple[int, int],
+    def read(self, slot_start: datetime, bought_wh: int, sold_wh: int, setpoint: tuple[int, int] | None,
              soc_wh: int) -> SlotReading:
         if (bought_wh, sold_wh) != (self._meter.p2p_buy_wh, self._meter.p2p_sell_wh):
             raise ValueError(f"bought_wh, sold_wh: the island's balancing included, ({self._meter.p2p_buy_wh}, "

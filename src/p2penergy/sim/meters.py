@@ -26,7 +26,7 @@ class ScenarioMeter:
         self.participant = p
         self.grid = grid
 
-    def read(self, slot_start: datetime, bought_wh: int, sold_wh: int, setpoint: tuple[int, int],
+    def read(self, slot_start: datetime, bought_wh: int, sold_wh: int, setpoint: tuple[int, int] | None,
              soc_wh: int) -> SlotReading:
         p = self.participant
         i = self.grid.position(slot_start)
@@ -35,12 +35,13 @@ class ScenarioMeter:
             assert p.car_store is not None and p.phv is not None and p.location is not None
             assert p.drive_wh is not None
             where = int(p.location[i])
-            charge, _ = setpoint  # a car discharges what it sold (physics), not a planned amount
+            charge, _ = setpoint or (0, 0)  # a car discharges what it sold (physics), not a planned amount
             meter = dispatch_car(LOCATIONS[where], int(p.drive_wh[i]), bought_wh, sold_wh, charge,
                                  p.car_store, p.phv, soc_wh, minutes)
             return SlotReading(meter, where)
+        # a site's setpoint is set only while its agent keeps a reserve for an outage (agents/outage_plan.py)
         return SlotReading(dispatch_site(int(p.load_wh[i]), int(p.pv_wh[i]), bought_wh, sold_wh, p.battery,
-                                         soc_wh, minutes))
+                                         soc_wh, minutes, setpoint))
 
 
 def utility_only_charge_wh(car: Participant, i: int, slot_minutes: int) -> int:
@@ -58,5 +59,7 @@ def catch_up(gateway: SiteGateway, meter: ScenarioMeter, until: int) -> None:
     grid = gateway.grid
     while gateway.metered < until:
         i = gateway.metered
-        charge = utility_only_charge_wh(p, i, grid.slot_minutes) if p.kind == CAR_KIND else 0
-        gateway.meter(grid.starts[i], 0, 0, meter, setpoint=(charge, 0))
+        if p.kind == CAR_KIND:
+            gateway.meter(grid.starts[i], 0, 0, meter, setpoint=(utility_only_charge_wh(p, i, grid.slot_minutes), 0))
+        else:  # a site's battery absorbs its imbalance (no plan yet)
+            gateway.meter(grid.starts[i], 0, 0, meter)

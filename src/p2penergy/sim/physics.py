@@ -72,15 +72,21 @@ def _residual(net_wh: int) -> tuple[int, int]:
 
 
 def dispatch_site(load_wh: int, pv_wh: int, buy_wh: int, sell_wh: int, battery: BatterySpec | None,
-                  soc_wh: int, slot_minutes: int) -> SlotMeter:
-    """A home or the office: the battery (if any) absorbs the imbalance, the utility the rest."""
+                  soc_wh: int, slot_minutes: int, setpoint: tuple[int, int] | None = None) -> SlotMeter:
+    """A home or the office: the battery (if any) absorbs the imbalance, the utility the rest.
+
+    ``setpoint`` (the agent's planned battery charge, discharge [Wh]; only while it keeps a reserve
+    for an announced outage, agents/outage_plan.py): the battery charges at least the planned
+    charge (from the utility what the site's surplus does not give) and discharges at most the
+    planned discharge."""
     net = pv_wh - load_wh + buy_wh - sell_wh
     charge = discharge = loss = 0
     if battery is not None:
-        if net > 0:
-            charge = min(net, battery.max_charge_wh(soc_wh, slot_minutes))
+        planned_charge, planned_discharge = setpoint if setpoint is not None else (0, -net)
+        if net > 0 or planned_charge > 0:
+            charge = min(max(net, planned_charge), battery.max_charge_wh(soc_wh, slot_minutes))
         elif net < 0:
-            discharge = min(-net, battery.max_discharge_wh(soc_wh, slot_minutes))
+            discharge = min(-net, planned_discharge, battery.max_discharge_wh(soc_wh, slot_minutes))
         soc_wh, loss = battery.step(soc_wh, charge, discharge, slot_minutes)
     grid_import, grid_export = _residual(net - charge + discharge)
     return SlotMeter(load_wh=load_wh, pv_wh=pv_wh, p2p_buy_wh=buy_wh, p2p_sell_wh=sell_wh,
