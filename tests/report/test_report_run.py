@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from p2penergy.cli.simulate import print_results
 from p2penergy.community import PARTICIPANT_TYPES, participant_type
 from p2penergy.market import MarketSettings
+from p2penergy.market.grid_fees import GridFees
 from p2penergy.report.files import write_run
 from p2penergy.report.html import render_report
 from p2penergy.scenario import shipped_path
@@ -35,6 +37,9 @@ def euro_scenario():
     data = tomllib.loads(shipped_path().read_text(encoding="utf-8"))
     market = tomllib.loads((ROOT / "markets" / "eu-15min.toml").read_text(encoding="utf-8"))["market"]
     data["market"] = market
+    # network fees by distance (assumed for the test, EUR/kWh): the run's bills show them
+    data["market"]["grid_fees"] = {"same_bus_per_kwh": "0.01", "same_feeder_per_kwh": "0.02",
+                                   "through_transformer_per_kwh": "0.05"}
     data["scenario"]["name"] = "our-street"
     data["network"]["voltage_band"] = "europe"
     data["location"].update(latitude=48.1, longitude=11.6, altitude_m=520, holiday_country="DE")
@@ -124,7 +129,9 @@ def test_the_shipped_community_is_compared_with_the_demonstration(runs):
 
 def test_a_euro_community_gets_no_japanese_prose(runs, capsys):
     sim, folder = runs["eur"]
-    assert sim.community.settings == MarketSettings.from_toml(ROOT / "markets" / "eu-15min.toml")
+    # the euro market file's rules, with the test's grid fees
+    assert replace(sim.community.settings, grid_fees=GridFees()) == MarketSettings.from_toml(
+        ROOT / "markets" / "eu-15min.toml")
     html = _text((folder / "report.html").read_text(encoding="utf-8"))
     for word in (*FIXED_PROSE, *JAPANESE):
         assert word not in html, word
@@ -185,3 +192,50 @@ def test_results_json_and_report_have_the_feeder(runs):
 
 def _key_figures(body):
     return [(f["figure"], f["text"]) for f in body["key_figures"]]
+
+
+def test_grid_fees_by_distance_on_bills(runs):
+    """The euro run's market charges fees by distance: each trade's fee, from the parties' buses in its
+    slot (LV buses are one feeder section here, the office on the MV bus), goes to its buyer's balance
+    and bill; the shipped market charges none and its files show none."""
+    from p2penergy.community import CAR_KIND, LOCATION_CODES
+
+    sim, folder = runs["eur"]
+    feeder = sim.network.feeder
+    rates = {"same_bus": Decimal("0.01"), "same_feeder": Decimal("0.02"), "through_transformer": Decimal("0.05")}
+    c = sim.community
+    k_of = {c.slot(c.month.start + k): k for k in range(c.month.stop - c.month.start)}
+
+    def bus(pid, k):
+        p = c.participants[pid]
+        if p.kind != CAR_KIND:
+            return feeder.site_bus.get(pid)
+        where = int(p.location[c.month.start + k])
+        return {LOCATION_CODES["home"]: feeder.site_bus.get(p.owner),
+                LOCATION_CODES["office"]: feeder.site_bus.get("office")}.get(where)
+
+    owed = dict.fromkeys(c.participants, Decimal(0))
+    classes = set()
+    for t in sim.p2p.trades:
+        a, b = bus(t.seller, k_of[t.slot_start]), bus(t.buyer, k_of[t.slot_start])
+        if a is None or b is None:
+            d = "through_transformer"
+        elif a == b:
+            d = "same_bus"
+        else:
+            lv = feeder.net.bus.vn_kv[a] == feeder.net.bus.vn_kv[b] == 0.4
+            d = "same_feeder" if lv else "through_transformer"
+        classes.add(d)
+        owed[t.buyer] += rates[d] * t.energy_wh / 1000
+    assert "same_feeder" in classes, "homes traded with homes"
+    body = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    assert Decimal(str(body["grid_fees"]["total"])) == sum(owed.values())
+    for pid, cost in sim.p2p_costs.items():
+        assert cost.grid_fees == owed[pid]
+        assert Decimal(str(body["participants"][pid]["p2p_grid_fees"])) == owed[pid]
+    buyer = max(owed, key=lambda pid: owed[pid])
+    bill = (folder / "participants" / f"{buyer}.p2p.bill.csv").read_text(encoding="utf-8")
+    assert f"grid fees on P2P purchases,,,,{owed[buyer]}" in bill
+    jpy, jpy_folder = runs["jpy"]
+    assert "grid_fees" not in json.loads((jpy_folder / "results.json").read_text(encoding="utf-8"))
+    assert all(cost.grid_fees == 0 for cost in jpy.p2p_costs.values())

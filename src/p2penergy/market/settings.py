@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from p2penergy.market.errors import MarketConfigError, OrderError
+from p2penergy.market.grid_fees import GridFees
 from p2penergy.textfile import InputFileError, parse_toml, read_text, toml_key_line
 
 PAY_AS_CLEAR = "pay-as-clear"
@@ -58,6 +59,7 @@ class MarketSettings:
     timezone: str = "Asia/Tokyo"
     mechanism: str = "cda"
     name: str = "higashi-fuji-2020"
+    grid_fees: GridFees = field(default_factory=GridFees)
     tz: ZoneInfo = field(init=False, repr=False, compare=False)
     # the tick as a fraction (numerator, denominator) and the band in ticks: exact integer checks per order
     _tick_ratio: tuple[int, int] = field(init=False, repr=False, compare=False)
@@ -108,7 +110,7 @@ class MarketSettings:
         known = {
             "name", "currency", "slot_minutes", "gate_open_before_start_minutes",
             "gate_close_before_end_minutes", "price_min_per_kwh", "price_max_per_kwh",
-            "price_tick_per_kwh", "timezone", "mechanism",
+            "price_tick_per_kwh", "timezone", "mechanism", "grid_fees",
         }
         unknown = sorted(set(data) - known)
         if unknown:
@@ -128,6 +130,8 @@ class MarketSettings:
         for key in ("price_min_per_kwh", "price_max_per_kwh", "price_tick_per_kwh"):
             if key in data:
                 kwargs[key] = _decimal(data, key)
+        if "grid_fees" in data:
+            kwargs["grid_fees"] = GridFees.from_mapping(data["grid_fees"])
         return cls(**kwargs)
 
     @classmethod
@@ -154,6 +158,8 @@ class MarketSettings:
             "price_tick_per_kwh": str(self.price_tick_per_kwh),
             "timezone": self.timezone,
             "mechanism": self.mechanism,
+            # only when charged: a market without fees maps (and journals) as before
+            **({"grid_fees": self.grid_fees.to_mapping()} if self.grid_fees.charged else {}),
         }
 
     # -- slots and gates ----------------------------------------------------------------

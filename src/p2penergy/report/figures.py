@@ -145,6 +145,10 @@ def key_figures(sim: Simulation) -> list[tuple[str, str]]:
                        f"{published('car_co2_reduction_pct', '; ')})"),
         ("renewable share of cars' driving", t(driving) + (f" ({published(driving, '')})" if demo else "")),
     ]
+    fees = sim.grid_fees
+    if fees is not None and sim.community.settings.grid_fees.charged:
+        kwh = ", ".join(f"{d.replace('_', ' ')} {wh / 1000:,.1f} kWh" for d, wh in fees.energy_wh.items())
+        market.append(("grid fees on P2P trades", f"{style.money(fees.total)} ({kwh})"))
     return market + network_figures(sim)
 
 

@@ -30,6 +30,7 @@ def results_json(sim: Simulation) -> dict[str, Any]:
     money is exact; ``key_figures`` are the same sentences the report and the CLI print."""
     style = FigureStyle.of(sim.community.settings)
     demo = sim.reproduces_demonstration
+    charged = sim.community.settings.grid_fees.charged
     return {
         "scenario": sim.scenario_name,
         "currency": sim.community.settings.currency,
@@ -63,6 +64,7 @@ def results_json(sim: Simulation) -> dict[str, Any]:
                 "p2p_received": _num(sim.p2p_costs[pid].p2p_received),
                 "baseline_fuel": _num(_rounded(sim.baseline_costs[pid].fuel, sim)),
                 "p2p_fuel": _num(_rounded(sim.p2p_costs[pid].fuel, sim)),
+                **({"p2p_grid_fees": _num(sim.p2p_costs[pid].grid_fees)} if charged else {}),
             }
             for pid, p in sim.community.participants.items()
         },
@@ -72,6 +74,11 @@ def results_json(sim: Simulation) -> dict[str, Any]:
         "cars": {car: {k: _num(_rounded(v, sim)) if isinstance(v, Decimal) else v for k, v in e.items()}
                  for car, e in car_energy(sim.community, sim.p2p).items()},
         "office_peak_slots": office_peak_slots(sim.community, sim.baseline, sim.p2p),
+        # network fees on P2P trades by distance (market/grid_fees.py): only where the market charges them
+        **({"grid_fees": {"per_kwh": sim.community.settings.grid_fees.to_mapping(),
+                          "total": _num(sim.grid_fees.total),
+                          "energy_kwh": {d: wh / 1000 for d, wh in sim.grid_fees.energy_wh.items()}}}
+           if charged and sim.grid_fees is not None else {}),
         # the feeder's power flows (docs/network.md): null for a scenario without [network]
         "network": None if sim.network is None else {
             "feeder": sim.network.feeder.name, "voltage_band": sim.network.feeder.band.label,
@@ -126,6 +133,8 @@ def _bill_csv(cost: Any, path: Path) -> None:
     rows.append({"item": "utility total", "amount": str(cost.utility)})
     rows.append({"item": "P2P purchases", "amount": str(cost.p2p_paid)})
     rows.append({"item": "P2P sales", "amount": str(-cost.p2p_received)})
+    if cost.grid_fees:
+        rows.append({"item": "grid fees on P2P purchases", "amount": str(cost.grid_fees)})
     rows.append({"item": "stored energy drawn (start − end, at the price of putting it back)",
                  "amount": str(cost.stored_energy)})
     rows.append({"item": "electricity-charge balance (rounded)", "amount": str(cost.balance)})

@@ -1,6 +1,7 @@
 """A month's cost per participant: the electricity-charge balance and, apart, fuel.
 
 ``balance = utility bill (charges + surcharge − buyback credit) + P2P paid − P2P received``
+(+ the grid fees of P2P purchases where the market charges them)
 — the demonstration's metric (電力料金収支): what was paid for electricity minus what was
 earned selling it; ``total = balance + fuel``.
 
@@ -26,6 +27,7 @@ earned selling it; ``total = balance + fuel``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -44,7 +46,8 @@ class Cost:
     ``balance`` (rounded): utility + P2P paid − P2P received + ``stored_energy``, fuel not included —
     the headline. ``stored_energy`` (exact): the energy the participant's stores end the period
     holding less than they started, at the price of putting it back (module docstring).
-    ``fuel``: exact; ``total`` = ``balance`` + ``fuel`` rounded.
+    ``fuel``: exact; ``total`` = ``balance`` + ``fuel`` rounded. ``grid_fees`` (exact): the network
+    fees of the participant's P2P purchases (market/grid_fees.py), part of ``balance``.
     """
 
     participant: str
@@ -56,11 +59,13 @@ class Cost:
     total: Decimal
     bill: Bill | None
     stored_energy: Decimal = Decimal(0)
+    grid_fees: Decimal = Decimal(0)
 
 
-def month_costs(community: Community, records: RunRecords, export_credit: ExportCredit = OWN_SCHEMES
-                ) -> dict[str, Cost]:
-    """Every participant's month; ``export_credit`` says how the homes' exports are credited."""
+def month_costs(community: Community, records: RunRecords, export_credit: ExportCredit = OWN_SCHEMES,
+                grid_fees: Mapping[str, Decimal] | None = None) -> dict[str, Cost]:
+    """Every participant's month; ``export_credit`` says how the homes' exports are credited;
+    ``grid_fees``: what each participant owes in network fees on its P2P purchases."""
     currency = community.settings.currency
     month = community.report_month
     rounding = community.rounding
@@ -86,9 +91,10 @@ def month_costs(community: Community, records: RunRecords, export_credit: Export
             utility = bill.total
         fuel = Decimal(int(acc.columns["shortfall_wh"].sum())) / 1000 * Decimal(str(p.fuel_cost_per_kwh))
         stored = _stored_energy_value(community, records, p)
-        balance = round_money(utility + acc.p2p_paid - acc.p2p_received + stored, currency, "half_up")
+        fees = (grid_fees or {}).get(p.id, Decimal(0))
+        balance = round_money(utility + acc.p2p_paid - acc.p2p_received + stored + fees, currency, "half_up")
         total = balance + round_money(fuel, currency, "half_up")
-        out[p.id] = Cost(p.id, utility, acc.p2p_paid, acc.p2p_received, fuel, balance, total, bill, stored)
+        out[p.id] = Cost(p.id, utility, acc.p2p_paid, acc.p2p_received, fuel, balance, total, bill, stored, fees)
     return out
 
 

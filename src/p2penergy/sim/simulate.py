@@ -26,6 +26,7 @@ from p2penergy.ledger.keys import Key
 from p2penergy.ledger.run_folder import create_run_engine
 from p2penergy.ledger.wallets import Wallets
 from p2penergy.network.feeder import BAND_PRESETS, Feeder, VoltageBand, feeder_from_file, kerber_community_feeder
+from p2penergy.network.fees import TradeFees, trade_fees
 from p2penergy.network.run import NetworkRuns, network_runs
 from p2penergy.outage import Outage
 from p2penergy.provenance.metrics import renewable_driving_share
@@ -107,6 +108,7 @@ class Simulation:
     timings_s: dict[str, float] = field(default_factory=dict)
     scenario_name: str = ""
     network: NetworkRuns | None = None
+    grid_fees: TradeFees | None = None
 
     @property
     def reproduces_demonstration(self) -> bool:
@@ -182,7 +184,8 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     lap("p2p month")
     if ledger_hook is not None:
         timings["chain (within p2p month)"] = ledger_hook.engine.chain_seconds
-    p2p_costs = month_costs(community, p2p)
+    fees = trade_fees(community, p2p.trades, community.settings.grid_fees, feeder)
+    p2p_costs = month_costs(community, p2p, grid_fees=fees.by_participant)
     share = renewable_driving_share(prov.events).total.value
     result_groups = group_results(community, baseline_costs, p2p_costs)
     indicators = kpis(community, baseline, p2p, share)
@@ -192,7 +195,7 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
         network = network_runs(feeder, community, baseline, p2p)
         lap("power flow")
     return Simulation(community, options, baseline, p2p, baseline_costs, p2p_costs, result_groups, indicators,
-                      prov, kit, timings, scenario.scenario.name, network)
+                      prov, kit, timings, scenario.scenario.name, network, fees)
 
 
 def scenario_feeder(scenario: Scenario) -> Feeder | None:
