@@ -68,7 +68,7 @@ def _one_site(frame: pd.DataFrame, target: str, issued_ns: int, target_ns: np.nd
     view = view_of(series, issued_ns, target_ns)
     hour, weekday, day = local_calendar(target_ns, series.tz)
     off = day_off_flags(weekday, day, days_off)
-    same_type = same_day_type_values(view, row_day_off(series, days_off), off)
+    same_type = same_day_type_values(view, row_day_off(series, days_off), off, hour)
     x, scale = features(view, target, (hour, weekday), weather_lookup(table, target_ns),
                         weather_lookup(table, lag_ns(series, view)), off, same_type)
     rules = (same_slot_mean(view), same_slot_median(view), same_slot_yesterday(view))
@@ -96,7 +96,7 @@ def test_batched_features_and_baselines_equal_one_site_at_a_time(seed: int, targ
     hour, weekday, day = local_calendar(target_ns, batches[0].series.tz)
     off = day_off_flags(weekday, day, days_off)
     for batch in batches:
-        same_type = same_day_type_values(batch.view, row_day_off(batch.series, days_off), off)
+        same_type = same_day_type_values(batch.view, row_day_off(batch.series, days_off), off, hour)
         x, scale = features(batch.view, target, (hour, weekday), weather_lookup(table, target_ns),
                             weather_lookup(table, lag_ns(batch.series, batch.view)), off, same_type)
         rules = (same_slot_mean(batch.view), same_slot_median(batch.view), same_slot_yesterday(batch.view))

@@ -291,7 +291,7 @@ class GradientBoostingForecaster:
             hour, weekday, day = local_calendar(target_ns, series.tz)
             off = day_off_flags(weekday, day, self.days_off)
             x, scale = features(view, self.target, (hour, weekday), weather, then, off,
-                                same_day_type_values(view, row_day_off(series, self.days_off), off))
+                                same_day_type_values(view, row_day_off(series, self.days_off), off, hour))
             useful = scale > 0  # a site without PV teaches nothing about PV
             xs.append(x[useful])
             ys.append(series.values[positions[useful]] / scale[useful])
@@ -378,13 +378,13 @@ class GradientBoostingForecaster:
         blocks, scales = [], []
         for batch in batches:
             then = weather_lookup(table, lag_ns(batch.series, batch.view))
-            same_type = same_day_type_values(batch.view, row_day_off(batch.series, self.days_off), day_off)
+            same_type = same_day_type_values(batch.view, row_day_off(batch.series, self.days_off), day_off, hour)
             x, scale = features(batch.view, self.target, (hour, weekday), weather, then, day_off, same_type)
             blocks.append(x[:, asked].reshape(-1, len(FEATURES)))
-            scales.append(scale[:, 0])
+            scales.append(scale[:, asked])
         raw = self._raw(np.vstack(blocks)).reshape(-1, int(asked.sum()))
         members = np.concatenate([b.members for b in batches])
-        out[np.ix_(members, asked)] = np.clip(raw, 0.0, None) * np.concatenate(scales)[:, None]
+        out[np.ix_(members, asked)] = np.clip(raw, 0.0, None) * np.concatenate(scales)
         return out
 
 

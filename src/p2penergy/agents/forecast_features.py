@@ -5,15 +5,18 @@ it has ended (``start + slot <= issued_at``), and nothing after the observed row
 ever read. Lags are in slots of the history's grid (one day = ``86400 s / slot``
 slots, so in zones with daylight saving "yesterday" means 24 h earlier).
 
-Features of a target slot (all energies divided by the site's ``scale``: the mean load
-of the last 7 observed days, or the highest PV slot of the last 14 days):
-lead time, local hour and weekday, the weather forecast, the latest observed value at
-the same time of day (and how many days old it is), the mean of the last 7 such values on
-days of the target's type (business day or day off),
-the value one week before the target, the latest observed value at the same time of day on a
-day of the target's type (business day or day off: after a long closure the office's
-business-day level), the last observed slot, the last 24 h mean, the deviation of the last 2 h
-from the same hours a day earlier, and the log of the scale.
+Features of a target slot (all energies divided by the site's ``scale``: the mean load of
+the latest whole observed day of the target's type — business day or day off —, or the
+highest PV slot of the last 14 days): lead time, local hour and weekday, the weather forecast,
+the latest observed value at the same time of day (and how many days old it is), the mean of
+the last 7 such values on days of the target's type, the value a week before the target on a
+day of its type (the same weekday, or before it the latest of the target's type), the latest
+observed value at the same time of day on a day of the target's type, the last observed slot,
+the last 24 h mean, the deviation of the last 2 h from the same hours a day earlier, and the
+log of the scale. The target's type everywhere, so that after a weekend or a closure a business
+day is measured against the last business days, not the closed days before it (issue 13: the
+first business day after the Obon closure was forecast 12–15 % low when the scale was the last
+24 h and "a week before" a closed day).
 
 Everything here also works on many sites at once: a :class:`SiteSeries` (and its
 :class:`SiteView`) may hold a ``(sites, rows)`` array of sites on one grid, and every function
@@ -45,6 +48,7 @@ FEATURES = (
 )
 SAME_TYPE_SEARCH_DAYS = 21  # how far back to look for days of the target's type (a two-week closure leaves one)
 PV_SCALE_DAYS = 14  # a PV site's scale: its highest slot over these last days
+WEEK_DAYS = 7  # "a week before the target": the same weekday
 READ_DAYS = max(SAME_TYPE_SEARCH_DAYS + 1, PV_SCALE_DAYS, 8)
 """How many days before the issue time a forecast reads: the same-day-type search reaches back
 ``SAME_TYPE_SEARCH_DAYS`` days from the latest same-time-of-day slot (at most a day old), with its
@@ -244,22 +248,53 @@ def row_day_off(series: SiteSeries, days_off: frozenset[date], first_row: int = 
     return out
 
 
-def same_day_type_values(view: SiteView, row_flags: np.ndarray, day_off: np.ndarray,
-                         count: int = 7) -> np.ndarray:
-    """``(count, n)`` (``(sites, count, n)`` for a batch): per horizon slot, the latest ``count``
+@dataclass(frozen=True, slots=True)
+class SameTypeLags:
+    """Per horizon slot, observed values at the same time of day on days of the target's type
+    (business day or day off; :func:`same_day_type_values`), in Wh: ``latest`` ``(..., count, n)``
+    newest first, and ``week_before`` ``(..., n)``, the latest at least a week before the target
+    (the same weekday unless that day was of the other type: after a closure, the last business day
+    before it). NaN where none was found."""
+
+    latest: np.ndarray
+    week_before: np.ndarray
+    day_mean: np.ndarray
+    """Mean Wh per slot over the latest whole observed day of the target's type (the grid day of
+    ``spd`` slots from the local midnight before the same-type slot), NaN where none or a NaN in it."""
+
+
+def same_day_type_values(view: SiteView, row_flags: np.ndarray, day_off: np.ndarray, hour: np.ndarray,
+                         count: int = 7) -> SameTypeLags:
+    """The target's same-day-type lags (:class:`SameTypeLags`; ``(sites, ...)`` for a batch): the
     observed values at the same time of day on days whose day-off flag (``row_flags``, from
-    :func:`row_day_off`) equals the target's (``day_off``), newest first, within
-    ``SAME_TYPE_SEARCH_DAYS``; NaN where fewer were found."""
+    :func:`row_day_off`) equals the target's (``day_off``), searched ``SAME_TYPE_SEARCH_DAYS``
+    back from the latest observed one; ``hour``: the targets' local hour (:func:`local_calendar`),
+    which places their day's midnight."""
     spd = view.slots_per_day
     pos, _ = latest_same_slot(view)
-    out = np.full((*view.values.shape[:-1], count, len(pos)), np.nan)
+    lead = view.values.shape[:-1]
+    out = np.full((*lead, count, len(pos)), np.nan)
     cand = pos - np.arange(SAME_TYPE_SEARCH_DAYS)[:, None] * spd  # (days back, n), newest first
     seen = (cand >= 0) & (cand < view.observed)
     match = seen & (row_flags[np.where(seen, cand, 0)] == day_off)
     rank = np.cumsum(match, axis=0) - 1  # how many of the target's type were found before, per slot
     j, col = np.nonzero(match & (rank < count))
     out[..., rank[j, col], col] = view.values[..., cand[j, col]]
-    return out
+    old = match & (view.positions - cand >= WEEK_DAYS * spd)
+    first = old.argmax(axis=0)  # the newest such candidate per slot
+    found = old.any(axis=0)
+    week = np.full((*lead, len(pos)), np.nan)
+    week[..., found] = view.values[..., cand[first[found], np.flatnonzero(found)]]
+    # the latest same-type day observed whole: its midnight is as many slots before the candidate
+    # as the target's slot is after its own
+    into_day = np.floor(np.asarray(hour) * spd / 24.0 + 1e-6).astype(np.int64)
+    whole = match & (cand - into_day + spd <= np.asarray(view.observed).reshape(-1)) & (cand >= into_day)
+    first = whole.argmax(axis=0)
+    found = whole.any(axis=0)
+    lo = np.where(found, cand[first, np.arange(len(pos))] - into_day, 0)
+    total, _ = _window_sums(view.values, lo, lo + spd)
+    day_mean = np.where(found, total / spd, np.nan)
+    return SameTypeLags(out, week, day_mean)
 
 
 def _take(values: np.ndarray, positions: np.ndarray, observed: int | np.ndarray) -> np.ndarray:
@@ -318,16 +353,22 @@ def _issue_rows(view: SiteView) -> np.ndarray:
     return np.asarray(view.observed, dtype=np.int64).reshape(-1)
 
 
-def site_scale(view: SiteView, target: str) -> np.ndarray:
-    """Per horizon row (each may have its own issue time; one value, shape ``(..., 1)``, when all
-    share one). Load: mean of the last observed day, at least 1 Wh (a fast scale keeps heat waves
-    in the training range). PV: highest slot of the last ``PV_SCALE_DAYS`` days (0: no PV)."""
+def site_scale(view: SiteView, target: str, same_type: SameTypeLags | None = None) -> np.ndarray:
+    """Per horizon row (each may have its own issue time; PV: one value, shape ``(..., 1)``, when all
+    share one). Load: the mean of the latest whole observed day of the target's type
+    (``same_type.day_mean``: a business day's level for a business day, so after a weekend or a
+    closure the target is measured against the last business day, not the closed days before it),
+    else (none in the read window, or ``same_type`` not given) of the last 24 h; at least 1 Wh (a
+    fast scale keeps heat waves in the training range). PV: highest slot of the last
+    ``PV_SCALE_DAYS`` days (0: no PV)."""
     spd = view.slots_per_day
     m = _issue_rows(view)
     if target == "load_wh":
         total, count = _window_sums(view.values, np.maximum(m - spd, 0), m)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(count > 0, total / np.maximum(count, 1), 1.0)
+        if same_type is not None:
+            mean = np.where(np.isfinite(same_type.day_mean), same_type.day_mean, mean)
         return np.maximum(mean, 1.0)  # a NaN in the window stays NaN
     width = PV_SCALE_DAYS * spd
     padded = np.concatenate((np.full((*view.values.shape[:-1], width), -np.inf), view.values), axis=-1)
@@ -379,7 +420,7 @@ def lag_ns(series: SiteSeries, view: SiteView) -> np.ndarray:
 
 
 def features(view: SiteView, target: str, calendar: tuple[np.ndarray, np.ndarray], weather: np.ndarray,
-             weather_then: np.ndarray, day_off: np.ndarray, same_type: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+             weather_then: np.ndarray, day_off: np.ndarray, same_type: SameTypeLags) -> tuple[np.ndarray, np.ndarray]:
     """(feature matrix ``(n, len(FEATURES))``, scale per row) for one site; for a batch of sites
     (``view.values`` ``(sites, rows)``) ``(sites, n, len(FEATURES))`` and ``(sites, n)``.
 
@@ -387,9 +428,9 @@ def features(view: SiteView, target: str, calendar: tuple[np.ndarray, np.ndarray
     ``weather``: the forecast for the horizon; ``weather_then``: the observed weather of the
     latest same-time-of-day slots (``lag_ns``); both ``(4, n)``, NaN where unknown.
     ``day_off``: per horizon slot, 1 on weekends and the caller's days off; ``same_type``:
-    :func:`same_day_type_values` (Wh).
+    :func:`same_day_type_values`.
     """
-    scale = site_scale(view, target)
+    scale = site_scale(view, target, same_type)
     div = np.where(scale > 0, scale, 1.0)
     spd = view.slots_per_day
     values = view.values
@@ -409,9 +450,9 @@ def features(view: SiteView, target: str, calendar: tuple[np.ndarray, np.ndarray
     x[..., 8] = _take(values, pos, m) / div
     x[..., 9] = age
     with np.errstate(all="ignore"):
-        counts = np.isfinite(same_type).sum(axis=-2)
-        x[..., 10] = np.where(counts > 0, np.nansum(same_type, axis=-2) / np.maximum(counts, 1), np.nan) / div
-    x[..., 11] = _take(values, view.positions - 7 * spd, m) / div
+        counts = np.isfinite(same_type.latest).sum(axis=-2)
+        x[..., 10] = np.where(counts > 0, np.nansum(same_type.latest, axis=-2) / np.maximum(counts, 1), np.nan) / div
+    x[..., 11] = same_type.week_before / div
     x[..., 12] = _take(values, m - 1, m) / div
     total, count = _window_sums(values, np.maximum(m - spd, 0), m)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -429,5 +470,5 @@ def features(view: SiteView, target: str, calendar: tuple[np.ndarray, np.ndarray
         x[..., 18] = np.where(weather_then[2] > 1.0, weather_then[1] / weather_then[2], 0.0)
     x[..., np.isnan(weather_then[2]), 18] = np.nan
     x[..., 19] = day_off
-    x[..., 20] = same_type[..., 0, :] / div
+    x[..., 20] = same_type.latest[..., 0, :] / div
     return x, np.broadcast_to(scale, (*values.shape[:-1], n))
