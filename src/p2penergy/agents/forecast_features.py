@@ -6,17 +6,17 @@ ever read. Lags are in slots of the history's grid (one day = ``86400 s / slot``
 slots, so in zones with daylight saving "yesterday" means 24 h earlier).
 
 Features of a target slot (all energies divided by the site's ``scale``: the mean load of
-the latest whole observed day of the target's type — business day or day off —, or the
-highest PV slot of the last 14 days): lead time, local hour and weekday, the weather forecast,
-the latest observed value at the same time of day (and how many days old it is), the mean of
-the last 7 such values on days of the target's type, the value a week before the target on a
-day of its type (the same weekday, or before it the latest of the target's type), the latest
-observed value at the same time of day on a day of the target's type, the last observed slot,
-the last 24 h mean, the deviation of the last 2 h from the same hours a day earlier, and the
-log of the scale. The target's type everywhere, so that after a weekend or a closure a business
-day is measured against the last business days, not the closed days before it (issue 13: the
-first business day after the Obon closure was forecast 12–15 % low when the scale was the last
-24 h and "a week before" a closed day).
+the last 24 h if they were of the target's type — business day or day off —, else of the
+latest whole observed day of its type; or the highest PV slot of the last 14 days): lead time,
+local hour and weekday, the weather forecast, the latest observed value at the same time of day
+(and how many days old it is), the mean of the last 7 such values on days of the target's type,
+the value a week before the target on a day of its type (the same weekday, or before it the
+latest of the target's type), the latest observed value at the same time of day on a day of the
+target's type, the last observed slot, the last 24 h mean, the deviation of the last 2 h from
+the same hours a day earlier, and the log of the scale. The target's type throughout, so that
+after a weekend or a closure a business day is measured against the last business days, not the
+closed days before it (issue 13: the first business day after the Obon closure was forecast
+12–15 % low when the scale was the last 24 h and "a week before" a closed day).
 
 Everything here also works on many sites at once: a :class:`SiteSeries` (and its
 :class:`SiteView`) may hold a ``(sites, rows)`` array of sites on one grid, and every function
@@ -259,8 +259,9 @@ class SameTypeLags:
     latest: np.ndarray
     week_before: np.ndarray
     day_mean: np.ndarray
-    """Mean Wh per slot over the latest whole observed day of the target's type (the grid day of
-    ``spd`` slots from the local midnight before the same-type slot), NaN where none or a NaN in it."""
+    """Mean Wh per slot over the last 24 h if they were all of the target's type, else over the
+    latest whole observed day of its type (the grid day of ``spd`` slots from the local midnight
+    before a same-type slot); NaN where none or a NaN in it."""
 
 
 def same_day_type_values(view: SiteView, row_flags: np.ndarray, day_off: np.ndarray, hour: np.ndarray,
@@ -292,6 +293,12 @@ def same_day_type_values(view: SiteView, row_flags: np.ndarray, day_off: np.ndar
     first = whole.argmax(axis=0)
     found = whole.any(axis=0)
     lo = np.where(found, cand[first, np.arange(len(pos))] - into_day, 0)
+    # ... unless the last 24 h are all of the target's type: they are newer (a fast scale)
+    m = np.broadcast_to(np.asarray(view.observed, dtype=np.int64).reshape(-1), lo.shape)
+    flag_sum = np.concatenate(([0.0], np.cumsum(row_flags[: int(m.max())])))
+    recent = (m >= spd) & (flag_sum[m] - flag_sum[np.maximum(m - spd, 0)] == spd * day_off)
+    found = found | recent
+    lo = np.where(recent, m - spd, lo)
     total, _ = _window_sums(view.values, lo, lo + spd)
     day_mean = np.where(found, total / spd, np.nan)
     return SameTypeLags(out, week, day_mean)
@@ -355,11 +362,11 @@ def _issue_rows(view: SiteView) -> np.ndarray:
 
 def site_scale(view: SiteView, target: str, same_type: SameTypeLags | None = None) -> np.ndarray:
     """Per horizon row (each may have its own issue time; PV: one value, shape ``(..., 1)``, when all
-    share one). Load: the mean of the latest whole observed day of the target's type
-    (``same_type.day_mean``: a business day's level for a business day, so after a weekend or a
-    closure the target is measured against the last business day, not the closed days before it),
-    else (none in the read window, or ``same_type`` not given) of the last 24 h; at least 1 Wh (a
-    fast scale keeps heat waves in the training range). PV: highest slot of the last
+    share one). Load: the mean of the last 24 h if they were all of the target's type (business day
+    or day off), else of the latest whole observed day of its type (``same_type.day_mean``: after a
+    weekend or a closure a business day is measured against the last business day, not the closed
+    days before it; issue 13), else (none in the read window, or ``same_type`` not given) of the
+    last 24 h; at least 1 Wh (a fast scale keeps heat waves in the training range). PV: highest slot of the last
     ``PV_SCALE_DAYS`` days (0: no PV)."""
     spd = view.slots_per_day
     m = _issue_rows(view)
