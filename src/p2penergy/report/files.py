@@ -18,6 +18,7 @@ from p2penergy.community import participant_type
 from p2penergy.formats.certificates_file import write_certificates
 from p2penergy.report.figures import FigureStyle, key_figures
 from p2penergy.sim.records import METER_FIELDS
+from p2penergy.sim.resilience import outage_summary, resilience
 from p2penergy.sim.results import DEMONSTRATION_PCT, car_energy, flows, office_peak_slots
 from p2penergy.sim.simulate import Simulation
 from p2penergy.tariffs.money import round_money
@@ -84,7 +85,17 @@ def results_json(sim: Simulation) -> dict[str, Any]:
             "feeder": sim.network.feeder.name, "voltage_band": sim.network.feeder.band.label,
             "power_factor": sim.network.feeder.power_factor, **sim.network.figures()},
         "timings_s": {k: round(v, 2) for k, v in sim.timings_s.items()},
+        # through the grid outages (sim/resilience.py, docs/report.md): only for a run with one
+        **({"resilience": resilience_json(sim)} if sim.community.islanded_slots() else {}),
     }
+
+
+def resilience_json(sim: Simulation) -> dict[str, Any]:
+    """The outages and how the community came through them: the P2P island and, for comparison,
+    the baseline's sites each alone on its own devices."""
+    c = sim.community
+    return {"outages": outage_summary(c), "islanded_slots": c.islanded_slots(),
+            "p2p": resilience(c, sim.p2p), "alone": resilience(c, sim.baseline)}
 
 
 def write_run(sim: Simulation, out_dir: Path, report_html: str | None = None) -> Path:

@@ -12,9 +12,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from p2penergy.community import CAR_KIND, participant_type
+from p2penergy.outage import PRIORITIES
 from p2penergy.provenance.sankey import sankey_data, sankey_figure, sankey_links, sankey_views
 from p2penergy.report.explain import describe, group_change
 from p2penergy.report.figures import FLOW_COLUMNS, FigureStyle, flow_rows, key_figures
+from p2penergy.sim.resilience import demand_by_priority, islanded_positions, resilience
 from p2penergy.sim.results import DEMONSTRATION_PCT, GROUP_LABELS, car_energy, flows, office_peak_slots
 from p2penergy.sim.simulate import AGENT_MODES, Simulation
 
@@ -28,7 +30,11 @@ def render_report(sim: Simulation) -> str:
              "<h2>Savings against buying only from the utility</h2>", _savings_table(sim),
              "<h2>Key figures</h2>", _key_figures(sim),
              "<h2>P2P flows between participant types</h2>", _flow_table(sim), _cars_and_peak(sim)]
+    if c.islanded_slots():
+        parts += ["<h2>Through the outage</h2>", _resilience_table(sim)]
     figures = [_flow_diagram(sim), _prices(sim), _energy_per_slot(sim), _soc(sim), _forecasts(sim)]
+    if c.islanded_slots():
+        figures += [_outage_soc(sim), _outage_served(sim)]
     events = sim.provenance.events
     if events:
         figures.append(_origin_diagram(sim))
@@ -178,6 +184,76 @@ def _soc(sim: Simulation) -> go.Figure:
             fig.add_trace(go.Scatter(x=index, y=acc.columns["soc_wh"] / 1000, name=p.id, mode="lines",
                                      line={"dash": "dot"}))
     fig.update_layout(title="State of charge of batteries and cars (kWh)", height=380)
+    return fig
+
+
+def _outage_window(sim: Simulation) -> np.ndarray:
+    """Month positions from 12 h before the first islanded slot to 6 h after the last."""
+    ks = islanded_positions(sim.community)
+    per_hour = 60 // sim.community.settings.slot_minutes
+    n = sim.community.month.stop - sim.community.month.start
+    return np.arange(max(0, int(ks[0]) - 12 * per_hour), min(n, int(ks[-1]) + 1 + 6 * per_hour))
+
+
+def _resilience_table(sim: Simulation) -> str:
+    """Served shares by priority and unserved energy per group: the P2P island against each site alone."""
+    c = sim.community
+    ways = {"P2P island": resilience(c, sim.p2p), "each site alone": resilience(c, sim.baseline)}
+    outages = "; ".join(o.label() for o in c.outages)
+    head = ("<tr><th>group</th>" + "".join(f"<th>{html.escape(w)}: critical / essential / deferrable served</th>"
+                                          f"<th>{html.escape(w)}: unserved kWh</th>" for w in ways) + "</tr>")
+    rows = [head]
+    for name in ways["P2P island"]["groups"]:
+        cells = []
+        for way in ways.values():
+            g = way["groups"][name]
+            pct = " / ".join("–" if g[f"{p}_served_pct"] is None else f"{g[f'{p}_served_pct']:.1f} %"
+                             for p in PRIORITIES)
+            cells.append(f"<td>{pct}</td><td>{g['unserved_kwh']:.1f}</td>")
+        rows.append(f"<tr><td>{html.escape(GROUP_LABELS.get(name, name))}</td>{''.join(cells)}</tr>")
+    firsts = [(pid, s["hours_to_first_critical_shortfall"]) for pid, s in ways["P2P island"]["sites"].items()]
+    short = [f"{pid} {h[0]:g} h" for pid, h in firsts if h and h[0] is not None]
+    note = ("first critical shortfall (P2P island), hours after the outage began: " + ", ".join(short)
+            if short else "no site's critical load went unserved on the P2P island")
+    return (f"<p>Outage: {html.escape(outages)}. No utility import or export; the island's controller serves "
+            "every site's critical load before any essential load (sim/island.py).</p>"
+            f"<table id='resilience'>{''.join(rows)}</table><p>{html.escape(note)}</p>")
+
+
+def _outage_soc(sim: Simulation) -> go.Figure:
+    window = _outage_window(sim)
+    index = _month_index(sim)[window]
+    fig = go.Figure()
+    for p in sim.community.participants.values():
+        if p.battery is None and p.kind != CAR_KIND:
+            continue
+        soc = sim.p2p.accounts[p.id].columns["soc_wh"][window] / 1000
+        fig.add_trace(go.Scatter(x=index, y=soc, name=f"{p.id} battery" if p.battery is not None else p.id,
+                                 mode="lines", line={"dash": "dot"} if p.kind == CAR_KIND else {}))
+    for o in sim.community.outages:
+        fig.add_vrect(x0=o.start, x1=o.end, fillcolor="grey", opacity=0.15, line_width=0)
+    fig.update_layout(title="Through the outage (shaded): state of charge of batteries and cars, P2P island (kWh)",
+                      height=380)
+    return fig
+
+
+def _outage_served(sim: Simulation) -> go.Figure:
+    c = sim.community
+    window = _outage_window(sim)
+    index = _month_index(sim)[window]
+    sites = [pid for pid, p in c.participants.items() if p.kind != CAR_KIND]
+    demand = sum(demand_by_priority(c, pid, window) for pid in sites) / 1000
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True, subplot_titles=("P2P island", "each site alone"))
+    colours = {"critical": "#b2182b", "essential": "#ef8a62", "deferrable": "#67a9cf"}
+    for col, records in ((1, sim.p2p), (2, sim.baseline)):
+        for j, prio in enumerate(PRIORITIES):
+            shed = sum(records.accounts[pid].columns[f"shed_{prio}_wh"][window] for pid in sites) / 1000
+            fig.add_trace(go.Bar(x=index, y=demand[j] - shed, name=f"{prio} served", marker_color=colours[prio],
+                                 legendgroup=prio, showlegend=col == 1), row=1, col=col)
+            fig.add_trace(go.Bar(x=index, y=shed, name=f"{prio} shed", marker_color=colours[prio], opacity=0.3,
+                                 legendgroup=prio, showlegend=col == 1), row=1, col=col)
+    fig.update_layout(barmode="stack", height=420, bargap=0,
+                      title="Community load by priority through the outage: served and shed (kWh per slot)")
     return fig
 
 

@@ -10,7 +10,9 @@ controller, pure and deterministic, integer Wh):
 2. **Sources, in a tier.** A site's own PV, then (pooled) the other sites' PV, then its own
    battery and the car parked at it (V2H at its owner's home, V2B at the office), then
    (pooled) the other stores. Sunshine is used before stored energy, and stored energy
-   below :data:`CRITICAL_RESERVE_FRACTION` of a store's window serves critical loads only.
+   below :data:`CRITICAL_RESERVE_FRACTION` of a store's window serves only the critical load
+   of the site it is at (a home's battery keeps its own fridge on through the night rather
+   than another site's larger critical load in the afternoon).
 3. **Rationing.** When the pool cannot cover a tier, it is shared max–min fairly between
    sites (equal shares, none above its need; what a site does not need goes to the others):
    a home's refrigerator is not starved in proportion to the office's far larger servers.
@@ -60,11 +62,12 @@ class _Store:
     charged_wh: int = 0
     delivered_wh: int = 0
 
-    def available(self, tier: int) -> int:
-        """What it may deliver to loads of ``tier`` (0: critical, which may draw on the reserve)."""
+    def available(self, tier: int, own: bool = True) -> int:
+        """What it may deliver to loads of ``tier`` at its host (``own``) or elsewhere on the island:
+        the reserve serves only its host's critical load."""
         if self.charged_wh:
             return 0
-        return self.free_wh + (self.reserve_wh if tier == 0 else 0)
+        return self.free_wh + (self.reserve_wh if tier == 0 and own else 0)
 
     def take(self, wh: int, tier: int) -> None:
         from_free = min(wh, self.free_wh)
@@ -216,7 +219,7 @@ def island_slot(community: Community, i: int, soc_wh: dict[str, int], trades: li
                     caps = [s.pv_left for s in order]
                 else:
                     pool_stores = stores
-                    caps = [st.available(tier) for st in pool_stores]
+                    caps = [st.available(tier, own=False) for st in pool_stores]
                 supply = sum(caps)
                 if supply == 0:
                     continue
