@@ -27,6 +27,39 @@ def test_default_feeder_gives_every_home_its_own_connection():
     assert float(net.trafo.sn_mva.iloc[0]) == 0.16
 
 
+def test_shipped_feeder_file_is_what_pandapower_builds():
+    """data/feeders/ holds the default feeder as pandapower builds it (kerber_community_net); the main job
+    reads its tables without pandapower, a fresh interpreter shows it."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    from p2penergy.network.feeder import TABLES, kerber_community_net, read_tables
+
+    built = kerber_community_net()
+    shipped = kerber_community_feeder(HOMES, "office", JAPAN).net
+    for table in TABLES:
+        a, b = getattr(built, table), getattr(shipped, table)
+        assert list(a.index) == list(b.index), table
+        for col in a.columns:
+            if col in ("geo", "std_type") or a[col].dtype == object:
+                assert [_text(x) for x in a[col]] == [_text(x) for x in b[col]], (table, col)
+            else:
+                assert np.allclose(a[col].to_numpy(dtype=float), b[col].to_numpy(dtype=float), equal_nan=True), col
+    probe = ("import sys; from p2penergy.network.feeder import kerber_community_feeder, BAND_PRESETS; "
+             "kerber_community_feeder(['h1'], 'office', BAND_PRESETS['japan']); "
+             "print('pandapower' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    assert read_tables(shipped_path().parent.parent / "feeders" / "kerber-landnetz-kabel-2-community.json").f_hz == 50
+
+
+def _text(value):
+    """A cell as text, every kind of missing alike (JSON brings a missing text back as None, not NaN)."""
+    return "-" if value is None or (isinstance(value, float) and value != value) else str(value)
+
+
 def test_default_feeder_refuses_more_homes_than_connections():
     with pytest.raises(FeederError, match="20 house connections, the scenario has 21 homes"):
         kerber_community_feeder([*HOMES, "house-21"], "office", JAPAN)

@@ -25,6 +25,11 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_FEEDER = "kerber-landnetz-kabel-2"
+DEFAULT_FEEDER_FILE = "kerber-landnetz-kabel-2-community.json"
+KERBER_SEED = 17
+"""Seed of Python's ``random`` while pandapower builds the Kerber feeder: it picks each house
+connection's cable (NAYY 4x50 or NAYY 4x50 SE, 50 % each) at random, so without a seed two builds
+differ; the shipped file is the draw of this seed (issue 17)."""
 
 SUPPORTED = ("bus", "line", "trafo", "ext_grid", "load", "sgen")
 """Element tables a feeder file may have rows in (in service). Loads and sgens are ignored."""
@@ -77,6 +82,7 @@ class Feeder:
     site_bus: Mapping[str, int]
     band: VoltageBand
     power_factor: float = 0.95
+    file: Path | None = None
 
     def __post_init__(self) -> None:
         if not 0 < self.power_factor <= 1:
@@ -95,15 +101,20 @@ class Feeder:
         return self.site_bus.get(site)
 
 
-def kerber_community_feeder(home_ids: Sequence[str], office_id: str | None, band: VoltageBand,
-                            power_factor: float = 0.95, sites: Mapping[str, str | int] | None = None) -> Feeder:
-    """The shipped default feeder for the community (module docstring). Homes take the house
-    connections in order — feeder 1's twelve from the transformer outwards, then feeder 2's —
-    unless ``sites`` names a bus for them; at most 20 homes."""
+def kerber_community_net() -> Any:
+    """The shipped default feeder as a pandapower network, built from pandapower's own Kerber feeder
+    (module docstring); its loads removed. What ``data/feeders/`` ships (:func:`write_default_feeder`)."""
+    import random
+
     import pandapower as pp
     import pandapower.networks as pn
 
-    net = pn.create_kerber_landnetz_kabel_2()
+    state = random.getstate()
+    try:  # pandapower draws each house's service cable type with the random module: one fixed draw
+        random.seed(KERBER_SEED)
+        net = pn.create_kerber_landnetz_kabel_2()
+    finally:
+        random.setstate(state)
     trunk = net.line[net.line.std_type == "NAYY 4x150"].iloc[0]
     service = net.line[net.line.std_type == "NAYY 4x50 SE"].iloc[0]
     last = int(net.bus.index[net.bus.name == "KV_2_2"][0])
@@ -118,6 +129,33 @@ def kerber_community_feeder(home_ids: Sequence[str], office_id: str | None, band
                                            type="cs")
         last = junction
     net.load.drop(net.load.index, inplace=True)
+    return net
+
+
+def default_feeder_path() -> Path:
+    """The shipped default feeder, a pandapower JSON file (``p2penergy/data/feeders``)."""
+    from importlib import resources
+
+    return Path(str(resources.files("p2penergy") / "data" / "feeders" / DEFAULT_FEEDER_FILE))
+
+
+def write_default_feeder(path: Path | None = None) -> Path:
+    """(Re)write the shipped default feeder from pandapower (tests/network checks the two agree)."""
+    import pandapower as pp
+
+    target = path or default_feeder_path()
+    pp.to_json(kerber_community_net(), str(target))
+    return target
+
+
+def kerber_community_feeder(home_ids: Sequence[str], office_id: str | None, band: VoltageBand,
+                            power_factor: float = 0.95, sites: Mapping[str, str | int] | None = None) -> Feeder:
+    """The shipped default feeder for the community (module docstring), read from its shipped file
+    without pandapower (:func:`read_tables`: the main job does not pay pandapower's import). Homes
+    take the house connections in order — feeder 1's twelve from the transformer outwards, then
+    feeder 2's — unless ``sites`` names a bus for them; at most 20 homes."""
+    path = default_feeder_path()
+    net = read_tables(path)
     houses = [int(b) for b in net.bus.index if str(net.bus.name[b]).startswith("loadbus_1_")]
     houses += [int(b) for b in net.bus.index if str(net.bus.name[b]).startswith("loadbus_2_")]
     if len(home_ids) > len(houses):
@@ -128,7 +166,28 @@ def kerber_community_feeder(home_ids: Sequence[str], office_id: str | None, band
         mapping[office_id] = int(net.ext_grid.bus.iloc[0])
     if sites:
         mapping.update(_named_buses(net, sites, "network.sites"))
-    return Feeder(DEFAULT_FEEDER, net, mapping, band, power_factor)
+    return Feeder(DEFAULT_FEEDER, net, mapping, band, power_factor, path)
+
+
+TABLES = ("bus", "line", "trafo", "ext_grid", "load", "sgen")
+
+
+def read_tables(path: Path) -> Any:
+    """The element tables a power flow needs (:data:`TABLES`) and ``f_hz`` of a pandapower JSON file,
+    as pandas DataFrames on a plain namespace, read without importing pandapower (about 2 s of CPU)."""
+    import json
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    doc = json.loads(Path(path).read_text(encoding="utf-8"))["_object"]
+    tables = {}
+    for name in TABLES:
+        entry = doc[name]
+        body = json.loads(entry["_object"])
+        frame = pd.DataFrame(body["data"], columns=body["columns"], index=body["index"])
+        tables[name] = frame.astype({k: v for k, v in entry.get("dtype", {}).items() if k in frame.columns})
+    return SimpleNamespace(**tables, f_hz=float(doc["f_hz"]))
 
 
 def feeder_from_file(path: Path, sites: Mapping[str, str | int], band: VoltageBand,
@@ -144,7 +203,7 @@ def feeder_from_file(path: Path, sites: Mapping[str, str | int], band: VoltageBa
     except Exception as exc:  # pandapower raises what json and pandas raise on a broken file
         raise FeederError(f"network.file: {path}: not a pandapower network ({type(exc).__name__}: {exc})") from exc
     check_network(net, str(path))
-    return Feeder(Path(path).name, net, _named_buses(net, sites, "network.sites"), band, power_factor)
+    return Feeder(Path(path).name, net, _named_buses(net, sites, "network.sites"), band, power_factor, Path(path))
 
 
 def check_network(net: Any, source: str) -> None:

@@ -175,7 +175,7 @@ def pandapower_flows(feeder: Feeder, sites: Sequence[str], p_w: np.ndarray) -> F
     """The same flows by pandapower's Newton–Raphson, one ``runpp`` per slot (the reference)."""
     import pandapower as pp
 
-    net = copy.deepcopy(feeder.net)
+    net = pandapower_net(feeder)
     placed = site_loads(feeder, sites)
     column = {s: i for i, s in enumerate(sites)}
     net.load.drop(net.load.index, inplace=True)
@@ -199,6 +199,17 @@ def pandapower_flows(feeder: Feeder, sites: Sequence[str], p_w: np.ndarray) -> F
         losses[k] = (net.res_line.pl_mw.sum() + net.res_trafo.pl_mw.sum()) * 1e6
     return FlowSeries(tuple(feeder.bus_names), tuple(_names(net.line)), tuple(_names(net.trafo)), v, line_pct,
                       trafo_pct, losses)
+
+
+def pandapower_net(feeder: Feeder) -> Any:
+    """A pandapower network of the feeder to change freely: a copy of ``feeder.net``, or the file it
+    was read from where ``net`` holds only its tables."""
+    import pandapower as pp
+
+    if isinstance(feeder.net, pp.pandapowerNet):
+        return copy.deepcopy(feeder.net)
+    assert feeder.file is not None, "a feeder of tables comes from a file"
+    return pp.from_json(str(feeder.file))
 
 
 def _nan(value: Any) -> bool:
