@@ -67,3 +67,30 @@ def test_the_report_shows_the_outage(run):
     assert "2020-08-01T17:00+09:00 for 6 h, unannounced" in text
     assert "state of charge of batteries and cars, P2P island" in page
     assert "Community load by priority through the outage" in page
+
+
+def test_the_ideal_operator_does_at_least_as_well_as_the_island_by_its_own_measure(run):
+    """The island's schedule is one the ideal operator could have run (same devices, same stored
+    energy at the start, one bus), so its objective is never worse."""
+    from p2penergy.sim.ideal_island import PRIORITY_WEIGHTS, ideal_island_shed
+    from p2penergy.sim.resilience import demand_by_priority
+
+    sim, folder = run
+    c = sim.community
+    ks = islanded_positions(c)
+    demand = {pid: demand_by_priority(c, pid, ks) for pid, p in c.participants.items() if p.kind != CAR_KIND}
+    soc = {pid: int(sim.p2p.accounts[pid].columns["soc_wh"][ks[0] - 1]) for pid, p in c.participants.items()
+           if p.battery is not None or p.kind == CAR_KIND}
+    ideal = ideal_island_shed(c, ks, soc, demand)
+    island = {pid: np.array([sim.p2p.accounts[pid].columns[f"shed_{t}_wh"][ks] for t in
+                             ("critical", "essential", "deferrable")]) for pid in demand}
+
+    def score(shed):
+        return sum(PRIORITY_WEIGHTS[t] * (1 - shed[pid][t].sum() / demand[pid][t].sum())
+                   for pid in demand for t in range(3) if demand[pid][t].sum())
+
+    assert score(ideal) >= score(island) - 1e-3
+    for pid in demand:
+        assert (ideal[pid] >= 0).all() and (ideal[pid] <= demand[pid]).all()
+    body = json.loads((folder / "results.json").read_text(encoding="utf-8"))
+    assert set(body["resilience"]) >= {"p2p", "alone", "ideal_operator"}

@@ -18,7 +18,7 @@ from p2penergy.community import participant_type
 from p2penergy.formats.certificates_file import write_certificates
 from p2penergy.report.figures import FigureStyle, key_figures
 from p2penergy.sim.records import METER_FIELDS
-from p2penergy.sim.resilience import outage_summary, resilience
+from p2penergy.sim.resilience import ideal_resilience, outage_summary, resilience
 from p2penergy.sim.results import DEMONSTRATION_PCT, car_energy, flows, office_peak_slots
 from p2penergy.sim.simulate import Simulation
 from p2penergy.tariffs.money import round_money
@@ -91,11 +91,13 @@ def results_json(sim: Simulation) -> dict[str, Any]:
 
 
 def resilience_json(sim: Simulation) -> dict[str, Any]:
-    """The outages and how the community came through them: the P2P island and, for comparison,
-    the baseline's sites each alone on its own devices."""
+    """The outages and how the community came through them three ways: the P2P island, the
+    baseline's sites each alone on their own devices, and an ideal operator pooling everything
+    with perfect foresight (an upper bound, sim/ideal_island.py)."""
     c = sim.community
     return {"outages": outage_summary(c), "islanded_slots": c.islanded_slots(),
-            "p2p": resilience(c, sim.p2p), "alone": resilience(c, sim.baseline)}
+            "p2p": resilience(c, sim.p2p), "alone": resilience(c, sim.baseline),
+            "ideal_operator": ideal_resilience(c, sim.p2p)}
 
 
 def write_run(sim: Simulation, out_dir: Path, report_html: str | None = None) -> Path:

@@ -16,7 +16,7 @@ from p2penergy.outage import PRIORITIES
 from p2penergy.provenance.sankey import sankey_data, sankey_figure, sankey_links, sankey_views
 from p2penergy.report.explain import describe, group_change
 from p2penergy.report.figures import FLOW_COLUMNS, FigureStyle, flow_rows, key_figures
-from p2penergy.sim.resilience import demand_by_priority, islanded_positions, resilience
+from p2penergy.sim.resilience import demand_by_priority, ideal_resilience, islanded_positions, resilience
 from p2penergy.sim.results import DEMONSTRATION_PCT, GROUP_LABELS, car_energy, flows, office_peak_slots
 from p2penergy.sim.simulate import AGENT_MODES, Simulation
 
@@ -196,9 +196,11 @@ def _outage_window(sim: Simulation) -> np.ndarray:
 
 
 def _resilience_table(sim: Simulation) -> str:
-    """Served shares by priority and unserved energy per group: the P2P island against each site alone."""
+    """Served shares by priority and unserved energy per group, three ways: each site alone, the P2P
+    island, an ideal operator with everything pooled and perfect foresight (an upper bound)."""
     c = sim.community
-    ways = {"P2P island": resilience(c, sim.p2p), "each site alone": resilience(c, sim.baseline)}
+    ways = {"each site alone": resilience(c, sim.baseline), "P2P island": resilience(c, sim.p2p),
+            "ideal operator": ideal_resilience(c, sim.p2p)}
     outages = "; ".join(o.label() for o in c.outages)
     head = ("<tr><th>group</th>" + "".join(f"<th>{html.escape(w)}: critical / essential / deferrable served</th>"
                                           f"<th>{html.escape(w)}: unserved kWh</th>" for w in ways) + "</tr>")
@@ -217,7 +219,9 @@ def _resilience_table(sim: Simulation) -> str:
             if short else "no site's critical load went unserved on the P2P island")
     return (f"<p>Outage: {html.escape(outages)}. No utility import or export; the island's controller serves "
             "every site's critical load before any essential load (sim/island.py).</p>"
-            f"<table id='resilience'>{''.join(rows)}</table><p>{html.escape(note)}</p>")
+            f"<table id='resilience'>{''.join(rows)}</table><p>{html.escape(note)}. The ideal operator "
+            "knows the whole outage in advance and runs every battery and parked car as one, from the P2P run's "
+            "stored energy at the outage's start: no rule could do better with the same devices.</p>")
 
 
 def _outage_soc(sim: Simulation) -> go.Figure:
