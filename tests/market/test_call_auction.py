@@ -90,3 +90,35 @@ def test_a_call_auction_ranks_ties_by_when_the_exchange_received_them():
     ex.submit(sell("backdated", 500, "10", t=0), now=at(6))  # claims to be older than it is
     ex.submit(buy("b", 500, "11", t=7), now=at(7))
     assert [t.sell_id for t in ex.close(SLOT).trades] == ["honest"]
+
+
+def test_tagged_auction_splits_a_buyer_groups_energy_by_the_documented_rule():
+    """Both allocations have welfare 17 JPY ((22-10) + (15-10) = (20-10) + (17-10)); the rule
+    (docs/market.md, "Call auctions") gives the group's highest-priced buyer its most preferred
+    class. Pay-as-clear: house-07 class [10, 22] -> 16; battery class [10, 15] -> 12.50."""
+    wants = (req("2", producer="house-07"), req("0"))
+    orders = [
+        sell("x", 1000, "10", t=0, source="solar", producer="house-07"),
+        sell("bat", 1000, "10", t=1, source="battery", producer="house-15"),
+        buy("low", 1000, "15", t=2, reqs=wants),
+        buy("high", 1000, "20", t=3, reqs=wants),
+    ]
+    c = clear_call(orders, S, SLOT, "pay-as-clear")
+    assert sorted((t.buy_id, t.sell_id, t.energy_wh, t.price_per_kwh) for t in c.trades) == [
+        ("high", "x", 1000, Decimal(16)), ("low", "bat", 1000, Decimal("12.50"))]
+    assert c.summary.welfare == Decimal(17)
+
+
+def test_a_buyer_groups_total_goes_to_its_buyers_by_price_then_time():
+    """1500 Wh of solar for three buyers of one group: the 25 JPY buyer first, then of the two at
+    18 the earlier one (the same welfare either way)."""
+    solar = (req("1", source="solar"),)
+    orders = [
+        sell("s", 1500, "10", t=0, source="solar", producer="house-01"),
+        buy("early18", 1000, "18", t=1, reqs=solar),
+        buy("top25", 1000, "25", t=2, reqs=solar),
+        buy("late18", 1000, "18", t=3, reqs=solar),
+    ]
+    c = clear_call(orders, S, SLOT, "pay-as-bid")
+    assert c.filled_wh == {"top25": 1000, "s": 1500, "early18": 500}
+    assert [(t.buy_id, t.price_per_kwh) for t in c.trades] == [("top25", Decimal(26)), ("early18", Decimal(19))]
