@@ -1,0 +1,32 @@
+"""Hosting capacity of the shipped feeder's sites, checked against pandapower's Newton–Raphson: at a
+site's limit nothing is violated, one step above something is."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from p2penergy.network.feeder import BAND_PRESETS, kerber_community_feeder
+from p2penergy.network.hosting import MAX_W, STEP_W, hosting_capacity, violated
+from p2penergy.network.powerflow import pandapower_flows
+
+HOMES = [f"house-{i:02d}" for i in range(1, 21)]
+
+
+def test_limits_hold_at_the_limit_and_break_one_step_above():
+    feeder = kerber_community_feeder(HOMES, "office", BAND_PRESETS["japan"])
+    limits = hosting_capacity(feeder, ["office", *HOMES])
+    near, far = limits["house-01"], limits["house-20"]
+    # the far end of the long feeder hosts less than the first house by the transformer
+    assert far.export_w < near.export_w and far.import_w <= near.import_w
+    assert 5_000 < far.export_w < MAX_W
+    # the office on the MV supply bus: nothing on this feeder limits it
+    assert limits["office"].export_w == limits["office"].import_w == MAX_W
+    for site in ("house-01", "house-13", "house-20"):
+        lim = limits[site]
+        col = HOMES.index(site)
+        p = np.zeros((4, len(HOMES)))
+        p[0, col], p[1, col] = -lim.export_w, -(lim.export_w + STEP_W)
+        p[2, col], p[3, col] = lim.import_w, lim.import_w + STEP_W
+        bad = violated(pandapower_flows(feeder, HOMES, p), feeder)
+        expected = [False, lim.export_w < MAX_W, False, lim.import_w < MAX_W]
+        assert list(bad) == expected, site
