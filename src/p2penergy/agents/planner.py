@@ -108,7 +108,7 @@ class _Builder:
         r = np.concatenate(self.entries_row)
         c = np.concatenate(self.entries_col)
         v = np.concatenate(self.entries_val)
-        order = np.lexsort((c, r))
+        order = np.argsort(r * self.n_cols + c, kind="stable")  # by row, then column: np.lexsort((c, r))
         r, c, v = r[order], c[order], v[order]
         start = np.searchsorted(r, np.arange(self.n_rows + 1)).astype(np.int32)
         status = h.passModel(self.n_cols, self.n_rows, len(v), int(highspy.MatrixFormat.kRowwise),
@@ -138,9 +138,9 @@ def _solver() -> highspy.Highs:
     h = getattr(_solvers, "highs", None)
     if h is None:
         h = _solvers.highs = new_highs()
-    # Measured on these small, sparse LPs: dual simplex without presolve is fastest.
-    h.setOptionValue("presolve", "off")
-    h.setOptionValue("solver", "simplex")
+        # Measured on these small, sparse LPs: dual simplex without presolve is fastest.
+        h.setOptionValue("presolve", "off")
+        h.setOptionValue("solver", "simplex")
     return h
 
 
@@ -418,7 +418,8 @@ def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
     h = _solver()
     b.pass_to(h)
     x = _solve(h)
-    economy_cost = money(x)[0]
+    figures = money(x)
+    economy_cost = figures[0]
     if ren is not None:
         obj = b.objective()
         bound = float(obj @ x) + inp.green_max_extra_cost
@@ -428,6 +429,7 @@ def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
         new_cost[ren] -= 1.0
         h.changeColsCost(b.n_cols, np.arange(b.n_cols, dtype=np.int32), new_cost)
         x = _solve(h)
+        figures = money(x)
 
     def take(cols: np.ndarray | None) -> np.ndarray:
         return np.zeros(n) if cols is None else np.maximum(x[cols], 0.0)
@@ -437,7 +439,7 @@ def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
             return np.zeros((0, n))
         return np.vstack([x[cc[j]] if j == 2 else take(cc[j]) for cc in car_cols])
 
-    cost, terminal_value, peak_w = money(x)
+    cost, terminal_value, peak_w = figures
     zeros = np.zeros(n)
     return Plan(
         mode=inp.mode,
