@@ -79,9 +79,12 @@ class ForecastAhead:
         self.hits = 0
         self.misses = 0
         self._broken = False
-        # forkserver: a clean process, not a fork of one that may run threads (the chain's pipeline)
-        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"),
-                                         initializer=_install, initargs=(kit,))
+        # forkserver: a clean process, not a fork of one that may run threads (the chain's pipeline).
+        # The forecasters go as the first task, not as the initializer's argument: starting a process
+        # writes its arguments down a pipe that the new process reads only once it has imported the
+        # main module, and the megabytes of the fitted models would block this thread till then.
+        self._pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver"))
+        self._pool.submit(_install, kit)  # one worker: it runs its tasks in order
 
     def __enter__(self) -> ForecastAhead:
         return self
@@ -130,12 +133,13 @@ class ForecastAhead:
             return False
         for pid, (frame, has_pv) in histories.items():
             guessed, guessed_pv = guess.histories[pid]
-            if (guessed_pv != has_pv or list(frame.columns) != list(guessed.columns)
-                    or list(frame.dtypes) != list(guessed.dtypes)
+            values, wanted = frame.to_numpy(), guessed.to_numpy()  # one block each: their types are the columns'
+            if (guessed_pv != has_pv or list(frame.columns) != list(guessed.columns) or values.dtype != wanted.dtype
+                    or len(set(frame.dtypes.tolist())) != 1
                     or not (frame.index is first or frame.index.equals(first))
                     or not (guessed.index is read or guessed.index.equals(read))):
                 return False
-            if not np.array_equal(frame.to_numpy()[rows], guessed.to_numpy()):
+            if not np.array_equal(values[rows], wanted):
                 return False
         return True
 
