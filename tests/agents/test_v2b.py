@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 from datetime import date
 from decimal import Decimal
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
@@ -314,3 +315,63 @@ def test_a_car_tops_up_for_trips_beyond_its_horizon_when_charging_costs_less_tha
     agent, obs = at_home_all_horizon(1000, 15.0)
     result = plan(agent.plan_input(obs, SETTINGS.slot_minutes, Decimal("25")))
     assert result.car_charge_wh.sum() == pytest.approx(0, abs=1)
+
+
+def car_cost_per_kwh_sold(month_import_wh: int, p2p_per_kwh: Decimal) -> Decimal:
+    """What a kWh sold from the test car costs it to put back: the cheaper of its owner's next utility kWh
+    (fuel-cost adjustment and surcharge included) and the market's price (``p2p_per_kwh``, what its plan
+    expects to pay for P2P energy), through the charger's and the discharge's losses."""
+    from p2penergy.agents.trader import marginal_retail_per_kwh
+
+    retail = marginal_retail_per_kwh(SCENARIO.tariffs.retail_tariff(), date(2020, 8, 4), month_import_wh)
+    return min(retail, p2p_per_kwh) / Decimal(repr(PHV.charge_efficiency)) / Decimal(repr(STORE.discharge_efficiency))
+
+
+def test_a_car_sells_to_the_office_at_its_own_cost_plus_at_most_one_step_of_the_offices_rising_bid():
+    # The office values 14:00 far above any car's cost (a forecast record afternoon: its bid's limit
+    # is the market's cap), but it does not post that limit: from the gate's opening (24 h ahead) its
+    # bid rises step by step toward it, and the car, re-planning at each step, sells once the bid pays
+    # more than putting the energy back (here P2P energy tonight at the market's 19 JPY/kWh, cheaper than
+    # its owner's next kWh at ≈ 27.4, through 0.92 × 0.92: ≈ 22.4 JPY per kWh sold). The office pays the
+    # car its cost plus at most one step of the rise, never its limit; the car never sells below its cost.
+    exchange = make_exchange(SETTINGS, "cda")
+    tape = PriceTape(opening_price=Decimal("19.00"))
+    trades: list = []
+
+    def access(pid: str) -> InProcessAccess:
+        a = InProcessAccess(exchange, pid, tape)
+        submit = a.submit
+        a.submit = lambda order: trades.extend(submit(order)) or []  # type: ignore[method-assign]
+        return a
+
+    slot = pd.Timestamp("2020-08-04 14:00", tz=TZ)
+    office_agent, car_agent = TradingAgent(office()), TradingAgent(car())
+    office_access, car_access = access("office"), access("car-01")
+    end = pd.Timestamp("2020-08-06 00:00", tz=TZ)
+    bids: list[Decimal] = []
+    for now in pd.date_range(pd.Timestamp("2020-08-03 14:00", tz=TZ), slot, freq="2h"):
+        horizon = pd.date_range(now, end, freq="30min", inclusive="left")
+        hour = horizon.hour + horizon.minute / 60
+        aug4 = horizon.date == date(2020, 8, 4)
+        business = (hour >= 8) & (hour < 18.5) & (horizon.date != date(2020, 8, 3))  # 3 August: past
+        kw = np.where(business, 1700.0, 1000.0)
+        kw = np.where(aug4 & (hour >= 14) & (hour < 15), 2100.0, kw)
+        zeros = np.zeros(len(horizon))
+        office_agent.act(Observation(now.to_pydatetime(), horizon, kw * 1000 / 2, zeros, peak_so_far_w=PEAK_W,
+                                     past_day_peaks_w=(1_950_000.0,) * 20), office_access)
+        bids.append(exchange.best_bid(slot.to_pydatetime()) or Decimal(0))
+        # the car: at home until 7:30 on 4 August, 30 min to work (1.2 kWh), at the office until 18:00,
+        # home again by 18:30 (1.2 kWh), at home overnight, back to work at 7:30
+        road = ((hour >= 7.5) & (hour < 8)) | ((hour >= 18) & (hour < 18.5))
+        at_office = (hour >= 8) & (hour < 18) & (horizon.date != date(2020, 8, 3))
+        location = np.where(road, LOCATION_CODES["road"], np.where(at_office, LOCATION_CODES["office"],
+                                                                     LOCATION_CODES["home"]))
+        car_agent.act(Observation(now.to_pydatetime(), horizon, zeros, zeros, car_soc_wh=6000, car_location=location,
+                                  car_drive_wh=np.where(road, 1200.0, 0.0), month_import_wh=250_000), car_access)
+    v2b = [t for t in trades if t.seller == "car-01" and t.buyer == "office" and t.slot_start == slot.to_pydatetime()]
+    assert v2b, "the car sold into the office's peak"
+    cost = car_cost_per_kwh_sold(250_000, Decimal("19.00"))
+    steps = [b - a for a, b in pairwise(bids) if b > a]
+    assert steps and max(bids) > cost + 5  # the office's bid went well above the car's cost ...
+    first = min(t.price_per_kwh for t in v2b)
+    assert cost <= first <= cost + max(steps)  # ... but the car was paid its cost and at most one step more
