@@ -5,8 +5,8 @@ island (sim/island.py): one operator who knows every site's load, PV and every c
 the whole outage and runs every battery and parked car as one. It is an upper bound, not a
 rule anyone could follow: the LP maximises, summed over sites, each site's served share of its
 demand by priority (:data:`PRIORITY_WEIGHTS`) over the outage, with the energy stored when the outage starts
-taken from the P2P run (the same starting point as the island's). The island's network is one
-bus (no line limits), as in sim/island.py.
+taken from the P2P run (the same starting point as the island's). The islands are those of
+sim/island.py (the homes' feeder; the office on its own), each one bus (no line limits).
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from p2penergy.agents.planner import _Builder, _solve
-from p2penergy.community import CAR_KIND, LOCATIONS, Community
+from p2penergy.community import CAR_KIND, LOCATIONS, OFFICE_KIND, Community
 from p2penergy.optim import new_highs
-from p2penergy.sim.physics import ROAD
+from p2penergy.sim.island import FEEDER_ISLAND, island_of
+from p2penergy.sim.physics import OFFICE, ROAD
 
 # Value of serving a site's whole demand of a priority (critical, essential, deferrable) over the
 # outage in the operator's objective, which sums over sites the served *share* of each priority
@@ -36,10 +37,12 @@ def ideal_island_shed(community: Community, positions: np.ndarray, soc_wh: dict[
     n = len(positions)
     minutes = c.settings.slot_minutes
     b = _Builder()
-    balance = b.rows(n, 0.0, 0.0)
+    keys = sorted({island_of(c.participants[pid]) for pid in demand} | {FEEDER_ISLAND})
+    rows = {key: b.rows(n, 0.0, 0.0) for key in keys}  # each island's bus balances in every slot
     served: dict[str, list[np.ndarray]] = {}
     for pid in sorted(demand):
         p = c.participants[pid]
+        balance = rows[island_of(p)]
         cols = []
         for tier in range(3):
             total = float(demand[pid][tier].sum())
@@ -50,6 +53,7 @@ def ideal_island_shed(community: Community, positions: np.ndarray, soc_wh: dict[
         served[pid] = cols
         pv = b.cols(n, 0.0, upper=p.pv_wh[idx].astype(np.float64))
         b.add(balance, pv, 1.0)
+    office = next((island_of(p) for p in c.participants.values() if p.kind == OFFICE_KIND), None)
     for pid in sorted(c.participants):
         p = c.participants[pid]
         spec = p.car_store if p.kind == CAR_KIND else p.battery
@@ -57,13 +61,18 @@ def ideal_island_shed(community: Community, positions: np.ndarray, soc_wh: dict[
             continue
         if p.kind == CAR_KIND:
             assert p.phv is not None and p.location is not None and p.drive_wh is not None
-            parked = np.array([LOCATIONS[int(x)] != ROAD for x in p.location[idx]], dtype=np.float64)
+            where = [LOCATIONS[int(x)] for x in p.location[idx]]
+            parked = np.array([w != ROAD for w in where], dtype=np.float64)
             ch_max = parked * min(p.phv.charge_power_w * minutes // 60, spec.max_power_wh(minutes))
             dis_max = parked * min(p.phv.discharge_power_w * minutes // 60, spec.max_power_wh(minutes))
             drive = p.drive_wh[idx].astype(np.float64)
+            # the island of the site it is parked at, slot by slot (on the road its flows are zero)
+            at = [office if w == OFFICE and office is not None else FEEDER_ISLAND for w in where]
+            balance = np.array([rows[key][t] for t, key in enumerate(at)])
         else:
             ch_max = dis_max = np.full(n, float(spec.max_power_wh(minutes)))
             drive = np.zeros(n)
+            balance = rows[island_of(p)]
         ch = b.cols(n, 0.0, upper=ch_max)
         dis = b.cols(n, 0.0, upper=dis_max)
         draw = b.cols(n, 0.0, upper=drive)  # a PHV's engine covers what the battery does not

@@ -24,6 +24,11 @@ controller, pure and deterministic, integer Wh):
    price: energy bought ahead on the exchange is cheaper, and a balancing kWh replaces load
    that would otherwise be shed). Balancing trades are paired in participant-id order.
 
+**Islands.** The homes share their LV feeder; the office, on its own MV connection, is an island
+of its own with its PV and the cars at its chargers (:func:`island_of`). Pooling is within an
+island; balancing trades settle across them (money only: a trade between the two islands was
+struck before the outage was known, or on a forecast, and is not delivered).
+
 "Alone" (``pooled=False``) is the same rule with no pool: each home on its own PV, battery
 and its car (V2H), the office on its PV and the cars at its chargers — the utility-only
 baseline's outage.
@@ -46,6 +51,16 @@ from p2penergy.sim.physics import HOME, OFFICE, ROAD, SlotMeter
 # home's critical load (about 115 W: fridge, lights, router) on for 15-20 hours of darkness,
 # the night of a 24-hour outage, after essential loads have drawn the rest.
 CRITICAL_RESERVE_FRACTION = 0.30
+
+
+FEEDER_ISLAND = "feeder"
+
+
+def island_of(p: Participant) -> str:
+    """Which island a site belongs to in an outage: the office is an island of its own — it has its
+    own MV connection (docs/network.md), and a 2 MW site cannot be fed through the homes' 160 kVA
+    transformer, so the cars at its chargers (V2B) and its PV serve it; the homes share their feeder."""
+    return p.id if p.kind == OFFICE_KIND else FEEDER_ISLAND
 
 
 @dataclass(slots=True)
@@ -153,46 +168,8 @@ def _draw(total: int, caps: list[int]) -> list[int]:
     return base
 
 
-def island_slot(community: Community, i: int, soc_wh: dict[str, int], trades: list[Trade], *, pooled: bool = True,
-                reserve_fraction: float = CRITICAL_RESERVE_FRACTION) -> IslandSlot:
-    """Meters of every participant for islanded slot ``i`` from its stores' ``soc_wh`` at the
-    slot's start and the slot's ``trades`` (module rules); balancing trades when ``pooled``."""
-    minutes = community.settings.slot_minutes
-    parts = community.participants
-    sites: dict[str, _Site] = {}
-    stores: list[_Store] = []
-    office_id = next((p.id for p in parts.values() if p.kind == OFFICE_KIND), None)
-    for pid in sorted(parts):
-        p = parts[pid]
-        if p.kind == CAR_KIND:
-            continue
-        load = int(p.load_wh[i])
-        site = sites[pid] = _Site(pid, list(load_shares(p).split_wh(load)), int(p.pv_wh[i]))
-        if p.battery is not None:
-            s = _store(pid, pid, p.battery, soc_wh[pid], minutes, reserve_fraction=reserve_fraction)
-            site.stores.append(s)
-            stores.append(s)
-    cars_on_road: dict[str, Participant] = {}
-    for pid in sorted(parts):
-        p = parts[pid]
-        if p.kind != CAR_KIND:
-            continue
-        assert p.car_store is not None and p.phv is not None and p.location is not None
-        where = LOCATIONS[int(p.location[i])]
-        if where == ROAD:
-            cars_on_road[pid] = p
-            continue
-        host = p.owner if where == HOME else office_id if where == OFFICE else None
-        # a PHV's driving falls back on its engine: its whole usable window can serve the island
-        s = _store(pid, host, p.car_store, soc_wh[pid], minutes,
-                   min(p.phv.discharge_power_w, p.phv.charge_power_w) * minutes // 60, reserve_fraction)
-        if p.phv.discharge_power_w == 0:
-            s.free_wh = s.reserve_wh = 0
-        if host in sites:
-            sites[host].stores.append(s)
-        stores.append(s)
-
-    order = list(sites.values())
+def _run_island(order: list[_Site], stores: list[_Store], parts: dict[str, Participant], pooled: bool) -> None:
+    """Steps 1-4 of the module rules on one island's sites and stores (in place)."""
     for tier in range(3):
         # own PV, pooled PV, own stores, pooled stores
         for stage in range(4):
@@ -257,6 +234,57 @@ def island_slot(community: Community, i: int, soc_wh: dict[str, int], trades: li
             takes = _draw(sum(put), [s.pv_left for s in order])
             for s, t in zip(order, takes, strict=True):
                 s.pv_left -= t
+
+
+def island_slot(community: Community, i: int, soc_wh: dict[str, int], trades: list[Trade], *, pooled: bool = True,
+                reserve_fraction: float = CRITICAL_RESERVE_FRACTION) -> IslandSlot:
+    """Meters of every participant for islanded slot ``i`` from its stores' ``soc_wh`` at the
+    slot's start and the slot's ``trades`` (module rules); balancing trades when ``pooled``."""
+    minutes = community.settings.slot_minutes
+    parts = community.participants
+    sites: dict[str, _Site] = {}
+    stores: list[_Store] = []
+    office_id = next((p.id for p in parts.values() if p.kind == OFFICE_KIND), None)
+    for pid in sorted(parts):
+        p = parts[pid]
+        if p.kind == CAR_KIND:
+            continue
+        load = int(p.load_wh[i])
+        site = sites[pid] = _Site(pid, list(load_shares(p).split_wh(load)), int(p.pv_wh[i]))
+        if p.battery is not None:
+            s = _store(pid, pid, p.battery, soc_wh[pid], minutes, reserve_fraction=reserve_fraction)
+            site.stores.append(s)
+            stores.append(s)
+    cars_on_road: dict[str, Participant] = {}
+    for pid in sorted(parts):
+        p = parts[pid]
+        if p.kind != CAR_KIND:
+            continue
+        assert p.car_store is not None and p.phv is not None and p.location is not None
+        where = LOCATIONS[int(p.location[i])]
+        if where == ROAD:
+            cars_on_road[pid] = p
+            continue
+        host = p.owner if where == HOME else office_id if where == OFFICE else None
+        # a PHV's driving falls back on its engine: its whole usable window can serve the island
+        s = _store(pid, host, p.car_store, soc_wh[pid], minutes,
+                   min(p.phv.discharge_power_w, p.phv.charge_power_w) * minutes // 60, reserve_fraction)
+        if p.phv.discharge_power_w == 0:
+            s.free_wh = s.reserve_wh = 0
+        if host in sites:
+            sites[host].stores.append(s)
+        stores.append(s)
+
+    by_island: dict[str, tuple[list[_Site], list[_Store]]] = {}
+    for site in sites.values():
+        by_island.setdefault(island_of(parts[site.pid]), ([], []))[0].append(site)
+    for st in stores:
+        host = parts[st.host] if st.host is not None else None
+        key = island_of(host) if host is not None else FEEDER_ISLAND
+        by_island.setdefault(key, ([], []))[1].append(st)
+    for key in sorted(by_island):
+        _run_island(*by_island[key], parts, pooled)
+    order = list(sites.values())
 
     trades_by = _positions(trades)
     meters: dict[str, SlotMeter] = {}
