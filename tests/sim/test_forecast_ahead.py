@@ -16,7 +16,7 @@ from p2penergy.scenario.generate import generate
 from p2penergy.scenario.load import load_scenario
 from p2penergy.sim.build import build_community
 from p2penergy.sim.costs import month_costs
-from p2penergy.sim.forecast_ahead import ForecastAhead
+from p2penergy.sim.forecast_ahead import ForecastAhead, spare_core
 from p2penergy.sim.loop import LoopConfig, run_p2p
 from p2penergy.sim.simulate import fit_forecasters
 
@@ -86,3 +86,10 @@ def test_replan_slots_must_be_positive(community_and_kit):
     community, kit = community_and_kit
     with pytest.raises(ValueError, match="replan_slots"):
         ForecastAhead(kit, community, 0)
+
+
+@pytest.mark.parametrize(("load", "cores", "spare"), [(1.0, 2, True), (1.6, 2, False), (5.0, 2, False),
+                                                      (0.0, 1, False), (2.9, 4, True)])
+def test_a_core_is_spare_only_when_the_load_leaves_one_free(load, cores, spare):
+    # idle, the simulation alone makes a load of about 1; on 2 cores anything more fills the second
+    assert spare_core(load, cores) is spare

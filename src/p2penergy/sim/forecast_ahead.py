@@ -14,14 +14,17 @@ for bit (:mod:`~p2penergy.agents.forecast_pool`), so the agents see exactly the 
 have computed themselves: the same bills to the yen (tested). Nothing the agents see comes from
 after their time; the guess only decides whether work done early can be used.
 
-Worth it on a machine with a second core that is free: on the demonstration month the forecasting
-step is about a fifth of the P2P month's time, and it then runs beside the agents instead of
-before them.
+Worth it on a machine with a second core that is free (:func:`spare_core`): the forecasting step
+then runs beside the agents instead of before them, and what is left of it here is the guess and its
+check (about a third of its CPU time). On a busy machine it is not: the worker takes its share of
+cores the simulation's own thread then lacks (7 days at a load average of 5-6 on 2 cores: the P2P
+part 23-25 s with it against 16-18 s without), so the simulation uses it only when a core is spare.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Mapping
 from concurrent.futures import BrokenExecutor, Future, ProcessPoolExecutor
 from dataclasses import dataclass
@@ -36,6 +39,19 @@ from p2penergy.agents.gateway import ForecastKit, ForecastRunner, SiteForecast, 
 from p2penergy.community import CAR_KIND, Community, utc_starts
 
 Histories = Mapping[str, tuple[pd.DataFrame, bool]]
+
+SPARE_CORE_MARGIN = 0.5
+"""[cores] A core is spare when the 1-minute load average stays this far below the machine's cores
+minus the one the simulation itself runs on: idle, a running simulation alone makes a load of about 1
+(on 2 cores: 1.0 < 2 − 0.5); anything else running fills the second core."""
+
+
+def spare_core(load: float | None = None, cores: int | None = None) -> bool:
+    """Whether a core beside the simulation's is free: ``load`` (default: the 1-minute load average)
+    below ``cores`` (default: the machine's) minus :data:`SPARE_CORE_MARGIN`, on 2 cores or more."""
+    cores = (os.cpu_count() or 1) if cores is None else cores
+    load = os.getloadavg()[0] if load is None else load
+    return cores >= 2 and load < cores - SPARE_CORE_MARGIN
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,7 @@ from p2penergy.scenario.generate import generate
 from p2penergy.scenario.model import Scenario
 from p2penergy.sim.build import build_community
 from p2penergy.sim.costs import Cost, month_costs
-from p2penergy.sim.forecast_ahead import ForecastAhead
+from p2penergy.sim.forecast_ahead import ForecastAhead, spare_core
 from p2penergy.sim.island import check_ledger
 from p2penergy.sim.ledger_hook import LedgerHook
 from p2penergy.sim.loop import LoopConfig, SlotHook, run_baseline, run_p2p
@@ -74,8 +74,8 @@ class SimulationOptions:
     bills; worth it for large communities only, docs/sweep.md). ``forecast_ahead`` (with one
     forecast worker): each planning step's forecasts are computed in another process while the
     agents act on the previous step's, and taken only where the metered histories are the ones
-    guessed (:mod:`p2penergy.sim.forecast_ahead`; the same forecasts, so the same bills; not
-    inside a sweep's Dask task, whose points already use every core).
+    guessed (:mod:`p2penergy.sim.forecast_ahead`; the same forecasts, so the same bills), when a
+    core is spare (not inside a sweep's Dask task, whose points already use every core).
     """
 
     mechanism: str = "cda"
@@ -187,7 +187,7 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
             runner: ForecastRunner | None = None
             if workers is not None:
                 runner = partial(split_forecast_sites, workers=workers)
-            elif options.forecast_ahead and not in_dask_task():  # a sweep's points fill the cores already
+            elif options.forecast_ahead and not in_dask_task() and spare_core():  # a sweep's points fill the cores
                 runner = stack.enter_context(ForecastAhead(kit, community, config.replan_slots))
             p2p = run_p2p(community, kit, config, [ledger_hook or prov, *hooks], progress, ledger_hook, runner)
     finally:
