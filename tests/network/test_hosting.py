@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from p2penergy.network.feeder import BAND_PRESETS, kerber_community_feeder
-from p2penergy.network.hosting import MAX_W, STEP_W, hosting_capacity, violated
+from p2penergy.network.hosting import MAX_W, STEP_W, hosting_capacity, market_limits, violated
 from p2penergy.network.powerflow import pandapower_flows
 
 HOMES = [f"house-{i:02d}" for i in range(1, 21)]
@@ -30,3 +30,14 @@ def test_limits_hold_at_the_limit_and_break_one_step_above():
         bad = violated(pandapower_flows(feeder, HOMES, p), feeder)
         expected = [False, lim.export_w < MAX_W, False, lim.import_w < MAX_W]
         assert list(bad) == expected, site
+
+
+def test_market_limits_are_hosting_capacity_per_slot_and_leave_the_supply_bus_free():
+    feeder = kerber_community_feeder(HOMES, "office", BAND_PRESETS["japan"])
+    caps = hosting_capacity(feeder, HOMES)
+    limits = market_limits(feeder, ["office", *HOMES], slot_minutes=30)
+    assert "office" not in limits  # on the MV supply bus: its draw changes no flow on the feeder
+    assert sorted(limits) == sorted(HOMES)
+    for site in HOMES:
+        assert limits[site].export_wh == caps[site].export_w // 2
+        assert limits[site].import_wh == caps[site].import_w // 2

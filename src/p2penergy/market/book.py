@@ -16,6 +16,13 @@ Matching rules (documented in the README, "Matching rules"):
 * Self-trade prevention: an order never trades with its own participant's resting order;
   that resting order is cancelled instead (listed in ``self_trade_cancels`` with the Wh
   it still had open).
+* Site limits (optional, issue 17: the feeder's hosting capacity): a participant with
+  :class:`SiteLimitsWh` may buy at most ``import_wh`` and sell at most ``export_wh`` P2P in
+  the slot, counted gross (its buys and its sells each on their own). A fill is cut to what
+  both parties have left; an order whose participant has nothing left on its side trades no
+  more: it stays open (its owner sees it, cancels or modifies it; it is unfilled at close)
+  but leaves the matching heaps, and matching moves on to the next order. Participants
+  without limits, and books without any, match as before.
 
 Prices are held as integer ticks of the market's tick size; resting orders live in one
 heap per tag class (sells) or per requirement list (buys), with lazy deletion.
@@ -33,6 +40,24 @@ from p2penergy.market.orders import BUY, Order
 from p2penergy.market.settings import MarketSettings
 from p2penergy.market.tags import Requirement, Tag, preference_level
 from p2penergy.market.trades import TickPrices, Trade
+
+
+@dataclass(frozen=True, slots=True)
+class SiteLimitsWh:
+    """A site's P2P limits in one slot [Wh]: what it may buy (``import_wh``) and sell (``export_wh``)."""
+
+    import_wh: int
+    export_wh: int
+
+    def __post_init__(self) -> None:
+        for name in ("import_wh", "export_wh"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name}: a whole number of Wh >= 0, got {value!r}")
+
+
+SiteLimitMap = dict[str, SiteLimitsWh]
+"""Participant id -> its limits per slot; a participant not in it has none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +100,12 @@ class SlotBook:
         next_seq: Callable[[], int],
         next_trade_id: Callable[[], str],
         gate: tuple[datetime, datetime] | None = None,
+        limits: SiteLimitMap | None = None,
     ) -> None:
         self.settings = settings
+        # what each limited participant may still buy / sell in this slot [Wh] (None: no limits)
+        self._left: dict[str, list[int]] | None = (
+            {pid: [lim.import_wh, lim.export_wh] for pid, lim in limits.items()} if limits else None)
         self.slot_start = slot_start
         # the slot's gate window (UTC), kept here for the exchange's per-order gate check
         self.gate_open, self.gate_close = gate or (settings.gate_open(slot_start), settings.gate_close(slot_start))
@@ -214,6 +243,40 @@ class SlotBook:
         self.self_trade_cancels.append((order_id, entry[2]))
         entry[2] = 0
 
+    def _left_of(self, participant: str, side: int) -> int | None:
+        """What ``participant`` may still buy (``side`` 0) or sell (1) in this slot [Wh]; None: no limit."""
+        assert self._left is not None
+        room = self._left.get(participant)
+        return None if room is None else room[side]
+
+    def _room(self, buyer: str, seller: str, buy_wh: int, sell_wh: int) -> int:
+        """The fill of a crossing pair within both parties' limits [Wh], taken off what they have left
+        (the caller makes the trade of exactly this energy; 0: no trade, nothing taken)."""
+        assert self._left is not None
+        energy = min(buy_wh, sell_wh)
+        b, s = self._left.get(buyer), self._left.get(seller)
+        if b is not None:
+            energy = min(energy, b[0])
+        if s is not None:
+            energy = min(energy, s[1])
+        if energy > 0:
+            if b is not None:
+                b[0] -= energy
+            if s is not None:
+                s[1] -= energy
+        return energy
+
+    def _limited_trade(self, buyer: str, buy_id: str, sell_order: Order, energy: int, price_ticks: int,
+                       ticks: int, level: int, limit: int) -> Trade:
+        """A trade of an incoming buy cut by a site limit (both orders keep an open rest)."""
+        prices = self._prices
+        price = prices[price_ticks]
+        return _new_trade(Trade, (
+            self._next_trade_id(), self.slot_start, buy_id, sell_order.order_id, buyer, sell_order.participant,
+            energy, price, prices[price_ticks - ticks if price_ticks > ticks else 0], sell_order.tag, level,
+            prices[limit], price,
+        ))
+
     def buy(self, order: Order, ticks: int) -> list[Trade]:
         """:meth:`submit` for a buy order (the exchange calls it directly: one call less per order).
 
@@ -223,7 +286,7 @@ class SlotBook:
         trades: list[Trade] = []
         remaining = order.energy_wh
         buyer, buy_id, slot = order.participant, order.order_id, self.slot_start
-        live, prices, next_id = self._live, self._prices, self._next_trade_id
+        live, prices, next_id, left = self._live, self._prices, self._next_trade_id, self._left
         plan = self._buy_plans.get(order.requirements)
         if plan is None:
             plan = self._buy_plan(order.requirements)
@@ -254,6 +317,19 @@ class SlotBook:
                     self._prevent_self_trade(top)
                     heappop(heap)
                     continue
+                if left is not None:
+                    room = self._room(buyer, sell_order.participant, remaining, open_wh)
+                    if room == 0:
+                        if self._left_of(buyer, 0) == 0:
+                            break  # the buyer may buy no more: the rest rests
+                        heappop(heap)  # the seller may sell no more: its order stays open, unmatched
+                        continue
+                    if room < remaining and room < open_wh:  # a partial fill of both, cut by a limit
+                        top[2] = open_wh - room
+                        remaining -= room
+                        trades.append(self._limited_trade(buyer, buy_id, sell_order, room, price_ticks, ticks,
+                                                          level, limit))
+                        continue
                 if remaining < open_wh:
                     energy = remaining
                     top[2] = open_wh - energy
@@ -286,7 +362,7 @@ class SlotBook:
         trades: list[Trade] = []
         remaining = order.energy_wh
         seller, sell_id, tag, slot = order.participant, order.order_id, order.tag, self.slot_start
-        live, prices, next_id = self._live, self._prices, self._next_trade_id
+        live, prices, next_id, left = self._live, self._prices, self._next_trade_id, self._left
         candidates = self._sell_plans.get(tag)
         if candidates is None:
             candidates = self._sell_plan(tag)
@@ -325,6 +401,22 @@ class SlotBook:
             # the fill as in buy, written out: this loop runs once per trade and a helper call
             # would add a tenth of the bare CDA's whole cost per order (bench_market.py)
             open_wh = top[2]
+            if left is not None:
+                room = self._room(buy_order.participant, seller, open_wh, remaining)
+                if room == 0:
+                    if self._left_of(seller, 1) == 0:
+                        break  # the seller may sell no more: the rest rests
+                    heappop(heap)  # the buyer may buy no more: its order stays open, unmatched
+                    continue
+                if room < remaining and room < open_wh:  # a partial fill of both, cut by a limit
+                    top[2] = open_wh - room
+                    remaining -= room
+                    price = prices[limit]
+                    trades.append(_new_trade(Trade, (
+                        next_id(), slot, buy_order.order_id, sell_id, buy_order.participant, seller, room,
+                        price, prices[premium], tag, level, price, seller_price,
+                    )))
+                    continue
             if remaining < open_wh:
                 energy = remaining
                 top[2] = open_wh - energy

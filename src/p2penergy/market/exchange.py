@@ -19,7 +19,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Protocol
 
-from p2penergy.market.book import Resting, SlotBook, modified
+from p2penergy.market.book import Resting, SiteLimitMap, SlotBook, modified
 from p2penergy.market.errors import OrderError, OrderRejected
 from p2penergy.market.orders import BUY, Order, check_against, check_slot, checked_ticks, price_ticks, priority_order
 from p2penergy.market.settings import PAY_AS_BID, PAY_AS_CLEAR, MarketSettings, to_utc
@@ -142,8 +142,11 @@ class _Gates:
 class ContinuousMarket(_Gates):
     """Continuous double auction with price-time priority, per slot."""
 
-    def __init__(self, settings: MarketSettings) -> None:
+    def __init__(self, settings: MarketSettings, limits: SiteLimitMap | None = None) -> None:
+        """``limits``: participants' P2P import/export limits per slot (:class:`SiteLimitsWh`, the
+        feeder's hosting capacity), checked at matching; None or empty: no limits."""
         super().__init__(settings)
+        self.limits = dict(limits) if limits else None
         self._books: dict[datetime, SlotBook] = {}
         self._last_book: SlotBook | None = None  # the book of the last order accepted
 
@@ -156,7 +159,7 @@ class ContinuousMarket(_Gates):
     def _new_book(self, slot_start: datetime) -> SlotBook:
         s = self.settings
         return SlotBook(s, slot_start, self._next_seq, self._next_trade_id,
-                        gate=(s.gate_open(slot_start), s.gate_close(slot_start)))
+                        gate=(s.gate_open(slot_start), s.gate_close(slot_start)), limits=self.limits)
 
     def submit(self, order: Order, now: datetime | None = None) -> list[Trade]:
         """Validate, match at once against resting orders, rest any remainder.
@@ -314,11 +317,15 @@ class CallMarket(_Gates):
         return SlotClose(slot_start, clearing.trades, unfilled)
 
 
-def make_exchange(settings: MarketSettings, mechanism: str | None = None) -> Exchange:
-    """The exchange for ``mechanism`` (``cda``, ``pay-as-clear`` or ``pay-as-bid``)."""
+def make_exchange(settings: MarketSettings, mechanism: str | None = None,
+                  limits: SiteLimitMap | None = None) -> Exchange:
+    """The exchange for ``mechanism`` (``cda``, ``pay-as-clear`` or ``pay-as-bid``); ``limits``: the
+    CDA's per-site import/export limits per slot (:class:`ContinuousMarket`)."""
     mechanism = mechanism or settings.mechanism
     if mechanism == "cda":
-        return ContinuousMarket(settings)
+        return ContinuousMarket(settings, limits)
+    if limits:
+        raise OrderError("limits", f"per-site limits apply to the cda only; got mechanism {mechanism!r}")
     if mechanism in (PAY_AS_CLEAR, PAY_AS_BID):
         return CallMarket(settings, mechanism)
     raise OrderError("mechanism", f"one of cda, pay-as-clear, pay-as-bid; got {mechanism!r}")

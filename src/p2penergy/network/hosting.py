@@ -4,8 +4,8 @@ A site's **export limit** is the largest net export [W] at which, with every oth
 nothing, no bus rises above the band's top and no line or transformer exceeds its rating; its
 **import limit** the same for a net draw, against the band's bottom. Both are found on a grid of
 ``step_w`` up to ``max_w`` (one power-grid-model batch for all sites and steps), so they are exact
-to one step below. They are the per-site limits issue 17 asks the CDA to respect (not wired into
-matching yet: docs/network.md, "Not yet").
+to one step below. With ``[network] market_limits = true`` the CDA respects them at matching
+(:func:`market_limits`: a site's P2P buys and sells per slot, docs/network.md).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from p2penergy.market.book import SiteLimitsWh
 from p2penergy.network.feeder import Feeder
 from p2penergy.network.powerflow import FlowSeries, flows
 
@@ -61,3 +62,16 @@ def hosting_capacity(feeder: Feeder, sites: Sequence[str], step_w: int = STEP_W,
     for site in placed:
         out[site] = SiteLimits(*limits[site])
     return out
+
+
+def market_limits(feeder: Feeder, sites: Sequence[str], slot_minutes: int) -> dict[str, SiteLimitsWh]:
+    """The CDA's per-site limits per slot [Wh] from each site's hosting capacity: a site may buy P2P
+    at most its import limit and sell at most its export limit times the slot's length (rounded
+    down). Sites off the feeder, and sites on the supply (ext_grid) bus, whose draw changes no flow
+    on the feeder (the office's own MV connection), get none. A limit at ``MAX_W`` (nothing binds up
+    to the search's top) is kept: 100 kW is far above any home's connection."""
+    supply = {int(b) for b in feeder.net.ext_grid.bus}
+    placed = [s for s in sites if s in feeder.site_bus and feeder.site_bus[s] not in supply]
+    caps = hosting_capacity(feeder, placed)
+    return {s: SiteLimitsWh(c.import_w * slot_minutes // 60, c.export_w * slot_minutes // 60)
+            for s, c in caps.items()}

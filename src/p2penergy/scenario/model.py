@@ -223,7 +223,9 @@ class NetworkModel(_Model):
     ``file`` names a pandapower JSON network; ``sites``: site id → bus name (or index) of the
     network, required for every home with a ``file``; ``power_factor``: every site draws
     ``|P| · tan(acos(pf))`` of reactive power; ``voltage_band``: ``japan`` (101 ± 6 V at 100 V:
-    0.95–1.07 p.u.) or ``europe`` (± 10 %), or ``v_min_pu``/``v_max_pu`` of your own."""
+    0.95–1.07 p.u.) or ``europe`` (± 10 %), or ``v_min_pu``/``v_max_pu`` of your own;
+    ``market_limits`` (default false): the market respects the feeder's limits — the CDA each
+    site's hosting capacity at matching (docs/network.md)."""
 
     feeder: Literal["kerber-landnetz-kabel-2"] = "kerber-landnetz-kabel-2"
     file: Path | None = None
@@ -232,6 +234,7 @@ class NetworkModel(_Model):
     voltage_band: Literal["japan", "europe"] = "japan"
     v_min_pu: float | None = Field(default=None, gt=0, lt=1)
     v_max_pu: float | None = Field(default=None, gt=1, lt=2)
+    market_limits: bool = False
 
 
 class Scenario(_Model):

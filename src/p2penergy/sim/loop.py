@@ -16,7 +16,7 @@ The model owns the only random generator (seeded); agents never touch each other
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -36,6 +36,7 @@ from p2penergy.agents.market_access import Fills, InProcessAccess, PriceTape
 from p2penergy.agents.trader import AgentConfig, marginal_retail_per_kwh
 from p2penergy.community import CAR_KIND, LOCATIONS, Community, Participant
 from p2penergy.market import Order, Trade, make_exchange
+from p2penergy.market.book import SiteLimitsWh
 from p2penergy.sim.island import check_ledger, island_slot
 from p2penergy.sim.ledger_hook import LedgerHook
 from p2penergy.sim.meters import ScenarioMeter, utility_only_charge_wh
@@ -55,11 +56,13 @@ class SlotHook(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class LoopConfig:
-    """``mechanism``: cda, pay-as-clear or pay-as-bid; ``replan_slots``: agents act every N slots."""
+    """``mechanism``: cda, pay-as-clear or pay-as-bid; ``replan_slots``: agents act every N slots;
+    ``site_limits``: the CDA's per-site P2P limits per slot (the feeder's hosting capacity)."""
 
     mechanism: str = "cda"
     replan_slots: int = 4
     agent: AgentConfig = field(default_factory=AgentConfig)
+    site_limits: Mapping[str, SiteLimitsWh] | None = None
 
 
 def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: Sequence[SlotHook] = (),
@@ -74,7 +77,11 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
     """
     settings = community.settings
     check_ledger(community, ledger is not None)
-    exchange = ledger.exchange if ledger is not None else make_exchange(settings, config.mechanism)
+    if ledger is not None and config.site_limits:
+        raise ValueError("network.market_limits: the ledger's exchange does not apply the feeder's limits yet; "
+                         "run without the ledger (--no-ledger)")
+    limits = dict(config.site_limits) if config.site_limits else None
+    exchange = ledger.exchange if ledger is not None else make_exchange(settings, config.mechanism, limits)
     tape = PriceTape(opening_price=opening_reference(community))
     rng = np.random.default_rng(community.seed)
     index = community.index

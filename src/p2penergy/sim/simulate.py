@@ -26,8 +26,10 @@ from p2penergy.community import CAR_KIND, Community
 from p2penergy.ledger.keys import Key
 from p2penergy.ledger.run_folder import create_run_engine
 from p2penergy.ledger.wallets import Wallets
+from p2penergy.market.book import SiteLimitsWh
 from p2penergy.network.feeder import BAND_PRESETS, Feeder, VoltageBand, feeder_from_file, kerber_community_feeder
 from p2penergy.network.fees import TradeFees, trade_fees
+from p2penergy.network.hosting import market_limits
 from p2penergy.network.run import NetworkRuns, network_runs
 from p2penergy.outage import Outage
 from p2penergy.provenance.metrics import renewable_driving_share
@@ -161,6 +163,7 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     feeder = scenario_feeder(scenario)  # before the month: a bad feeder file fails at once
     if feeder is not None:
         lap("feeder")
+    site_limits = scenario_market_limits(scenario, feeder, community, options)
     agent_config, replan = AGENT_MODES[options.agents]
     kit = fit_forecasters(community, seed, agent_config.forecaster)
     lap("learning")
@@ -170,7 +173,8 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     prov = ProvenanceHook(community)
     if options.green:
         agent_config = replace(agent_config, mode="green")
-    config = LoopConfig(mechanism=options.mechanism, replan_slots=options.replan_slots or replan, agent=agent_config)
+    config = LoopConfig(mechanism=options.mechanism, replan_slots=options.replan_slots or replan, agent=agent_config,
+                        site_limits=site_limits)
     ledger_hook = None
     if options.ledger:
         engine = create_run_engine(community.settings, run_dir=options.run_dir, db_url=options.db_url,
@@ -224,6 +228,21 @@ def scenario_feeder(scenario: Scenario) -> Feeder | None:
         return feeder_from_file(scenario.resolve(spec.file), spec.sites, band, spec.power_factor)
     return kerber_community_feeder([h.id for h in scenario.homes], scenario.office.id, band, spec.power_factor,
                                    spec.sites)
+
+
+def scenario_market_limits(scenario: Scenario, feeder: Feeder | None, community: Community,
+                           options: SimulationOptions) -> dict[str, SiteLimitsWh] | None:
+    """The CDA's per-site limits when ``[network] market_limits`` is on (None otherwise): each
+    home's hosting capacity on the feeder per slot (:func:`~p2penergy.network.hosting.market_limits`)."""
+    if feeder is None or scenario.network is None or not scenario.network.market_limits:
+        return None
+    if options.mechanism != "cda":
+        raise ValueError(f"network.market_limits: applied by the cda only so far; got mechanism {options.mechanism!r}")
+    if options.ledger:
+        raise ValueError("network.market_limits: the ledger's exchange does not apply the feeder's limits yet; "
+                         "run without the ledger (--no-ledger)")
+    sites = [p.id for p in community.participants.values() if p.kind != CAR_KIND]
+    return market_limits(feeder, sites, community.settings.slot_minutes)
 
 
 def replace_period(scenario: Scenario, month: date) -> Any:
