@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from p2penergy.agents.bidding import BiddingStrategy
+from p2penergy.agents.bidding import BiddingStrategy, net_of_fee
 from p2penergy.market import MarketSettings
 
 S = MarketSettings.demonstration()
@@ -65,3 +65,9 @@ def test_the_default_spread_is_a_share_of_the_markets_band_so_a_euro_market_trad
     late = opens + (closes - opens) * 3 / 4
     assert default.sell_price(eu, slot, late, ref, buyback, eu.price_max_per_kwh) <= default.buy_price(
         eu, slot, late, ref, retail, eu.price_min_per_kwh)
+
+
+def test_net_of_fee_lowers_a_buyers_reservation_by_the_fee_never_below_the_floor():
+    assert net_of_fee([Decimal(30), Decimal(2)], Decimal(4), Decimal(0)) == [Decimal(26), Decimal(0)]
+    same = [Decimal("30.50")]
+    assert net_of_fee(same, Decimal(0), Decimal(0)) is same  # without a fee: unchanged

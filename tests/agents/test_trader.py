@@ -24,7 +24,8 @@ from p2penergy.agents.trader import (
     net_quantiles,
 )
 from p2penergy.community import HOME_KIND, Participant
-from p2penergy.market import MarketSettings
+from p2penergy.market import MarketSettings, Order, make_exchange
+from p2penergy.market.grid_fees import GridFees
 
 
 def plan(buy: float, sell: float) -> Plan:
@@ -169,3 +170,29 @@ def test_a_tiered_tariffs_next_kwh_is_priced_at_the_tier_the_month_will_end_in()
     extra = retail.fuel_adjustment_rate(month) + retail.surcharge_rate(month)
     assert home._retail_per_kwh(obs) == pytest.approx(float(second_tier + extra))
     assert second_tier > retail.energy_charge(Decimal(101)) - retail.energy_charge(Decimal(100))
+
+
+def bids_with_fees(fees: GridFees) -> list[Decimal]:
+    """The bids of a home without PV acting once on a CDA whose market charges ``fees``, late in
+    the slot's gate with a public price near its reservation (the market's maximum, 50 JPY/kWh)."""
+    from p2penergy.agents.market_access import InProcessAccess, PriceTape
+
+    settings = dataclasses.replace(MarketSettings.demonstration(), grid_fees=fees)
+    a, obs = agent(pv=False)
+    exchange = make_exchange(settings, "cda")
+    submitted: list[Order] = []
+    access = InProcessAccess(exchange, "house-01", PriceTape(opening_price=Decimal("45.00")),
+                             on_order=submitted.append)
+    a.act(obs, access)
+    return [o.price_per_kwh for o in submitted if o.side == "buy"]
+
+
+def test_a_buyers_limit_is_its_reservation_less_the_worst_grid_fee():
+    # late in the gate the concession bids above the reference (45 + about 3): below the reservation
+    # (the band's maximum, 50) without fees; with fees of up to 4 JPY/kWh the bid stops at 50 − 4,
+    # so price plus the fee it may owe never passes what the utility kWh would cost
+    plain = bids_with_fees(GridFees())
+    assert plain and all(Decimal(47) < p < Decimal(50) for p in plain)
+    fees = GridFees(Decimal("0.50"), Decimal("1.50"), Decimal("4.00"))
+    assert fees.worst_per_kwh == Decimal("4.00")
+    assert bids_with_fees(fees) == [Decimal("46.00")] * len(plain)

@@ -14,6 +14,11 @@ Every agent prices the same way (documented in the README, "Bidding"):
   3 JPY/kWh on 0–50 JPY, 0.03 EUR/kWh on 0–0.50 EUR). Day-ahead offers therefore start above
   the market and bids below it; they meet near ``r`` as the gate approaches, and late
   orders cross.
+* **Grid fees** (issue 17): the buyer pays the network fee of each P2P trade on top of its price, so
+  a buyer's reservation is what the utility would charge it **less the worst-case fee**
+  (:func:`net_of_fee`: the highest fee of any distance class; in a CDA the buyer does not know
+  whom it will trade with, and the worst case means a trade never costs it more than the utility
+  kWh). A seller's floor is unchanged: the buyer pays the fee.
 * A buyer whose slot is **urgent** (the office where a purchase avoids demand charge) raises
   its bid from the usual one toward its reservation as the gate nears (``urgent_buy_price``).
 """
@@ -87,3 +92,11 @@ def _on_tick(settings: MarketSettings, price: Decimal, rounding: str) -> Decimal
     tick = settings.price_tick_per_kwh
     price = (price / tick).to_integral_value(rounding=rounding) * tick
     return min(max(price, settings.price_min_per_kwh), settings.price_max_per_kwh)
+
+
+def net_of_fee(reservations: list[Decimal], fee_per_kwh: Decimal, floor: Decimal) -> list[Decimal]:
+    """A buyer's reservation prices less the grid fee it may owe per kWh, never below ``floor``
+    (the market's minimum price); unchanged without a fee."""
+    if not fee_per_kwh:
+        return reservations
+    return [max(r - fee_per_kwh, floor) for r in reservations]

@@ -38,7 +38,7 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from p2penergy.agents.bidding import BiddingStrategy
+from p2penergy.agents.bidding import BiddingStrategy, net_of_fee
 from p2penergy.agents.market_access import MarketAccess, OpenOrder
 from p2penergy.agents.outage_plan import reserve_for_outages, reserve_setpoints
 from p2penergy.agents.plan_input import AgentInputError, Battery, Car, DemandCharge, Plan, PlanInput
@@ -240,6 +240,10 @@ class TradingAgent:
             self.setpoints = reserve_setpoints(inp, result, starts)
         buy_reserve, urgent, peak_wh = self._buy_reservation(obs, inp, result, settings.price_max_per_kwh)
         grid_reserve = self._grid_reservation(obs, settings.price_max_per_kwh)
+        # the buyer pays the grid fee on top of the price: its limit is its reservation less the worst fee
+        fee = settings.grid_fees.worst_per_kwh
+        buy_reserve = net_of_fee(buy_reserve, fee, settings.price_min_per_kwh)
+        grid_reserve = net_of_fee(grid_reserve, fee, settings.price_min_per_kwh)
         sell_reserve = self._sell_reservation(obs, inp, settings)
         # a car's plan selling into a bid it sees (the office's peak bids)
         selling_into = ((bids is not None) & ~np.isnan(bids if bids is not None else np.zeros(len(starts)))

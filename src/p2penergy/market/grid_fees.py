@@ -42,6 +42,11 @@ class GridFees:
         """Whether any fee is above zero."""
         return any(getattr(self, k) > 0 for k in self.keys())
 
+    @property
+    def worst_per_kwh(self) -> Decimal:
+        """The highest fee of any distance class: what a buyer who does not know its seller may owe."""
+        return max(getattr(self, k) for k in self.keys())
+
     def per_kwh(self, distance: str) -> Decimal:
         if distance not in DISTANCES:
             raise ValueError(f"distance: one of {', '.join(DISTANCES)}, got {distance!r}")
