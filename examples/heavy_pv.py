@@ -4,8 +4,8 @@ Run: ``python examples/heavy_pv.py [--days 7] [--out DIR]``. Consumer homes beco
 same kind (``consumer`` -> ``pv_only``, ``consumer_phv`` -> ``pv_phv``, selling under the post-FIT
 scheme), every home's PV is 8 kWp (south, 30°), the rest is the shipped scenario. Prints both runs'
 network figures (``results.json`` ``network``) and each site's hosting capacity on the feeder.
-The market does not respect network limits yet (docs/network.md, "Not yet"): this shows what an
-unconstrained market does to the feeder.
+The market here does not respect the network's limits (``market_limits`` off): this shows what an
+unconstrained market does to the shipped feeder; examples/weak_feeder.py compares both on a weak one.
 """
 
 from __future__ import annotations
@@ -25,8 +25,12 @@ KWP = 8.0
 NEW_TYPE = {"consumer": "pv_only", "consumer_phv": "pv_phv"}
 
 
-def heavy_pv_scenario(kwp: float = KWP):
+def heavy_pv_scenario(kwp: float = KWP, network: dict | None = None):
+    """The shipped scenario with every home at ``kwp``; ``network``: a ``[network]`` table in place
+    of the shipped one (examples/weak_feeder.py)."""
     data = tomllib.loads(shipped_path().read_text(encoding="utf-8"))
+    if network is not None:
+        data["network"] = network
     data["scenario"]["name"] = "higashi-fuji-heavy-pv"
     for home in data["homes"]:
         if home["type"] in NEW_TYPE:

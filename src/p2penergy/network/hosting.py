@@ -55,7 +55,7 @@ def hosting_capacity(feeder: Feeder, sites: Sequence[str], step_w: int = STEP_W,
         p = np.zeros((len(placed) * len(levels), len(placed)))
         for i in range(len(placed)):
             p[i * len(levels):(i + 1) * len(levels), i] = sign * levels
-        bad = violated(flows(feeder, placed, p), feeder).reshape(len(placed), len(levels))
+        bad = violated(flows(feeder, placed, p, diverged_as_inf=True), feeder).reshape(len(placed), len(levels))
         for i, site in enumerate(placed):
             first = np.flatnonzero(bad[i])
             limits[site].append(int(levels[first[0]] - step_w) if first.size else max_w)
@@ -64,14 +64,41 @@ def hosting_capacity(feeder: Feeder, sites: Sequence[str], step_w: int = STEP_W,
     return out
 
 
+SHARED_STEP_W = 100
+"""Resolution of the shared limit [W]: a tenth of a kilowatt (a weak feeder's share can be 2 kW)."""
+
+
+def shared_capacity(feeder: Feeder, sites: Sequence[str], step_w: int = SHARED_STEP_W,
+                    max_w: int = MAX_W) -> SiteLimits:
+    """The sites' **equal share** of the feeder: the largest export (and import) [W] every site may
+    have at once, all at the same level, with no bus outside the band and no line or transformer
+    above 100 % (a static operating envelope shared equally); on a grid of ``step_w``."""
+    placed = [s for s in sites if s in feeder.site_bus]
+    levels = np.arange(step_w, max_w + step_w, step_w, dtype=np.float64)
+    found = []
+    for sign in (-1.0, 1.0):  # exports, then imports
+        p = np.repeat(sign * levels[:, None], len(placed), axis=1)
+        bad = violated(flows(feeder, placed, p, diverged_as_inf=True), feeder)
+        first = np.flatnonzero(bad)
+        found.append(int(levels[first[0]] - step_w) if first.size else max_w)
+    return SiteLimits(*found)
+
+
 def market_limits(feeder: Feeder, sites: Sequence[str], slot_minutes: int) -> dict[str, SiteLimitsWh]:
-    """The CDA's per-site limits per slot [Wh] from each site's hosting capacity: a site may buy P2P
-    at most its import limit and sell at most its export limit times the slot's length (rounded
-    down). Sites off the feeder, and sites on the supply (ext_grid) bus, whose draw changes no flow
-    on the feeder (the office's own MV connection), get none. A limit at ``MAX_W`` (nothing binds up
-    to the search's top) is kept: 100 kW is far above any home's connection."""
+    """The CDA's per-site limits per slot [Wh]: a site may buy P2P at most the smaller of its own
+    import limit (:func:`hosting_capacity`) and its equal share of the feeder (:func:`shared_capacity`
+    over these sites), and sell at most the same for export, times the slot's length (rounded down).
+    Alone, a site's limit guards its own cable and bus; the share guards the transformer and shared
+    cables when every site exports (or imports) at once. Sites off the feeder, and sites on the supply
+    (ext_grid) bus, whose draw changes no flow on the feeder (the office's own MV connection), get
+    none. A limit at ``MAX_W`` (nothing binds up to the search's top) is kept: 100 kW is far above
+    any home's connection."""
     supply = {int(b) for b in feeder.net.ext_grid.bus}
     placed = [s for s in sites if s in feeder.site_bus and feeder.site_bus[s] not in supply]
+    if not placed:
+        return {}
     caps = hosting_capacity(feeder, placed)
-    return {s: SiteLimitsWh(c.import_w * slot_minutes // 60, c.export_w * slot_minutes // 60)
+    share = shared_capacity(feeder, placed)
+    return {s: SiteLimitsWh(min(c.import_w, share.import_w) * slot_minutes // 60,
+                            min(c.export_w, share.export_w) * slot_minutes // 60)
             for s, c in caps.items()}

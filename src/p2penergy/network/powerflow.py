@@ -52,9 +52,11 @@ def site_loads(feeder: Feeder, sites: Sequence[str]) -> list[tuple[str, int]]:
     return [(s, feeder.site_bus[s]) for s in sites if s in feeder.site_bus]
 
 
-def flows(feeder: Feeder, sites: Sequence[str], p_w: np.ndarray) -> FlowSeries:
+def flows(feeder: Feeder, sites: Sequence[str], p_w: np.ndarray, diverged_as_inf: bool = False) -> FlowSeries:
     """Every slot's power flow by one power-grid-model batch calculation; ``p_w[slot, i]`` is
-    ``sites[i]``'s net draw [W] (sites not on the feeder are left out)."""
+    ``sites[i]``'s net draw [W] (sites not on the feeder are left out). ``diverged_as_inf``: a slot
+    whose Newton–Raphson does not converge (a draw far beyond what the feeder can carry, as the
+    hosting-capacity search tries) gets infinite voltages and loadings instead of an error."""
     from power_grid_model import CalculationMethod, PowerGridModel, initialize_array
 
     net = feeder.net
@@ -70,7 +72,11 @@ def flows(feeder: Feeder, sites: Sequence[str], p_w: np.ndarray) -> FlowSeries:
     update["q_specified"] = np.abs(p) * feeder.q_per_p
     out = model.calculate_power_flow(update_data={"sym_load": update}, symmetric=True,
                                      error_tolerance=ERROR_TOLERANCE_PU, max_iterations=30,
-                                     calculation_method=CalculationMethod.newton_raphson)
+                                     calculation_method=CalculationMethod.newton_raphson,
+                                     continue_on_batch_error=diverged_as_inf)
+    failed = np.zeros(n, dtype=bool)
+    if diverged_as_inf and model.batch_error is not None:
+        failed[np.asarray(model.batch_error.failed_scenarios, dtype=np.int64)] = True
     losses = np.zeros(n)
     loading = {}
     for kind in ("line", "transformer"):
@@ -80,8 +86,12 @@ def flows(feeder: Feeder, sites: Sequence[str], p_w: np.ndarray) -> FlowSeries:
             continue
         losses += (branch["p_from"] + branch["p_to"]).sum(axis=1)
         loading[kind] = branch["loading"] * 100
+    v_pu = out["node"]["u_pu"]
+    if failed.any():
+        for a in (v_pu, loading["line"], loading["transformer"], losses):
+            a[failed] = np.inf
     return FlowSeries(tuple(feeder.bus_names), tuple(_names(net.line)), tuple(_names(net.trafo)),
-                      out["node"]["u_pu"], loading["line"], loading["transformer"], losses)
+                      v_pu, loading["line"], loading["transformer"], losses)
 
 
 def pgm_input(net: Any, load_buses: Sequence[int]) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
