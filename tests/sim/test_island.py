@@ -22,6 +22,8 @@ from p2penergy.sim.island import fair_shares, island_of, island_slot
 from p2penergy.sim.loop import LoopConfig, run_baseline, run_p2p
 from p2penergy.sim.simulate import fit_forecasters
 
+from .test_no_lookahead import Orders
+
 OUTAGE = "2020-08-01T13:00+09:00/PT10H"
 
 
@@ -172,20 +174,6 @@ def test_an_outage_run_needs_the_ledger_off(base):
     check_ledger(replace(community, outages=()), True)
 
 
-class _Orders:
-    def __init__(self):
-        self.placed = []
-
-    def on_order(self, order):
-        self.placed.append(order)
-
-    def on_cancel(self, order_id, participant, now):
-        self.placed.append(("cancel", order_id, participant, now))
-
-    def on_slot(self, slot_start, trades, meters):
-        return None
-
-
 def _when(o):
     return o[3] if isinstance(o, tuple) else o.submitted_at
 
@@ -197,7 +185,7 @@ def test_an_unannounced_outage_is_not_foreseen_an_announced_one_is_prepared_for(
     announced = replace(outage, announced_hours=10.0)
     runs = {}
     for name, outages in (("none", ()), ("unannounced", (outage,)), ("announced", (announced,))):
-        hook = _Orders()
+        hook = Orders()
         records = run_p2p(replace(community, outages=outages), kit, LoopConfig(), [hook])
         runs[name] = (hook.placed, records)
     before_start = [[o for o in runs[n][0] if _when(o) < outage.start] for n in ("none", "unannounced")]
