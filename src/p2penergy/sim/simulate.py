@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from functools import partial
@@ -18,8 +17,8 @@ from typing import Any
 import pandas as pd
 
 from p2penergy.agents.agent_forecasters import fit_agent_forecasters
-from p2penergy.agents.forecast_pool import forecast_workers, in_dask_task, split_forecast_sites
-from p2penergy.agents.gateway import ForecastKit, ForecastRunner
+from p2penergy.agents.forecast_pool import forecast_workers, split_forecast_sites
+from p2penergy.agents.gateway import ForecastKit
 from p2penergy.agents.issued_weather import weather_source
 from p2penergy.agents.trader import AgentConfig
 from p2penergy.community import CAR_KIND, Community
@@ -37,7 +36,6 @@ from p2penergy.scenario.generate import generate
 from p2penergy.scenario.model import Scenario
 from p2penergy.sim.build import build_community
 from p2penergy.sim.costs import Cost, month_costs
-from p2penergy.sim.forecast_ahead import ForecastAhead, spare_core
 from p2penergy.sim.island import check_ledger
 from p2penergy.sim.ledger_hook import LedgerHook
 from p2penergy.sim.loop import LoopConfig, SlotHook, run_baseline, run_p2p
@@ -73,11 +71,7 @@ class SimulationOptions:
     unless ``chain_url``, which needs ``operator``, the contract operator's own key: see
     ``ledger/keys.py``). ``forecast_workers``: split each step's forecasts across this many
     processes (inside a sweep's Dask task: tasks on its cluster; the same forecasts, so the same
-    bills; worth it for large communities only, docs/sweep.md). ``forecast_ahead`` (with one
-    forecast worker): each planning step's forecasts are computed in another process while the
-    agents act on the previous step's, and taken only where the metered histories are the ones
-    guessed (:mod:`p2penergy.sim.forecast_ahead`; the same forecasts, so the same bills), when a
-    core is spare (not inside a sweep's Dask task, whose points already use every core).
+    bills; worth it for large communities only, docs/sweep.md).
     """
 
     mechanism: str = "cda"
@@ -97,7 +91,6 @@ class SimulationOptions:
     baseline_export_credit: str | None = None
     forecast_workers: int = 1
     outages: tuple[Outage, ...] = ()
-    forecast_ahead: bool = True
 
 
 @dataclass(slots=True)
@@ -186,13 +179,8 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     lap("ledger setup")
     try:
         # with the ledger, the engine settles certificates: its hook takes the provenance hook's place
-        with ExitStack() as stack:
-            workers = stack.enter_context(forecast_workers(kit, options.forecast_workers))
-            runner: ForecastRunner | None = None
-            if workers is not None:
-                runner = partial(split_forecast_sites, workers=workers)
-            elif options.forecast_ahead and not in_dask_task() and spare_core():  # a sweep's points fill the cores
-                runner = stack.enter_context(ForecastAhead(kit, community, config.replan_slots))
+        with forecast_workers(kit, options.forecast_workers) as workers:
+            runner = partial(split_forecast_sites, workers=workers) if workers is not None else None
             p2p = run_p2p(community, kit, config, [ledger_hook or prov, *hooks], progress, ledger_hook, runner)
     finally:
         if ledger_hook is not None:
