@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+import sqlite3
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
@@ -10,17 +13,22 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.ledger.tamper import rewrite_chain_from
 
 from p2penergy.community import CAR_KIND, LOCATIONS, Community, load_shares
+from p2penergy.ledger.audit import audit_run
+from p2penergy.ledger.journal import Journal, sqlite_url
 from p2penergy.market import Trade
 from p2penergy.market.tags import UNTAGGED
 from p2penergy.outage import parse_outage
+from p2penergy.report.files import write_run
+from p2penergy.report.html import render_report
 from p2penergy.scenario.generate import generate
 from p2penergy.scenario.load import load_scenario
 from p2penergy.sim.build import build_community
 from p2penergy.sim.island import fair_shares, island_of, island_slot
 from p2penergy.sim.loop import LoopConfig, run_baseline, run_p2p
-from p2penergy.sim.simulate import fit_forecasters
+from p2penergy.sim.simulate import SimulationOptions, fit_forecasters, simulate
 
 from .test_no_lookahead import Orders
 
@@ -164,14 +172,65 @@ def test_nothing_is_imported_or_exported_during_an_outage(base):
             assert np.array_equal(inflow, outflow)
 
 
-def test_an_outage_run_needs_the_ledger_off(base):
-    from p2penergy.sim.island import check_ledger
+LEDGER_OUTAGE = "2020-08-01T10:00+09:00/PT6H"
 
-    community, _ = base
-    with pytest.raises(ValueError, match="--no-ledger"):
-        check_ledger(community, True)
-    check_ledger(community, False)
-    check_ledger(replace(community, outages=()), True)
+
+@pytest.fixture(scope="module")
+def ledger_runs(tmp_path_factory):
+    """One day with a 6-hour outage, with the ledger (run folder, in-process chain) and without."""
+
+    folders = []
+    for ledger in (True, False):
+        folder = tmp_path_factory.mktemp("ledger" if ledger else "noledger")
+        options = SimulationOptions(days=1, history_days=14, ledger=ledger, run_dir=folder if ledger else None,
+                                    outages=(parse_outage(LEDGER_OUTAGE),))
+        sim = simulate(load_scenario(), options)
+        write_run(sim, folder, render_report(sim))
+        folders.append(folder)
+    return folders
+
+
+def _bills(folder):
+    body = json.loads((folder / "results.json").read_text())
+    return {k: v for k, v in body.items() if "timing" not in k}
+
+
+def test_an_outage_run_with_the_ledger_bills_as_without_it_and_its_journal_audits(ledger_runs):
+    with_ledger, without = ledger_runs
+    assert _bills(with_ledger) == _bills(without)
+    with sqlite3.connect(with_ledger / "journal.sqlite") as db:
+        balancing = db.execute("SELECT slot_start FROM journal WHERE kind = 'balancing'").fetchall()
+    outage = parse_outage(LEDGER_OUTAGE)
+    slots = {s for (s,) in balancing}
+    assert slots, "the island balanced some slot with balancing trades"
+    assert all(outage.start.timestamp() <= s < outage.start.timestamp() + 6 * 3600 for s in slots)
+    report = audit_run(with_ledger)
+    assert report.ok, report.error
+    assert report.slots_committed == 48
+
+
+@pytest.mark.parametrize("change", ["energy", "buyer"])
+def test_a_rehashed_balancing_row_fails_the_audit_naming_the_row(ledger_runs, tmp_path, change):
+    """An operator who alters a balancing trade and re-hashes the journal after it is caught by the
+    replay, which strikes the balancing trades again from the journalled meters."""
+    folder = tmp_path / "run"
+    shutil.copytree(ledger_runs[0], folder)
+    journal = Journal(sqlite_url(folder / "journal.sqlite"), create=False)
+    try:
+        row = next(journal.rows(kinds=("balancing",)))
+        body = json.loads(row.body)
+        if change == "energy":
+            body["energy_wh"] += 1
+        else:
+            body["buyer"] = body["seller"]
+        altered = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        rewrite_chain_from(journal, row.seq, lambda r, _prev: altered if r.seq == row.seq else r.body)
+    finally:
+        journal.close()
+    report = audit_run(folder)
+    assert not report.ok
+    assert f"journal row {row.seq} (balancing {row.ref})" in report.error, report.error
+    assert "recomputed" in report.error
 
 
 def _when(o):

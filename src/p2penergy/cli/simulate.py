@@ -36,7 +36,7 @@ def simulate_command(
              "default: the scenario's [baseline] export_credit.")] = None,
     outage: Annotated[list[str] | None, typer.Option(
         help="A grid outage as an ISO 8601 interval START/DURATION, e.g. 2020-08-20T13:00+09:00/PT24H "
-             "(repeatable; the community runs as an island through it; needs --no-ledger).")] = None,
+             "(repeatable; the community runs as an island through it).")] = None,
     outage_announced_hours: Annotated[float | None, typer.Option(
         help="Hours before it starts that each --outage is announced (agents prepare from then); "
              "default: unannounced.")] = None,

@@ -20,9 +20,11 @@ audit's replay (``ledger/replay.py``) are drivers around one :class:`Engine`::
   ``order`` / ``modify`` / ``cancel`` / ``reject`` (action, nonce, ``signature`` or ``batch``,
   ``at``; a reject adds ``field`` and ``reason``), ``self_cancel``, ``trade``, ``close``,
   ``meter`` (participant, slot, values; a participant's own reading adds ``nonce`` and
-  ``signature``), ``certificate`` (a provenance event), ``commit`` (the slot's Merkle roots,
-  the journal head it follows, energy per tag, certificates per device) and ``chain_tx``
-  (the transaction that carried a commit).
+  ``signature``), ``balancing`` (a trade body: an island's balancing trade in an outage, struck by
+  the operator from the slot's journalled meters and exchange trades — ``ledger/balancing.py``;
+  replay recomputes it and a row that differs is named), ``certificate`` (a provenance event),
+  ``commit`` (the slot's Merkle roots, the journal head it follows, energy per tag, certificates
+  per device) and ``chain_tx`` (the transaction that carried a commit).
 * **Commit.** :meth:`Engine.prepare_commit` journals the ``commit`` row right after the head
   it commits and flushes it — under the driver's lock, so no row can slip in between —
   and :meth:`Engine.send_commit` hands it to the committer (a :class:`Committer`: the chain,
@@ -48,6 +50,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from p2penergy.ledger.actions import Action, Cancel, Modify, action_from_dict, action_to_dict, canonical_json
+from p2penergy.ledger.balancing import balance_wh, balancing_trades
 from p2penergy.ledger.journal import GENESIS_PREV, Journal, JournalRow
 from p2penergy.ledger.merkle import leaf_hash, merkle_root
 from p2penergy.ledger.order_scope import ScopedExchange
@@ -82,7 +85,7 @@ SCOPED_IDS_FROM = 4
 ACTION_KINDS = ("order", "modify", "cancel")
 SIGNED_KINDS = (*ACTION_KINDS, "reject")
 ROOT_GROUP = {"order": "orders", "modify": "orders", "cancel": "orders", "reject": "orders",
-              "self_cancel": "orders", "trade": "trades", "certificate": "certificates"}
+              "self_cancel": "orders", "trade": "trades", "balancing": "trades", "certificate": "certificates"}
 """Which Merkle root of its slot a journal row is a leaf of (rows of other kinds are in none)."""
 ZERO_ADDRESS = "0x" + "00" * 20
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -238,6 +241,10 @@ class _Slot:
     trade_list: list[Trade] = field(default_factory=list)
     order_ids: list[str] = field(default_factory=list)  # the exchange's keys (ScopedExchange.key)
     devices: list[str] = field(default_factory=list)
+    metered_wh: dict[str, tuple[int, int]] = field(default_factory=dict)  # (p2p_buy_wh, p2p_sell_wh) metered
+    slot_start: datetime | None = None  # as the meters name it (balancing trade ids use its offset)
+    balancing: list[Trade] = field(default_factory=list)  # an island's balancing trades (outage)
+    expected_balancing: deque[Trade] | None = None  # replay: still to be seen in the journal
 
     def leaves(self, group: str) -> list[bytes]:
         return getattr(self, group)  # type: ignore[no-any-return]
@@ -520,9 +527,40 @@ class Engine:
             self.verifier.use_nonce(participant, nonce)
             body["signature"] = signature.hex()
         seq = self._append("meter", body, unix_seconds(slot_start), participant)
+        self._metered(unix_seconds(slot_start), participant, slot_start, values)
         if self.listener is not None:
             self.listener.on_meter(participant, slot_start, dict(values))
         return seq
+
+    def _metered(self, slot: int, participant: str, slot_start: datetime, values: Mapping[str, int]) -> None:
+        """Keep a slot's metered P2P Wh until its commit (an island's balancing is struck from them)."""
+        if slot in self.committed:  # a late reading (the live service): no balancing after the commit
+            return
+        state = self._slots[slot]
+        state.metered_wh[participant] = (int(values.get("p2p_buy_wh", 0)), int(values.get("p2p_sell_wh", 0)))
+        if state.slot_start is None:
+            state.slot_start = slot_start
+
+    def _island_trades(self, slot: int) -> tuple[Trade, ...]:
+        """The balancing trades of an islanded slot from its journalled meters and exchange trades."""
+        state = self._slots[slot]
+        if state.slot_start is None:
+            raise ValueError(f"slot {slot}: an island's balancing needs the slot's meters journalled first")
+        return balancing_trades(state.slot_start, balance_wh(state.metered_wh, state.trade_list),
+                                self.settings.price_max_per_kwh)
+
+    def record_island(self, slot_start: datetime) -> list[Trade]:
+        """Journal an islanded slot's balancing trades (one ``balancing`` row each, leaves of the slot's
+        trades root), struck by the operator from the slot's meters (:meth:`record_meter`, first) and
+        exchange trades by :func:`~p2penergy.ledger.balancing.balancing_trades`; returns them. They are
+        settled with the exchange's trades in :meth:`settle_slot`."""
+        slot = unix_seconds(slot_start)
+        trades = self._island_trades(slot)
+        state = self._slots[slot]
+        for t in trades:
+            self._append("balancing", trade_to_dict(t), slot, t.trade_id)
+        state.balancing.extend(trades)
+        return list(trades)
 
     def record_certificates(self, slot_start: datetime, events: Iterable[Mapping[str, Any]],
                             devices: Iterable[tuple[str, int, int]] = ()) -> None:
@@ -548,7 +586,8 @@ class Engine:
         (with the slot's trades in execution order), and journal every event."""
         if self.registry is None:
             raise ValueError("registry: this engine issues no certificates (give it a provenance Registry)")
-        trades = self.trades_of_slot(slot_start)
+        state = self._slots.get(unix_seconds(slot_start))
+        trades = self.trades_of_slot(slot_start) + (state.balancing if state is not None else [])
         result = self.registry.settle_slot(slot_start, slot_start + self.settings.slot_length, sites, trades)
         self.record_certificates(slot_start, result.events, result.devices)
         return result
@@ -710,10 +749,14 @@ class Engine:
         elif kind == "meter":
             if "nonce" in body:
                 last_nonce[body["participant"]] = body["nonce"]
+            if row.slot_start is not None and "slot_start" in body:
+                self._metered(row.slot_start, body["participant"], _time(body["slot_start"], where), body["values"])
             if self.listener is not None:
                 slot_start = _time(body["slot_start"], where) if "slot_start" in body else None
                 if slot_start is not None:
                     self.listener.on_meter(body["participant"], slot_start, body["values"])
+        elif kind == "balancing":
+            self._replay_balancing(row, where)
         elif kind == "certificate":
             self._absorb(row)
             if self.listener is not None:
@@ -723,6 +766,10 @@ class Engine:
             if slot is None or slot in self.committed:
                 raise JournalMismatch(f"{where}: a second commitment of slot {slot}")
             state = self._slots.pop(slot, None) or _Slot()
+            if state.expected_balancing:
+                raise JournalMismatch(f"{where}: the slot's meters give balancing trade "
+                                      f"{canonical_json(trade_to_dict(state.expected_balancing[0]))} that the journal "
+                                      "does not hold")
             devices = [(str(d), int(i), int(c)) for d, i, c in body["device_certificates"]]
             for device, issued, claimed in devices:
                 self._issued[device], self._claimed[device] = issued, claimed
@@ -740,6 +787,29 @@ class Engine:
             raise JournalMismatch(f"{where}: a second genesis row")
         elif kind != "batch":
             raise JournalMismatch(f"{where}: unknown kind")
+
+
+    def _replay_balancing(self, row: JournalRow, where: str) -> None:
+        """A ``balancing`` row must be the next balancing trade that the slot's journalled meters and
+        exchange trades give (recomputed at the slot's first such row)."""
+        if row.slot_start is None:
+            raise JournalMismatch(f"{where}: names no slot")
+        state = self._slots[row.slot_start]
+        if state.expected_balancing is None:
+            try:
+                state.expected_balancing = deque(self._island_trades(row.slot_start))
+            except ValueError as exc:
+                raise JournalMismatch(f"{where}: the slot's journalled meters give no balancing ({exc})") from exc
+        if not state.expected_balancing:
+            raise JournalMismatch(f"{where}: a balancing trade that the slot's journalled meters and trades do not "
+                                  "give")
+        want = state.expected_balancing.popleft()
+        want_body = canonical_json(trade_to_dict(want))
+        if want_body != row.body:
+            raise JournalMismatch(f"{where}: differs from the balancing trade the slot's journalled meters and "
+                                  f"trades give: journal {row.body} != recomputed {want_body}")
+        state.balancing.append(want)
+        self._absorb(row)
 
 
 def _kind(action: Action) -> str:

@@ -39,7 +39,7 @@ from p2penergy.ledger.hashing import keccak
 
 GENESIS_PREV = b"\x00" * 32
 KINDS = ("genesis", "participant", "batch", "order", "modify", "cancel", "reject", "self_cancel", "trade", "close",
-         "meter", "certificate", "commit", "chain_tx")  # what each holds: ledger/engine.py
+         "meter", "balancing", "certificate", "commit", "chain_tx")  # what each holds: ledger/engine.py
 
 metadata = MetaData()
 journal_table = Table(

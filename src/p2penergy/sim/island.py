@@ -38,12 +38,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import Decimal
 
 from p2penergy.assets.battery import BatterySpec
 from p2penergy.community import CAR_KIND, LOCATIONS, OFFICE_KIND, Community, Participant, load_shares
+from p2penergy.ledger.balancing import balancing_trades
 from p2penergy.market import Trade
-from p2penergy.market.tags import UNTAGGED
 from p2penergy.sim.physics import HOME, OFFICE, ROAD, SlotMeter
 
 # Stored energy kept for critical loads [fraction of a store's window, soc_min..soc_max]: the
@@ -113,13 +112,6 @@ class IslandSlot:
 
     meters: dict[str, SlotMeter]
     balancing: tuple[Trade, ...]
-
-
-def check_ledger(community: Community, ledger: bool) -> None:
-    """Outages run without the ledger for now: the engine journals and audits only the exchange's trades."""
-    if ledger and community.islanded_slots():
-        raise ValueError("outages: a run with an outage needs the ledger off (--no-ledger): the island's "
-                         "balancing trades are not journalled yet")
 
 
 def _store(pid: str, host: str | None, spec: BatterySpec, soc_wh: int, minutes: int, power_wh: int | None = None,
@@ -352,21 +344,6 @@ def _positions(trades: list[Trade]) -> dict[str, tuple[int, int]]:
 
 
 def _balancing_trades(community: Community, slot: datetime, balance: dict[str, int]) -> tuple[Trade, ...]:
-    """Pair who delivered beyond its trades with who drew beyond them, in id order, at the price cap."""
-    price: Decimal = community.settings.price_max_per_kwh
-    sellers = [[pid, b] for pid, b in sorted(balance.items()) if b > 0]
-    buyers = [[pid, -b] for pid, b in sorted(balance.items()) if b < 0]
-    out: list[Trade] = []
-    si = bi = 0
-    while si < len(sellers) and bi < len(buyers):
-        wh = min(sellers[si][1], buyers[bi][1])
-        n = len(out)
-        out.append(Trade(f"island-{slot:%Y%m%dT%H%MZ}-{n}", slot, "island", "island", str(buyers[bi][0]),
-                         str(sellers[si][0]), int(wh), price, Decimal(0), UNTAGGED, 0, price, price))
-        sellers[si][1] -= wh
-        buyers[bi][1] -= wh
-        if sellers[si][1] == 0:
-            si += 1
-        if buyers[bi][1] == 0:
-            bi += 1
-    return tuple(out)
+    """Pair who delivered beyond its trades with who drew beyond them, in id order, at the price cap
+    (:func:`p2penergy.ledger.balancing.balancing_trades`, the rule the ledger replays)."""
+    return balancing_trades(slot, balance, community.settings.price_max_per_kwh)

@@ -10,7 +10,9 @@
 * At each slot's close the engine closes the book; after settlement, :class:`LedgerHook`
   (in the place of the provenance hook) journals every participant's meter, has the engine
   issue the slot's certificates through the provenance registry, and commits the slot
-  (Merkle roots, energy per tag, certificates per device to date) on chain.
+  (Merkle roots, energy per tag, certificates per device to date) on chain. In an outage the
+  engine strikes the island's balancing trades from the journalled meters and journals them
+  (``ledger/balancing.py``) before the certificates; they must be the island's own.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from datetime import datetime
 
 from p2penergy.agents.market_access import Fills, InProcessAccess, PriceTape
 from p2penergy.ledger.actions import Action, Cancel
+from p2penergy.ledger.balancing import ISLAND_ORDER_ID
 from p2penergy.ledger.engine import Engine
 from p2penergy.ledger.wallets import Wallets
 from p2penergy.market import Order, OrderRejected, Trade
@@ -94,6 +97,8 @@ class LedgerHook:
         self.provenance = provenance
         self.exchange = engine.exchange
         self.tx_hashes: list[str | None] = []
+        c = provenance.community
+        self.islanded = frozenset(c.slot(i) for i in range(len(c.index)) if c.islanded(i))
 
     def access(self, participant: str, tape: PriceTape, sink: list[Trade], fills: Fills,
                on_order: Callable[[Order], None] | None = None,
@@ -114,6 +119,12 @@ class LedgerHook:
         for pid, meter in meters.items():
             values = {name: getattr(meter, name) for name in meter.__slots__ if getattr(meter, name)}
             engine.record_meter(pid, slot_start, values)
+        if slot_start in self.islanded:
+            journalled = engine.record_island(slot_start)
+            island = [t for t in trades if t.buy_id == ISLAND_ORDER_ID]
+            if journalled != island:
+                raise RuntimeError(f"island at {slot_start.isoformat()}: the ledger's balancing trades from the "
+                                   f"meters {journalled} differ from the island's {island}")
         result = engine.settle_slot(slot_start, self.provenance.sites(slot_start, meters))
         self.provenance.record(result)
         self.tx_hashes.append(engine.commit_slot(slot_start))

@@ -37,7 +37,7 @@ from p2penergy.agents.trader import AgentConfig, marginal_retail_per_kwh
 from p2penergy.community import CAR_KIND, LOCATIONS, Community, Participant
 from p2penergy.market import Order, Trade, make_exchange
 from p2penergy.market.book import SiteLimitsWh
-from p2penergy.sim.island import check_ledger, island_slot
+from p2penergy.sim.island import island_slot
 from p2penergy.sim.ledger_hook import LedgerHook
 from p2penergy.sim.meters import ScenarioMeter, utility_only_charge_wh
 from p2penergy.sim.physics import SlotMeter, dispatch_car, dispatch_site
@@ -76,7 +76,6 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
     computes each step's forecasts (default in process; a split across processes gives the same).
     """
     settings = community.settings
-    check_ledger(community, ledger is not None)
     if ledger is not None and config.site_limits:
         raise ValueError("network.market_limits: the ledger's exchange does not apply the feeder's limits yet; "
                          "run without the ledger (--no-ledger)")

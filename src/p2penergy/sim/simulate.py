@@ -36,7 +36,6 @@ from p2penergy.scenario.generate import generate
 from p2penergy.scenario.model import Scenario
 from p2penergy.sim.build import build_community
 from p2penergy.sim.costs import Cost, month_costs
-from p2penergy.sim.island import check_ledger
 from p2penergy.sim.ledger_hook import LedgerHook
 from p2penergy.sim.loop import LoopConfig, SlotHook, run_baseline, run_p2p
 from p2penergy.sim.provenance_hook import ProvenanceHook
@@ -151,7 +150,6 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     # one more day after the month (when the period has it) so agents can plan "tomorrow"
     data = generate(scenario, start, min(scenario.period.end, next_month))
     community = build_community(scenario, data, seed, options.days, options.first_day, options.outages)
-    check_ledger(community, options.ledger)
     lap("data")
     feeder = scenario_feeder(scenario)  # before the month: a bad feeder file fails at once
     if feeder is not None:
