@@ -8,7 +8,10 @@ from hypothesis import strategies as st
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from p2penergy.ledger.journal import GENESIS_PREV, Journal, journal_table, row_hash, sqlite_url
+from conftest import SETTINGS
+from p2penergy.ledger import create_run_engine
+from p2penergy.ledger.journal import GENESIS_PREV, Journal, JournalError, journal_table, row_hash, sqlite_url
+from p2penergy.ledger.run_folder import JOURNAL_FILE, RUN_CHECKPOINT_PAGES
 
 
 def test_rows_are_hash_chained(db_url):
@@ -30,6 +33,44 @@ def test_sqlite_runs_in_wal_mode(tmp_path):
     j.append("meter", {"x": 1})
     j.close()
     assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def _autocheckpoint(journal: Journal) -> int:
+    with journal.engine.connect() as conn:
+        return conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar()
+
+
+def test_sqlite_checkpoint_interval_is_sqlites_unless_given(tmp_path):
+    default = Journal(sqlite_url(tmp_path / "a.sqlite"))
+    given_ = Journal(sqlite_url(tmp_path / "b.sqlite"), checkpoint_pages=1234)
+    assert _autocheckpoint(default) == 1000 and _autocheckpoint(given_) == 1234
+    default.close()
+    given_.close()
+
+
+@pytest.mark.parametrize("bad", [0, -5, 2.5, "100", True])
+def test_a_bad_checkpoint_interval_is_refused_by_name(tmp_path, bad):
+    with pytest.raises(JournalError, match="checkpoint_pages"):
+        Journal(sqlite_url(tmp_path / "j.sqlite"), checkpoint_pages=bad)
+
+
+def test_a_run_journal_checkpoints_rarely_and_is_whole_in_its_file_after_close(tmp_path):
+    """A run's journal grows its WAL past SQLite's default interval and is checkpointed
+    into journal.sqlite when the engine closes: the file alone then holds every row."""
+    eng = create_run_engine(SETTINGS, run_dir=tmp_path, seed=3)
+    journal = eng.journal
+    assert _autocheckpoint(journal) == RUN_CHECKPOINT_PAGES > 1000
+    for i in range(8000):  # ~4 MB of bodies and as much index: > 1000 pages of WAL
+        journal.append("meter", {"participant": f"p{i}", "values": {"load_wh": i}, "pad": "x" * 400}, 100, "p")
+    journal.flush()
+    wal = tmp_path / (JOURNAL_FILE + "-wal")
+    assert wal.stat().st_size > 1000 * 4096  # not checkpointed at SQLite's default interval
+    seq, head = journal.head
+    eng.close()
+    assert not wal.exists()
+    with sqlite3.connect(tmp_path / JOURNAL_FILE) as conn:
+        assert conn.execute("SELECT max(seq), count(*) FROM journal").fetchone() == (seq, seq)
+        assert conn.execute("SELECT hash FROM journal WHERE seq = ?", (seq,)).fetchone()[0] == head.hex()
 
 
 def test_unflushed_rows_are_lost_whole_and_the_chain_continues(db_url):

@@ -87,8 +87,17 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{Path(path).resolve()}"
 
 
-def make_engine(url: str) -> Engine:
-    """Engine for ``url``; SQLite files get WAL mode, NORMAL sync and a busy timeout."""
+def make_engine(url: str, checkpoint_pages: int | None = None) -> Engine:
+    """Engine for ``url``; SQLite files get WAL mode, NORMAL sync and a busy timeout.
+
+    ``checkpoint_pages``: SQLite's WAL auto-checkpoint interval in pages (``None``: SQLite's
+    default, 1000 pages; ignored by other databases). Each checkpoint copies the WAL into the
+    database file and fsyncs both; the journal's random ``hash`` index spreads every flush
+    over many pages, so frequent checkpoints rewrite the same pages again and again.
+    """
+    if checkpoint_pages is not None and (isinstance(checkpoint_pages, bool)
+                                         or not isinstance(checkpoint_pages, int) or checkpoint_pages < 1):
+        raise JournalError(f"checkpoint_pages: a whole number of pages >= 1 (or None), got {checkpoint_pages!r}")
     try:
         in_memory = url.endswith(":memory:") or url.rstrip("/") in ("sqlite:", "sqlite+pysqlite:")
         if url.startswith("sqlite") and in_memory:
@@ -104,6 +113,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA busy_timeout=5000")
+            if checkpoint_pages is not None:
+                cur.execute(f"PRAGMA wal_autocheckpoint={int(checkpoint_pages)}")
             cur.close()
     return engine
 
@@ -111,11 +122,12 @@ def make_engine(url: str) -> Engine:
 class Journal:
     """Appends hash-chained rows (buffered; :meth:`flush` writes them in one transaction)."""
 
-    def __init__(self, url: str, create: bool = True) -> None:
+    def __init__(self, url: str, create: bool = True, checkpoint_pages: int | None = None) -> None:
         """Open the journal at ``url``; with ``create`` (the default) its tables are made if
-        missing, without (readers such as the audit) a database holding none is refused."""
+        missing, without (readers such as the audit) a database holding none is refused.
+        ``checkpoint_pages``: see :func:`make_engine` (SQLite only)."""
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, checkpoint_pages)
         try:
             if create:
                 metadata.create_all(self.engine)
