@@ -122,7 +122,6 @@ def test_a_community_knows_its_islanded_slots(shipped):
     (["--outage", "2020-08-20T13:00+09:00/P99D"], "outage.duration"),
     (["--outage", "2020-08-20T13:00+09:00/PT24H", "--outage-announced-hours", "-2"], "outage.announced_hours"),
     (["--outage-announced-hours", "24"], "--outage-announced-hours: needs an --outage"),
-    (["--outage", "2020-08-01T13:00+09:00/PT24H", "--days", "1"], "--no-ledger"),
 ])
 def test_simulate_rejects_bad_outages_naming_the_option(args, needle, tmp_path):
     from typer.testing import CliRunner
