@@ -68,16 +68,21 @@ def car_schedule() -> tuple[np.ndarray, np.ndarray]:
     return location, np.where(road, 1200.0, 0.0)
 
 
+def recording_access(exchange, pid: str, tape: PriceTape, trades: list) -> InProcessAccess:
+    """``pid``'s in-process access to ``exchange`` that also collects every trade its orders make in ``trades``."""
+    a = InProcessAccess(exchange, pid, tape)
+    submit = a.submit
+    a.submit = lambda order: trades.extend(submit(order)) or []  # type: ignore[method-assign]
+    return a
+
+
 def run_step(peak_at_two_pm: bool, car_steps: int = 1, past_day_peaks_w: tuple[float, ...] = ()):
     exchange = make_exchange(SETTINGS, "cda")
     tape = PriceTape(opening_price=Decimal("19.00"))
     trades = []
 
     def access(pid: str) -> InProcessAccess:
-        a = InProcessAccess(exchange, pid, tape)
-        submit = a.submit
-        a.submit = lambda order: trades.extend(submit(order)) or []  # type: ignore[method-assign]
-        return a
+        return recording_access(exchange, pid, tape, trades)
 
     n = len(HORIZON)
     zeros = np.zeros(n)
@@ -169,10 +174,7 @@ def test_resting_asks_are_commitments_a_car_never_oversells_when_they_fill_later
     trades: list = []
 
     def access(pid: str) -> InProcessAccess:
-        a = InProcessAccess(exchange, pid, tape)
-        submit = a.submit
-        a.submit = lambda order: trades.extend(submit(order)) or []  # type: ignore[method-assign]
-        return a
+        return recording_access(exchange, pid, tape, trades)
 
     zeros = np.zeros(len(HORIZON))
     location, drive = car_schedule()
@@ -339,10 +341,7 @@ def test_a_car_sells_to_the_office_at_its_own_cost_plus_at_most_one_step_of_the_
     trades: list = []
 
     def access(pid: str) -> InProcessAccess:
-        a = InProcessAccess(exchange, pid, tape)
-        submit = a.submit
-        a.submit = lambda order: trades.extend(submit(order)) or []  # type: ignore[method-assign]
-        return a
+        return recording_access(exchange, pid, tape, trades)
 
     slot = pd.Timestamp("2020-08-04 14:00", tz=TZ)
     office_agent, car_agent = TradingAgent(office()), TradingAgent(car())
