@@ -266,17 +266,6 @@ class SlotBook:
                 s[1] -= energy
         return energy
 
-    def _limited_trade(self, buyer: str, buy_id: str, sell_order: Order, energy: int, price_ticks: int,
-                       ticks: int, level: int, limit: int) -> Trade:
-        """A trade of an incoming buy cut by a site limit (both orders keep an open rest)."""
-        prices = self._prices
-        price = prices[price_ticks]
-        return _new_trade(Trade, (
-            self._next_trade_id(), self.slot_start, buy_id, sell_order.order_id, buyer, sell_order.participant,
-            energy, price, prices[price_ticks - ticks if price_ticks > ticks else 0], sell_order.tag, level,
-            prices[limit], price,
-        ))
-
     def buy(self, order: Order, ticks: int) -> list[Trade]:
         """:meth:`submit` for a buy order (the exchange calls it directly: one call less per order).
 
@@ -317,24 +306,18 @@ class SlotBook:
                     self._prevent_self_trade(top)
                     heappop(heap)
                     continue
-                if left is not None:
-                    room = self._room(buyer, sell_order.participant, remaining, open_wh)
-                    if room == 0:
+                if left is not None:  # within both parties' site limits (a cut fill leaves both open)
+                    energy = self._room(buyer, sell_order.participant, remaining, open_wh)
+                    if energy == 0:
                         if self._left_of(buyer, 0) == 0:
                             break  # the buyer may buy no more: the rest rests
                         heappop(heap)  # the seller may sell no more: its order stays open, unmatched
                         continue
-                    if room < remaining and room < open_wh:  # a partial fill of both, cut by a limit
-                        top[2] = open_wh - room
-                        remaining -= room
-                        trades.append(self._limited_trade(buyer, buy_id, sell_order, room, price_ticks, ticks,
-                                                          level, limit))
-                        continue
-                if remaining < open_wh:
-                    energy = remaining
+                else:
+                    energy = remaining if remaining < open_wh else open_wh
+                if energy < open_wh:
                     top[2] = open_wh - energy
                 else:
-                    energy = open_wh
                     top[2] = 0
                     del live[sell_order.order_id]
                     heappop(heap)
@@ -401,27 +384,18 @@ class SlotBook:
             # the fill as in buy, written out: this loop runs once per trade and a helper call
             # would add a tenth of the bare CDA's whole cost per order (bench_market.py)
             open_wh = top[2]
-            if left is not None:
-                room = self._room(buy_order.participant, seller, open_wh, remaining)
-                if room == 0:
+            if left is not None:  # within both parties' site limits (a cut fill leaves both open)
+                energy = self._room(buy_order.participant, seller, open_wh, remaining)
+                if energy == 0:
                     if self._left_of(seller, 1) == 0:
                         break  # the seller may sell no more: the rest rests
                     heappop(heap)  # the buyer may buy no more: its order stays open, unmatched
                     continue
-                if room < remaining and room < open_wh:  # a partial fill of both, cut by a limit
-                    top[2] = open_wh - room
-                    remaining -= room
-                    price = prices[limit]
-                    trades.append(_new_trade(Trade, (
-                        next_id(), slot, buy_order.order_id, sell_id, buy_order.participant, seller, room,
-                        price, prices[premium], tag, level, price, seller_price,
-                    )))
-                    continue
-            if remaining < open_wh:
-                energy = remaining
+            else:
+                energy = remaining if remaining < open_wh else open_wh
+            if energy < open_wh:
                 top[2] = open_wh - energy
             else:
-                energy = open_wh
                 top[2] = 0
                 del live[buy_order.order_id]
                 heappop(heap)
