@@ -129,8 +129,12 @@ class _Signer:
                 o["participant"] = pid
                 o["order_id"] = f"{str(o.get('order_id', ''))[:60]}.{n}"  # fresh: a replayed example is accepted again
                 if tidy:
+                    # buys at 10-12 and sells at 14-16 never cross: a tidy order rests, so the links from
+                    # it (cancel, modify) find it (a crossing one traded, or self-trade prevention
+                    # cancelled the signer's own resting order, and its cancel got 404)
+                    base = 10 if o.get("side") == "buy" else 14
                     o.update(slot_start=SLOT.isoformat(), submitted_at=now.isoformat(), attributes={},
-                             requirements=[], price_per_kwh=str(10 + digest % 7))
+                             requirements=[], price_per_kwh=str(base + digest % 3))
                 order_ = OrderIn.model_validate(o).to_order()
                 body.update(nonce=n, signature="0x" + sign_action(access.key, access.domain, order_, n).signature.hex())
             elif path.startswith("/api/orders/") and isinstance(body, dict):
