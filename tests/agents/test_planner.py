@@ -395,3 +395,58 @@ def test_a_car_never_passes_utility_energy_into_a_sale() -> None:
     assert np.minimum(p.car_charge_wh[0], p.car_discharge_wh[0]).max() == pytest.approx(0.0, abs=1e-6)
     assert p.p2p_sell_wh.sum() == pytest.approx(900.0 * 0.92)
     assert p.grid_import_wh.sum() == pytest.approx(0.0, abs=1e-6)
+
+
+def _home_with_a_position(rng: np.random.Generator, n: int, fit: bool) -> PlanInput:
+    """A home without storage as the agents plan it: it may buy its deficit and sell its surplus at the
+    expected price, holds committed purchases in some slots, and (``fit``) exports at a buyback above
+    its tariff in some of them."""
+    load = rng.uniform(0, 1500, n)
+    pv = rng.uniform(0, 3000, n) * (rng.random(n) < 0.5)
+    retail = np.full(n, float(rng.uniform(15, 35)))
+    buyback = np.where(rng.random(n) < 0.5, rng.uniform(30, 48), rng.uniform(0, 10)) if fit else np.full(n, 8.5)
+    expected = np.full(n, float(rng.choice([rng.uniform(5, 40), retail[0]])))  # sometimes tied with retail
+    committed = np.where(rng.random(n) < 0.4, rng.choice([rng.uniform(0, 2500, n), load], axis=0), 0.0)
+    committed[rng.integers(n)] = rng.uniform(1, 2500)  # a position in one slot at least
+    return PlanInput(30, load, pv, retail, buyback, expected, expected, p2p_buy_max_wh=np.maximum(load - pv, 0.0),
+                     p2p_sell_max_wh=np.maximum(pv - load, 0.0), committed_buy_wh=committed)
+
+
+def test_a_home_plan_with_a_position_in_closed_form_is_the_lps_where_its_optimum_is_unique() -> None:
+    # Speed (issue 16): most of a month's plans are those of homes without storage holding committed
+    # purchases; where every slot's optimum is unique the closed form gives HiGHS's purchases and sales
+    # bit for bit (what the agent trades), import and export to rounding; where it may not be, the LP.
+    rng = np.random.default_rng(16)
+    closed = 0
+    for k in range(300):
+        inp = _home_with_a_position(rng, int(rng.integers(1, 97)), fit=k % 2 == 1)
+        assert planner._committed_separable(inp)
+        fast = planner._plan_committed_by_slot(inp)
+        lp = plan(inp, solver="lp")
+        if fast is None:
+            assert _same_plan(plan(inp), lp)
+            continue
+        closed += 1
+        assert _same_plan(plan(inp), fast)
+        for name in ("p2p_buy_wh", "p2p_sell_wh", "v2b_buy_wh", "renewable_buy_wh", "curtail_wh",
+                     "battery_charge_wh", "battery_discharge_wh"):
+            assert np.array_equal(getattr(fast, name), getattr(lp, name)), name
+        for name in ("grid_import_wh", "grid_export_wh"):
+            np.testing.assert_allclose(getattr(fast, name), getattr(lp, name), rtol=0, atol=1e-9)
+        assert fast.cost == pytest.approx(lp.cost, abs=1e-9)
+        assert fast.peak_w == pytest.approx(lp.peak_w, abs=1e-9)
+    assert 100 <= closed < 300  # both paths taken: ties with retail go to the LP
+
+
+def test_a_tie_leaves_a_home_plan_to_the_lp() -> None:
+    # buying P2P at the retail price: any split of the deficit is optimal, and HiGHS's choice is the plan
+    inp = PlanInput(30, [500.0, 800.0], [0.0, 0.0], [25.0, 25.0], [8.5, 8.5], [25.0, 25.0], [25.0, 25.0],
+                    p2p_buy_max_wh=[500.0, 800.0], p2p_sell_max_wh=[0.0, 0.0], committed_buy_wh=[100.0, 0.0])
+    assert planner._committed_separable(inp)
+    assert planner._plan_committed_by_slot(inp) is None
+    cheaper = PlanInput(30, [500.0, 800.0], [0.0, 0.0], [25.0, 25.0], [8.5, 8.5], [20.0, 30.0], [20.0, 30.0],
+                        p2p_buy_max_wh=[500.0, 800.0], p2p_sell_max_wh=[0.0, 0.0], committed_buy_wh=[100.0, 0.0])
+    fast = planner._plan_committed_by_slot(cheaper)
+    assert fast is not None
+    np.testing.assert_array_equal(fast.p2p_buy_wh, [500.0, 0.0])  # P2P where cheaper, retail where dearer
+    np.testing.assert_array_equal(fast.grid_import_wh, [0.0, 800.0])

@@ -58,6 +58,11 @@ _TIE_BREAK = 1e-4  # weight of cost in the green stage (renewable Wh dominate)
 # plan (any sale, purchase or fuel): dearer than anything a kWh could earn elsewhere in the
 # horizon, so the plan never frees stored energy for a new sale by passing utility energy through.
 _COVER_MARKUP = 2.0
+# A price difference [currency per kWh] below which the closed form of committed plans
+# (_plan_committed_by_slot) leaves the plan to the LP: HiGHS treats a reduced cost within its dual
+# tolerance (1e-7 on costs per Wh, i.e. 1e-4 per kWh) as zero and may stop at any of the tied
+# optima; ten times that keeps the closed form to optima HiGHS cannot choose differently.
+_UNIQUE_SLOPE_PER_KWH = 1e-3
 
 
 class PlanningError(RuntimeError):
@@ -228,6 +233,93 @@ def _plan_by_slot(inp: PlanInput) -> Plan:
     )
 
 
+def _committed_separable(inp: PlanInput) -> bool:
+    """A plan of :func:`_plan_committed_by_slot`'s kind: no storage, peak, green stage, V2B or utility
+    caps, and a position of committed purchases only (a home without a battery, most steps)."""
+    return (inp.battery is None and not inp.cars and inp.demand_charge is None
+            and not (inp.mode == "green" and bool(inp.renewable_wh.any()))
+            and bool(np.isinf(inp.grid_import_max_wh).all()) and bool(np.isinf(inp.grid_export_max_wh).all())
+            and not inp.v2b_max_wh.any() and not inp.committed_sell_wh.any() and bool(inp.committed_buy_wh.any()))
+
+
+def _lowest_on(lo: np.ndarray, hi: np.ndarray, kink: np.ndarray, left: np.ndarray,
+               right: np.ndarray) -> np.ndarray | None:
+    """Per slot, the minimiser over ``[lo, hi]`` of a convex piecewise-linear function with slope
+    ``left`` below ``kink`` and ``right`` (> ``left``) above it [per kWh]; ``None`` where some slot with
+    room (``lo < hi``) may have more than one: a slope within :data:`_UNIQUE_SLOPE_PER_KWH` of zero on
+    the part of ``[lo, hi]`` it applies to."""
+    below = hi <= kink  # only the left piece is in the interval
+    above = lo >= kink  # only the right piece
+    across = ~below & ~above
+    slope_lo = np.where(above, right, left)  # slope just above lo
+    slope_hi = np.where(below, left, right)  # slope just below hi
+    flat = (np.abs(slope_lo) <= _UNIQUE_SLOPE_PER_KWH) | (np.abs(slope_hi) <= _UNIQUE_SLOPE_PER_KWH)
+    if (flat & (lo < hi)).any():
+        return None
+    return np.where(slope_lo > 0, lo, np.where(slope_hi < 0, hi, np.where(across, kink, lo)))
+
+
+def _plan_committed_by_slot(inp: PlanInput) -> Plan | None:
+    """The LP's optimum of a :func:`_committed_separable` plan, slot by slot, where it is unique;
+    ``None`` (solve the LP) where it may not be.
+
+    In slot ``i`` with ``need = load − pv``, the LP's columns are import, export, purchase
+    ``buy ∈ [cb, max(buy_max, cb)]`` and sale ``sell ∈ [0, sell_max]``; its rows the balance
+    ``import + buy − export − sell = need`` and "sell only own energy" ``sell + export ≤ pv + spill``
+    (``spill = max(cb − load, 0)``). Given ``buy`` and ``sell``, the cheapest import and export are
+    unique unless retail equals buyback: with retail above buyback, export ``max(g, 0)`` and import
+    ``max(−g, 0)`` for ``g = buy − sell − need``; with buyback above retail (a FIT above the tariff),
+    export all the row allows, ``pv + spill − sell``, and import ``load + spill − buy``. Either way
+    the own-energy row then reads ``sell ≤ pv + spill`` and ``buy ≤ load + spill``, and what is left is
+    a piecewise-linear cost of ``buy`` and ``sell``: with retail above buyback its kink is at
+    ``g = 0`` and only one of them may have room (else ``None``); with buyback above, it is linear in
+    each. Each is minimised on its interval (:func:`_lowest_on`), uniquely unless a slope is zero
+    there. So where every slot's optimum is unique it is the LP's, which HiGHS would find; elsewhere
+    this returns ``None`` (tested against HiGHS on random plans).
+    """
+    load, pv, cb = inp.load_wh, inp.pv_wh, inp.committed_buy_wh
+    retail, buyback = inp.retail_price_per_kwh, inp.buyback_price_per_kwh
+    buy_price, sell_price = inp.p2p_buy_price_per_kwh, inp.p2p_sell_price_per_kwh
+    exports = retail - buyback < -_UNIQUE_SLOPE_PER_KWH  # the slot's export pays more than its import costs
+    if not (exports | (retail - buyback > _UNIQUE_SLOPE_PER_KWH)).all():
+        return None
+    need = load - pv
+    spill = np.maximum(cb - load, 0.0)
+    buy_hi = np.minimum(np.maximum(inp.p2p_buy_max_wh, cb), load + spill)
+    sell_hi = np.minimum(inp.p2p_sell_max_wh, pv + spill)
+    buy_room, sell_room = buy_hi > cb, sell_hi > 0
+    if (buy_room & sell_room & ~exports).any() or (buy_hi < cb).any() or (sell_hi < 0).any():
+        return None
+    # buying: cost (buy − retail) per kWh below the need, (buy − buyback) above it (the surplus is
+    # exported); where exports pay more, every kWh bought is one less imported: (buy − retail)
+    buy = _lowest_on(cb, buy_hi, need, buy_price - retail,
+                     np.where(exports, buy_price - retail, buy_price - buyback))
+    # selling (buy fixed at cb where there is no room to buy): a kWh sold is one less exported above
+    # cb − need and one more imported below it; where exports pay more, always one less exported
+    sell = _lowest_on(np.zeros(inp.n_slots), sell_hi, cb - need,
+                      buyback - sell_price, np.where(exports, buyback - sell_price, retail - sell_price))
+    if buy is None or sell is None:
+        return None
+    buy = np.where(buy_room, buy, cb)
+    sell = np.where(sell_room, sell, 0.0)
+    g = buy - sell - need
+    imp = np.where(exports, load + spill - buy, np.maximum(-g, 0.0))
+    exp = np.where(exports, pv + spill - sell, np.maximum(g, 0.0))
+    k = 1.0 / 1000.0
+    cost = float((imp @ retail - exp @ buyback + buy @ buy_price - sell @ sell_price) * k)
+    net = imp + buy - exp - sell
+    n = inp.n_slots
+    zeros = np.zeros(n)
+    empty = np.zeros((0, n))
+    return Plan(
+        mode=inp.mode, grid_import_wh=imp, grid_export_wh=exp, p2p_buy_wh=buy, p2p_sell_wh=sell,
+        v2b_buy_wh=zeros, renewable_buy_wh=zeros.copy(), curtail_wh=zeros.copy(),
+        battery_charge_wh=zeros.copy(), battery_discharge_wh=zeros.copy(), soc_wh=zeros.copy(),
+        car_charge_wh=empty, car_discharge_wh=empty.copy(), car_soc_wh=empty.copy(), shortfall_wh=empty.copy(),
+        cost=cost, terminal_value=0.0, peak_w=float(max(net.max(), 0.0) / inp.slot_hours), economy_cost=cost,
+    )
+
+
 def _dearest_price(inp: PlanInput) -> float:
     """The highest price of the plan's open channels (retail, and P2P or buyback where their cap
     lets energy through), per kWh: the scale of "dearer than anything" in the plan's currency."""
@@ -293,6 +385,10 @@ def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
         raise AgentInputError("solver", "auto or lp")
     if solver == "auto" and _is_separable(inp):
         return _plan_by_slot(inp)
+    if solver == "auto" and _committed_separable(inp):
+        by_slot = _plan_committed_by_slot(inp)
+        if by_slot is not None:
+            return by_slot
     n = inp.n_slots
     hours = inp.slot_hours
     k = 1.0 / 1000.0  # price per kWh -> per Wh
