@@ -37,10 +37,13 @@ def _array(name: str, value: object, n: int | None, *, nonneg: bool = True) -> n
         raise AgentInputError(name, "a number or a 1-d array with one value per slot")
     if n is not None and arr.shape[0] != n:
         raise AgentInputError(name, f"one value per slot of the horizon ({n}), got {arr.shape[0]}")
-    if np.isnan(arr).any():
+    if nonneg:
+        if not (arr >= 0).all():  # one pass: NaN and negative values both fail it
+            if np.isnan(arr).any():
+                raise AgentInputError(name, "numbers, not NaN")
+            raise AgentInputError(name, "zero or more in every slot")
+    elif np.isnan(arr).any():
         raise AgentInputError(name, "numbers, not NaN")
-    if nonneg and (arr < 0).any():
-        raise AgentInputError(name, "zero or more in every slot")
     arr = arr.copy()
     arr.setflags(write=False)
     return arr
@@ -234,11 +237,7 @@ class PlanInput:
             raise AgentInputError("load_wh", "at least one slot")
         object.__setattr__(self, "n_slots", n)
         object.__setattr__(self, "load_wh", load)
-        for f in fields(self):
-            name = f.name
-            if name in ("load_wh", "n_slots", "v2b_group_max_wh") or not (name.endswith("_wh")
-                                                                        or name.endswith("_per_kwh")):
-                continue
+        for name in _PER_SLOT_FIELDS:
             value = getattr(self, name)
             if value is None and name in _OPTIONAL_CAPS:
                 value = np.inf
@@ -280,6 +279,12 @@ class PlanInput:
     @property
     def slot_hours(self) -> float:
         return self.slot_minutes / 60.0
+
+
+_PER_SLOT_FIELDS = tuple(f.name for f in fields(PlanInput)
+                         if f.name not in ("load_wh", "n_slots", "v2b_group_max_wh")
+                         and (f.name.endswith("_wh") or f.name.endswith("_per_kwh")))
+"""PlanInput's per-slot arrays after ``load_wh`` (which sets the horizon), in field order."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -205,6 +205,8 @@ class TradingAgent:
         self._reference: Decimal | None = None
         # per observation (the step's): the grid price per slot, the net position's quantiles per slot
         self._grid_prices: tuple[Observation, np.ndarray] | None = None
+        self._retail: tuple[Observation, Decimal | None, float] | None = None  # per observation and price maximum
+        self._config_for: tuple[MarketSettings, AgentConfig] | None = None  # the market config was resolved for
         self._net_quantiles: tuple[Observation, np.ndarray] | None = None
         self._tags: dict[tuple[str, str, str, str], Tag] = {}
         self._price_max: Decimal | None = None  # the market's price maximum, known once it acts
@@ -213,7 +215,9 @@ class TradingAgent:
     def act(self, obs: Observation, market: MarketAccess) -> None:
         """Plan, then post or revise orders for the horizon's open slots."""
         settings = market.settings
-        self.config = self.config.for_market(settings)
+        if self._config_for is None or self._config_for[0] is not settings or self._config_for[1] is not self.config:
+            self.config = self.config.for_market(settings)  # resolved once per market and configuration
+            self._config_for = (settings, self.config)
         reference = market.reference_price()
         self._reference = reference
         self._price_max = settings.price_max_per_kwh
@@ -554,6 +558,14 @@ class TradingAgent:
         """A home's (or car's owner's) price of its next utility kWh this month; the office's: its
         contract's price now. A participant with no utility tariff has no utility to buy from: the
         most a kWh can cost it is the market's price maximum (in the market's currency)."""
+        cached = self._retail
+        if cached is not None and cached[0] is obs and cached[1] == self._price_max:
+            return cached[2]
+        price = self._retail_now(obs)
+        self._retail = (obs, self._price_max, price)
+        return price
+
+    def _retail_now(self, obs: Observation) -> float:
         p = self.participant
         month = obs.local_now.date()
         if p.retail is None:
