@@ -1,17 +1,32 @@
-"""A run with ``[network] market_limits = true``: no home's P2P purchases or sales in a slot pass
-its limit (hosting capacity alone and equal share, network/hosting.py), and the limits bind on a
-weak feeder with heavy PV; the ledger and the call auctions refuse the setting by name."""
+"""A run with ``[network] market_limits = true``: in the CDA no home's P2P purchases or sales in a slot
+pass its limit (hosting capacity alone and equal share, network/hosting.py), and the limits bind on a
+weak feeder with heavy PV; the CDA with the ledger refuses the setting by name. A call auction clears
+each slot within the feeder's linearised limits (network/auction.py) with the ledger on: every
+constrained clearing against an independent LP, the journalled limits kept by the slot's trades, the
+audit's replay clearing within them again (and catching limits loosened after the fact), every slot
+balanced."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
+import shutil
 import sys
 from collections import defaultdict
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from tests.ledger.tamper import rewrite_chain_from
+from tests.network.test_call_limits import independent_lp
 
+from p2penergy.ledger.audit import audit_run
+from p2penergy.ledger.journal import Journal, sqlite_url
+from p2penergy.market.call_auction import clear_call
+from p2penergy.market.trades import TradeSummary
+from p2penergy.network.auction import ADMIT_TOLERANCE, SlotLimits, net_purchases
 from p2penergy.network.hosting import market_limits
+from p2penergy.sim.physics import SlotMeter
 from p2penergy.sim.simulate import SimulationOptions, scenario_feeder, simulate
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
@@ -45,11 +60,99 @@ def test_no_home_trades_past_its_limit_and_the_limits_bind():
     assert any(wh == limits[s].export_wh for (s, _), wh in sold.items() if s in limits)  # they bind
 
 
-@pytest.mark.parametrize(("mechanism", "ledger", "message"), [
-    ("cda", True, "ledger"), ("pay-as-clear", False, "cda only"),
-])
-def test_the_ledger_and_the_call_auctions_refuse_the_limits_by_name(mechanism, ledger, message):
+def test_the_cda_refuses_the_limits_with_the_ledger_by_name():
     ex = _weak_feeder_example()
     scenario = ex.heavy_pv_scenario(network=ex.network_table(True))
-    with pytest.raises(ValueError, match=f"network.market_limits.*{message}"):
-        simulate(scenario, SimulationOptions(days=1, history_days=14, ledger=ledger, mechanism=mechanism))
+    with pytest.raises(ValueError, match=r"network\.market_limits.*ledger"):
+        simulate(scenario, SimulationOptions(days=1, history_days=14, ledger=True, mechanism="cda"))
+
+
+@pytest.fixture(scope="module")
+def call_run(tmp_path_factory):
+    """Two days of pay-as-clear within the weak feeder's limits, ledger on; every clearing within
+    limits recorded (the real clearing runs; the wrapper only keeps its inputs and trades)."""
+    ex = _weak_feeder_example()
+    folder = tmp_path_factory.mktemp("call-limits")
+    seen: list[tuple[list, SlotLimits, str, object, object]] = []
+    clear = SlotLimits.clear
+
+    def recording(self, orders, settings, slot_start, pricing, next_id):
+        out = clear(self, orders, settings, slot_start, pricing, next_id)
+        seen.append((list(orders), self, pricing, out, clear_call(orders, settings, slot_start, pricing)))
+        return out
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(SlotLimits, "clear", recording)
+    try:
+        sim = simulate(ex.heavy_pv_scenario(network=ex.network_table(True)),
+                       SimulationOptions(days=2, first_day=2, history_days=14, mechanism="pay-as-clear",
+                                         run_dir=folder))
+    finally:
+        mp.undo()
+    return sim, folder, seen
+
+
+def _deals(clearing) -> list:
+    return [(t.buy_id, t.sell_id, t.energy_wh, t.price_per_kwh) for t in clearing.trades]
+
+
+def test_each_constrained_clearing_is_the_independent_lps_within_whole_wh(call_run):
+    _, _, seen = call_run
+    constrained = [(o, lim, pr, out, free) for o, lim, pr, out, free in seen if _deals(out) != _deals(free)]
+    assert constrained, "the feeder's limits bound in some slot"
+    costly = 0
+    for orders, limits, pricing, out, free in constrained:
+        prices = {t.tag: t.price_per_kwh for t in free.trades}
+        lp, top_gain = independent_lp(orders, limits, pricing, prices)
+        welfare = float(TradeSummary.of(out.trades).welfare)
+        assert lp - (len(orders) + len(limits.rows)) * top_gain - 1e-9 <= welfare <= lp + 1e-9
+        assert welfare <= float(TradeSummary.of(free.trades).welfare)
+        costly += welfare < float(TradeSummary.of(free.trades).welfare)
+        assert all(t.price_per_kwh == prices[t.tag] for t in out.trades)  # the price of the auction without
+    assert costly, "the limits cost welfare in some slot"
+
+
+def test_the_journal_holds_the_limits_its_trades_keep_and_the_audit_replays_them(call_run):
+    sim, folder, _ = call_run
+    journal = Journal(sqlite_url(folder / "journal.sqlite"), create=False)
+    try:
+        closes = [json.loads(r.body) for r in journal.rows(kinds=("close",))]
+    finally:
+        journal.close()
+    limited = {datetime.fromisoformat(b["slot_start"]): SlotLimits.from_dict(b["network_limits"])
+               for b in closes if "network_limits" in b}
+    assert limited
+    by_slot = defaultdict(list)
+    for t in sim.p2p.trades:
+        by_slot[t.slot_start].append(t)
+    for slot, limits in limited.items():
+        effect = limits.net_effect(net_purchases(by_slot[slot]))
+        assert (effect <= limits.slack + ADMIT_TOLERANCE).all(), slot
+    report = audit_run(folder)
+    assert report.ok, report.error
+    # every slot of every participant balances to the Wh
+    for pid, account in sim.p2p.accounts.items():
+        columns = account.columns
+        for k in range(len(columns["load_wh"])):
+            assert SlotMeter(**{f: int(v[k]) for f, v in columns.items()}).balance_wh() == 0, (pid, k)
+
+
+def test_limits_loosened_after_the_fact_fail_the_audit(call_run, tmp_path):
+    """An operator who widens a slot's journalled limits and re-hashes the journal is caught: the
+    replay clears within the journalled limits again and gets other trades, or other limits."""
+    _, source, _ = call_run
+    folder = tmp_path / "run"
+    shutil.copytree(source, folder)
+    journal = Journal(sqlite_url(folder / "journal.sqlite"), create=False)
+    try:
+        row = next(r for r in journal.rows(kinds=("close",)) if "network_limits" in json.loads(r.body))
+        body = json.loads(row.body)
+        body["network_limits"]["slack"] = [s + 1.0 for s in body["network_limits"]["slack"]]
+        altered = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        rewrite_chain_from(journal, row.seq, lambda r, _prev: altered if r.seq == row.seq else r.body)
+    finally:
+        journal.close()
+    report = audit_run(folder)
+    assert not report.ok
+    assert f"journal row {row.seq} (close)" in report.error or "differs from what replaying gives" in report.error, \
+        report.error

@@ -18,7 +18,9 @@ audit's replay (``ledger/replay.py``) are drivers around one :class:`Engine`::
   :attr:`Applied.self_cancels` tells the driver (who tells the owner).
 * **Journal kinds** (bodies are canonical JSON): ``genesis``, ``participant``, ``batch``,
   ``order`` / ``modify`` / ``cancel`` / ``reject`` (action, nonce, ``signature`` or ``batch``,
-  ``at``; a reject adds ``field`` and ``reason``), ``self_cancel``, ``trade``, ``close``,
+  ``at``; a reject adds ``field`` and ``reason``), ``self_cancel``, ``trade``,
+  ``close`` (with ``network_limits``: the feeder's linearised limits a call auction cleared within,
+  ``network/auction.py``, which the replay clears within again),
   ``meter`` (participant, slot, values; a participant's own reading adds ``nonce`` and
   ``signature``), ``balancing`` (a trade body: an island's balancing trade in an outage, struck by
   the operator from the slot's journalled meters and exchange trades — ``ledger/balancing.py``;
@@ -67,7 +69,7 @@ from p2penergy.ledger.signing import (
 )
 from p2penergy.market import MarketSettings, Order, Trade, make_exchange
 from p2penergy.market.errors import MarketError
-from p2penergy.market.exchange import SlotClose
+from p2penergy.market.exchange import ClearingLimits, SlotClose
 
 if TYPE_CHECKING:
     from p2penergy.provenance import Registry, SiteSlot, SlotProvenance
@@ -469,11 +471,16 @@ class Engine:
         """Slots with orders whose book has not closed, in time order."""
         return [self._open_books[s] for s in sorted(self._open_books)]
 
-    def close_slot(self, slot_start: datetime) -> SlotClose:
-        """Close the slot's book (a call auction clears here): journal the close, then its trades."""
+    def close_slot(self, slot_start: datetime, limits: ClearingLimits | None = None) -> SlotClose:
+        """Close the slot's book (a call auction clears here, within the feeder's ``limits`` if given):
+        journal the close — with the limits the auction cleared within (``network_limits``), which the
+        replay clears within again — then its trades."""
         slot = unix_seconds(slot_start)
-        self._append("close", {"slot_start": slot_start.isoformat()}, slot)
-        closing = self.exchange.close(slot_start)
+        closing = self.exchange.close(slot_start, limits)
+        body: dict[str, Any] = {"slot_start": slot_start.isoformat()}
+        if closing.limits is not None:
+            body["network_limits"] = closing.limits.to_dict()
+        self._append("close", body, slot)
         self._closed(slot, slot_start)
         if closing.trades:
             self._journal_trades(list(closing.trades))
@@ -741,7 +748,15 @@ class Engine:
             expected.extend(("trade", canonical_json(trade_to_dict(t)), t) for t in trades)
         elif kind == "close":
             slot_start = _time(body["slot_start"], where)
-            closing = self.exchange.close(slot_start)
+            limits = None
+            if "network_limits" in body:
+                from p2penergy.network.auction import SlotLimits  # only journals of auctions within a feeder
+                limits = SlotLimits.from_dict(body["network_limits"])
+            closing = self.exchange.close(slot_start, limits)
+            used = closing.limits.to_dict() if closing.limits is not None else None
+            if used != body.get("network_limits"):
+                raise JournalMismatch(f"{where}: the auction's orders reach other network limits on replay: "
+                                      f"journal {body.get('network_limits')} != replay {used}")
             self._closed(row.slot_start if row.slot_start is not None else unix_seconds(slot_start), slot_start)
             expected.extend(("trade", canonical_json(trade_to_dict(t)), t) for t in closing.trades)
         elif kind == "participant":

@@ -25,7 +25,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from p2penergy.market.errors import OrderError, OrderRejected
-from p2penergy.market.exchange import Exchange, SlotClose
+from p2penergy.market.exchange import ClearingLimits, Exchange, SlotClose
 from p2penergy.market.orders import Order
 from p2penergy.market.settings import MarketSettings
 from p2penergy.market.trades import Trade
@@ -91,12 +91,13 @@ class ScopedExchange:
         self.last_self_trade_cancels = self._own_cancels(market.last_self_trade_cancels, participant)
         return self._own_trades(trades)
 
-    def close(self, slot_start: datetime) -> SlotClose:
-        closing = self.market.close(slot_start)
+    def close(self, slot_start: datetime, limits: ClearingLimits | None = None) -> SlotClose:
+        """Close the slot's book; ``limits``: a call auction's network limits (``CallMarket.close``)."""
+        closing = self.market.close(slot_start) if limits is None else self.market.close(slot_start, limits)  # type: ignore[call-arg]
         if not self.scoped:
             return closing
         unfilled = tuple((replace(o, order_id=_own_id(o.order_id, o.participant)), wh) for o, wh in closing.unfilled)
-        return SlotClose(closing.slot_start, tuple(self._own_trades(list(closing.trades))), unfilled)
+        return SlotClose(closing.slot_start, tuple(self._own_trades(list(closing.trades))), unfilled, closing.limits)
 
     # -- reads ------------------------------------------------------------------------------
     def remaining_wh(self, order_id: str, participant: str) -> int:

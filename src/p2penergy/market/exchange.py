@@ -14,10 +14,11 @@ given in any zone or offset names the same book as its instant does.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, Protocol
 
 from p2penergy.market.book import Resting, SiteLimitMap, SlotBook, modified
 from p2penergy.market.errors import OrderError, OrderRejected
@@ -34,6 +35,23 @@ class SlotClose:
     slot_start: datetime
     trades: tuple[Trade, ...]
     unfilled: tuple[tuple[Order, int], ...]
+    limits: ClearingLimits | None = None
+    """The network limits a call auction cleared within (what its orders could reach), else ``None``."""
+
+
+class ClearingLimits(Protocol):
+    """Constraints a call auction clears within (the feeder's: ``network/auction.py`` ``SlotLimits``)."""
+
+    def for_orders(self, orders: Sequence[Order]) -> ClearingLimits | None:
+        """The part these orders could reach; ``None``: none (the auction clears as without)."""
+        ...
+
+    def clear(self, orders: Sequence[Order], settings: MarketSettings, slot_start: datetime, pricing: str,
+              next_id: Callable[[], str]) -> Any:
+        """The auction's :class:`~p2penergy.market.call_auction.Clearing` within the limits."""
+        ...
+
+    def to_dict(self) -> dict[str, Any]: ...
 
 
 class Exchange(Protocol):
@@ -300,21 +318,23 @@ class CallMarket(_Gates):
         """``None``: a call auction's orders are sealed until it clears."""
         return None
 
-    def close(self, slot_start: datetime) -> SlotClose:
-        """Run the slot's call auction."""
+    def close(self, slot_start: datetime, limits: ClearingLimits | None = None) -> SlotClose:
+        """Run the slot's call auction; within ``limits`` (the feeder's) where its orders reach them."""
         from p2penergy.market.call_auction import clear_call  # numpy and HiGHS only when a call auction runs
         slot_start = to_utc(slot_start, "slot_start")
         self._closed.add(slot_start)
         orders = list(self._orders.pop(slot_start, {}).values())
         if not orders:
             return SlotClose(slot_start, (), ())
-        clearing = clear_call(orders, self.settings, slot_start, self.pricing, self._next_trade_id)
+        limits = limits.for_orders(orders) if limits is not None else None
+        clear = limits.clear if limits is not None else clear_call
+        clearing = clear(orders, self.settings, slot_start, self.pricing, self._next_trade_id)
         unfilled = tuple(
             (o, o.energy_wh - clearing.filled_wh.get(o.order_id, 0))
             for o in priority_order(orders)
             if clearing.filled_wh.get(o.order_id, 0) < o.energy_wh
         )
-        return SlotClose(slot_start, clearing.trades, unfilled)
+        return SlotClose(slot_start, clearing.trades, unfilled, limits)
 
 
 def make_exchange(settings: MarketSettings, mechanism: str | None = None,

@@ -27,7 +27,7 @@ from p2penergy.ledger.engine import Engine
 from p2penergy.ledger.wallets import Wallets
 from p2penergy.market import Order, OrderRejected, Trade
 from p2penergy.market.errors import FieldError
-from p2penergy.market.exchange import SlotClose
+from p2penergy.market.exchange import ClearingLimits, SlotClose
 from p2penergy.sim.physics import SlotMeter
 from p2penergy.sim.provenance_hook import ProvenanceHook
 
@@ -111,8 +111,8 @@ class LedgerHook:
     def on_cancel(self, order_id: str, participant: str, now: datetime) -> None:
         return None
 
-    def close_slot(self, slot_start: datetime) -> SlotClose:
-        return self.engine.close_slot(slot_start)
+    def close_slot(self, slot_start: datetime, limits: ClearingLimits | None = None) -> SlotClose:
+        return self.engine.close_slot(slot_start, limits)
 
     def on_slot(self, slot_start: datetime, trades: Sequence[Trade], meters: dict[str, SlotMeter]) -> None:
         engine = self.engine

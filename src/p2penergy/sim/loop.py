@@ -37,6 +37,7 @@ from p2penergy.agents.trader import AgentConfig, marginal_retail_per_kwh
 from p2penergy.community import CAR_KIND, LOCATIONS, Community, Participant
 from p2penergy.market import Order, Trade, make_exchange
 from p2penergy.market.book import SiteLimitsWh
+from p2penergy.market.exchange import ClearingLimits
 from p2penergy.sim.island import island_slot
 from p2penergy.sim.ledger_hook import LedgerHook
 from p2penergy.sim.meters import ScenarioMeter, utility_only_charge_wh
@@ -57,12 +58,14 @@ class SlotHook(Protocol):
 @dataclass(frozen=True, slots=True)
 class LoopConfig:
     """``mechanism``: cda, pay-as-clear or pay-as-bid; ``replan_slots``: agents act every N slots;
-    ``site_limits``: the CDA's per-site P2P limits per slot (the feeder's hosting capacity)."""
+    ``site_limits``: the CDA's per-site P2P limits per slot (the feeder's hosting capacity);
+    ``call_limits``: a call auction's network limits of the month's ``k``-th slot (``network/auction.py``)."""
 
     mechanism: str = "cda"
     replan_slots: int = 4
     agent: AgentConfig = field(default_factory=AgentConfig)
     site_limits: Mapping[str, SiteLimitsWh] | None = None
+    call_limits: Callable[[int], ClearingLimits] | None = None
 
 
 def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: Sequence[SlotHook] = (),
@@ -125,7 +128,11 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
                 records.log_forecast("load_wh", gw.participant.id, k, obs.load_wh[: config.replan_slots], n)
                 if gw.participant.has_pv:
                     records.log_forecast("pv_wh", gw.participant.id, k, obs.pv_wh[: config.replan_slots], n)
-        closed = ledger.close_slot(now) if ledger is not None else exchange.close(now)
+        limits = config.call_limits(k) if config.call_limits is not None else None
+        if ledger is not None:
+            closed = ledger.close_slot(now, limits)
+        else:
+            closed = exchange.close(now, limits) if limits is not None else exchange.close(now)  # type: ignore[call-arg]
         tape.record(list(closed.trades))
         fills.record(list(closed.trades))
         slot_trades.extend(closed.trades)

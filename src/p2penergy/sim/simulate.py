@@ -29,6 +29,7 @@ from p2penergy.market.book import SiteLimitsWh
 from p2penergy.network.feeder import BAND_PRESETS, Feeder, VoltageBand, feeder_from_file, kerber_community_feeder
 from p2penergy.network.fees import TradeFees, trade_fees
 from p2penergy.network.hosting import market_limits
+from p2penergy.network.operating import baseline_slot_limits
 from p2penergy.network.run import NetworkRuns, network_runs
 from p2penergy.outage import Outage
 from p2penergy.provenance.metrics import renewable_driving_share
@@ -155,6 +156,7 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     if feeder is not None:
         lap("feeder")
     site_limits = scenario_market_limits(scenario, feeder, community, options)
+    limits_on = feeder is not None and scenario.network is not None and scenario.network.market_limits
     agent_config, replan = AGENT_MODES[options.agents]
     kit = fit_forecasters(community, seed, agent_config.forecaster)
     lap("learning")
@@ -164,8 +166,13 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     prov = ProvenanceHook(community)
     if options.green:
         agent_config = replace(agent_config, mode="green")
+    call_limits = None
+    if limits_on and options.mechanism != "cda":
+        assert feeder is not None
+        call_limits = baseline_slot_limits(feeder, community, baseline)
+        lap("network limits")
     config = LoopConfig(mechanism=options.mechanism, replan_slots=options.replan_slots or replan, agent=agent_config,
-                        site_limits=site_limits)
+                        site_limits=site_limits, call_limits=call_limits)
     ledger_hook = None
     if options.ledger:
         engine = create_run_engine(community.settings, run_dir=options.run_dir, db_url=options.db_url,
@@ -219,11 +226,12 @@ def scenario_feeder(scenario: Scenario) -> Feeder | None:
 def scenario_market_limits(scenario: Scenario, feeder: Feeder | None, community: Community,
                            options: SimulationOptions) -> dict[str, SiteLimitsWh] | None:
     """The CDA's per-site limits when ``[network] market_limits`` is on (None otherwise): each
-    home's hosting capacity on the feeder per slot (:func:`~p2penergy.network.hosting.market_limits`)."""
+    home's hosting capacity on the feeder per slot (:func:`~p2penergy.network.hosting.market_limits`).
+    A call auction gets its limits slot by slot instead (``network/operating.py``)."""
     if feeder is None or scenario.network is None or not scenario.network.market_limits:
         return None
     if options.mechanism != "cda":
-        raise ValueError(f"network.market_limits: applied by the cda only so far; got mechanism {options.mechanism!r}")
+        return None
     if options.ledger:
         raise ValueError("network.market_limits: the ledger's exchange does not apply the feeder's limits yet; "
                          "run without the ledger (--no-ledger)")
