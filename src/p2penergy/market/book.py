@@ -71,6 +71,7 @@ class Resting:
 
 
 Requirements = tuple[Requirement, ...]
+TagItems = tuple[tuple[str, str], ...]
 Entry = list  # [price key in ticks, seq, open Wh, order]
 """A resting order in its book: ``[key, seq, open Wh, order]``, one list shared by every heap
 that holds it. The key is the price in ticks for sells and minus it for buys, so a heap's top
@@ -113,7 +114,11 @@ class SlotBook:
         self._next_trade_id = next_trade_id
         self._tick = settings.price_tick_per_kwh
         self._live: dict[str, Entry] = {}
-        self._sells: dict[Tag, Heap] = {}
+        # sells by tag class, keyed by the tag's items: hashed and compared in C (an order's Tag is
+        # often a new object equal to the class's — the service, an order file, a journal replay —
+        # and Tag's __eq__ is a Python call)
+        self._sells: dict[TagItems, Heap] = {}
+        self._tags: dict[TagItems, Tag] = {}
         self._buys: dict[Requirements, Heap] = {}
         # every resting sell in one heap, built once some buy accepts every tag class at one level
         self._all_sells: Heap | None = None
@@ -123,7 +128,7 @@ class SlotBook:
         self._levels: dict[tuple[Requirements, Tag], int | None] = {}
         # matching plans, rebuilt only when a new tag class or requirement list appears
         self._buy_plans: dict[Requirements, list[tuple[int, int, list[Heap]]]] = {}
-        self._sell_plans: dict[Tag, list[tuple[Heap, int, int]]] = {}
+        self._sell_plans: dict[TagItems, list[tuple[Heap, int, int]]] = {}
         self._prices = TickPrices(self._tick)
         self.self_trade_cancels: list[tuple[str, int]] = []  # (order id, open Wh), in order
 
@@ -200,8 +205,8 @@ class SlotBook:
         """
         premiums = self._premiums(reqs)
         by_level: dict[int, list[Heap]] = {}
-        for tag, heap in self._sells.items():
-            level = self._level(reqs, tag)
+        for items, heap in self._sells.items():
+            level = self._level(reqs, self._tags[items])
             if level is not None:
                 by_level.setdefault(level, []).append(heap)
         plan = self._buy_plans[reqs] = []
@@ -220,7 +225,7 @@ class SlotBook:
 
     def _sell_plan(self, tag: Tag) -> list[tuple[Heap, int, int]]:
         """For a sell with ``tag``: ``(buy heap, level, premium ticks)`` of every accepting class."""
-        plan = self._sell_plans[tag] = []
+        plan = self._sell_plans[tag.items] = []
         for reqs, heap in self._buys.items():
             level = self._level(reqs, tag)
             if level is not None:
@@ -346,7 +351,8 @@ class SlotBook:
         remaining = order.energy_wh
         seller, sell_id, tag, slot = order.participant, order.order_id, order.tag, self.slot_start
         live, prices, next_id, left = self._live, self._prices, self._next_trade_id, self._left
-        candidates = self._sell_plans.get(tag)
+        items = tag.items
+        candidates = self._sell_plans.get(items)
         if candidates is None:
             candidates = self._sell_plan(tag)
         seller_price = prices[ticks]
@@ -408,9 +414,10 @@ class SlotBook:
             if remaining == 0:
                 return trades
         entry = live[sell_id] = [ticks, seq, remaining, order]
-        heap = self._sells.get(tag)
+        heap = self._sells.get(items)
         if heap is None:
-            heap = self._sells[tag] = []
+            heap = self._sells[items] = []
+            self._tags[items] = tag
             self._buy_plans.clear()
         heappush(heap, entry)
         if self._all_sells is not None:

@@ -26,11 +26,13 @@ Prices:
 
 from __future__ import annotations
 
-import itertools
+import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from itertools import compress
+from operator import not_
 
 import highspy
 import numpy as np
@@ -40,6 +42,7 @@ from p2penergy.market.orders import BUY, Order, check_against, check_slot, check
 from p2penergy.market.settings import PAY_AS_BID, PAY_AS_CLEAR, MarketSettings
 from p2penergy.market.tags import Tag, preference_level
 from p2penergy.market.trades import TickPrices, Trade, TradeSummary
+from p2penergy.market.trades import trade_ids as new_trade_ids  # the parameter of clear_call is trade_ids
 from p2penergy.optim import new_highs
 
 PRICING = (PAY_AS_CLEAR, PAY_AS_BID)
@@ -145,15 +148,16 @@ def clear_call(
     """Clear all ``orders`` of one slot at once. Orders are validated against ``settings``."""
     if pricing not in PRICING:
         raise ValueError(f"pricing must be one of {PRICING}, got {pricing!r}")
-    next_id = trade_ids or map("t{}".format, itertools.count(1)).__next__
+    next_id = trade_ids or new_trade_ids()
     ranked = priority_order(orders)
-    ticks = _checked_ticks(ranked, settings)
+    ticks = np.array(_checked_ticks(ranked, settings), dtype=np.int64)
     is_buy = [o.side == BUY for o in ranked]
+    buy_mask = np.array(is_buy, dtype=bool)
     book = _Book(
-        buys=[o for o, b in zip(ranked, is_buy, strict=True) if b],
-        sells=[o for o, b in zip(ranked, is_buy, strict=True) if not b],
-        buy_ticks=np.array([t for t, b in zip(ticks, is_buy, strict=True) if b], dtype=np.int64),
-        sell_ticks=np.array([t for t, b in zip(ticks, is_buy, strict=True) if not b], dtype=np.int64),
+        buys=list(compress(ranked, is_buy)),
+        sells=list(compress(ranked, map(not_, is_buy))),
+        buy_ticks=ticks[buy_mask],
+        sell_ticks=ticks[~buy_mask],
     )
     if any(o.requirements for o in book.buys):
         return _price_flows(book, _tagged_flows(book, settings), settings, slot_start, pricing, next_id)
@@ -162,13 +166,15 @@ def clear_call(
 
 def _checked_ticks(ranked: list[Order], settings: MarketSettings) -> list[int]:
     """Each order's price in ticks after :func:`check_against`'s checks, each distinct slot and
-    plain price checked once; on any failure the orders are checked one by one, so the error is
+    plain price checked once (keyed by its text: a new ``Decimal``'s first hash costs about three times
+    its ``str``); on any failure the orders are checked one by one, so the error is
     the first failing order's, as if each had been checked in turn."""
     try:
         for slot in {o.slot_start for o in ranked}:
             check_slot(slot, settings)
-        by_price = {p: checked_ticks(p, settings) for p in {o.price_per_kwh for o in ranked}}
-        return [price_ticks(o, settings) if o.requirements else by_price[o.price_per_kwh] for o in ranked]
+        texts = [str(o.price_per_kwh) for o in ranked]
+        by_price = {p: checked_ticks(Decimal(p), settings) for p in set(texts)}
+        return [price_ticks(o, settings) if o.requirements else by_price[p] for o, p in zip(ranked, texts, strict=True)]
     except OrderError:
         for o in ranked:
             check_against(o, settings)
@@ -432,7 +438,12 @@ def _price_flows(
         flow_price = flows.limit_ticks
     elif flows.single_price is not None:
         flow_price = np.full(len(flows.buy), flows.single_price, dtype=np.int64)
-        class_price = dict.fromkeys((sells[j].tag for j in flows.sell.tolist()), flows.single_price)
+        # the traded tag classes in the order the flows first name them, deduplicated by the tags'
+        # items (hashed and compared in C; equal tags are often distinct objects): each one's first Tag
+        tags = [sells[j].tag for j in flows.sell.tolist()]
+        items = [t.items for t in tags]
+        first_tag = dict(zip(reversed(items), reversed(tags), strict=True))
+        class_price = {first_tag[k]: flows.single_price for k in dict.fromkeys(items)}
     else:
         assert flows.tags is not None and flows.tag_class is not None
         tick_of_class = _class_prices(book, flows, total[:n_buys], total[n_buys:])
@@ -440,17 +451,29 @@ def _price_flows(
         class_price = {flows.tags[c]: int(tick_of_class[c]) for c in classes.tolist()}
         flow_price = tick_of_class[flows.tag_class]
     premium = np.maximum(0, flow_price - book.buy_ticks[flows.buy])
-    trades = tuple(
-        _new_trade(Trade, (
-            next_id(), slot_start, b.order_id, s.order_id, b.participant, s.participant, energy,
-            prices[price], prices[prem], s.tag, level, prices[limit], prices[sell_ticks],
-        ))
-        for b, s, energy, price, prem, level, limit, sell_ticks in zip(
-            [buys[i] for i in flows.buy.tolist()], [sells[j] for j in flows.sell.tolist()],
-            flows.energy_wh.tolist(), flow_price.tolist(), premium.tolist(), flows.level.tolist(),
-            flows.limit_ticks.tolist(), book.sell_ticks[flows.sell].tolist(), strict=True,
-        )
+    columns = (
+        [buys[i] for i in flows.buy.tolist()], [sells[j] for j in flows.sell.tolist()],
+        flows.energy_wh.tolist(), flow_price.tolist(), premium.tolist(), flows.level.tolist(),
+        flows.limit_ticks.tolist(), book.sell_ticks[flows.sell].tolist(),
     )
+    # The cyclic collector is paused while the trades are built: each Trade is a new tracked object
+    # (a tuple subclass), so building 10^5 of them triggers collections that walk every live object
+    # again and again (about a third of this function's time at 10^5 orders, bench_market.py), while
+    # no reference cycle can arise here (a trade holds strings, numbers, a datetime and a Tag). The
+    # collector's state is restored even on error; a collection still due runs at the next allocation.
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        trades = tuple([
+            _new_trade(Trade, (
+                next_id(), slot_start, b.order_id, s.order_id, b.participant, s.participant, energy,
+                prices[price], prices[prem], s.tag, level, prices[limit], prices[sell_ticks],
+            ))
+            for b, s, energy, price, prem, level, limit, sell_ticks in zip(*columns, strict=True)
+        ])
+    finally:
+        if paused:
+            gc.enable()
     return Clearing(
         trades=trades,
         clearing_prices={t: prices[p] for t, p in class_price.items()},

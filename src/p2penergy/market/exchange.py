@@ -25,7 +25,7 @@ from p2penergy.market.errors import OrderError, OrderRejected
 from p2penergy.market.orders import BUY, Order, check_against, check_slot, checked_ticks, price_ticks, priority_order
 from p2penergy.market.settings import PAY_AS_BID, PAY_AS_CLEAR, MarketSettings, to_utc
 from p2penergy.market.tags import Requirement
-from p2penergy.market.trades import Trade
+from p2penergy.market.trades import Trade, trade_ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +93,7 @@ class _Gates:
         self._top_premium_ticks: dict[tuple[Requirement, ...], int] = {}
         # C-level counters: time priority numbers and trade ids ("t1", "t2", ...)
         self._next_seq = itertools.count(1).__next__
-        self._next_trade_id = map("t{}".format, itertools.count(1)).__next__
+        self._next_trade_id = trade_ids()
         self.last_self_trade_cancels: tuple[tuple[str, int], ...] = ()
 
     def _admit(self, order: Order, now: datetime | None) -> int:

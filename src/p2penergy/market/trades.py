@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import itertools
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -11,6 +12,13 @@ from typing import NamedTuple
 from p2penergy.market.tags import Tag
 
 WH_PER_KWH = Decimal(1000)
+
+
+def trade_ids(prefix: str = "t") -> Callable[[], str]:
+    """A counter of trade ids, ``t1``, ``t2``, ...: each call returns the next. All in C (``str`` of
+    the count, then the prefix added): about half the cost of formatting each id (the CDA makes one
+    per fill)."""
+    return map(prefix.__add__, map(str, itertools.count(1))).__next__
 
 
 class TickPrices(dict[int, Decimal]):
