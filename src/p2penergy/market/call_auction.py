@@ -431,7 +431,7 @@ def _price_flows(
     _, first = np.unique(who, return_index=True)
     named = who[np.sort(first)]
     ids = [o.order_id for o in buys] + [o.order_id for o in sells]
-    filled = {ids[k]: wh for k, wh in zip(named.tolist(), total[named].tolist(), strict=True)}
+    filled = dict(zip(map(ids.__getitem__, named.tolist()), total[named].tolist(), strict=True))
     # price per flow in ticks
     class_price: dict[Tag, int] = {}
     if pricing == PAY_AS_BID or len(flows.buy) == 0:
