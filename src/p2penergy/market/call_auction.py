@@ -461,7 +461,7 @@ def _price_flows(
     # again and again (about a third of this function's time at 10^5 orders, bench_market.py), while
     # no reference cycle can arise here (a trade holds strings, numbers, a datetime and a Tag). The
     # collector's state is restored even on error; a collection still due runs at the next allocation.
-    paused = gc.isenabled()
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
         trades = tuple([
@@ -472,7 +472,7 @@ def _price_flows(
             for b, s, energy, price, prem, level, limit, sell_ticks in zip(*columns, strict=True)
         ])
     finally:
-        if paused:
+        if was_enabled:
             gc.enable()
     return Clearing(
         trades=trades,
