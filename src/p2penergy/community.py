@@ -40,7 +40,9 @@ class Participant:
     limits. A car's utility energy is billed on its ``owner``'s contract (incrementally).
     The office's chargers (``charger_power_w`` in all) are expected occupied by the employees'
     cars during ``charger_hours`` (local, from–to) of its business days: Monday–Friday except
-    ``days_off`` (its own calendar: public holidays and closures).
+    ``days_off`` (its own calendar: public holidays and closures). ``export_cap_wh``: with export
+    control (``[network] export_control``), the most the site's meter puts out net in a slot; its PV
+    beyond is curtailed (sim/physics.py ``dispatch_site``); ``None``: no cap.
     """
 
     id: str
@@ -64,6 +66,7 @@ class Participant:
     charger_power_w: int = 0
     charger_hours: tuple[float, float] = (0.0, 0.0)
     days_off: frozenset[date] = frozenset()
+    export_cap_wh: int | None = None
 
     @property
     def has_pv(self) -> bool:

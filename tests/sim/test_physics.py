@@ -79,3 +79,33 @@ def test_car_always_balances_and_stays_in_window(where, drive, buy, sell, charge
     assert 0 <= m.soc_wh <= STORE.capacity_wh
     assert m.drive_wh + m.shortfall_wh == (drive if where == ROAD else 0)
     assert m.car_charge_wh <= PHV.charge_power_w // 2
+
+
+def test_export_control_curtails_pv_beyond_the_cap_out_of_the_utility_export_first():
+    # 4,000 Wh PV, 500 load, 1,500 into the battery: 2,000 to put out; a 1,200 Wh cap curtails 800
+    m = dispatch_site(500, 4000, 0, 0, BATTERY, 3500, 30, export_cap_wh=1200)
+    assert (m.battery_charge_wh, m.grid_export_wh, m.curtailed_wh, m.pv_wh) == (1500, 1200, 800, 3200)
+    # a P2P sale past the cap: PV curtailed to the cap, the rest of the sale bought from the utility
+    m = dispatch_site(500, 4000, 0, 2000, None, 0, 30, export_cap_wh=1200)
+    assert (m.grid_export_wh, m.grid_import_wh, m.curtailed_wh) == (0, 800, 2300)
+    # under the cap nothing changes
+    assert dispatch_site(500, 1500, 0, 0, None, 0, 30, export_cap_wh=1200) == dispatch_site(500, 1500, 0, 0, None, 0, 30)
+    # a sale at night from the battery: it discharges only up to the cap, the utility gives the rest
+    m = dispatch_site(100, 0, 0, 1400, BATTERY, 5000, 30, export_cap_wh=1200)
+    assert (m.battery_discharge_wh, m.grid_import_wh, m.curtailed_wh) == (1300, 200, 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(load=st.integers(0, 5000), pv=st.integers(0, 5000), buy=st.integers(0, 3000), sell=st.integers(0, 3000),
+       soc=st.integers(700, 7000), with_battery=st.booleans(), cap=st.integers(0, 3000))
+def test_export_control_balances_and_keeps_the_meter_within_its_cap(load, pv, buy, sell, soc, with_battery, cap):
+    m = dispatch_site(load, pv, buy, sell, BATTERY if with_battery else None, soc, 30, export_cap_wh=cap)
+    free = dispatch_site(load, pv, buy, sell, BATTERY if with_battery else None, soc, 30)
+    assert m.balance_wh() == 0 and min(m.grid_import_wh, m.grid_export_wh) == 0
+    net_out = m.grid_export_wh + m.p2p_sell_wh - m.grid_import_wh - m.p2p_buy_wh
+    free_out = free.grid_export_wh + free.p2p_sell_wh - free.grid_import_wh - free.p2p_buy_wh
+    assert net_out == min(free_out, cap) or (net_out > cap and m.pv_wh == 0)  # all PV curtailed and still over
+    assert m.curtailed_wh == free.pv_wh - m.pv_wh >= 0
+    assert m.battery_charge_wh == free.battery_charge_wh  # the battery takes what it can before any curtailment
+    assert m.battery_discharge_wh <= free.battery_discharge_wh
+    assert m.curtailed_wh == 0 or m.battery_discharge_wh == 0  # the battery holds back before PV is curtailed

@@ -225,7 +225,9 @@ class NetworkModel(_Model):
     ``|P| · tan(acos(pf))`` of reactive power; ``voltage_band``: ``japan`` (101 ± 6 V at 100 V:
     0.95–1.07 p.u.) or ``europe`` (± 10 %), or ``v_min_pu``/``v_max_pu`` of your own;
     ``market_limits`` (default false): the market respects the feeder's limits — the CDA each
-    site's hosting capacity at matching (docs/network.md)."""
+    site's hosting capacity at matching, a call auction the linearised limits of each slot
+    (docs/network.md); ``export_control`` (default false): each home's inverter curtails PV so its
+    meter never puts out more than its export limit (the CDA's, from the hosting capacity)."""
 
     feeder: Literal["kerber-landnetz-kabel-2"] = "kerber-landnetz-kabel-2"
     file: Path | None = None
@@ -235,6 +237,7 @@ class NetworkModel(_Model):
     v_min_pu: float | None = Field(default=None, gt=0, lt=1)
     v_max_pu: float | None = Field(default=None, gt=1, lt=2)
     market_limits: bool = False
+    export_control: bool = False
 
 
 class Scenario(_Model):

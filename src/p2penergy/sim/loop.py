@@ -188,7 +188,8 @@ def run_baseline(community: Community) -> RunRecords:
                 meter = dispatch_car(where, int(p.drive_wh[i]), 0, 0, target, p.car_store, p.phv, soc[p.id],
                                      slot_minutes)
             else:
-                meter = dispatch_site(int(p.load_wh[i]), int(p.pv_wh[i]), 0, 0, p.battery, soc[p.id], slot_minutes)
+                meter = dispatch_site(int(p.load_wh[i]), int(p.pv_wh[i]), 0, 0, p.battery, soc[p.id], slot_minutes,
+                                      export_cap_wh=p.export_cap_wh)
             soc[p.id] = meter.soc_wh
             records.accounts[p.id].put(k, meter)
     return records

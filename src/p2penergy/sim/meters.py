@@ -41,7 +41,7 @@ class ScenarioMeter:
             return SlotReading(meter, where)
         # a site's setpoint is set only while its agent keeps a reserve for an outage (agents/outage_plan.py)
         return SlotReading(dispatch_site(int(p.load_wh[i]), int(p.pv_wh[i]), bought_wh, sold_wh, p.battery,
-                                         soc_wh, minutes, setpoint))
+                                         soc_wh, minutes, setpoint, p.export_cap_wh))
 
 
 def utility_only_charge_wh(car: Participant, i: int, slot_minutes: int) -> int:

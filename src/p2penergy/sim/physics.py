@@ -72,26 +72,38 @@ def _residual(net_wh: int) -> tuple[int, int]:
 
 
 def dispatch_site(load_wh: int, pv_wh: int, buy_wh: int, sell_wh: int, battery: BatterySpec | None,
-                  soc_wh: int, slot_minutes: int, setpoint: tuple[int, int] | None = None) -> SlotMeter:
+                  soc_wh: int, slot_minutes: int, setpoint: tuple[int, int] | None = None,
+                  export_cap_wh: int | None = None) -> SlotMeter:
     """A home or the office: the battery (if any) absorbs the imbalance, the utility the rest.
 
     ``setpoint`` (the agent's planned battery charge, discharge [Wh]; only while it keeps a reserve
     for an announced outage, agents/outage_plan.py): the battery charges at least the planned
     charge (from the utility what the site's surplus does not give) and discharges at most the
-    planned discharge."""
+    planned discharge. ``export_cap_wh`` (export control, ``[network] export_control``): the meter
+    puts out at most this much net (P2P and utility together): the battery discharges less, then the
+    PV beyond is curtailed at the inverter (``curtailed_wh``), first out of the utility export; a P2P
+    sale the rest cannot cover is bought from the utility."""
     net = pv_wh - load_wh + buy_wh - sell_wh
     charge = discharge = loss = 0
+    soc_before = soc_wh
     if battery is not None:
         planned_charge, planned_discharge = setpoint if setpoint is not None else (0, -net)
         if net > 0 or planned_charge > 0:
             charge = min(max(net, planned_charge), battery.max_charge_wh(soc_wh, slot_minutes))
         elif net < 0:
             discharge = min(-net, planned_discharge, battery.max_discharge_wh(soc_wh, slot_minutes))
-        soc_wh, loss = battery.step(soc_wh, charge, discharge, slot_minutes)
-    grid_import, grid_export = _residual(net - charge + discharge)
-    return SlotMeter(load_wh=load_wh, pv_wh=pv_wh, p2p_buy_wh=buy_wh, p2p_sell_wh=sell_wh,
+    curtailed = 0
+    if export_cap_wh is not None:  # the meter's net output: pv + discharge - load - charge
+        excess = max(0, pv_wh + discharge - load_wh - charge - export_cap_wh)
+        kept = min(discharge, excess)  # the battery keeps what it would have put out past the cap
+        discharge -= kept
+        curtailed = min(pv_wh, excess - kept)
+    if battery is not None:
+        soc_wh, loss = battery.step(soc_before, charge, discharge, slot_minutes)
+    grid_import, grid_export = _residual(net - charge + discharge - curtailed)
+    return SlotMeter(load_wh=load_wh, pv_wh=pv_wh - curtailed, p2p_buy_wh=buy_wh, p2p_sell_wh=sell_wh,
                      battery_charge_wh=charge, battery_discharge_wh=discharge, battery_loss_wh=loss,
-                     soc_wh=soc_wh, grid_import_wh=grid_import, grid_export_wh=grid_export)
+                     soc_wh=soc_wh, grid_import_wh=grid_import, grid_export_wh=grid_export, curtailed_wh=curtailed)
 
 
 def dispatch_car(location: str, drive_wh: int, buy_wh: int, sell_wh: int, charge_target_wh: int,

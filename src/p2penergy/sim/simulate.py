@@ -155,6 +155,8 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     feeder = scenario_feeder(scenario)  # before the month: a bad feeder file fails at once
     if feeder is not None:
         lap("feeder")
+    if feeder is not None and scenario.network is not None and scenario.network.export_control:
+        community = with_export_control(community, feeder)
     site_limits = scenario_market_limits(scenario, feeder, community, options)
     limits_on = feeder is not None and scenario.network is not None and scenario.network.market_limits
     agent_config, replan = AGENT_MODES[options.agents]
@@ -237,6 +239,17 @@ def scenario_market_limits(scenario: Scenario, feeder: Feeder | None, community:
                          "run without the ledger (--no-ledger)")
     sites = [p.id for p in community.participants.values() if p.kind != CAR_KIND]
     return market_limits(feeder, sites, community.settings.slot_minutes)
+
+
+def with_export_control(community: Community, feeder: Feeder) -> Community:
+    """The community with each home's meter capped at its export limit per slot (the CDA's limit:
+    the smaller of its hosting capacity alone and its equal share, network/hosting.py
+    ``market_limits``); the office on the supply bus and cars keep none."""
+    sites = [p.id for p in community.participants.values() if p.kind != CAR_KIND]
+    caps = market_limits(feeder, sites, community.settings.slot_minutes)
+    participants = {pid: replace(p, export_cap_wh=caps[pid].export_wh) if pid in caps else p
+                    for pid, p in community.participants.items()}
+    return replace(community, participants=participants)
 
 
 def replace_period(scenario: Scenario, month: date) -> Any:
