@@ -2,8 +2,10 @@
 (issue 17, item 5): the call auction's LP with transformer, line and voltage limits linearised by
 the feeder's sensitivities (:mod:`p2penergy.network.sensitivity`).
 
-Not wired into the exchange's call auction yet (docs/network.md, "Not yet"): this is the clearing
-itself, tested against an independent LP (tests/network/test_clearing.py).
+The unrestricted welfare LP in fractions of a kWh, without prices: the welfare bound of any clearing
+within the limits (tested against an independent LP, tests/network/test_clearing.py). The exchange's
+call auction clears within the same rows (:func:`site_rows`) at its prices and in whole Wh
+(:mod:`p2penergy.network.auction`).
 
 Model. Each order ``i`` (a site's bid or offer of ``energy_wh`` at ``price_per_kwh``) fills
 ``x_i`` kWh, ``0 ≤ x_i ≤ energy_wh/1000``. A trade is taken to change its parties' draws from the
@@ -62,6 +64,18 @@ class Clearing:
     welfare: float
 
 
+def site_rows(limits: NetworkLimits) -> tuple[np.ndarray, np.ndarray]:
+    """The linearised limits over the sites' draws: ``grad[r, site]`` [the row's unit per W] and each
+    row's room ``slack[r]`` at the operating point (0 for a limit it already breaks: it may not get
+    worse). Rows: every bus's upper, then lower voltage limit, every line's, every transformer's loading."""
+    sens = limits.sensitivities
+    blocks = [(sens.dv_pu_per_w, limits.v_max_pu - sens.v_pu), (-sens.dv_pu_per_w, sens.v_pu - limits.v_min_pu)]
+    for grad, base in ((sens.dline_pct_per_w, sens.line_pct), (sens.dtrafo_pct_per_w, sens.trafo_pct)):
+        if grad.size:
+            blocks.append((grad, limits.max_loading_pct - base))
+    return np.vstack([g for g, _ in blocks]), np.concatenate([np.maximum(r, 0.0) for _, r in blocks])
+
+
 def constraint_rows(orders: Sequence[SiteOrder], limits: NetworkLimits, slot_hours: float,
                     ) -> tuple[np.ndarray, np.ndarray]:
     """``A x ≤ b`` of the network limits over the orders' fills [kWh] (module docstring)."""
@@ -72,14 +86,8 @@ def constraint_rows(orders: Sequence[SiteOrder], limits: NetworkLimits, slot_hou
     for i, o in enumerate(orders):
         if o.site in col:
             m[col[o.site], i] = (1.0 if o.side == BUY else -1.0) * 1000.0 / slot_hours
-    blocks = [(sens.dv_pu_per_w @ m, limits.v_max_pu - sens.v_pu),
-              (-(sens.dv_pu_per_w @ m), sens.v_pu - limits.v_min_pu)]
-    for grad, base in ((sens.dline_pct_per_w, sens.line_pct), (sens.dtrafo_pct_per_w, sens.trafo_pct)):
-        if grad.size:
-            blocks.append((grad @ m, limits.max_loading_pct - base))
-    a = np.vstack([g for g, _ in blocks])
-    b = np.concatenate([np.maximum(r, 0.0) for _, r in blocks])  # a broken limit may not get worse
-    return a, b
+    grad, slack = site_rows(limits)
+    return grad @ m, slack
 
 
 def clear_with_limits(orders: Sequence[SiteOrder], limits: NetworkLimits | None, slot_hours: float) -> Clearing:

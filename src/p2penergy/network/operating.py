@@ -14,10 +14,11 @@ import numpy as np
 
 from p2penergy.community import CAR_KIND, LOCATION_CODES, OFFICE_KIND, Community
 from p2penergy.network.auction import SlotLimits, slot_limits
+from p2penergy.network.clearing import NetworkLimits, site_rows
 from p2penergy.network.feeder import Feeder
 from p2penergy.network.powerflow import flows
 from p2penergy.network.run import site_power_w
-from p2penergy.network.sensitivity import DELTA_W
+from p2penergy.network.sensitivity import DELTA_W, Sensitivities
 from p2penergy.sim.records import RunRecords
 
 MAX_LOADING_PCT = 100.0
@@ -35,7 +36,7 @@ def baseline_slot_limits(feeder: Feeder, community: Community, baseline: RunReco
     out = flows(feeder, sites, batch.reshape(n * (m + 1), m))
 
     def per_slot(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        a = a.reshape(n, m + 1, -1)
+        a = a.reshape(n, m + 1, a.shape[1])
         return a[:, 0, :], np.transpose((a[:, 1:, :] - a[:, :1, :]) / DELTA_W, (0, 2, 1))  # value, [slot, row, site]
 
     v0, dv = per_slot(out.v_pu)
@@ -43,9 +44,8 @@ def baseline_slot_limits(feeder: Feeder, community: Community, baseline: RunReco
     t0, dt = per_slot(out.trafo_loading_pct)
     band = feeder.band
     names = ([f"v_max {b}" for b in out.bus_names] + [f"v_min {b}" for b in out.bus_names]
-             + [f"line {x}" for x in out.line_names] + [f"trafo {x}" for x in out.trafo_names])
-    grad = np.concatenate([dv, -dv, dl, dt], axis=1)
-    slack = np.concatenate([band.max_pu - v0, v0 - band.min_pu, MAX_LOADING_PCT - l0, MAX_LOADING_PCT - t0], axis=1)
+             + ([f"line {x}" for x in out.line_names] if dl.size else [])
+             + ([f"trafo {x}" for x in out.trafo_names] if dt.size else []))
     col = {s: i for i, s in enumerate(sites)}
     offices = [p.id for p in community.participants.values() if p.kind == OFFICE_KIND]
     participants = list(community.participants.values())
@@ -64,6 +64,8 @@ def baseline_slot_limits(feeder: Feeder, community: Community, baseline: RunReco
                 where[col[p.owner], j] = 1.0
             elif loc == LOCATION_CODES["office"] and offices:
                 where[col[offices[0]], j] = 1.0
-        return slot_limits([p.id for p in participants], names, grad[k] @ where, slack[k], slot_minutes)
+        sens = Sensitivities(tuple(sites), v0[k], l0[k], t0[k], dv[k], dl[k], dt[k])
+        grad, slack = site_rows(NetworkLimits(sens, band.min_pu, band.max_pu, MAX_LOADING_PCT))
+        return slot_limits([p.id for p in participants], names, grad @ where, slack, slot_minutes)
 
     return limits
