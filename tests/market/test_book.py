@@ -177,3 +177,15 @@ def test_self_trade_prevention_cancels_the_resting_order():
     assert [(t.sell_id, t.seller) for t in trades] == [("theirs", "house-02")]
     assert m.remaining_wh("mine") == 0 and m.book(SLOT).self_trade_cancels == [("mine", 500)]
     assert m.last_self_trade_cancels == (("mine", 500),)
+
+
+def test_equal_tags_given_as_distinct_objects_form_one_class():
+    """Sells whose tags are equal but distinct objects rest in one tag class: price, then time."""
+    m = ContinuousMarket(S)
+    m.submit(sell("s1", 500, "12", t=0, source="solar", producer="house-07"))
+    m.submit(sell("s2", 500, "11", t=1, source="solar", producer="house-07"))
+    m.submit(sell("s3", 500, "11", t=2, source="solar", producer="house-07"))
+    trades = m.submit(buy("b", 1200, "12", t=3))
+    assert [(t.sell_id, t.energy_wh) for t in trades] == [("s2", 500), ("s3", 500), ("s1", 200)]
+    assert [t.trade_id for t in trades] == ["t1", "t2", "t3"]
+    assert len(m.book(SLOT)._sells) == 1  # one heap for the three (keyed by the tag's items)

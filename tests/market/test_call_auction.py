@@ -1,8 +1,10 @@
 """Hand-computed call auctions (price rule: README, "Call auctions")."""
 
+import gc
 from decimal import Decimal
 
 import numpy as np
+import pytest
 from tests.market.helpers import SLOT, at, buy, req, sell
 
 from p2penergy.market import MarketSettings, Tag, clear_call, clear_uniform_arrays
@@ -122,3 +124,24 @@ def test_a_buyer_groups_total_goes_to_its_buyers_by_price_then_time():
     c = clear_call(orders, S, SLOT, "pay-as-bid")
     assert c.filled_wh == {"top25": 1000, "s": 1500, "early18": 500}
     assert [(t.buy_id, t.price_per_kwh) for t in c.trades] == [("top25", Decimal(26)), ("early18", Decimal(19))]
+
+
+def test_clearing_leaves_the_collector_as_it_was():
+    """The cyclic collector, paused while the trades are built, is as before the clearing: enabled,
+    disabled, or enabled again after an error while building them."""
+    assert gc.isenabled()
+    c = clear_call(book(), S, SLOT, "pay-as-clear")
+    assert gc.isenabled() and [t.trade_id for t in c.trades] == ["t1", "t2"]
+    gc.disable()
+    try:
+        clear_call(book(), S, SLOT, "pay-as-clear")
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+    def failing_id() -> str:
+        raise RuntimeError("no more ids")
+
+    with pytest.raises(RuntimeError, match="no more ids"):
+        clear_call(book(), S, SLOT, "pay-as-clear", failing_id)
+    assert gc.isenabled()
