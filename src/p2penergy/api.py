@@ -20,14 +20,15 @@ def simulate(scenario: str | Path | None = None, *, days: int | None = None, see
              period: str | None = None, history_days: int | None = None, first_day: int | None = None,
              baseline_export_credit: str | None = None, community: dict[str, Any] | None = None,
              settings: dict[str, Any] | None = None, out: str | Path | None = None,
-             forecast_workers: int = 1) -> pd.DataFrame:
+             forecast_workers: int = 1, plan_workers: int = 1) -> pd.DataFrame:
     """One run; one row per group (the columns of a sweep's ``results.parquet``).
 
     ``scenario``: a shipped scenario's name or a scenario file (default: the shipped one);
     ``period``: report month ``"YYYY-MM"``; ``community``: generator settings (``homes``,
     ``shares``); ``settings``: scenario settings by dotted path (``{"market.slot_minutes": 60}``);
     ``out``: write the run folder there (``results.json``, ``report.html``, CSVs). No ledger.
-    ``forecast_workers``: split each step's forecasts across that many processes (the same results)."""
+    ``forecast_workers``: split each step's forecasts across that many processes; ``plan_workers``: make
+    each step's plans ahead in that many (both: the same results)."""
     from p2penergy.report.files import results_json, write_run
     from p2penergy.scenario.load import parse_scenario
     from p2penergy.sim.simulate import simulate as run
@@ -47,7 +48,7 @@ def simulate(scenario: str | Path | None = None, *, days: int | None = None, see
     point = parse_sweep(data, "simulate()", Path.cwd()).points[0]
     started = time.perf_counter()
     sim = run(parse_scenario(point.scenario_data, point.label, point.base_dir),
-              simulation_options(point, forecast_workers=forecast_workers))
+              simulation_options(point, forecast_workers=forecast_workers, plan_workers=plan_workers))
     doc = results_json(sim)
     if out is not None:
         from p2penergy.report.html import render_report

@@ -68,6 +68,7 @@ def test_point_hash_is_the_configuration_not_the_file() -> None:
     ({"scenario": "nowhere"}, "scenario", "neither a shipped scenario"),
     ({"baseline_export_credit": "gift"}, "baseline_export_credit", "own-scheme"),
     ({"forecast_workers": 0}, "forecast_workers", "at least 1"),
+    ({"plan_workers": True}, "plan_workers", "whole number"),
 ])
 def test_bad_sweep_files_name_the_field(data: dict, key: str, words: str) -> None:
     error = _error(data, key)
@@ -120,8 +121,8 @@ def _base() -> dict:
     return tomllib.loads(shipped_path().read_text(encoding="utf-8"))
 
 
-def test_forecast_workers_do_not_change_a_point_s_hash() -> None:
-    # splitting the forecasts gives the same results, so a sweep resumes across the setting
-    split = parse_sweep({"days": 1, "forecast_workers": 3, "axes": {"seed": [3]}})
-    assert split.forecast_workers == 3
+def test_forecast_and_plan_workers_do_not_change_a_point_s_hash() -> None:
+    # splitting the forecasts and planning ahead give the same results, so a sweep resumes across them
+    split = parse_sweep({"days": 1, "forecast_workers": 3, "plan_workers": 2, "axes": {"seed": [3]}})
+    assert (split.forecast_workers, split.plan_workers) == (3, 2)
     assert split.points[0].key == parse_sweep({"days": 1, "axes": {"seed": [3]}}).points[0].key

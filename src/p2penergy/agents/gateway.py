@@ -350,6 +350,16 @@ class SiteGateway:
         Called at least once per slot (more calls in the same slot do nothing); returns the
         observation the agent acted on, or ``None`` when this step does not plan.
         """
+        obs = self.prepare(now, access, meter)
+        if obs is not None:
+            self.agent.act(obs, access)
+        return obs
+
+    def prepare(self, now: datetime, access: MarketAccess, meter: Meter) -> Observation | None:
+        """:meth:`step` up to the agent's turn: meter the slots that ended and, at a planning step,
+        observe; returns what the agent is to act on (``None`` when this step does not plan). What it
+        reads is the site's own state, which no other agent's action changes: a driver may prepare
+        every gateway of a step before any agent acts (``sim/loop.py`` with plans made ahead)."""
         self.meter_ended(now, access, meter)
         slot = access.settings.slot_start_of(now)
         if slot == self._last_step:
@@ -357,7 +367,7 @@ class SiteGateway:
         self._last_step = slot
         due = self._steps % self.replan_slots == 0
         self._steps += 1
-        return self.act(now, access) if due else None
+        return self.observe(now, slot) if due else None
 
     @property
     def steps(self) -> int:
@@ -403,12 +413,6 @@ class SiteGateway:
             self._wh[i] = (reading.location, m.drive_wh + m.shortfall_wh)
         self.metered = i + 1
         return m
-
-    def act(self, now: datetime, access: MarketAccess) -> Observation:
-        """Observe at ``now`` (forecasts issued at the start of its slot) and let the agent act."""
-        obs = self.observe(now, access.settings.slot_start_of(now))
-        self.agent.act(obs, access)
-        return obs
 
     def observe(self, now: datetime, slot_start: datetime) -> Observation:
         """What the agent knows at ``now``: forecasts over the rest of today and tomorrow, its state."""

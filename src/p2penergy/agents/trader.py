@@ -28,7 +28,9 @@ physics discharges what the car sold) for the physical layer; it never changes a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
+import struct
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -190,6 +192,69 @@ class AgentConfig:
         return replace(self, green_premium_per_kwh=premium, green_max_extra_cost=budget)
 
 
+@dataclass(frozen=True, slots=True)
+class PlanReads:
+    """What of the market an agent's plan input reads (:meth:`TradingAgent.plan_input_of`), per horizon
+    slot (``starts``, UTC): the reference price, a car's best visible bids (NaN where none; ``None`` for
+    others) and its position (``committed``: Wh bought and sold, its trades and the resting orders it
+    keeps). For one observation and agent state, equal reads (:func:`same_bits`) give the same input."""
+
+    starts: tuple[datetime, ...]
+    reference: Decimal | None
+    bids: np.ndarray | None
+    committed: tuple[np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True, slots=True)
+class MarketRead:
+    """What an agent read of the market at a step (:meth:`TradingAgent.read_market`): what its plan
+    reads (``plan``), its open orders by slot, which gates are open and which slots it revises, and Wh
+    it bought and sold so far per horizon slot (``fills``)."""
+
+    plan: PlanReads
+    by_slot: dict[datetime, list[tuple[str, OpenOrder]]]
+    is_open: list[bool]
+    revising: list[bool]
+    fills: tuple[np.ndarray, np.ndarray]
+
+    def plans_alike(self, other: MarketRead) -> bool:
+        """Whether ``other`` gives the same plan input as this read (for the same observation and agent):
+        what the plan reads is the same, bit for bit."""
+        return same_bits(self.plan, other.plan)
+
+
+def same_bits(a: object, b: object) -> bool:
+    """``a`` and ``b`` are the same value bit for bit: arrays of the same shape, type and bytes (NaN
+    equal to the same NaN, 0.0 not to −0.0), floats of the same IEEE bits, dataclasses field by field,
+    tuples and lists item by item, anything else of the same type and equal."""
+    if a is b:
+        return True
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, np.ndarray):
+        assert isinstance(b, np.ndarray)
+        return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    if isinstance(a, float):
+        return struct.pack("<d", a) == struct.pack("<d", b)
+    if dataclasses.is_dataclass(a):
+        return all(same_bits(getattr(a, f.name), getattr(b, f.name)) for f in dataclasses.fields(a))
+    if isinstance(a, tuple | list):
+        assert isinstance(b, tuple | list)
+        return len(a) == len(b) and all(same_bits(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedStep:
+    """A step's plan made ahead (:mod:`p2penergy.agents.plan_pool`): for observation ``obs``, from the
+    market as ``read`` then, the plan input and its plan."""
+
+    obs: Observation
+    read: MarketRead
+    input: PlanInput
+    plan: Plan
+
+
 class TradingAgent:
     """A participant's agent. Deterministic: same observations, same orders."""
 
@@ -212,8 +277,31 @@ class TradingAgent:
         self._price_max: Decimal | None = None  # the market's price maximum, known once it acts
 
     # -- the step -----------------------------------------------------------------------
-    def act(self, obs: Observation, market: MarketAccess) -> None:
-        """Plan, then post or revise orders for the horizon's open slots."""
+    def act(self, obs: Observation, market: MarketAccess, speculation: PlannedStep | None = None) -> bool:
+        """Plan, then post or revise orders for the horizon's open slots: :meth:`read_market`, the plan
+        (:meth:`plan_input_of`, :func:`~p2penergy.agents.planner.plan`), :meth:`post_orders`.
+
+        ``speculation``: this step's plan made ahead for ``obs`` from the market as it stood when the
+        step began (:mod:`p2penergy.agents.plan_pool`). It is used where it is the plan this turn would
+        make: what the agent reads now :meth:`~MarketRead.plans_alike` what it read then, or else the
+        plan input built now is the one planned then, bit for bit (:func:`same_bits`; the planner is a
+        pure function of its input). Otherwise the agent plans afresh. Returns whether it was used."""
+        read = self.read_market(obs, market)
+        ahead = speculation if speculation is not None and speculation.obs is obs else None
+        if ahead is not None and ahead.read.plans_alike(read):
+            inp, result = ahead.input, ahead.plan
+        else:
+            inp = self.plan_input_of(obs, market.settings.slot_minutes, read.plan)
+            if ahead is not None and same_bits(inp, ahead.input):
+                result = ahead.plan
+            else:
+                result, ahead = plan(inp), None
+        self.post_orders(obs, market, read, inp, result)
+        return ahead is not None
+
+    def read_market(self, obs: Observation, market: MarketAccess) -> MarketRead:
+        """What the step reads of the market: the reference price, its own open orders and fills, and a
+        car's view of the best bids. Reads only (nothing is submitted or cancelled)."""
         settings = market.settings
         if self._config_for is None or self._config_for[0] is not settings or self._config_for[1] is not self.config:
             self.config = self.config.for_market(settings)  # resolved once per market and configuration
@@ -232,9 +320,20 @@ class TradingAgent:
         revising = [is_open[k] and (k < self.config.revise_slots or slot in self._repriced)
                     for k, slot in enumerate(starts)]
         fills, committed = self._committed(starts, market, by_slot, revising)
-        inp = reserve_for_outages(self.plan_input(obs, settings.slot_minutes, reference, bids, committed),
-                                  obs.outages, starts)
-        result = plan(inp)
+        return MarketRead(PlanReads(starts, reference, bids, committed), by_slot, is_open, revising, fills)
+
+    def plan_input_of(self, obs: Observation, slot_minutes: int, reads: PlanReads) -> PlanInput:
+        """The step's plan input from ``obs`` and what it read of the market (outage reserves included)."""
+        return reserve_for_outages(self.plan_input(obs, slot_minutes, reads.reference, reads.bids, reads.committed),
+                                   obs.outages, reads.starts)
+
+    def post_orders(self, obs: Observation, market: MarketAccess, read: MarketRead, inp: PlanInput,
+                    result: Plan) -> None:
+        """Keep the plan's setpoints, and post or revise orders for the horizon's open slots from
+        ``result`` (the plan of ``inp``) and ``read`` (the market as read at this step)."""
+        settings = market.settings
+        reference, bids, starts = read.plan.reference, read.plan.bids, read.plan.starts
+        by_slot, is_open, revising, fills = read.by_slot, read.is_open, read.revising, read.fills
         self.last_plan = result
         if self.participant.kind == CAR_KIND:
             charge = np.rint(result.car_charge_wh[0]).astype(np.int64)

@@ -33,7 +33,8 @@ from p2penergy.agents.gateway import (
     site_gateways,
 )
 from p2penergy.agents.market_access import Fills, InProcessAccess, PriceTape
-from p2penergy.agents.trader import AgentConfig, marginal_retail_per_kwh
+from p2penergy.agents.plan_pool import PlanWorkers, SpeculationCount, plan_ahead
+from p2penergy.agents.trader import AgentConfig, PlannedStep, marginal_retail_per_kwh
 from p2penergy.community import CAR_KIND, LOCATIONS, Community, Participant
 from p2penergy.market import Order, Trade, make_exchange
 from p2penergy.market.book import SiteLimitsWh
@@ -70,14 +71,18 @@ class LoopConfig:
 
 def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: Sequence[SlotHook] = (),
             progress: Callable[[int, int], None] | None = None, ledger: LedgerHook | None = None,
-            forecast_runner: ForecastRunner | None = None) -> RunRecords:
+            forecast_runner: ForecastRunner | None = None, plan_workers: PlanWorkers | None = None,
+            speculation: SpeculationCount | None = None) -> RunRecords:
     """Simulate the report month with the exchange and the agents.
 
     With ``ledger``, the exchange is the engine's: agents' actions are signed, verified and
     journalled (one batch per agent step) and closings journalled; the ledger hook, among
     ``hooks``, journals meters and certificates and commits each slot. ``forecast_runner``:
     computes each step's forecasts (default in process; a split across processes gives the same).
+    ``plan_workers``: make each step's plans ahead there, each used where the agent's turn plans
+    alike (:mod:`~p2penergy.agents.plan_pool`; the same results); ``speculation`` counts them.
     """
+    speculation = speculation if speculation is not None else SpeculationCount()
     settings = community.settings
     if ledger is not None and config.site_limits:
         raise ValueError("network.market_limits: the ledger's exchange does not apply the feeder's limits yet; "
@@ -118,10 +123,18 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
         i = month.start + k
         now = community.slot(i)
         # each agent in a seeded random order when they plan; the order does not matter otherwise
-        order = rng.permutation(ids) if k % config.replan_slots == 0 else ids
-        for pid in order:
-            gw = gateways[str(pid)]
-            obs = gw.step(now, access[gw.participant.id], meters[gw.participant.id])
+        order = [gateways[str(pid)] for pid in (rng.permutation(ids) if k % config.replan_slots == 0 else ids)]
+        turns = [(gw, gw.prepare(now, access[gw.participant.id], meters[gw.participant.id])) for gw in order]
+        ahead: dict[str, PlannedStep] = {}
+        if plan_workers is not None:  # every acting agent's plan from the market as the step begins
+            ahead = plan_ahead([(gw.agent, obs, access[gw.participant.id]) for gw, obs in turns if obs is not None],
+                               plan_workers)
+        for gw, obs in turns:
+            if obs is not None:
+                used = gw.agent.act(obs, access[gw.participant.id], ahead.get(gw.participant.id))
+                if gw.participant.id in ahead:
+                    speculation.planned_ahead += 1
+                    speculation.used += used
             if ledger is not None:
                 access[gw.participant.id].flush(now)
             if obs is not None and gw.participant.kind != CAR_KIND:

@@ -20,6 +20,7 @@ from p2penergy.agents.agent_forecasters import fit_agent_forecasters
 from p2penergy.agents.forecast_pool import forecast_workers, split_forecast_sites
 from p2penergy.agents.gateway import ForecastKit
 from p2penergy.agents.issued_weather import weather_source
+from p2penergy.agents.plan_pool import SpeculationCount, plan_workers
 from p2penergy.agents.trader import AgentConfig
 from p2penergy.community import CAR_KIND, Community
 from p2penergy.ledger.keys import Key
@@ -71,7 +72,9 @@ class SimulationOptions:
     unless ``chain_url``, which needs ``operator``, the contract operator's own key: see
     ``ledger/keys.py``). ``forecast_workers``: split each step's forecasts across this many
     processes (inside a sweep's Dask task: tasks on its cluster; the same forecasts, so the same
-    bills; worth it for large communities only, docs/sweep.md).
+    bills; worth it for large communities only, docs/sweep.md). ``plan_workers``: make each planning
+    step's plans ahead in this many processes, each used where the agent's turn plans alike
+    (``agents/plan_pool.py``; the same bills; the run's ``speculation`` counts them).
     """
 
     mechanism: str = "cda"
@@ -90,6 +93,7 @@ class SimulationOptions:
     operator: Key | None = None
     baseline_export_credit: str | None = None
     forecast_workers: int = 1
+    plan_workers: int = 1
     outages: tuple[Outage, ...] = ()
 
 
@@ -109,6 +113,7 @@ class Simulation:
     kit: ForecastKit
     timings_s: dict[str, float] = field(default_factory=dict)
     scenario_name: str = ""
+    speculation: SpeculationCount = field(default_factory=SpeculationCount)
     network: NetworkRuns | None = None
     grid_fees: TradeFees | None = None
 
@@ -125,6 +130,8 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
         raise ValueError(f"agents: must be one of {', '.join(AGENT_MODES)}, got {options.agents!r}")
     if options.forecast_workers < 1:
         raise ValueError(f"forecast_workers: must be at least 1, got {options.forecast_workers}")
+    if options.plan_workers < 1:
+        raise ValueError(f"plan_workers: must be at least 1, got {options.plan_workers}")
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -175,6 +182,7 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
         lap("network limits")
     config = LoopConfig(mechanism=options.mechanism, replan_slots=options.replan_slots or replan, agent=agent_config,
                         site_limits=site_limits, call_limits=call_limits)
+    speculation = SpeculationCount()
     ledger_hook = None
     if options.ledger:
         engine = create_run_engine(community.settings, run_dir=options.run_dir, db_url=options.db_url,
@@ -186,9 +194,10 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     lap("ledger setup")
     try:
         # with the ledger, the engine settles certificates: its hook takes the provenance hook's place
-        with forecast_workers(kit, options.forecast_workers) as workers:
+        with forecast_workers(kit, options.forecast_workers) as workers, plan_workers(options.plan_workers) as planners:
             runner = partial(split_forecast_sites, workers=workers) if workers is not None else None
-            p2p = run_p2p(community, kit, config, [ledger_hook or prov, *hooks], progress, ledger_hook, runner)
+            p2p = run_p2p(community, kit, config, [ledger_hook or prov, *hooks], progress, ledger_hook, runner,
+                          planners, speculation)
     finally:
         if ledger_hook is not None:
             ledger_hook.engine.close()
@@ -206,7 +215,7 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
         network = network_runs(feeder, community, baseline, p2p)
         lap("power flow")
     return Simulation(community, options, baseline, p2p, baseline_costs, p2p_costs, result_groups, indicators,
-                      prov, kit, timings, scenario.scenario.name, network, fees)
+                      prov, kit, timings, scenario.scenario.name, speculation, network, fees)
 
 
 def scenario_feeder(scenario: Scenario) -> Feeder | None:

@@ -46,9 +46,10 @@ def finished(out: Path, point: Point) -> list[dict[str, Any]] | None:
 
 
 def run_point(point: Point, out: str, ledger: bool = False, report: bool = True,
-              forecast_workers: int = 1) -> dict[str, Any]:
+              forecast_workers: int = 1, plan_workers: int = 1) -> dict[str, Any]:
     """Run ``point`` and write its folder under ``out``; returns ``{"status", "rows", ...}``
-    (``forecast_workers``: its forecasting steps split across that many tasks on the cluster).
+    (``forecast_workers``: its forecasting steps split across that many tasks on the cluster;
+    ``plan_workers``: its planning steps made ahead in that many).
 
     Runs in a Dask worker (or in process). Never raises for a failing simulation: the error
     comes back as the point's result, so the sweep goes on."""
@@ -62,7 +63,7 @@ def run_point(point: Point, out: str, ledger: bool = False, report: bool = True,
     started = time.perf_counter()
     where = f"{socket.gethostname()} pid {os.getpid()}"
     try:
-        doc = simulate_point(point, folder, ledger, report, forecast_workers)
+        doc = simulate_point(point, folder, ledger, report, forecast_workers, plan_workers)
     except Exception as exc:
         error = f"{type(exc).__name__}: {exc}"
         failure = {"key": point.key, "error": error, "traceback": traceback.format_exc(), "worker": where}
@@ -76,14 +77,15 @@ def run_point(point: Point, out: str, ledger: bool = False, report: bool = True,
 
 
 def simulate_point(point: Point, folder: Path, ledger: bool = False, report: bool = True,
-                   forecast_workers: int = 1) -> dict[str, Any]:
+                   forecast_workers: int = 1, plan_workers: int = 1) -> dict[str, Any]:
     """The point's simulation, written as a run folder; returns its ``results.json`` document."""
     from p2penergy.report.files import results_json, write_run
     from p2penergy.scenario.load import parse_scenario
     from p2penergy.sim.simulate import simulate
 
     scenario = parse_scenario(point.scenario_data, point.label, point.base_dir)
-    sim = simulate(scenario, simulation_options(point, folder if ledger else None, ledger, forecast_workers))
+    sim = simulate(scenario, simulation_options(point, folder if ledger else None, ledger, forecast_workers,
+                                                plan_workers))
     html = None
     if report:
         from p2penergy.report.html import render_report
@@ -94,7 +96,7 @@ def simulate_point(point: Point, folder: Path, ledger: bool = False, report: boo
 
 
 def simulation_options(point: Point, run_dir: Path | None = None, ledger: bool = False,
-                       forecast_workers: int = 1) -> Any:
+                       forecast_workers: int = 1, plan_workers: int = 1) -> Any:
     """The :class:`SimulationOptions` of a point (also what a single run of it uses)."""
     from p2penergy.sim.simulate import SimulationOptions
 
@@ -103,7 +105,8 @@ def simulation_options(point: Point, run_dir: Path | None = None, ledger: bool =
     return SimulationOptions(mechanism=o["mechanism"], period=period, ledger=ledger, run_dir=run_dir, seed=o["seed"],
                              agents=o["agents"], history_days=o["history_days"], days=o["days"],
                              first_day=o["first_day"], green=o["green"],
-                             baseline_export_credit=o["baseline_export_credit"], forecast_workers=forecast_workers)
+                             baseline_export_credit=o["baseline_export_credit"], forecast_workers=forecast_workers,
+                             plan_workers=plan_workers)
 
 
 def rows_of(point: Point | None, doc: dict[str, Any], folder: Path | None, elapsed_s: float | None,

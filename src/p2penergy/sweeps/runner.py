@@ -114,7 +114,7 @@ def _run_on_cluster(points: list[Point], out: Path, sweep: Sweep, workers: int |
     try:
         for point in points:
             fut = client.submit(run_point, point, str(out), sweep.ledger, sweep.report, sweep.forecast_workers,
-                                key=f"{TASK_PREFIX}{point.short}", pure=False)
+                                sweep.plan_workers, key=f"{TASK_PREFIX}{point.short}", pure=False)
             futures[fut.key] = (fut, point)
         done = total - len(points)
         for fut in as_completed([f for f, _ in futures.values()]):

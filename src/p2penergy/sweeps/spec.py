@@ -36,7 +36,8 @@ from p2penergy.textfile import read_toml
 OPTION_KEYS = ("seed", "mechanism", "agents", "green", "period", "days", "first_day", "history_days",
                "baseline_export_credit")
 MECHANISMS = ("cda", "pay-as-clear", "pay-as-bid")
-TOP_KEYS = ("scenario", "ledger", "report", "forecast_workers", "community", "axes", "points", *OPTION_KEYS)
+TOP_KEYS = ("scenario", "ledger", "report", "forecast_workers", "plan_workers", "community", "axes", "points",
+            *OPTION_KEYS)
 SCENARIO_ROOTS = ("scenario", "location", "period", "market", "emissions", "weather", "calendar", "tariffs",
                   "baseline", "home_types", "phv", "homes", "office", "cars")
 # bump when a point's results change meaning for the same configuration (resume compares the hash)
@@ -85,6 +86,9 @@ class Sweep:
     forecast_workers: int = 1
     """Each point's forecasting steps split across this many tasks on the cluster (the same
     results, so not part of a point's hash: docs/sweep.md)."""
+    plan_workers: int = 1
+    """Each point's planning steps made ahead in this many tasks on the cluster (the same results,
+    so not part of a point's hash: docs/sweep.md)."""
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -116,9 +120,12 @@ def parse_sweep(data: dict[str, Any], source: str = "<sweep>", base_dir: Path | 
         if not isinstance(value, bool):
             raise SweepError(source, name, f"must be true or false, got {value!r}")
         flags[name] = value
-    split = data.get("forecast_workers", 1)
-    if isinstance(split, bool) or not isinstance(split, int) or split < 1:
-        raise SweepError(source, "forecast_workers", f"must be a whole number, at least 1, got {split!r}")
+    workers = {}
+    for name in ("forecast_workers", "plan_workers"):
+        value = data.get(name, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise SweepError(source, name, f"must be a whole number, at least 1, got {value!r}")
+        workers[name] = value
     fixed = {k: data[k] for k in OPTION_KEYS if k in data}
     community = data.get("community", {})
     if not isinstance(community, dict):
@@ -148,7 +155,8 @@ def parse_sweep(data: dict[str, Any], source: str = "<sweep>", base_dir: Path | 
                                  f"two points run the same configuration ({seen[built.key]} and {built.label})")
             seen[built.key] = built.label
             points.append(built)
-    return Sweep(source, scenario_ref, tuple(axes), tuple(points), flags["ledger"], flags["report"], fixed, split)
+    return Sweep(source, scenario_ref, tuple(axes), tuple(points), flags["ledger"], flags["report"], fixed,
+                 **workers)
 
 
 def point_key(scenario_data: dict[str, Any], options: dict[str, Any]) -> str:

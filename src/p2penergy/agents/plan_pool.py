@@ -1,0 +1,146 @@
+"""A step's plans made ahead in parallel, each used only where the agent's turn would plan the same.
+
+In a planning step the agents act one after another in a seeded order, and each agent's plan
+input reads the market: the reference price, its own open orders and fills, and a car the
+office's best bids (:meth:`~p2penergy.agents.trader.TradingAgent.read_market`). The agents before
+it in the same step can change all three (a CDA matches on submission). Speculation with
+read-set validation keeps the sequential run's results bit for bit:
+
+1. when the step begins, every acting agent reads the market as it stands and builds its plan
+   input (cheap, here); the inputs go in chunks to other processes, which plan them
+   (:func:`~p2penergy.agents.planner.plan`, a pure function of its input);
+2. the agents then act in the seeded order as before, each reading the market afresh at its
+   turn; where that read plans alike (:meth:`~p2penergy.agents.trader.MarketRead.plans_alike`:
+   the same reference price, best bids and position, so the same plan input) the plan made
+   ahead is used, else the agent plans here, as it would have.
+
+So a run with plans made ahead gives the same orders, trades and bills as one without (tested);
+what it saves is the planning of the agents whose reads held, what it costs is a second read and
+plan input per agent and a round trip per chunk. How many reads hold depends on the mechanism:
+in a call auction nothing trades before the close and every read holds; in a CDA every trade
+moves the public reference price, which every plan reads, so after the step's first trade no
+later agent's plan made ahead can be used (measured: docs/sweep.md, "What runs in parallel").
+
+Workers are a local pool of processes (:class:`ProcessPlanWorkers`) or the Dask cluster a sweep
+point runs on (:class:`DaskPlanWorkers`), like the forecasts' (:mod:`~p2penergy.agents.forecast_pool`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from p2penergy.agents.forecast_pool import in_dask_task
+from p2penergy.agents.market_access import MarketAccess
+from p2penergy.agents.plan_input import Plan, PlanInput
+from p2penergy.agents.planner import plan
+from p2penergy.agents.trader import Observation, PlannedStep, TradingAgent
+
+
+class PlanWorkers(Protocol):
+    """Plans chunks of a step's plan inputs elsewhere and returns the plans in order."""
+
+    workers: int
+
+    def plan(self, chunks: Sequence[Sequence[PlanInput]]) -> list[list[Plan]]: ...
+
+    def close(self) -> None: ...
+
+
+def plan_each(inputs: Sequence[PlanInput]) -> list[Plan]:
+    """The plan of each input, in order (a chunk's task)."""
+    return [plan(inp) for inp in inputs]
+
+
+@dataclass(slots=True)
+class SpeculationCount:
+    """Agent-steps whose plan was made ahead (``planned_ahead``), and of them those whose plan was used."""
+
+    planned_ahead: int = 0
+    used: int = 0
+
+    @property
+    def used_share(self) -> float:
+        """``used / planned_ahead`` (0 before any)."""
+        return self.used / self.planned_ahead if self.planned_ahead else 0.0
+
+
+def plan_ahead(turns: Sequence[tuple[TradingAgent, Observation, MarketAccess]],
+               workers: PlanWorkers) -> dict[str, PlannedStep]:
+    """For each (agent, observation, its market access) of a step, by participant: its plan from the
+    market as it stands now, the plans made by ``workers`` in at most ``workers.workers`` chunks of
+    consecutive agents."""
+    reads = [agent.read_market(obs, market) for agent, obs, market in turns]
+    inputs = [agent.plan_input_of(obs, market.settings.slot_minutes, read.plan)
+              for (agent, obs, market), read in zip(turns, reads, strict=True)]
+    if not inputs:
+        return {}
+    bounds = np.array_split(np.arange(len(inputs)), min(workers.workers, len(inputs)))
+    chunks = [inputs[int(part[0]):int(part[-1]) + 1] for part in bounds if len(part)]
+    plans = [p for chunk in workers.plan(chunks) for p in chunk]
+    return {agent.participant.id: PlannedStep(obs, read, inp, p)
+            for (agent, obs, _), read, inp, p in zip(turns, reads, inputs, plans, strict=True)}
+
+
+# -- a local pool of processes -------------------------------------------------------------------
+class ProcessPlanWorkers:
+    """``workers`` local processes (started by a fork server)."""
+
+    def __init__(self, workers: int) -> None:
+        if workers < 2:
+            raise ValueError(f"plan_workers: at least 2 to plan ahead (1 plans in turn), got {workers}")
+        self.workers = workers
+        # forkserver: a clean process, not a fork of one that may run threads (a chain client, Dask)
+        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+
+    def plan(self, chunks: Sequence[Sequence[PlanInput]]) -> list[list[Plan]]:
+        futures = [self._pool.submit(plan_each, chunk) for chunk in chunks]
+        return [f.result() for f in futures]
+
+    def close(self) -> None:
+        self._pool.shutdown(cancel_futures=True)
+
+
+# -- the Dask cluster a sweep point runs on --------------------------------------------------------
+class DaskPlanWorkers:
+    """Chunks as tasks on a Dask cluster. ``client``: a ``distributed.Client``; inside a Dask task (a
+    sweep point) the one from ``distributed.worker_client()``."""
+
+    def __init__(self, workers: int, client: Any) -> None:
+        if workers < 2:
+            raise ValueError(f"plan_workers: at least 2 to plan ahead (1 plans in turn), got {workers}")
+        self.workers = workers
+        self._client = client
+
+    def plan(self, chunks: Sequence[Sequence[PlanInput]]) -> list[list[Plan]]:
+        futures = [self._client.submit(plan_each, list(chunk), pure=False) for chunk in chunks]
+        return list(self._client.gather(futures))
+
+    def close(self) -> None:
+        return None
+
+
+@contextmanager
+def plan_workers(workers: int) -> Iterator[PlanWorkers | None]:
+    """Workers to make a run's plans ahead with (``None`` for ``workers`` ≤ 1: every agent plans in
+    its turn): inside a Dask task, tasks on its cluster; elsewhere a local pool of processes."""
+    if workers <= 1:
+        yield None
+        return
+    if in_dask_task():
+        from distributed import worker_client
+
+        with worker_client() as client:
+            yield DaskPlanWorkers(workers, client)
+        return
+    local = ProcessPlanWorkers(workers)
+    try:
+        yield local
+    finally:
+        local.close()

@@ -1,0 +1,148 @@
+"""Plans made ahead in parallel are used only where the agent's turn would plan the same: a run with
+them equals the run without to the yen (issue 15: within one community, planning runs in parallel
+with identical results)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from decimal import Decimal
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from p2penergy.agents.market_access import Fills, InProcessAccess, PriceTape
+from p2penergy.agents.plan_input import Battery
+from p2penergy.agents.plan_pool import ProcessPlanWorkers, plan_ahead, plan_each
+from p2penergy.agents.trader import AgentConfig, Observation, PlannedStep, TradingAgent, same_bits
+from p2penergy.community import HOME_KIND, Participant
+from p2penergy.ledger.journal import Journal, sqlite_url
+from p2penergy.ledger.run_folder import JOURNAL_FILE
+from p2penergy.market import MarketSettings, Order, make_exchange
+from p2penergy.scenario.load import load_scenario, parse_scenario
+from p2penergy.sim.simulate import Simulation, SimulationOptions, simulate
+from p2penergy.sweeps.point import simulation_options
+from p2penergy.sweeps.spec import parse_sweep
+
+
+class _Here:
+    """Plans the chunks in this process (what a worker does with them)."""
+
+    workers = 2
+
+    def plan(self, chunks):
+        return [plan_each(chunk) for chunk in chunks]
+
+    def close(self) -> None:
+        pass
+
+
+NOW = pd.Timestamp("2020-08-03 12:00", tz="Asia/Tokyo")
+HORIZON = pd.date_range(NOW, periods=8, freq="30min")
+
+
+class _Market:
+    """A CDA with a home's agent and two other traders sharing the public price tape."""
+
+    def __init__(self) -> None:
+        self.exchange = make_exchange(MarketSettings.demonstration(), "cda")
+        tape, fills = PriceTape(opening_price=Decimal("25.00")), Fills()
+        self.submitted: list[Order] = []
+        self.home = InProcessAccess(self.exchange, "house-01", tape, on_order=self.submitted.append, fills=fills)
+        self.others = {who: InProcessAccess(self.exchange, who, tape, fills=fills) for who in ("house-02", "house-03")}
+        zeros = np.zeros(48, dtype=np.int64)
+        self.agent = TradingAgent(Participant("house-01", HOME_KIND, "consumer", zeros, zeros), AgentConfig())
+        self.obs = Observation(NOW.to_pydatetime(), HORIZON, np.full(8, 500.0), np.zeros(8))
+
+    def others_trade(self) -> None:
+        """Two other participants trade a later slot: the public reference price moves."""
+        slot, now = HORIZON[6].tz_convert("UTC").to_pydatetime(), NOW.to_pydatetime()
+        self.others["house-02"].submit(Order("s1", "house-02", "sell", slot, 2000, Decimal("12.00"), now))
+        assert self.others["house-03"].submit(Order("b1", "house-03", "buy", slot, 2000, Decimal("20.00"), now))
+
+
+def test_a_plan_made_ahead_is_used_while_the_market_holds_and_replaced_when_it_moved() -> None:
+    held, moved, alone = _Market(), _Market(), _Market()
+    ahead = {name: plan_ahead([(m.agent, m.obs, m.home)], _Here())["house-01"]
+             for name, m in (("held", held), ("moved", moved))}
+    assert held.agent.act(held.obs, held.home, ahead["held"])
+    assert held.agent.last_plan is ahead["held"].plan
+    moved.others_trade()
+    alone.others_trade()
+    assert not moved.agent.act(moved.obs, moved.home, ahead["moved"])  # the reference price moved: planned afresh
+    assert moved.agent.last_plan is not ahead["moved"].plan
+    alone.agent.act(alone.obs, alone.home)
+    assert moved.submitted == alone.submitted and moved.submitted
+    assert moved.home.reference_price() != Decimal("25.00")
+
+
+def test_a_plan_made_ahead_is_used_when_the_input_is_the_same_and_never_for_another_observation() -> None:
+    m = _Market()
+    ahead = plan_ahead([(m.agent, m.obs, m.home)], _Here())["house-01"]
+    # a read that differs in what the plan would read but builds the same input: the plan is the same
+    other = dataclasses.replace(ahead.read, plan=dataclasses.replace(ahead.read.plan, reference=Decimal("24.00")))
+    assert not other.plans_alike(ahead.read)
+    assert m.agent.act(m.obs, m.home, PlannedStep(m.obs, other, ahead.input, ahead.plan))
+    assert m.agent.last_plan is ahead.plan
+    twin = _Market()
+    ahead = plan_ahead([(twin.agent, twin.obs, twin.home)], _Here())["house-01"]
+    copy = dataclasses.replace(twin.obs)
+    assert not twin.agent.act(copy, twin.home, ahead)  # made for another observation
+    assert twin.agent.last_plan is not ahead.plan
+
+
+def test_same_bits_is_bit_for_bit() -> None:
+    a = np.array([1.0, math.nan, 0.0])
+    assert same_bits(a, a.copy()) and not same_bits(a, np.array([1.0, math.nan, -0.0]))
+    assert not same_bits(a, a.astype(np.float32)) and not same_bits(a, a[:2])
+    assert same_bits(0.1 + 0.2, 0.30000000000000004) and not same_bits(0.0, -0.0) and not same_bits(1, 1.0)
+    battery = Battery(capacity_wh=5000.0, power_w=2000.0, soc_wh=1000.0)
+    assert same_bits((battery, None), (dataclasses.replace(battery), None))
+    assert not same_bits(battery, dataclasses.replace(battery, soc_wh=np.nextafter(1000.0, 2000.0)))
+
+
+def test_plan_workers_need_two_to_plan_ahead() -> None:
+    with pytest.raises(ValueError, match="plan_workers"):
+        ProcessPlanWorkers(1)
+    with pytest.raises(ValueError, match="plan_workers"):
+        simulate(load_scenario(), SimulationOptions(plan_workers=0))
+
+
+def _run(mechanism: str, plan_workers: int, ledger: bool = False, tmp_path=None) -> Simulation:
+    # a Monday (the office open, cars at its chargers), homes with PV, batteries and cars among consumers
+    community = {"homes": 6, "shares": {"consumer": 0.34, "pv_only": 0.33, "pv_battery_phv": 0.33}}
+    point = parse_sweep({"days": 1, "first_day": 3, "history_days": 8, "mechanism": mechanism,
+                         "community": community}).points[0]
+    options = simulation_options(point, tmp_path, ledger, plan_workers=plan_workers)
+    return simulate(parse_scenario(point.scenario_data, point.label, point.base_dir), options)
+
+
+def _same_run(a: Simulation, b: Simulation) -> None:
+    assert a.p2p.trades == b.p2p.trades and a.p2p.trades
+    assert a.p2p_costs == b.p2p_costs
+
+
+def test_a_cda_run_with_plans_made_ahead_in_two_processes_equals_the_run_without() -> None:
+    one, two = _run("cda", 1), _run("cda", 2)
+    _same_run(one, two)
+    assert one.speculation.planned_ahead == 0
+    # every acting agent's plan was made ahead; in a CDA some turns found the market moved (a trade
+    # earlier in the step moved the reference price) and planned afresh
+    s = two.speculation
+    assert s.planned_ahead == sum(1 for _ in one.community.participants) * 48 // 4
+    assert 0 < s.used < s.planned_ahead
+
+
+def test_a_cda_run_with_the_ledger_and_plans_made_ahead_journals_the_same_rows(tmp_path) -> None:
+    one, two = _run("cda", 1, True, tmp_path / "1"), _run("cda", 2, True, tmp_path / "2")
+    _same_run(one, two)
+    assert 0 < two.speculation.used < two.speculation.planned_ahead
+    heads = [Journal(sqlite_url(tmp_path / w / JOURNAL_FILE)).head for w in ("1", "2")]
+    assert heads[0] == heads[1] and heads[0][0] > 0  # the same journal, row for row
+
+
+def test_a_call_auction_run_uses_every_plan_made_ahead() -> None:
+    # nothing trades before a call auction's close: every agent's read at its turn is the step's opening one
+    run = _run("pay-as-clear", 2)
+    assert run.speculation.used == run.speculation.planned_ahead > 0 and run.p2p.trades
