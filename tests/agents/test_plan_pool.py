@@ -14,7 +14,8 @@ import pytest
 
 from p2penergy.agents.market_access import Fills, InProcessAccess, PriceTape
 from p2penergy.agents.plan_input import Battery
-from p2penergy.agents.plan_pool import ProcessPlanWorkers, plan_ahead, plan_each
+from p2penergy.agents.plan_pool import DaskPlanWorkers, ProcessPlanWorkers, plan_ahead, plan_each, plan_workers
+from p2penergy.agents.planner import plan
 from p2penergy.agents.trader import AgentConfig, Observation, PlannedStep, TradingAgent, same_bits
 from p2penergy.community import HOME_KIND, Participant
 from p2penergy.ledger.journal import Journal, sqlite_url
@@ -90,6 +91,28 @@ def test_a_plan_made_ahead_is_used_when_the_input_is_the_same_and_never_for_anot
     copy = dataclasses.replace(twin.obs)
     assert not twin.agent.act(copy, twin.home, ahead)  # made for another observation
     assert twin.agent.last_plan is not ahead.plan
+
+
+def _workers_in_a_task() -> str:
+    with plan_workers(2) as workers:
+        return type(workers).__name__
+
+
+def test_plans_made_on_a_dask_cluster_are_the_plans_made_here() -> None:
+    from distributed import Client, LocalCluster
+
+    m = _Market()
+    home = plan_ahead([(m.agent, m.obs, m.home)], _Here())["house-01"].input
+    stored = dataclasses.replace(home, battery=Battery(capacity_wh=5000.0, power_w=2000.0, soc_wh=2500.0))
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=":0") as lc, \
+            Client(lc) as client:
+        plans = DaskPlanWorkers(2, client).plan([[home], [stored, home]])
+        # a sweep point's run (a Dask task) makes its plans ahead as tasks on the same cluster
+        assert client.submit(_workers_in_a_task).result() == "DaskPlanWorkers"
+    assert [len(chunk) for chunk in plans] == [1, 2]
+    for made, inp in zip([*plans[0], *plans[1]], [home, stored, home], strict=True):
+        assert same_bits(made, plan(inp))
+    assert plans[1][0].soc_wh.any()  # the LP with storage, not only the closed form
 
 
 def test_same_bits_is_bit_for_bit() -> None:

@@ -11,15 +11,16 @@ read-set validation keeps the sequential run's results bit for bit:
    (:func:`~p2penergy.agents.planner.plan`, a pure function of its input);
 2. the agents then act in the seeded order as before, each reading the market afresh at its
    turn; where that read plans alike (:meth:`~p2penergy.agents.trader.MarketRead.plans_alike`:
-   the same reference price, best bids and position, so the same plan input) the plan made
-   ahead is used, else the agent plans here, as it would have.
+   the same reference price, best bids and position, so the same plan input), or else the plan
+   input rebuilt from it is the same bit for bit, the plan made ahead is used; otherwise the
+   agent plans here, as it would have.
 
 So a run with plans made ahead gives the same orders, trades and bills as one without (tested);
 what it saves is the planning of the agents whose reads held, what it costs is a second read and
 plan input per agent and a round trip per chunk. How many reads hold depends on the mechanism:
 in a call auction nothing trades before the close and every read holds; in a CDA every trade
-moves the public reference price, which every plan reads, so after the step's first trade no
-later agent's plan made ahead can be used (measured: docs/sweep.md, "What runs in parallel").
+moves the public reference price, which every plan reads, so after the step's first trade the
+later agents' plans made ahead are of no use (measured: docs/sweep.md, "What runs in parallel").
 
 Workers are a local pool of processes (:class:`ProcessPlanWorkers`) or the Dask cluster a sweep
 point runs on (:class:`DaskPlanWorkers`), like the forecasts' (:mod:`~p2penergy.agents.forecast_pool`).
@@ -38,9 +39,9 @@ import numpy as np
 
 from p2penergy.agents.forecast_pool import in_dask_task
 from p2penergy.agents.market_access import MarketAccess
-from p2penergy.agents.plan_input import Plan, PlanInput
-from p2penergy.agents.planner import plan
-from p2penergy.agents.trader import Observation, PlannedStep, TradingAgent
+from p2penergy.agents.plan_input import AgentInputError, Plan, PlanInput
+from p2penergy.agents.plan_task import plan_each
+from p2penergy.agents.trader import MarketRead, Observation, PlannedStep, TradingAgent
 
 
 class PlanWorkers(Protocol):
@@ -48,14 +49,9 @@ class PlanWorkers(Protocol):
 
     workers: int
 
-    def plan(self, chunks: Sequence[Sequence[PlanInput]]) -> list[list[Plan]]: ...
+    def plan(self, chunks: Sequence[Sequence[PlanInput]]) -> list[list[Plan | None]]: ...
 
     def close(self) -> None: ...
-
-
-def plan_each(inputs: Sequence[PlanInput]) -> list[Plan]:
-    """The plan of each input, in order (a chunk's task)."""
-    return [plan(inp) for inp in inputs]
 
 
 @dataclass(slots=True)
@@ -75,17 +71,23 @@ def plan_ahead(turns: Sequence[tuple[TradingAgent, Observation, MarketAccess]],
                workers: PlanWorkers) -> dict[str, PlannedStep]:
     """For each (agent, observation, its market access) of a step, by participant: its plan from the
     market as it stands now, the plans made by ``workers`` in at most ``workers.workers`` chunks of
-    consecutive agents."""
-    reads = [agent.read_market(obs, market) for agent, obs, market in turns]
-    inputs = [agent.plan_input_of(obs, market.settings.slot_minutes, read.plan)
-              for (agent, obs, market), read in zip(turns, reads, strict=True)]
-    if not inputs:
+    consecutive agents. An agent whose input or plan fails here has none: it plans in its turn, and
+    fails there as it would have (after the agents before it acted)."""
+    ready: list[tuple[str, Observation, MarketRead, PlanInput]] = []
+    for agent, obs, market in turns:
+        read = agent.read_market(obs, market)
+        try:
+            inp = agent.plan_input_of(obs, market.settings.slot_minutes, read.plan)
+        except AgentInputError:
+            continue
+        ready.append((agent.participant.id, obs, read, inp))
+    if not ready:
         return {}
-    bounds = np.array_split(np.arange(len(inputs)), min(workers.workers, len(inputs)))
-    chunks = [inputs[int(part[0]):int(part[-1]) + 1] for part in bounds if len(part)]
+    bounds = np.array_split(np.arange(len(ready)), min(workers.workers, len(ready)))
+    chunks = [[inp for _, _, _, inp in ready[int(part[0]):int(part[-1]) + 1]] for part in bounds if len(part)]
     plans = [p for chunk in workers.plan(chunks) for p in chunk]
-    return {agent.participant.id: PlannedStep(obs, read, inp, p)
-            for (agent, obs, _), read, inp, p in zip(turns, reads, inputs, plans, strict=True)}
+    return {pid: PlannedStep(obs, read, inp, p)
+            for (pid, obs, read, inp), p in zip(ready, plans, strict=True) if p is not None}
 
 
 # -- a local pool of processes -------------------------------------------------------------------
@@ -98,8 +100,11 @@ class ProcessPlanWorkers:
         self.workers = workers
         # forkserver: a clean process, not a fork of one that may run threads (a chain client, Dask)
         self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+        # start the processes now (one per task while none is idle), not in the run's first step
+        for started in [self._pool.submit(plan_each, []) for _ in range(workers)]:
+            started.result()
 
-    def plan(self, chunks: Sequence[Sequence[PlanInput]]) -> list[list[Plan]]:
+    def plan(self, chunks: Sequence[Sequence[PlanInput]]) -> list[list[Plan | None]]:
         futures = [self._pool.submit(plan_each, chunk) for chunk in chunks]
         return [f.result() for f in futures]
 
@@ -118,7 +123,7 @@ class DaskPlanWorkers:
         self.workers = workers
         self._client = client
 
-    def plan(self, chunks: Sequence[Sequence[PlanInput]]) -> list[list[Plan]]:
+    def plan(self, chunks: Sequence[Sequence[PlanInput]]) -> list[list[Plan | None]]:
         futures = [self._client.submit(plan_each, list(chunk), pure=False) for chunk in chunks]
         return list(self._client.gather(futures))
 

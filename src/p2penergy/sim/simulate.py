@@ -196,6 +196,8 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
         # with the ledger, the engine settles certificates: its hook takes the provenance hook's place
         with forecast_workers(kit, options.forecast_workers) as workers, plan_workers(options.plan_workers) as planners:
             runner = partial(split_forecast_sites, workers=workers) if workers is not None else None
+            if workers is not None or planners is not None:
+                lap("worker processes start")
             p2p = run_p2p(community, kit, config, [ledger_hook or prov, *hooks], progress, ledger_hook, runner,
                           planners, speculation)
     finally:
