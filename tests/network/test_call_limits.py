@@ -178,3 +178,8 @@ def test_decimal_prices_stay_exact():
     orders = [sell("s", 3000, "8.37", t=0, who="a"), buy("b", 3000, "19.99", t=1, who="b")]
     closed = clear(orders, "pay-as-bid", limits)
     assert [(t.energy_wh, t.price_per_kwh) for t in closed.trades] == [(1000, Decimal("19.99"))]
+    # written as the auction without limits writes its prices: tick × ticks
+    orders = [sell("s", 3000, "8.4", t=0, who="a"), buy("b", 3000, "20", t=1, who="b")]
+    trade = clear(orders, "pay-as-bid", limits).trades[0]
+    assert (str(trade.price_per_kwh), str(trade.seller_limit_per_kwh), str(trade.premium_per_kwh)) == \
+        (str(clear(orders, "pay-as-bid").trades[0].price_per_kwh), "8.40", "0.00")

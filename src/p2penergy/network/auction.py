@@ -53,7 +53,7 @@ import numpy as np
 from p2penergy.market.orders import BUY, Order, priority_order
 from p2penergy.market.settings import PAY_AS_BID, PAY_AS_CLEAR, MarketSettings
 from p2penergy.market.tags import Tag, preference_level
-from p2penergy.market.trades import Trade
+from p2penergy.market.trades import TickPrices, Trade
 
 ADMIT_TOLERANCE = 1e-6
 """How far a row may be passed and still count as kept [the row's unit: p.u. or %]: 1e-6 p.u. is
@@ -162,17 +162,19 @@ class SlotLimits:
                 pairs.append((i, j, price, limit, level))
         x = self._solve(buys, sells, pairs, tick)
         trades, filled = [], {}
+        prices = TickPrices(tick)  # every price written as the auction without limits writes it (tick × ticks)
         for (i, j, price, limit, level), wh in zip(pairs, x.tolist(), strict=True):
             if wh <= 0:
                 continue
             b, s = buys[i], sells[j]
+            ticks = settings.price_to_ticks
             trades.append(Trade(next_id(), slot_start, b.order_id, s.order_id, b.participant, s.participant, wh,
-                                price, max(Decimal(0), price - b.price_per_kwh), s.tag, level, limit,
-                                s.price_per_kwh))
+                                prices[ticks(price)], prices[max(0, ticks(price - b.price_per_kwh))], s.tag, level,
+                                prices[ticks(limit)], prices[ticks(s.price_per_kwh)]))
             filled[b.order_id] = filled.get(b.order_id, 0) + wh
             filled[s.order_id] = filled.get(s.order_id, 0) + wh
-        prices = {t.tag: t.price_per_kwh for t in trades} if pricing == PAY_AS_CLEAR else {}
-        return Clearing(tuple(trades), prices, filled)
+        class_prices = {t.tag: t.price_per_kwh for t in trades} if pricing == PAY_AS_CLEAR else {}
+        return Clearing(tuple(trades), class_prices, filled)
 
     def _solve(self, buys: list[Order], sells: list[Order], pairs: list[tuple[int, int, Decimal, Decimal, int]],
                tick: Decimal) -> np.ndarray:
