@@ -7,8 +7,8 @@ transformer and 800 m of thin overhead line: ``examples/weak_feeder_build.py``),
 the same seed, without the ledger, in :data:`RUNS`: the CDA and the pay-as-clear call auction, each
 unconstrained (``market_limits = false``) and within the feeder's limits (``market_limits = true``:
 the CDA each home's limit at matching, the call auction each slot's linearised limits:
-docs/network.md), and the call auction within its limits with export control
-(``export_control = true``: each home's inverter curtails PV beyond its export limit). Prints each
+docs/network.md), and the call auction with export control (``export_control = true``: each home's
+inverter curtails PV beyond its export limit), without and within its limits. Prints each
 run's network figures (its baseline's too: export control changes the baseline's physics), the P2P
 energy and the trades' welfare, the (home, slot) pairs whose P2P trades pass the home's CDA limit,
 the PV curtailed, and the community's cost (every participant's utility bill, fuel and stores run
@@ -41,6 +41,7 @@ RUNS = {  # name: (mechanism, market_limits, export_control)
     "cda-limits": ("cda", True, False),
     "pay-as-clear": ("pay-as-clear", False, False),
     "pay-as-clear-limits": ("pay-as-clear", True, False),
+    "pay-as-clear-export-control": ("pay-as-clear", False, True),
     "pay-as-clear-limits-export-control": ("pay-as-clear", True, True),
 }
 

@@ -246,8 +246,8 @@ def scenario_market_limits(scenario: Scenario, feeder: Feeder | None, community:
     if options.mechanism != "cda":
         return None
     if options.ledger:
-        raise ValueError("network.market_limits: the ledger's exchange does not apply the feeder's limits yet; "
-                         "run without the ledger (--no-ledger)")
+        raise ValueError("network.market_limits: the ledger does not journal the cda's per-site limits yet; "
+                         "run without the ledger (--no-ledger) or with a call auction (--mechanism pay-as-clear)")
     sites = [p.id for p in community.participants.values() if p.kind != CAR_KIND]
     return market_limits(feeder, sites, community.settings.slot_minutes)
 
