@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from concurrent.futures import Future
 from decimal import Decimal
 
 import numpy as np
@@ -28,12 +29,14 @@ from p2penergy.sweeps.spec import parse_sweep
 
 
 class _Here:
-    """Plans the chunks in this process (what a worker does with them)."""
+    """Plans each chunk in this process (what a worker does with it)."""
 
     workers = 2
 
-    def plan(self, chunks):
-        return [plan_each(chunk) for chunk in chunks]
+    def submit(self, chunk) -> Future:
+        future: Future = Future()
+        future.set_result(plan_each(chunk))
+        return future
 
     def close(self) -> None:
         pass
@@ -65,14 +68,18 @@ class _Market:
 
 def test_a_plan_made_ahead_is_used_while_the_market_holds_and_replaced_when_it_moved() -> None:
     held, moved, alone = _Market(), _Market(), _Market()
-    ahead = {name: plan_ahead([(m.agent, m.obs, m.home)], _Here())["house-01"]
+    ahead = {name: plan_ahead([(m.agent, m.obs, m.home)], _Here()).steps["house-01"]
              for name, m in (("held", held), ("moved", moved))}
     assert held.agent.act(held.obs, held.home, ahead["held"])
-    assert held.agent.last_plan is ahead["held"].plan
+    assert held.agent.last_plan is ahead["held"].made()
     moved.others_trade()
     alone.others_trade()
-    assert not moved.agent.act(moved.obs, moved.home, ahead["moved"])  # the reference price moved: planned afresh
-    assert moved.agent.last_plan is not ahead["moved"].plan
+    def never() -> None:
+        raise AssertionError("a turn that does not use the plan made ahead waited for it")
+
+    unused = dataclasses.replace(ahead["moved"], made=never)
+    assert not moved.agent.act(moved.obs, moved.home, unused)  # the reference price moved: planned afresh
+    assert moved.agent.last_plan is not ahead["moved"].made()
     alone.agent.act(alone.obs, alone.home)
     assert moved.submitted == alone.submitted and moved.submitted
     assert moved.home.reference_price() != Decimal("25.00")
@@ -80,17 +87,17 @@ def test_a_plan_made_ahead_is_used_while_the_market_holds_and_replaced_when_it_m
 
 def test_a_plan_made_ahead_is_used_when_the_input_is_the_same_and_never_for_another_observation() -> None:
     m = _Market()
-    ahead = plan_ahead([(m.agent, m.obs, m.home)], _Here())["house-01"]
+    ahead = plan_ahead([(m.agent, m.obs, m.home)], _Here()).steps["house-01"]
     # a read that differs in what the plan would read but builds the same input: the plan is the same
     other = dataclasses.replace(ahead.read, plan=dataclasses.replace(ahead.read.plan, reference=Decimal("24.00")))
     assert not other.plans_alike(ahead.read)
-    assert m.agent.act(m.obs, m.home, PlannedStep(m.obs, other, ahead.input, ahead.plan))
-    assert m.agent.last_plan is ahead.plan
+    assert m.agent.act(m.obs, m.home, PlannedStep(m.obs, other, ahead.input, ahead.made))
+    assert m.agent.last_plan is ahead.made()
     twin = _Market()
-    ahead = plan_ahead([(twin.agent, twin.obs, twin.home)], _Here())["house-01"]
+    ahead = plan_ahead([(twin.agent, twin.obs, twin.home)], _Here()).steps["house-01"]
     copy = dataclasses.replace(twin.obs)
     assert not twin.agent.act(copy, twin.home, ahead)  # made for another observation
-    assert twin.agent.last_plan is not ahead.plan
+    assert twin.agent.last_plan is not ahead.made()
 
 
 def _workers_in_a_task() -> str:
@@ -102,11 +109,12 @@ def test_plans_made_on_a_dask_cluster_are_the_plans_made_here() -> None:
     from distributed import Client, LocalCluster
 
     m = _Market()
-    home = plan_ahead([(m.agent, m.obs, m.home)], _Here())["house-01"].input
+    home = plan_ahead([(m.agent, m.obs, m.home)], _Here()).steps["house-01"].input
     stored = dataclasses.replace(home, battery=Battery(capacity_wh=5000.0, power_w=2000.0, soc_wh=2500.0))
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=":0") as lc, \
             Client(lc) as client:
-        plans = DaskPlanWorkers(2, client).plan([[home], [stored, home]])
+        workers = DaskPlanWorkers(2, client)
+        plans = [workers.submit(chunk).result() for chunk in ([home], [stored, home])]
         # a sweep point's run (a Dask task) makes its plans ahead as tasks on the same cluster
         assert client.submit(_workers_in_a_task).result() == "DaskPlanWorkers"
     assert [len(chunk) for chunk in plans] == [1, 2]

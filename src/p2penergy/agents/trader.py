@@ -32,7 +32,7 @@ import dataclasses
 import math
 import struct
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -247,12 +247,13 @@ def same_bits(a: object, b: object) -> bool:
 @dataclass(frozen=True, slots=True)
 class PlannedStep:
     """A step's plan made ahead (:mod:`p2penergy.agents.plan_pool`): for observation ``obs``, from the
-    market as ``read`` then, the plan input and its plan."""
+    market as ``read`` then, the plan input; ``made()``: its plan (waits for it while it is being made
+    elsewhere; ``None`` where the planner refused the input)."""
 
     obs: Observation
     read: MarketRead
     input: PlanInput
-    plan: Plan
+    made: Callable[[], Plan | None]
 
 
 class TradingAgent:
@@ -289,15 +290,15 @@ class TradingAgent:
         read = self.read_market(obs, market)
         ahead = speculation if speculation is not None and speculation.obs is obs else None
         if ahead is not None and ahead.read.plans_alike(read):
-            inp, result = ahead.input, ahead.plan
+            inp = ahead.input
         else:
             inp = self.plan_input_of(obs, market.settings.slot_minutes, read.plan)
-            if ahead is not None and same_bits(inp, ahead.input):
-                result = ahead.plan
-            else:
-                result, ahead = plan(inp), None
+            if ahead is not None and not same_bits(inp, ahead.input):
+                ahead = None  # not this turn's plan: never waited for
+        made = ahead.made() if ahead is not None else None
+        result = made if made is not None else plan(inp)
         self.post_orders(obs, market, read, inp, result)
-        return ahead is not None
+        return made is not None
 
     def read_market(self, obs: Observation, market: MarketAccess) -> MarketRead:
         """What the step reads of the market: the reference price, its own open orders and fills, and a

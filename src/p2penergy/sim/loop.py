@@ -34,7 +34,7 @@ from p2penergy.agents.gateway import (
 )
 from p2penergy.agents.market_access import Fills, InProcessAccess, PriceTape
 from p2penergy.agents.plan_pool import PlanWorkers, SpeculationCount, plan_ahead
-from p2penergy.agents.trader import AgentConfig, PlannedStep, marginal_retail_per_kwh
+from p2penergy.agents.trader import AgentConfig, marginal_retail_per_kwh
 from p2penergy.community import CAR_KIND, LOCATIONS, Community, Participant
 from p2penergy.market import Order, Trade, make_exchange
 from p2penergy.market.book import SiteLimitsWh
@@ -125,14 +125,15 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
         # each agent in a seeded random order when they plan; the order does not matter otherwise
         order = [gateways[str(pid)] for pid in (rng.permutation(ids) if k % config.replan_slots == 0 else ids)]
         turns = [(gw, gw.prepare(now, access[gw.participant.id], meters[gw.participant.id])) for gw in order]
-        ahead: dict[str, PlannedStep] = {}
+        ahead = None
         if plan_workers is not None:  # every acting agent's plan from the market as the step begins
             ahead = plan_ahead([(gw.agent, obs, access[gw.participant.id]) for gw, obs in turns if obs is not None],
                                plan_workers)
         for gw, obs in turns:
             if obs is not None:
-                used = gw.agent.act(obs, access[gw.participant.id], ahead.get(gw.participant.id))
-                if gw.participant.id in ahead:
+                made = ahead.get(gw.participant.id) if ahead is not None else None
+                used = gw.agent.act(obs, access[gw.participant.id], made)
+                if made is not None:
                     speculation.planned_ahead += 1
                     speculation.used += used
             if ledger is not None:
