@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from tests.ledger.tamper import rewrite_chain_from
 
 from conftest import SETTINGS, START, chainless_engine, run_market
 from p2penergy.ledger import (
@@ -22,9 +23,11 @@ from p2penergy.ledger import (
     create_run_engine,
     replay,
 )
+from p2penergy.ledger.actions import canonical_json
 from p2penergy.ledger.audit import audit_run
 from p2penergy.ledger.replay import balances_of
 from p2penergy.market import Order, Requirement, Tag
+from p2penergy.market.book import SiteLimitsWh
 
 
 @pytest.fixture
@@ -343,3 +346,36 @@ def test_a_format_3_journal_is_replayed_with_its_one_id_space(tmp_path):
     assert len(list(reopened.journal.rows())) > 8
     report = audit(Journal(url), None)
     assert report.ok, report.error
+
+
+def test_site_limits_are_journalled_in_the_genesis_and_replayed(tmp_path, engine):
+    """The CDA's per-site limits live in the genesis row: the engine matches within them, a replay
+    (restart, audit) builds its exchange with them and gets the same cut trade; a journal without
+    limits has no such key; a malformed limit is named."""
+    eng = create_run_engine(SETTINGS, run_dir=tmp_path / "limited", seed=11,
+                            site_limits={"a": SiteLimitsWh(import_wh=0, export_wh=60)})
+    w = Wallets(eng.domain, 11)
+    eng.register(w.add(["a", "b"]))
+    eng.apply(w.sign("a", [sell("s1", "a")]), START - timedelta(hours=1))
+    applied = eng.apply(w.sign("b", [buy("b1", "b")]), START - timedelta(hours=1))
+    assert [t.energy_wh for t in applied.trades] == [60]  # a may sell 60 Wh in the slot
+    eng.close_slot(START)
+    eng.close()
+    assert json.loads(rows_of(eng, "genesis")[0].body)["site_limits"] == {"a": {"import_wh": 0, "export_wh": 60}}
+    assert "site_limits" not in json.loads(rows_of(engine, "genesis")[0].body)
+    rebuilt = replay(Journal(eng.journal.url))
+    assert rebuilt.trades == applied.trades
+    assert audit_run(tmp_path / "limited").ok
+    journal = Journal(eng.journal.url)
+    try:
+        def negative(row, _prev):
+            if row.kind != "genesis":
+                return row.body
+            body = json.loads(row.body)
+            body["site_limits"]["a"]["export_wh"] = -1
+            return canonical_json(body)
+        rewrite_chain_from(journal, 1, negative)
+        with pytest.raises(JournalMismatch, match=r"row 1 \(genesis\): malformed.*site_limits\.a\.export_wh"):
+            Engine.open(journal)
+    finally:
+        journal.close()

@@ -8,7 +8,7 @@ import pytest
 from tests.market.helpers import SLOT, buy, sell
 
 from p2penergy.market import ContinuousMarket, MarketSettings, OrderError, make_exchange
-from p2penergy.market.book import SiteLimitsWh
+from p2penergy.market.book import SiteLimitsWh, site_limits_from_dict, site_limits_to_dict
 
 S = MarketSettings.demonstration()
 
@@ -85,3 +85,16 @@ def test_bad_limits_name_the_field():
         SiteLimitsWh(import_wh=10, export_wh=-1)
     with pytest.raises(OrderError, match="limits"):
         make_exchange(S, "pay-as-clear", {"a": SiteLimitsWh(1, 1)})
+
+
+def test_limits_round_trip_through_the_journals_form_and_bad_entries_name_the_site():
+    limits = {"b": SiteLimitsWh(5, 0), "a": SiteLimitsWh(0, 700)}
+    data = site_limits_to_dict(limits)
+    assert list(data) == ["a", "b"] and data["a"] == {"import_wh": 0, "export_wh": 700}
+    assert site_limits_from_dict(data) == limits
+    with pytest.raises(ValueError, match=r"site_limits\.a\.export_wh"):
+        site_limits_from_dict({"a": {"import_wh": 1, "export_wh": -3}})
+    with pytest.raises(ValueError, match=r"site_limits\.a: exactly import_wh and export_wh"):
+        site_limits_from_dict({"a": {"import_wh": 1}})
+    with pytest.raises(ValueError, match="site_limits: a non-empty mapping"):
+        site_limits_from_dict([])

@@ -1,6 +1,8 @@
 """A run with ``[network] market_limits = true``: in the CDA no home's P2P purchases or sales in a slot
 pass its limit (hosting capacity alone and equal share, network/hosting.py), and the limits bind on a
-weak feeder with heavy PV; the CDA with the ledger refuses the setting by name. A call auction clears
+weak feeder with heavy PV; with the ledger on, the CDA matches within the same limits (journalled in the
+genesis row and re-applied by the replay: same trades and bills as without the ledger, the audit
+passes and catches altered limits). A call auction clears
 each slot within the feeder's linearised limits (network/auction.py) with the ledger on: every
 constrained clearing against an independent LP, the journalled limits kept by the slot's trades, the
 audit's replay clearing within them again (and catching limits loosened after the fact), every slot
@@ -20,8 +22,10 @@ import pytest
 from tests.ledger.tamper import rewrite_chain_from
 from tests.network.test_call_limits import independent_lp
 
-from p2penergy.ledger.audit import audit_run
+from p2penergy.ledger.actions import canonical_json
+from p2penergy.ledger.audit import audit, audit_run
 from p2penergy.ledger.journal import Journal, sqlite_url
+from p2penergy.market.book import site_limits_from_dict
 from p2penergy.market.call_auction import clear_call
 from p2penergy.market.trades import TradeSummary
 from p2penergy.network.auction import ADMIT_TOLERANCE, SlotLimits, net_purchases
@@ -44,27 +48,81 @@ def _weak_feeder_example():
     return module
 
 
-def test_no_home_trades_past_its_limit_and_the_limits_bind():
+@pytest.fixture(scope="module")
+def cda_runs(tmp_path_factory):
+    """One day of the CDA within the weak feeder's limits, ledger off and on (the same seed)."""
     ex = _weak_feeder_example()
     scenario = ex.heavy_pv_scenario(network=ex.network_table(True))
     feeder = scenario_feeder(scenario)
     assert feeder is not None
-    limits = market_limits(feeder, ex.HOMES, 30)
-    sim = simulate(scenario, SimulationOptions(days=1, history_days=14, ledger=False))
+    folder = tmp_path_factory.mktemp("cda-limits")
+    plain = simulate(scenario, SimulationOptions(days=1, history_days=14, ledger=False))
+    journalled = simulate(scenario, SimulationOptions(days=1, history_days=14, mechanism="cda", run_dir=folder))
+    return market_limits(feeder, ex.HOMES, 30), plain, journalled, folder
+
+
+def _sums(trades) -> tuple[dict, dict]:
     bought, sold = defaultdict(int), defaultdict(int)
-    for t in sim.p2p.trades:
+    for t in trades:
         bought[t.buyer, t.slot_start] += t.energy_wh
         sold[t.seller, t.slot_start] += t.energy_wh
-    assert all(wh <= limits[s].import_wh for (s, _), wh in bought.items() if s in limits)
-    assert all(wh <= limits[s].export_wh for (s, _), wh in sold.items() if s in limits)
-    assert any(wh == limits[s].export_wh for (s, _), wh in sold.items() if s in limits)  # they bind
+    return bought, sold
 
 
-def test_the_cda_refuses_the_limits_with_the_ledger_by_name():
-    ex = _weak_feeder_example()
-    scenario = ex.heavy_pv_scenario(network=ex.network_table(True))
-    with pytest.raises(ValueError, match=r"network\.market_limits.*ledger"):
-        simulate(scenario, SimulationOptions(days=1, history_days=14, ledger=True, mechanism="cda"))
+def test_no_home_trades_past_its_limit_and_the_limits_bind(cda_runs):
+    limits, plain, journalled, _ = cda_runs
+    for sim in (plain, journalled):
+        bought, sold = _sums(sim.p2p.trades)
+        assert all(wh <= limits[s].import_wh for (s, _), wh in bought.items() if s in limits)
+        assert all(wh <= limits[s].export_wh for (s, _), wh in sold.items() if s in limits)
+        assert any(wh == limits[s].export_wh for (s, _), wh in sold.items() if s in limits)  # they bind
+
+
+def test_the_cda_with_the_ledger_trades_and_bills_as_without_and_the_audit_passes(cda_runs):
+    limits, plain, journalled, folder = cda_runs
+    assert journalled.p2p.trades and [t.as_dict() for t in journalled.p2p.trades] == [
+        t.as_dict() for t in plain.p2p.trades]
+    assert journalled.p2p_costs == plain.p2p_costs
+    journal = Journal(sqlite_url(folder / "journal.sqlite"), create=False)
+    try:
+        genesis = json.loads(next(journal.rows(kinds=("genesis",))).body)
+    finally:
+        journal.close()
+    assert site_limits_from_dict(genesis["site_limits"]) == limits
+    report = audit_run(folder)
+    assert report.ok, report.error
+    assert report.trades_replayed == len(journalled.p2p.trades)
+
+
+def test_site_limits_altered_in_the_journal_fail_the_audit(cda_runs, tmp_path):
+    """An operator who changes a home's journalled limit and re-hashes the whole journal (the commit
+    rows' heads too) is caught by the replay itself: it matches within the altered limit and gets
+    other trades than the journalled ones (the journal checked alone, so no chain check catches it)."""
+    limits, _, journalled, source = cda_runs
+    _, sold = _sums(journalled.p2p.trades)
+    seller = next(s for (s, _), wh in sorted(sold.items()) if s in limits and wh == limits[s].export_wh)
+    folder = tmp_path / "run"
+    shutil.copytree(source, folder)
+    journal = Journal(sqlite_url(folder / "journal.sqlite"), create=False)
+
+    def edit(row, prev):
+        body = json.loads(row.body)
+        if row.kind == "genesis":
+            body["site_limits"][seller]["export_wh"] -= 1
+        elif row.kind == "commit":
+            body["journal_head"] = prev.hex()
+        else:
+            return row.body
+        return canonical_json(body)
+
+    try:
+        rewrite_chain_from(journal, 1, edit)
+        report = audit(journal, None)
+    finally:
+        journal.close()
+    assert not report.ok
+    assert "replay" in report.error and "(trade" in report.error, report.error
+    assert not audit_run(folder).ok
 
 
 @pytest.fixture(scope="module")

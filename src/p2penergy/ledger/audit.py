@@ -37,7 +37,7 @@ from p2penergy.ledger.keys import OPERATOR_ID, Key
 from p2penergy.ledger.merkle import merkle_proof, merkle_root, verify_proof
 from p2penergy.ledger.run_folder import CHAIN_LOG_FILE, JOURNAL_FILE, LEDGER_FILE
 from p2penergy.ledger.signing import Domain, SignatureError, batch_hash, meter_digest, recover, struct_hash
-from p2penergy.market import MarketSettings, Trade
+from p2penergy.market import Trade
 from p2penergy.textfile import InputFileError, read_json
 
 NO_CHAIN = "none"  # the genesis "chain" of a service that runs without one
@@ -272,10 +272,7 @@ def _audit(journal: Journal, chain: Chain | None, report: AuditReport, check_rep
     if first is None:
         raise AuditFailure("journal: empty (no genesis row)")
     if check_replay:
-        genesis = genesis_of(first)
-        domain = Domain(int(genesis["chain_id"]), str(genesis["contract"]))
-        engine = Engine(MarketSettings.from_mapping(genesis["market"]), journal, domain,
-                        format_version=int(genesis["format_version"]))
+        engine = Engine.of_genesis(genesis_of(first), journal)
         trades = _Count()
         engine.listener = trades
         engine.replay_rows(rows)

@@ -16,7 +16,10 @@ audit's replay (``ledger/replay.py``) are drivers around one :class:`Engine`::
 * **Self-trade prevention.** When an order cancels its owner's resting order instead of
   trading with it, a ``self_cancel`` row names the cancelled order and its open Wh, and
   :attr:`Applied.self_cancels` tells the driver (who tells the owner).
-* **Journal kinds** (bodies are canonical JSON): ``genesis``, ``participant``, ``batch``,
+* **Journal kinds** (bodies are canonical JSON): ``genesis`` (with ``site_limits`` when the CDA
+  matches within each site's P2P import/export limits per slot, ``market/book.py``: static for the
+  journal, so the engine that opens or audits it builds its exchange with them and replays every
+  match within them again; a journal without limits has no such key), ``participant``, ``batch``,
   ``order`` / ``modify`` / ``cancel`` / ``reject`` (action, nonce, ``signature`` or ``batch``,
   ``at``; a reject adds ``field`` and ``reason``), ``self_cancel``, ``trade``,
   ``close`` (with ``network_limits``: the feeder's linearised limits a call auction cleared within,
@@ -68,6 +71,7 @@ from p2penergy.ledger.signing import (
     recover,
 )
 from p2penergy.market import MarketSettings, Order, Trade, make_exchange
+from p2penergy.market.book import SiteLimitMap, site_limits_from_dict, site_limits_to_dict
 from p2penergy.market.errors import MarketError
 from p2penergy.market.exchange import ClearingLimits, SlotClose
 
@@ -259,13 +263,15 @@ class Engine:
     where rows go (a fresh journal gets its genesis from :meth:`create`; an existing one is
     read back by :meth:`open`). ``committer`` may be ``None`` (commit rows are still
     journalled with their roots; nothing is sent). ``registry`` issues certificates in
-    :meth:`settle_slot`.
+    :meth:`settle_slot`. ``site_limits``: the CDA's per-site P2P limits per slot that the exchange
+    matches within (the genesis row's ``site_limits``; None: none).
     """
 
     def __init__(self, settings: MarketSettings, journal: Journal, domain: Domain, committer: Committer | None = None,
                  registry: Registry | None = None, listener: Listener | None = None,
-                 format_version: int = FORMAT_VERSION) -> None:
+                 format_version: int = FORMAT_VERSION, site_limits: SiteLimitMap | None = None) -> None:
         self.settings = settings
+        self.site_limits = dict(site_limits) if site_limits else None
         self.journal = journal
         self.domain = domain
         self.committer = committer
@@ -273,7 +279,8 @@ class Engine:
         self.listener = listener
         self.format_version = format_version
         # order ids per participant (format 4 on); a format 3 journal keeps its one id space
-        self.exchange = ScopedExchange(make_exchange(settings), scoped=format_version >= SCOPED_IDS_FROM)
+        self.exchange = ScopedExchange(make_exchange(settings, limits=self.site_limits),
+                                       scoped=format_version >= SCOPED_IDS_FROM)
         self.verifier = Verifier(domain)
         self.addresses: dict[str, str] = {}
         self.closed: set[int] = set()
@@ -292,16 +299,31 @@ class Engine:
     @classmethod
     def create(cls, settings: MarketSettings, journal: Journal, committer: Committer | None, *, chain: str,
                chain_id: int, contract: str, operator: str, extra: Mapping[str, Any] | None = None,
-               registry: Registry | None = None, listener: Listener | None = None) -> Engine:
-        """Start a new journal: its genesis row names the chain, contract, operator and market."""
+               registry: Registry | None = None, listener: Listener | None = None,
+               site_limits: SiteLimitMap | None = None) -> Engine:
+        """Start a new journal: its genesis row names the chain, contract, operator and market, and
+        the CDA's ``site_limits`` if any (a genesis without limits is written as before)."""
         if journal.head[0] != 0:
             raise ValueError(f"db_url: the journal at {journal.url} is not empty; a new exchange starts a new journal")
         meta = {"format_version": FORMAT_VERSION, "chain": chain, "chain_id": chain_id, "contract": contract,
                 "operator": operator, "market": settings.to_mapping(), **(extra or {})}
+        if site_limits:
+            meta["site_limits"] = site_limits_to_dict(site_limits)
         journal.append("genesis", meta)
         journal.flush()
         journal.set_meta({k: json.dumps(v) for k, v in meta.items()})
-        return cls(settings, journal, Domain(chain_id, contract), committer, registry, listener)
+        return cls(settings, journal, Domain(chain_id, contract), committer, registry, listener,
+                   site_limits=site_limits)
+
+    @classmethod
+    def of_genesis(cls, genesis: Mapping[str, Any], journal: Journal, committer: Committer | None = None,
+                   registry: Registry | None = None, listener: Listener | None = None) -> Engine:
+        """An engine configured as a journal's genesis row says (``genesis_of``: market, domain,
+        format, site limits), ready to replay the rows after it (restart, ``replay``, the audit)."""
+        limits = genesis.get("site_limits")
+        return cls(MarketSettings.from_mapping(genesis["market"]), journal,
+                   Domain(int(genesis["chain_id"]), str(genesis["contract"])), committer, registry, listener,
+                   int(genesis["format_version"]), site_limits_from_dict(limits) if limits is not None else None)
 
     @classmethod
     def open(cls, journal: Journal, committer: Committer | None = None, registry: Registry | None = None,
@@ -312,10 +334,7 @@ class Engine:
         first = next(rows, None)
         if first is None:
             raise JournalMismatch("journal: empty (no genesis row)")
-        genesis = genesis_of(first)
-        settings = MarketSettings.from_mapping(genesis["market"])
-        engine = cls(settings, journal, Domain(int(genesis["chain_id"]), str(genesis["contract"])), committer,
-                     registry, listener, int(genesis["format_version"]))
+        engine = cls.of_genesis(genesis_of(first), journal, committer, registry, listener)
         engine.replay_rows(_chained(first, rows))
         return engine
 
@@ -863,6 +882,8 @@ def genesis_of(row: JournalRow) -> dict[str, Any]:
         body = json.loads(row.body)
         MarketSettings.from_mapping(body["market"])
         int(body["chain_id"]), str(body["contract"])
+        if "site_limits" in body:
+            site_limits_from_dict(body["site_limits"])
     except (KeyError, TypeError, ValueError, MarketError) as exc:
         raise JournalMismatch(f"journal row 1 (genesis): malformed ({exc})") from exc
     if body.get("format_version") not in READABLE_FORMATS:

@@ -17,6 +17,7 @@ from p2penergy.ledger.journal import Journal, sqlite_url
 from p2penergy.ledger.keys import Key, operator_for, operator_label
 from p2penergy.ledger.pipeline import PipelinedChain
 from p2penergy.market import MarketSettings
+from p2penergy.market.book import SiteLimitMap
 
 if TYPE_CHECKING:
     from p2penergy.provenance import Registry
@@ -40,7 +41,7 @@ RUN_CHECKPOINT_PAGES = 100_000
 def create_run_engine(settings: MarketSettings, run_dir: Path | None = None, db_url: str | None = None,
                       chain_url: str | None = None, seed: int = 0, operator: Key | None = None,
                       pipelined: bool = False, registry: Registry | None = None,
-                      listener: Listener | None = None) -> Engine:
+                      listener: Listener | None = None, site_limits: SiteLimitMap | None = None) -> Engine:
     """A new journal, the chain (in-process unless ``chain_url``) with the contract deployed,
     and the engine on them.
 
@@ -49,7 +50,8 @@ def create_run_engine(settings: MarketSettings, run_dir: Path | None = None, db_
     says where everything is (what ``p2penergy audit RUN_DIR`` reads). ``pipelined`` runs the
     embedded chain in a worker process so commits overlap the simulation (see ``pipeline.py``).
     ``operator``: the contract operator's own key (required with ``chain_url``; on the embedded
-    chain the default is the demonstration key derived from ``seed``).
+    chain the default is the demonstration key derived from ``seed``). ``site_limits``: the CDA's
+    per-site P2P limits per slot, journalled in the genesis row (:meth:`Engine.create`).
     """
     operator = operator_for(chain_url, operator, seed)  # refuses a seed-derived key on an external chain
     if run_dir is not None:
@@ -70,7 +72,8 @@ def create_run_engine(settings: MarketSettings, run_dir: Path | None = None, db_
     chain.deploy()
     engine = Engine.create(settings, journal, chain, chain=chain.kind, chain_id=chain.chain_id,
                            contract=chain.address, operator=operator.address,
-                           extra={"operator_key": operator_label(operator)}, registry=registry, listener=listener)
+                           extra={"operator_key": operator_label(operator)}, registry=registry, listener=listener,
+                           site_limits=site_limits)
     if run_dir is not None:
         keys = ("format_version", "chain", "chain_id", "contract", "operator", "operator_key", "market")
         meta = {k: json.loads(v) for k in keys if (v := journal.get_meta(k)) is not None}

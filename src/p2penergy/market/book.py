@@ -60,6 +60,26 @@ SiteLimitMap = dict[str, SiteLimitsWh]
 """Participant id -> its limits per slot; a participant not in it has none."""
 
 
+def site_limits_to_dict(limits: SiteLimitMap) -> dict[str, dict[str, int]]:
+    """``{participant: {"import_wh", "export_wh"}}`` in participant order (as the ledger journals them)."""
+    return {pid: {"import_wh": lim.import_wh, "export_wh": lim.export_wh} for pid, lim in sorted(limits.items())}
+
+
+def site_limits_from_dict(data: object, name: str = "site_limits") -> SiteLimitMap:
+    """The inverse of :func:`site_limits_to_dict`; a bad entry raises ``ValueError`` naming it."""
+    if not isinstance(data, dict) or not data:
+        raise ValueError(f"{name}: a non-empty mapping of participant -> {{import_wh, export_wh}}")
+    out: SiteLimitMap = {}
+    for pid, entry in data.items():
+        if not isinstance(entry, dict) or set(entry) != {"import_wh", "export_wh"}:
+            raise ValueError(f"{name}.{pid}: exactly import_wh and export_wh, got {entry!r}")
+        try:
+            out[str(pid)] = SiteLimitsWh(entry["import_wh"], entry["export_wh"])
+        except ValueError as exc:
+            raise ValueError(f"{name}.{pid}.{exc}") from exc
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Resting:
     """A resting order as its book holds it now: remaining Wh, price in ticks, time priority."""

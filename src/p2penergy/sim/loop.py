@@ -84,10 +84,10 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
     """
     speculation = speculation if speculation is not None else SpeculationCount()
     settings = community.settings
-    if ledger is not None and config.site_limits:
-        raise ValueError("network.market_limits: the ledger does not journal the cda's per-site limits yet; "
-                         "run without the ledger (--no-ledger) or with a call auction (--mechanism pay-as-clear)")
     limits = dict(config.site_limits) if config.site_limits else None
+    if ledger is not None and ledger.engine.site_limits != limits:
+        raise ValueError("site_limits: the ledger's exchange matches within other per-site limits than the run's; "
+                         "create its engine with the run's (create_run_engine(..., site_limits=...))")
     exchange = ledger.exchange if ledger is not None else make_exchange(settings, config.mechanism, limits)
     tape = PriceTape(opening_price=opening_reference(community))
     rng = np.random.default_rng(community.seed)

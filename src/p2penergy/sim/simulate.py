@@ -187,7 +187,7 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     if options.ledger:
         engine = create_run_engine(community.settings, run_dir=options.run_dir, db_url=options.db_url,
                                    chain_url=options.chain_url, seed=seed, pipelined=options.chain_url is None,
-                                   operator=options.operator, registry=prov.registry)
+                                   operator=options.operator, registry=prov.registry, site_limits=site_limits)
         wallets = Wallets(engine.domain, seed)
         engine.register(wallets.add(sorted(community.participants)))
         ledger_hook = LedgerHook(engine, wallets, prov)
@@ -245,9 +245,6 @@ def scenario_market_limits(scenario: Scenario, feeder: Feeder | None, community:
         return None
     if options.mechanism != "cda":
         return None
-    if options.ledger:
-        raise ValueError("network.market_limits: the ledger does not journal the cda's per-site limits yet; "
-                         "run without the ledger (--no-ledger) or with a call auction (--mechanism pay-as-clear)")
     sites = [p.id for p in community.participants.values() if p.kind != CAR_KIND]
     return market_limits(feeder, sites, community.settings.slot_minutes)
 
