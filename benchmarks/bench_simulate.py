@@ -21,12 +21,17 @@ nested in another stage's is that stage's, not both):
 The machine is shared: a figure measured while others work is slower by their load. So each run
 also times a fixed pure-Python reference workload (600,000 rounds of dict, integer and string work,
 then a sort; the same every run) just before and just after it; ``total / reference`` (their mean) reads as
-a ratio that moves much less with load than seconds do.
+a ratio that moves much less with load than seconds do. That ratio still follows the load of the moments
+the reference ran (measured 2026-12-02 at load average 4–7: 117× and 281× for the same code), so the table
+also gives the run's CPU time (this process's threads and the embedded chain's worker process): the
+seconds of work done, which others' load changes much less than elapsed time (it still grows somewhat
+when two jobs share a core's caches).
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
 import shutil
 import tempfile
 import threading
@@ -137,20 +142,27 @@ def reference_workload() -> float:
     return time.perf_counter() - start
 
 
-def run(ledger: bool, days: int | None) -> tuple[float, dict[str, float], int, float, float]:
-    """(total s, stage s, trades, chain wait s, reference workload s around it) of one run."""
+def cpu_seconds() -> float:
+    """CPU seconds used so far by this process (all threads) and its finished child processes."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def run(ledger: bool, days: int | None) -> tuple[float, dict[str, float], int, float, float, float]:
+    """(total s, stage s, trades, chain wait s, reference workload s around it, CPU s) of one run."""
     folder = Path(tempfile.mkdtemp(prefix="bench-sim-"))
     clock = StageClock()
     before = reference_workload()
     try:
         with timed_stages(clock):
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), cpu_seconds()
             sim = simulate(load_scenario(), SimulationOptions(ledger=ledger, run_dir=folder, days=days))
-            total = time.perf_counter() - start
+            total, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
         stages = {stage: clock.seconds.get(stage, 0.0) for stage in STAGES}
         stages["other (loop, hooks)"] = total - sum(stages.values())
         reference = (before + reference_workload()) / 2
-        return total, stages, len(sim.p2p.trades), sim.timings_s.get("chain (within p2p month)", 0.0), reference
+        return (total, stages, len(sim.p2p.trades), sim.timings_s.get("chain (within p2p month)", 0.0), reference,
+                cpu)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -178,6 +190,7 @@ def main() -> None:
     table.add_row("total", *(f"{r[0]:.1f}" for r in runs.values()))
     table.add_row("reference workload (pure Python), s", *(f"{r[4]:.2f}" for r in runs.values()))
     table.add_row("total / reference", *(f"{r[0] / r[4]:.0f}x" for r in runs.values()))
+    table.add_row("CPU time (process and chain worker), s", *(f"{r[5]:.1f}" for r in runs.values()))
     table.add_row("trades", *(str(r[2]) for r in runs.values()))
     Console().print(table)
 
