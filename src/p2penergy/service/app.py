@@ -26,6 +26,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from p2penergy.ledger.commit_queue import Backoff
 from p2penergy.ledger.keys import operator_key
 from p2penergy.market import MarketSettings
+from p2penergy.market.book import SiteLimitMap
+from p2penergy.network.from_scenario import scenario_feeder, scenario_market_limits
 from p2penergy.service import routes_account, routes_market, routes_orders
 from p2penergy.service.billing import contracts_of
 from p2penergy.service.clock import MarketClock
@@ -177,6 +179,14 @@ def market_settings_of(settings: ServiceSettings, scenario: Any) -> MarketSettin
     return market
 
 
+def site_limits_of(scenario: Any, market: MarketSettings) -> SiteLimitMap | None:
+    """The CDA's per-site limits per slot when the scenario's ``[network] market_limits`` is on (None
+    otherwise): the same limits ``p2penergy simulate`` matches within (``network/from_scenario.py``)."""
+    if scenario.network is None or not scenario.network.market_limits or market.mechanism != "cda":
+        return None  # no feeder to build (a feeder file is read only when it is needed)
+    return scenario_market_limits(scenario, scenario_feeder(scenario), market.mechanism, market.slot_minutes)
+
+
 def clock_of(settings: ServiceSettings, market: MarketSettings) -> MarketClock:
     if settings.clock == "real":
         return MarketClock.real()
@@ -198,7 +208,7 @@ def create_app(settings: ServiceSettings, market: MarketSettings | None = None) 
     ex = LiveExchange.open(settings.db_url, market, clock, chain_url=settings.chain_url, chain_id=settings.chain_id,
                            seed=settings.seed, operator=operator, backoff=backoff,
                            meter_grace=timedelta(seconds=settings.meter_grace_s),
-                           meter_bounds=meter_bounds_of(scenario))
+                           meter_bounds=meter_bounds_of(scenario), site_limits=site_limits_of(scenario, market))
     ex.contracts = contracts_of(scenario)
     ex.pv_devices = pv_devices_of(scenario)
     ex.commit_pending()  # what a stop or crash left unsent: queued again (checked against the chain first)

@@ -67,6 +67,7 @@ from p2penergy.ledger.order_scope import ScopedExchange
 from p2penergy.ledger.replay import Balance
 from p2penergy.ledger.signing import Domain, ReplayError, SignatureError, Signed
 from p2penergy.market import MarketSettings, Order, Trade
+from p2penergy.market.book import SiteLimitMap
 from p2penergy.market.errors import MarketError
 from p2penergy.provenance import ProvenanceError, Registry
 from p2penergy.service.clock import MarketClock
@@ -167,8 +168,13 @@ class LiveExchange(LiveQueries, Listener):
     def open(cls, db_url: str, settings: MarketSettings, clock: MarketClock, chain_url: str | None = None,
              chain_id: int = 31337, seed: int = 0, max_skew: timedelta = timedelta(minutes=5),
              operator: Key | None = None, meter_grace: timedelta = DEFAULT_METER_GRACE,
-             backoff: Backoff | None = None, meter_bounds: MeterBounds | None = None) -> LiveExchange:
+             backoff: Backoff | None = None, meter_bounds: MeterBounds | None = None,
+             site_limits: SiteLimitMap | None = None) -> LiveExchange:
         """Open (or create) the journal at ``db_url``; an existing journal's market and clock win.
+
+        ``site_limits``: the CDA's per-site P2P limits per slot (``[network] market_limits``), journalled
+        in a new journal's genesis row; an existing journal's genesis limits win (the engine rebuilds its
+        exchange with them, :meth:`Engine.of_genesis`), like its market and clock.
 
         With ``chain_url``, ``operator`` must be the contract operator's own key (never one derived
         from ``seed``); on a restart it must be the contract's current operator (after a rotation,
@@ -184,7 +190,8 @@ class LiveExchange(LiveQueries, Listener):
                           chain_id=chain.chain_id if chain is not None else chain_id,
                           contract=chain.address if chain is not None else ZERO_ADDRESS,
                           operator=operator.address,
-                          extra={"operator_key": operator_label(operator), "clock": clock.as_meta()})
+                          extra={"operator_key": operator_label(operator), "clock": clock.as_meta()},
+                          site_limits=site_limits)
         else:
             first = next(journal.rows(kinds=("genesis",)), None)
             genesis = json.loads(first.body) if first is not None else {}

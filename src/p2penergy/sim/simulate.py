@@ -26,9 +26,9 @@ from p2penergy.community import CAR_KIND, Community
 from p2penergy.ledger.keys import Key
 from p2penergy.ledger.run_folder import create_run_engine
 from p2penergy.ledger.wallets import Wallets
-from p2penergy.market.book import SiteLimitsWh
-from p2penergy.network.feeder import BAND_PRESETS, Feeder, VoltageBand, feeder_from_file, kerber_community_feeder
+from p2penergy.network.feeder import Feeder
 from p2penergy.network.fees import TradeFees, trade_fees
+from p2penergy.network.from_scenario import scenario_feeder, scenario_market_limits
 from p2penergy.network.hosting import market_limits
 from p2penergy.network.operating import baseline_slot_limits
 from p2penergy.network.run import NetworkRuns, network_runs
@@ -164,7 +164,7 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
         lap("feeder")
     if feeder is not None and scenario.network is not None and scenario.network.export_control:
         community = with_export_control(community, feeder)
-    site_limits = scenario_market_limits(scenario, feeder, community, options)
+    site_limits = scenario_market_limits(scenario, feeder, options.mechanism, community.settings.slot_minutes)
     limits_on = feeder is not None and scenario.network is not None and scenario.network.market_limits
     agent_config, replan = AGENT_MODES[options.agents]
     kit = fit_forecasters(community, seed, agent_config.forecaster)
@@ -218,35 +218,6 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
         lap("power flow")
     return Simulation(community, options, baseline, p2p, baseline_costs, p2p_costs, result_groups, indicators,
                       prov, kit, timings, scenario.scenario.name, speculation, network, fees)
-
-
-def scenario_feeder(scenario: Scenario) -> Feeder | None:
-    """The feeder of the scenario's ``[network]`` (None without one: no power flow)."""
-    spec = scenario.network
-    if spec is None:
-        return None
-    preset = BAND_PRESETS[spec.voltage_band]
-    band = preset
-    if spec.v_min_pu is not None or spec.v_max_pu is not None:
-        band = VoltageBand(spec.v_min_pu or preset.min_pu, spec.v_max_pu or preset.max_pu,
-                           f"{spec.v_min_pu or preset.min_pu}–{spec.v_max_pu or preset.max_pu} p.u. (scenario)")
-    if spec.file is not None:
-        return feeder_from_file(scenario.resolve(spec.file), spec.sites, band, spec.power_factor)
-    return kerber_community_feeder([h.id for h in scenario.homes], scenario.office.id, band, spec.power_factor,
-                                   spec.sites)
-
-
-def scenario_market_limits(scenario: Scenario, feeder: Feeder | None, community: Community,
-                           options: SimulationOptions) -> dict[str, SiteLimitsWh] | None:
-    """The CDA's per-site limits when ``[network] market_limits`` is on (None otherwise): each
-    home's hosting capacity on the feeder per slot (:func:`~p2penergy.network.hosting.market_limits`).
-    A call auction gets its limits slot by slot instead (``network/operating.py``)."""
-    if feeder is None or scenario.network is None or not scenario.network.market_limits:
-        return None
-    if options.mechanism != "cda":
-        return None
-    sites = [p.id for p in community.participants.values() if p.kind != CAR_KIND]
-    return market_limits(feeder, sites, community.settings.slot_minutes)
 
 
 def with_export_control(community: Community, feeder: Feeder) -> Community:
