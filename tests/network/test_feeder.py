@@ -60,9 +60,16 @@ def _text(value):
     return "-" if value is None or (isinstance(value, float) and value != value) else str(value)
 
 
-def test_default_feeder_refuses_more_homes_than_connections():
-    with pytest.raises(FeederError, match="20 house connections, the scenario has 21 homes"):
-        kerber_community_feeder([*HOMES, "house-21"], "office", JAPAN)
+def test_default_feeder_grows_a_transformer_district_per_twenty_homes():
+    """A 21st home (a generated community, docs/sweep.md) opens a second copy of the LV feeder with
+    its own transformer on the same MV bus, on that copy's first house connection."""
+    one = kerber_community_feeder(HOMES, "office", JAPAN)
+    two = kerber_community_feeder([*HOMES, "house-21"], "office", JAPAN)
+    assert len(one.net.trafo) == 1 and len(two.net.trafo) == 2
+    assert two.file is None and one.file is not None
+    assert set(two.net.trafo.hv_bus) == {two.bus_of("office")}
+    assert two.net.bus.name[two.bus_of("house-21")] == "c2/" + one.net.bus.name[one.bus_of("house-01")]
+    assert all(two.bus_of(h) == one.bus_of(h) for h in HOMES)
 
 
 def test_shipped_scenario_has_the_default_feeder_and_none_runs_as_before():

@@ -82,3 +82,30 @@ def test_sites_off_the_feeder_are_left_out(feeder):
     a = flows(feeder, SITES, p)
     b = flows(feeder, [*SITES, "elsewhere"], extra)
     assert np.array_equal(a.v_pu, b.v_pu)
+
+
+def test_a_community_larger_than_the_feeder_gets_a_copy_of_it_per_twenty_homes(feeder):
+    """45 homes on the default feeder: three copies of its LV part, each with its own transformer on
+    the same MV bus, homes filling them in turn. The MV bus is the ideal supply, so the copies are
+    independent: homes 21–40 drawing what homes 1–20 draw give their copy the single feeder's
+    voltages, loadings and losses (and the third copy, with 5 homes, its own)."""
+    homes = [f"h{i:03d}" for i in range(1, 46)]
+    big = kerber_community_feeder(homes, "office", BAND_PRESETS["japan"])
+    assert len(big.net.trafo) == 3 and len(big.net.bus) == 3 * (len(feeder.net.bus) - 1) + 1
+    assert len({big.bus_of(h) for h in homes}) == 45
+    assert big.bus_of("office") == feeder.bus_of("office")
+    p = site_powers(6, 3)
+    one = flows(feeder, SITES, p)
+    draws = np.concatenate([p, p[:, 1:], np.zeros((6, 5))], axis=1)
+    many = flows(big, ["office", *homes], draws)
+    assert many.trafo_names[1:] == tuple(f"c{c}/{many.trafo_names[0]}" for c in (2, 3))
+    assert np.allclose(many.trafo_loading_pct[:, 0], one.trafo_loading_pct[:, 0], atol=1e-9)
+    assert np.allclose(many.trafo_loading_pct[:, 1], one.trafo_loading_pct[:, 0], atol=1e-9)
+    for name in ("loadbus_1_1", "loadbus_2_8"):
+        mine = one.v_pu[:, one.bus_names.index(name)]
+        assert np.allclose(many.v_pu[:, many.bus_names.index(name)], mine, atol=1e-9)
+        assert np.allclose(many.v_pu[:, many.bus_names.index(f"c2/{name}")], mine, atol=1e-9)
+    # the third copy carries nothing: its houses sit near 1 p.u. (cable charging moves them by micro-p.u.)
+    idle = many.v_pu[:, [i for i, b in enumerate(many.bus_names) if b.startswith("c3/loadbus")]]
+    assert np.abs(idle - 1).max() < 1e-4
+    assert (many.losses_w > one.losses_w).all()  # two more transformers' no-load losses

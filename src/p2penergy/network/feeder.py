@@ -153,20 +153,65 @@ def kerber_community_feeder(home_ids: Sequence[str], office_id: str | None, band
     """The shipped default feeder for the community (module docstring), read from its shipped file
     without pandapower (:func:`read_tables`: the main job does not pay pandapower's import). Homes
     take the house connections in order — feeder 1's twelve from the transformer outwards, then
-    feeder 2's — unless ``sites`` names a bus for them; at most 20 homes."""
+    feeder 2's — unless ``sites`` names a bus for them. A community of more homes than the feeder's 20
+    connections (a generated one: docs/sweep.md) gets as many copies of the whole LV feeder, each
+    with its own transformer on the same MV bus (:func:`replicate_lv`), homes filling them in turn:
+    the way a distribution operator supplies a larger village, one transformer district per 20
+    homes; such a feeder has no file (pandapower's reference power flow needs one)."""
     path = default_feeder_path()
     net = read_tables(path)
     houses = [int(b) for b in net.bus.index if str(net.bus.name[b]).startswith("loadbus_1_")]
     houses += [int(b) for b in net.bus.index if str(net.bus.name[b]).startswith("loadbus_2_")]
-    if len(home_ids) > len(houses):
-        raise FeederError(f"network.feeder: {DEFAULT_FEEDER} has {len(houses)} house connections, "
-                          f"the scenario has {len(home_ids)} homes (name your own feeder file: network.file)")
+    copies = max(1, -(-len(home_ids) // len(houses)))
+    file: Path | None = path
+    if copies > 1:
+        net, offsets = replicate_lv(net, copies)
+        houses = [b + off for off in offsets for b in houses]
+        file = None
     mapping: dict[str, int] = dict(zip(home_ids, houses, strict=False))
     if office_id is not None:
         mapping[office_id] = int(net.ext_grid.bus.iloc[0])
     if sites:
         mapping.update(_named_buses(net, sites, "network.sites"))
-    return Feeder(DEFAULT_FEEDER, net, mapping, band, power_factor, path)
+    return Feeder(DEFAULT_FEEDER, net, mapping, band, power_factor, file)
+
+
+def replicate_lv(net: Any, copies: int) -> tuple[Any, list[int]]:
+    """``net``'s tables with everything below its supply bus (buses, lines, transformers) present
+    ``copies`` times, each copy's transformers fed from the same supply (``ext_grid``) bus; copy ``c``
+    (from 1) has bus indices shifted by ``offsets[c − 1]`` and its elements' names prefixed ``"c<c>/"``
+    (the first copy keeps the original indices and names). Returns (tables, offsets)."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    supply = int(net.ext_grid.bus.iloc[0])
+    if not (net.trafo.hv_bus == supply).all():
+        raise FeederError("network.feeder: a transformer not fed from the supply bus cannot be replicated")
+    lv = net.bus.drop(index=supply)
+    step_bus, step_line, step_trafo = (int(t.index.max()) + 1 if len(t) else 0 for t in (net.bus, net.line, net.trafo))
+    buses, lines, trafos, offsets = [net.bus], [net.line], [net.trafo], [0]
+    for c in range(1, copies):
+        off = step_bus * c
+        offsets.append(off)
+        b = lv.copy()
+        b.index = b.index + off
+        b["name"] = (f"c{c + 1}/" + lv["name"].astype(str)).to_numpy()
+        ln = net.line.copy()
+        ln.index = ln.index + step_line * c
+        ln["name"] = (f"c{c + 1}/" + net.line["name"].astype(str)).to_numpy()
+        ln["from_bus"] = (net.line.from_bus + off).to_numpy()
+        ln["to_bus"] = (net.line.to_bus + off).to_numpy()
+        tr = net.trafo.copy()
+        tr.index = tr.index + step_trafo * c
+        tr["name"] = (f"c{c + 1}/" + net.trafo["name"].astype(str)).to_numpy()
+        tr["lv_bus"] = (net.trafo.lv_bus + off).to_numpy()
+        buses.append(b)
+        lines.append(ln)
+        trafos.append(tr)
+    out = SimpleNamespace(**vars(net))
+    out.bus, out.line, out.trafo = pd.concat(buses), pd.concat(lines), pd.concat(trafos)
+    return out, offsets
 
 
 TABLES = ("bus", "line", "trafo", "ext_grid", "load", "sgen")
