@@ -13,6 +13,7 @@ Conventions: ``p_w[slot, site]`` is each site's net active power drawn from the 
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 from collections.abc import Sequence
@@ -79,13 +80,15 @@ def flows(feeder: Feeder, sites: Sequence[str], p_w: np.ndarray, diverged_as_inf
         failed[np.asarray(model.batch_error.failed_scenarios, dtype=np.int64)] = True
     losses = np.zeros(n)
     loading = {}
-    for kind in ("line", "transformer"):
-        branch = out.get(kind)
-        if branch is None:
-            loading[kind] = np.zeros((n, 0))
-            continue
-        losses += (branch["p_from"] + branch["p_to"]).sum(axis=1)
-        loading[kind] = branch["loading"] * 100
+    # a diverged slot's outputs are garbage (NaN, huge) until set to inf below: no warning for them
+    with np.errstate(invalid="ignore", over="ignore") if failed.any() else contextlib.nullcontext():
+        for kind in ("line", "transformer"):
+            branch = out.get(kind)
+            if branch is None:
+                loading[kind] = np.zeros((n, 0))
+                continue
+            losses += (branch["p_from"] + branch["p_to"]).sum(axis=1)
+            loading[kind] = branch["loading"] * 100
     v_pu = out["node"]["u_pu"]
     if failed.any():
         for a in (v_pu, loading["line"], loading["transformer"], losses):
