@@ -98,3 +98,13 @@ def test_limits_round_trip_through_the_journals_form_and_bad_entries_name_the_si
         site_limits_from_dict({"a": {"import_wh": 1}})
     with pytest.raises(ValueError, match="site_limits: a non-empty mapping"):
         site_limits_from_dict([])
+
+
+def test_a_cda_takes_its_limits_when_made_and_refuses_them_at_close():
+    """``close(slot, limits)`` is the exchanges' one signature; a call auction clears within limits
+    there, a CDA matched within its own as orders came, so limits at close are a caller's mistake."""
+    m = ContinuousMarket(S, {"pv": SiteLimitsWh(import_wh=0, export_wh=700)})
+    m.submit(sell("s", 1000, "10", t=0, who="pv"))
+    with pytest.raises(ValueError, match="limits: a continuous double auction clears nothing at close"):
+        m.close(SLOT, object())  # type: ignore[arg-type]
+    assert [(o.order_id, wh) for o, wh in m.close(SLOT, None).unfilled] == [("s", 1000)]

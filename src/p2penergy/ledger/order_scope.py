@@ -93,7 +93,7 @@ class ScopedExchange:
 
     def close(self, slot_start: datetime, limits: ClearingLimits | None = None) -> SlotClose:
         """Close the slot's book; ``limits``: a call auction's network limits (``CallMarket.close``)."""
-        closing = self.market.close(slot_start) if limits is None else self.market.close(slot_start, limits)  # type: ignore[call-arg]
+        closing = self.market.close(slot_start, limits)
         if not self.scoped:
             return closing
         unfilled = tuple((replace(o, order_id=_own_id(o.order_id, o.participant)), wh) for o, wh in closing.unfilled)

@@ -72,7 +72,10 @@ class Exchange(Protocol):
 
     def remaining_wh(self, order_id: str) -> int: ...
 
-    def close(self, slot_start: datetime) -> SlotClose: ...
+    def close(self, slot_start: datetime, limits: ClearingLimits | None = None) -> SlotClose:
+        """Close the slot's book; ``limits``: network limits a call auction clears within (a CDA takes
+        its per-site limits when it is made, and none here)."""
+        ...
 
     def best_bid(self, slot_start: datetime) -> Decimal | None:
         """The slot's highest open buy price, where the mechanism makes it public (else ``None``)."""
@@ -257,8 +260,12 @@ class ContinuousMarket(_Gates):
         book = self._books.get(slot_start)
         return book.best_bid() if book is not None else None
 
-    def close(self, slot_start: datetime) -> SlotClose:
-        """Close the slot's book: nothing more trades; unfilled orders are returned."""
+    def close(self, slot_start: datetime, limits: ClearingLimits | None = None) -> SlotClose:
+        """Close the slot's book: nothing more trades; unfilled orders are returned. ``limits`` must be
+        ``None``: the CDA matched within its per-site limits (given when it was made) as orders came."""
+        if limits is not None:
+            raise ValueError("limits: a continuous double auction clears nothing at close; its per-site "
+                             "limits are given when it is made (make_exchange(..., limits=...))")
         slot_start = to_utc(slot_start, "slot_start")
         self._closed.add(slot_start)
         book = self._books.pop(slot_start, None)

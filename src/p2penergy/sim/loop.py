@@ -143,10 +143,7 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
                 if gw.participant.has_pv:
                     records.log_forecast("pv_wh", gw.participant.id, k, obs.pv_wh[: config.replan_slots], n)
         limits = config.call_limits(k) if config.call_limits is not None else None
-        if ledger is not None:
-            closed = ledger.close_slot(now, limits)
-        else:
-            closed = exchange.close(now, limits) if limits is not None else exchange.close(now)  # type: ignore[call-arg]
+        closed = ledger.close_slot(now, limits) if ledger is not None else exchange.close(now, limits)
         tape.record(list(closed.trades))
         fills.record(list(closed.trades))
         slot_trades.extend(closed.trades)
