@@ -15,11 +15,12 @@ import json
 import tomllib
 from pathlib import Path
 
+from p2penergy.network.from_scenario import scenario_feeder
 from p2penergy.network.hosting import hosting_capacity
 from p2penergy.report.files import results_json
 from p2penergy.scenario import shipped_path
 from p2penergy.scenario.load import parse_scenario
-from p2penergy.sim.simulate import SimulationOptions, scenario_feeder, simulate
+from p2penergy.sim.simulate import SimulationOptions, simulate
 
 KWP = 8.0
 NEW_TYPE = {"consumer": "pv_only", "consumer_phv": "pv_phv"}

@@ -28,9 +28,10 @@ from heavy_pv import heavy_pv_scenario
 
 from p2penergy.market.book import SiteLimitsWh
 from p2penergy.market.trades import TradeSummary
+from p2penergy.network.from_scenario import scenario_feeder
 from p2penergy.network.hosting import market_limits
 from p2penergy.report.files import results_json
-from p2penergy.sim.simulate import SimulationOptions, scenario_feeder, simulate
+from p2penergy.sim.simulate import SimulationOptions, simulate
 
 FEEDER = Path(__file__).with_name("weak_feeder.json")
 HOMES = [f"house-{i:02d}" for i in range(1, 21)]

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from p2penergy.network.feeder import BAND_PRESETS, FeederError, feeder_from_file, kerber_community_feeder
+from p2penergy.network.from_scenario import scenario_feeder
 from p2penergy.scenario import shipped_path
 from p2penergy.scenario.load import ScenarioError, load_scenario, parse_scenario
-from p2penergy.sim.simulate import scenario_feeder
 
 HOMES = [f"house-{i:02d}" for i in range(1, 21)]
 JAPAN = BAND_PRESETS["japan"]

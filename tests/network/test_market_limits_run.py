@@ -29,9 +29,10 @@ from p2penergy.market.book import site_limits_from_dict
 from p2penergy.market.call_auction import clear_call
 from p2penergy.market.trades import TradeSummary
 from p2penergy.network.auction import ADMIT_TOLERANCE, SlotLimits, net_purchases
+from p2penergy.network.from_scenario import scenario_feeder
 from p2penergy.network.hosting import market_limits
 from p2penergy.sim.physics import SlotMeter
-from p2penergy.sim.simulate import SimulationOptions, scenario_feeder, simulate
+from p2penergy.sim.simulate import SimulationOptions, simulate
 
 EXAMPLES = Path(__file__).parents[2] / "examples"
 

@@ -26,7 +26,7 @@ from p2penergy.community import CAR_KIND, Community
 from p2penergy.ledger.keys import Key
 from p2penergy.ledger.run_folder import create_run_engine
 from p2penergy.ledger.wallets import Wallets
-from p2penergy.network.feeder import Feeder
+from p2penergy.market.book import SiteLimitMap
 from p2penergy.network.fees import TradeFees, trade_fees
 from p2penergy.network.from_scenario import scenario_feeder, scenario_market_limits
 from p2penergy.network.hosting import market_limits
@@ -162,9 +162,12 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     feeder = scenario_feeder(scenario)  # before the month: a bad feeder file fails at once
     if feeder is not None:
         lap("feeder")
-    if feeder is not None and scenario.network is not None and scenario.network.export_control:
-        community = with_export_control(community, feeder)
     site_limits = scenario_market_limits(scenario, feeder, options.mechanism, community.settings.slot_minutes)
+    if feeder is not None and scenario.network is not None and scenario.network.export_control:
+        # the same caps as the CDA's limits (its sites are the community's homes and office): one search
+        sites = [p.id for p in community.participants.values() if p.kind != CAR_KIND]
+        caps = site_limits if site_limits is not None else market_limits(feeder, sites, community.settings.slot_minutes)
+        community = with_export_control(community, caps)
     limits_on = feeder is not None and scenario.network is not None and scenario.network.market_limits
     agent_config, replan = AGENT_MODES[options.agents]
     kit = fit_forecasters(community, seed, agent_config.forecaster)
@@ -220,12 +223,10 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
                       prov, kit, timings, scenario.scenario.name, speculation, network, fees)
 
 
-def with_export_control(community: Community, feeder: Feeder) -> Community:
-    """The community with each home's meter capped at its export limit per slot (the CDA's limit:
-    the smaller of its hosting capacity alone and its equal share, network/hosting.py
+def with_export_control(community: Community, caps: SiteLimitMap) -> Community:
+    """The community with each home's meter capped at its export limit per slot in ``caps`` (the
+    CDA's limits: the smaller of its hosting capacity alone and its equal share, network/hosting.py
     ``market_limits``); the office on the supply bus and cars keep none."""
-    sites = [p.id for p in community.participants.values() if p.kind != CAR_KIND]
-    caps = market_limits(feeder, sites, community.settings.slot_minutes)
     participants = {pid: replace(p, export_cap_wh=caps[pid].export_wh) if pid in caps else p
                     for pid, p in community.participants.items()}
     return replace(community, participants=participants)
