@@ -21,10 +21,8 @@ millisecond of model time per site (``benchmarks/bench_agents.py``).
 
 from __future__ import annotations
 
-import multiprocessing
-from collections.abc import Iterator, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -34,6 +32,7 @@ import pandas as pd
 from p2penergy.agents.forecast_features import DAY_NS, aware_ns, first_read_row, observed_rows
 from p2penergy.agents.gateway import ForecastKit, SiteForecast, forecast_sites
 from p2penergy.agents.weather_forecast import UNIT_NS
+from p2penergy.agents.worker_pools import local_processes, workers_for
 
 Histories = Mapping[str, tuple[pd.DataFrame, bool]]
 
@@ -103,9 +102,7 @@ class ProcessForecastWorkers:
         if workers < 2:
             raise ValueError(f"forecast_workers: at least 2 to split (1 forecasts in process), got {workers}")
         self.workers = workers
-        # forkserver: a clean process, not a fork of one that may run threads (a chain client, Dask)
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"),
-                                         initializer=_install, initargs=(kit,))
+        self._pool = local_processes(workers, initializer=_install, initargs=(kit,))
 
     def forecast(self, chunks: Sequence[Histories], now: datetime, horizon: pd.DatetimeIndex,
                  weather: pd.DataFrame) -> list[dict[str, SiteForecast]]:
@@ -140,38 +137,9 @@ class DaskForecastWorkers:
         self._kit.release()
 
 
-def in_dask_task() -> bool:
-    """Whether this code runs inside a Dask worker's task."""
-    try:
-        from distributed import get_worker
-    except ImportError:
-        return False
-    try:
-        get_worker()
-    except ValueError:
-        return False
-    return True
-
-
-@contextmanager
-def forecast_workers(kit: ForecastKit, workers: int) -> Iterator[ForecastWorkers | None]:
+def forecast_workers(kit: ForecastKit, workers: int) -> AbstractContextManager[ForecastWorkers | None]:
     """Workers to split a run's forecasting steps across (``None`` for ``workers`` ≤ 1: in
-    process): inside a Dask task, tasks on its cluster; elsewhere a local pool of processes."""
-    if workers <= 1:
-        yield None
-        return
-    if in_dask_task():
-        from distributed import worker_client
-
-        with worker_client() as client:
-            dask = DaskForecastWorkers(kit, workers, client)
-            try:
-                yield dask
-            finally:
-                dask.close()
-        return
-    local = ProcessForecastWorkers(kit, workers)
-    try:
-        yield local
-    finally:
-        local.close()
+    process): inside a Dask task, tasks on its cluster; elsewhere a local pool of processes
+    (:func:`~p2penergy.agents.worker_pools.workers_for`)."""
+    return workers_for(workers, lambda client: DaskForecastWorkers(kit, workers, client),
+                       lambda: ProcessForecastWorkers(kit, workers))

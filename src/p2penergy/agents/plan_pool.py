@@ -28,21 +28,19 @@ point runs on (:class:`DaskPlanWorkers`), like the forecasts' (:mod:`~p2penergy.
 
 from __future__ import annotations
 
-import multiprocessing
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
 
-from p2penergy.agents.forecast_pool import in_dask_task
 from p2penergy.agents.market_access import MarketAccess
 from p2penergy.agents.plan_input import AgentInputError, Plan, PlanInput
 from p2penergy.agents.plan_task import plan_each
 from p2penergy.agents.trader import MarketRead, Observation, PlannedStep, TradingAgent
+from p2penergy.agents.worker_pools import local_processes, workers_for
 
 # A step's plans go out in this many chunks per worker, of consecutive agents in their turns' order:
 # the first agents' plans come back while the later ones are still being made, so the first turns
@@ -147,8 +145,7 @@ class ProcessPlanWorkers:
         if workers < 2:
             raise ValueError(f"plan_workers: at least 2 to plan ahead (1 plans in turn), got {workers}")
         self.workers = workers
-        # forkserver: a clean process, not a fork of one that may run threads (a chain client, Dask)
-        self._pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"))
+        self._pool = local_processes(workers)
         # start the processes now (one per task while none is idle), not in the run's first step
         for started in [self._pool.submit(plan_each, []) for _ in range(workers)]:
             started.result()
@@ -179,21 +176,8 @@ class DaskPlanWorkers:
         return None
 
 
-@contextmanager
-def plan_workers(workers: int) -> Iterator[PlanWorkers | None]:
+def plan_workers(workers: int) -> AbstractContextManager[PlanWorkers | None]:
     """Workers to make a run's plans ahead with (``None`` for ``workers`` ≤ 1: every agent plans in
-    its turn): inside a Dask task, tasks on its cluster; elsewhere a local pool of processes."""
-    if workers <= 1:
-        yield None
-        return
-    if in_dask_task():
-        from distributed import worker_client
-
-        with worker_client() as client:
-            yield DaskPlanWorkers(workers, client)
-        return
-    local = ProcessPlanWorkers(workers)
-    try:
-        yield local
-    finally:
-        local.close()
+    its turn): inside a Dask task, tasks on its cluster; elsewhere a local pool of processes
+    (:func:`~p2penergy.agents.worker_pools.workers_for`)."""
+    return workers_for(workers, lambda client: DaskPlanWorkers(workers, client), lambda: ProcessPlanWorkers(workers))

@@ -1,0 +1,64 @@
+"""Where a run's side work goes (forecasts split by site, plans made ahead): one rule for both pools.
+
+With ``workers`` ≤ 1 there are none (the work is done in turn, in this process); inside a Dask task
+(a sweep point) they are tasks on the point's own cluster, through ``distributed.worker_client``;
+elsewhere a local pool of processes started by a fork server.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
+from typing import Any, Protocol, TypeVar
+
+
+class Closable(Protocol):
+    def close(self) -> None: ...
+
+
+W = TypeVar("W", bound=Closable)
+
+
+def in_dask_task() -> bool:
+    """Whether this code runs inside a Dask worker's task."""
+    try:
+        from distributed import get_worker
+    except ImportError:
+        return False
+    try:
+        get_worker()
+    except ValueError:
+        return False
+    return True
+
+
+def local_processes(workers: int, **kw: Any) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes (``kw``: the executor's, e.g. an ``initializer``). Started by a
+    fork server: a clean process, not a fork of one that may run threads (a chain client, Dask)."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"), **kw)
+
+
+@contextmanager
+def workers_for(workers: int, on_cluster: Callable[[Any], W], local: Callable[[], W]) -> Iterator[W | None]:
+    """``None`` for ``workers`` ≤ 1; inside a Dask task ``on_cluster(client)`` (the task's
+    ``worker_client``, which frees its thread while it waits); elsewhere ``local()``. Closed on exit."""
+    if workers <= 1:
+        yield None
+        return
+    if in_dask_task():
+        from distributed import worker_client
+
+        with worker_client() as client:
+            pool = on_cluster(client)
+            try:
+                yield pool
+            finally:
+                pool.close()
+        return
+    pool = local()
+    try:
+        yield pool
+    finally:
+        pool.close()
