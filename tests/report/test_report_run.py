@@ -10,13 +10,14 @@ from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from p2penergy.cli.simulate import print_results
 from p2penergy.community import PARTICIPANT_TYPES, participant_type
 from p2penergy.market import MarketSettings
 from p2penergy.market.grid_fees import GridFees
-from p2penergy.report.files import write_run
+from p2penergy.report.files import slot_labels, write_run
 from p2penergy.report.html import render_report
 from p2penergy.scenario import shipped_path
 from p2penergy.scenario.load import load_scenario, parse_scenario
@@ -239,3 +240,16 @@ def test_grid_fees_by_distance_on_bills(runs):
     jpy, jpy_folder = runs["jpy"]
     assert "grid_fees" not in json.loads((jpy_folder / "results.json").read_text(encoding="utf-8"))
     assert all(cost.grid_fees == 0 for cost in jpy.p2p_costs.values())
+
+
+@pytest.mark.parametrize(("zone", "freq", "start"), [("Asia/Tokyo", "30min", "2020-08-01"),
+                                                     ("Europe/Berlin", "15min", "2021-03-27"),
+                                                     ("Europe/Berlin", "15min", "2021-10-30")])
+def test_slot_labels_write_what_pandas_writes_for_the_index(zone: str, freq: str, start: str) -> None:
+    """The slot files' labels, made once per run, are byte for byte what ``to_csv`` writes for the
+    tz-aware index itself, also across a DST change (Berlin's spring and autumn nights)."""
+    index = pd.date_range(start, periods=4 * 24 * 2, freq=freq, tz=zone, name="slot_start")
+    frame = pd.DataFrame({"load_wh": range(len(index))}, index=index)
+    labelled = frame.set_axis(slot_labels(index))
+    assert labelled.to_csv() == frame.to_csv()
+    assert labelled.index[0] != labelled.index[-1]

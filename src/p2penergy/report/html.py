@@ -147,12 +147,17 @@ def _month_index(sim: Simulation) -> pd.DatetimeIndex:
 
 def _prices(sim: Simulation) -> go.Figure:
     index = _month_index(sim)
-    volume = pd.Series(0.0, index=index)
-    amount = pd.Series(0.0, index=index)
-    for t in sim.p2p.trades:
-        volume[t.slot_start] += t.energy_wh / 1000
-        amount[t.slot_start] += float(t.amount)
-    price = (amount / volume.replace(0, np.nan))
+    trades = sim.p2p.trades
+    at = index.get_indexer([t.slot_start for t in trades])
+    if (at < 0).any():
+        raise ValueError("trades: every trade's slot lies in the report month")
+    volume = np.zeros(len(index))
+    amount = np.zeros(len(index))
+    # in trade order, one at a time per slot (np.add.at is unbuffered): the same sums as adding them in a loop
+    np.add.at(volume, at, np.array([t.energy_wh / 1000 for t in trades], dtype=float))
+    np.add.at(amount, at, np.array([float(t.amount) for t in trades], dtype=float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        price = np.where(volume == 0, np.nan, amount / np.where(volume == 0, 1.0, volume))
     fig = make_subplots(specs=[[{"secondary_y": True}]])
     fig.add_trace(go.Bar(x=index, y=volume, name="P2P volume (kWh)", opacity=0.5), secondary_y=False)
     fig.add_trace(go.Scatter(x=index, y=price, name=f"P2P price ({sim.community.settings.currency}/kWh)",
