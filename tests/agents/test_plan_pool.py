@@ -15,8 +15,15 @@ import pytest
 
 from p2penergy.agents.market_access import Fills, InProcessAccess, PriceTape
 from p2penergy.agents.plan_input import Battery
-from p2penergy.agents.plan_pool import DaskPlanWorkers, ProcessPlanWorkers, plan_ahead, plan_each, plan_workers
-from p2penergy.agents.planner import plan
+from p2penergy.agents.plan_pool import (
+    DaskPlanWorkers,
+    LocalPlanWorkers,
+    plan_ahead,
+    plan_each,
+    plan_workers,
+    worth_planning_ahead,
+)
+from p2penergy.agents.planner import plan, solved_in_closed_form
 from p2penergy.agents.trader import AgentConfig, Observation, PlannedStep, TradingAgent, same_bits
 from p2penergy.community import HOME_KIND, Participant
 from p2penergy.ledger.journal import Journal, sqlite_url
@@ -32,6 +39,7 @@ class _Here:
     """Plans each chunk in this process (what a worker does with it)."""
 
     workers = 2
+    chunks_per_worker = 4
 
     def submit(self, chunk) -> Future:
         future: Future = Future()
@@ -100,6 +108,20 @@ def test_a_plan_made_ahead_is_used_when_the_input_is_the_same_and_never_for_anot
     assert twin.agent.last_plan is not ahead.made()
 
 
+def test_an_agent_whose_last_plan_was_solved_in_closed_form_plans_in_its_turn() -> None:
+    m = _Market()  # a home without PV or battery: its plan needs no LP
+    assert worth_planning_ahead(m.agent)  # it has not planned yet
+    assert m.agent.act(m.obs, m.home, plan_ahead([(m.agent, m.obs, m.home)], _Here()).steps["house-01"])
+    assert m.agent.last_input is not None and solved_in_closed_form(m.agent.last_input)
+    assert not worth_planning_ahead(m.agent)
+    assert plan_ahead([(m.agent, m.obs, m.home)], _Here()).steps == {}
+    stored = _Market()
+    stored.agent.last_input = dataclasses.replace(
+        m.agent.last_input, battery=Battery(capacity_wh=5000.0, power_w=2000.0, soc_wh=2500.0))
+    assert worth_planning_ahead(stored.agent)
+    assert "house-01" in plan_ahead([(stored.agent, stored.obs, stored.home)], _Here()).steps
+
+
 def _workers_in_a_task() -> str:
     with plan_workers(2) as workers:
         return type(workers).__name__
@@ -135,17 +157,22 @@ def test_same_bits_is_bit_for_bit() -> None:
 
 def test_plan_workers_need_two_to_plan_ahead() -> None:
     with pytest.raises(ValueError, match="plan_workers"):
-        ProcessPlanWorkers(1)
+        LocalPlanWorkers(1)
+    with pytest.raises(ValueError, match="worker kind"):
+        LocalPlanWorkers(2, "fibres")
+    with pytest.raises(ValueError, match="plan_worker_kind"):
+        simulate(load_scenario(), SimulationOptions(plan_workers=2, plan_worker_kind="fibres"))
     with pytest.raises(ValueError, match="plan_workers"):
         simulate(load_scenario(), SimulationOptions(plan_workers=0))
 
 
-def _run(mechanism: str, plan_workers: int, ledger: bool = False, tmp_path=None) -> Simulation:
+def _run(mechanism: str, plan_workers: int, ledger: bool = False, tmp_path=None, kind: str = "threads") -> Simulation:
     # a Monday (the office open, cars at its chargers), homes with PV, batteries and cars among consumers
     community = {"homes": 6, "shares": {"consumer": 0.34, "pv_only": 0.33, "pv_battery_phv": 0.33}}
     point = parse_sweep({"days": 1, "first_day": 3, "history_days": 8, "mechanism": mechanism,
                          "community": community}).points[0]
-    options = simulation_options(point, tmp_path, ledger, plan_workers=plan_workers)
+    options = dataclasses.replace(simulation_options(point, tmp_path, ledger, plan_workers=plan_workers),
+                                  plan_worker_kind=kind)
     return simulate(parse_scenario(point.scenario_data, point.label, point.base_dir), options)
 
 
@@ -154,15 +181,33 @@ def _same_run(a: Simulation, b: Simulation) -> None:
     assert a.p2p_costs == b.p2p_costs
 
 
-def test_a_cda_run_with_plans_made_ahead_in_two_processes_equals_the_run_without() -> None:
-    one, two = _run("cda", 1), _run("cda", 2)
+@pytest.mark.parametrize("kind", ["threads", "processes"])
+def test_a_cda_run_with_plans_made_ahead_by_two_workers_equals_the_run_without(kind: str) -> None:
+    one, two = _run("cda", 1), _run("cda", 2, kind=kind)
     _same_run(one, two)
     assert one.speculation.planned_ahead == 0
-    # every acting agent's plan was made ahead; in a CDA some turns found the market moved (a trade
-    # earlier in the step moved the reference price) and planned afresh
+    # every acting agent's plan was made ahead but those whose last plan was solved in closed form (homes
+    # without a battery); in a CDA some turns found the market moved (a trade earlier in the step moved
+    # the reference price) and planned afresh
     s = two.speculation
-    assert s.planned_ahead == sum(1 for _ in one.community.participants) * 48 // 4
+    assert s.planned_ahead + s.not_ahead == sum(1 for _ in one.community.participants) * 48 // 4
+    assert s.planned_ahead >= len(one.community.participants) and s.not_ahead > 0  # all at the first step
     assert 0 < s.used < s.planned_ahead
+
+
+def test_threads_plan_ahead_on_their_own_highs_and_make_the_plans_made_here() -> None:
+    m = _Market()
+    home = plan_ahead([(m.agent, m.obs, m.home)], _Here()).steps["house-01"].input
+    inputs = [dataclasses.replace(home, battery=Battery(capacity_wh=5000.0, power_w=2000.0, soc_wh=float(soc)))
+              for soc in range(0, 5000, 250)]
+    with plan_workers(2, "threads") as workers:
+        assert isinstance(workers, LocalPlanWorkers) and workers.kind == "threads"
+        futures = [workers.submit(inputs[k::4]) for k in range(4)]  # four chunks at once on two threads
+        made = [f.result() for f in futures]
+    for k in range(4):
+        for plan_made, inp in zip(made[k], inputs[k::4], strict=True):
+            assert same_bits(plan_made, plan(inp))
+    assert any(p.soc_wh.any() for chunk in made for p in chunk)  # LPs with storage, not only the closed form
 
 
 def test_a_cda_run_with_the_ledger_and_plans_made_ahead_journals_the_same_rows(tmp_path) -> None:

@@ -6,9 +6,10 @@ office's best bids (:meth:`~p2penergy.agents.trader.TradingAgent.read_market`). 
 it in the same step can change all three (a CDA matches on submission). Speculation with
 read-set validation keeps the sequential run's results bit for bit:
 
-1. when the step begins, every acting agent reads the market as it stands and builds its plan
-   input (cheap, here); the inputs go in chunks to other processes, which plan them
-   (:func:`~p2penergy.agents.planner.plan`, a pure function of its input);
+1. when the step begins, every acting agent (of those :func:`worth_planning_ahead`: not the ones
+   whose plans need no LP) reads the market as it stands and builds its plan input (cheap, here);
+   the inputs go in chunks to workers (threads of this process, or other processes), which plan
+   them (:func:`~p2penergy.agents.planner.plan`, a pure function of its input);
 2. the agents then act in the seeded order as before, each reading the market afresh at its
    turn; where that read plans alike (:meth:`~p2penergy.agents.trader.MarketRead.plans_alike`:
    the same reference price, best bids and position, so the same plan input), or else the plan
@@ -20,10 +21,17 @@ what it saves is the planning of the agents whose reads held, what it costs is a
 plan input per agent and a round trip per chunk. How many reads hold depends on the mechanism:
 in a call auction nothing trades before the close and every read holds; in a CDA every trade
 moves the public reference price, which every plan reads, so after the step's first trade the
-later agents' plans made ahead are of no use (measured: docs/sweep.md, "What runs in parallel").
+later agents' plans made ahead are of no use (measured: docs/sweep.md, "What runs in parallel";
+on the demonstration, 2026-12-02, 4 days: 58 % of the plans made ahead were used, every miss but
+a few cars' (the office's bids moved) a moved reference price).
 
-Workers are a local pool of processes (:class:`ProcessPlanWorkers`) or the Dask cluster a sweep
-point runs on (:class:`DaskPlanWorkers`), like the forecasts' (:mod:`~p2penergy.agents.forecast_pool`).
+Workers are a local pool (:class:`LocalPlanWorkers`) of threads (the default: HiGHS's solve lets
+go of the interpreter lock, so solves overlap each other and the main thread's Python; each thread
+has its own HiGHS instance, and plan inputs and plans are immutable) or processes, or the Dask
+cluster a sweep point runs on (:class:`DaskPlanWorkers`), like the forecasts'
+(:mod:`~p2penergy.agents.forecast_pool`). Threads share one interpreter lock: the Python half of a
+plan (building the LP, reading its solution) takes turns with the main thread's, so only HiGHS's
+half runs alongside it.
 """
 
 from __future__ import annotations
@@ -39,14 +47,21 @@ import numpy as np
 from p2penergy.agents.market_access import MarketAccess
 from p2penergy.agents.plan_input import AgentInputError, Plan, PlanInput
 from p2penergy.agents.plan_task import plan_each
+from p2penergy.agents.planner import solved_in_closed_form
 from p2penergy.agents.trader import MarketRead, Observation, PlannedStep, TradingAgent
-from p2penergy.agents.worker_pools import local_processes, workers_for
+from p2penergy.agents.worker_pools import local_pool, workers_for
 
-# A step's plans go out in this many chunks per worker, of consecutive agents in their turns' order:
-# the first agents' plans come back while the later ones are still being made, so the first turns
-# wait for a few plans, not for a worker's whole share (a chunk's round trip, about a millisecond,
-# against about 3 ms per plan; assumption: 4 chunks keep the round trips under a tenth of the work).
+# A step's plans go to other processes in this many chunks per worker, of consecutive agents in their
+# turns' order: the first agents' plans come back while the later ones are still being made, so the
+# first turns wait for a few plans, not for a worker's whole share (a chunk's round trip, about a
+# millisecond, against about 3 ms per plan; assumption: 4 chunks keep the round trips under a tenth
+# of the work).
 CHUNKS_PER_WORKER = 4
+# Threads take a step's plans in this many chunks per worker: in effect one plan per chunk (the
+# demonstration makes about 15 plans ahead a step). Handing a task to a thread costs tens of
+# microseconds, nothing against a plan's milliseconds, so each plan starts as soon as its input is
+# built and each turn waits for its own plan only.
+THREAD_CHUNKS_PER_WORKER = 64
 
 
 class PlanFuture(Protocol):
@@ -58,9 +73,10 @@ class PlanFuture(Protocol):
 
 
 class PlanWorkers(Protocol):
-    """Plans chunks of a step's plan inputs elsewhere."""
+    """Plans chunks of a step's plan inputs elsewhere (a step's in ``chunks_per_worker`` chunks per worker)."""
 
     workers: int
+    chunks_per_worker: int
 
     def submit(self, chunk: Sequence[PlanInput]) -> PlanFuture: ...
 
@@ -69,10 +85,12 @@ class PlanWorkers(Protocol):
 
 @dataclass(slots=True)
 class SpeculationCount:
-    """Agent-steps whose plan was made ahead (``planned_ahead``), and of them those whose plan was used."""
+    """Agent-steps whose plan was made ahead (``planned_ahead``), of them those whose plan was used, and
+    those whose plan was not made ahead (``not_ahead``: not :func:`worth_planning_ahead`, or its input failed)."""
 
     planned_ahead: int = 0
     used: int = 0
+    not_ahead: int = 0
 
     @property
     def used_share(self) -> float:
@@ -109,27 +127,42 @@ class StepPlans:
             chunk.future.cancel()
 
 
+def worth_planning_ahead(agent: TradingAgent) -> bool:
+    """Whether ``agent``'s plan is made ahead: unless its last plan was solved in closed form
+    (:func:`~p2penergy.agents.planner.solved_in_closed_form`; its next one most likely is too, a home
+    without a battery). Such a plan costs about as much Python (measured 2026-12-02: 0.3–0.6 ms) as
+    checking a plan made ahead costs the agent's turn (a second market read: 0.3–0.7 ms), and being
+    Python it would take turns with the main thread's at the interpreter lock: made ahead it saves
+    nothing. Half of the
+    demonstration's plans are of that kind. Which plans are made ahead never changes what a turn does."""
+    return agent.last_input is None or not solved_in_closed_form(agent.last_input)
+
+
 def plan_ahead(turns: Sequence[tuple[TradingAgent, Observation, MarketAccess]],
                workers: PlanWorkers) -> StepPlans:
-    """For each (agent, observation, its market access) of a step, in the order of their turns: its
-    plan input from the market as it stands now, sent to ``workers`` in :data:`CHUNKS_PER_WORKER`
-    chunks per worker; returns at once (a turn waits for its own plan only if it uses it). An agent
-    whose input fails here has none: it plans in its turn, and fails there as it would have (after
-    the agents before it acted)."""
-    ready: list[tuple[str, Observation, MarketRead, PlanInput]] = []
-    for agent, obs, market in turns:
-        read = agent.read_market(obs, market)
-        try:
-            inp = agent.plan_input_of(obs, market.settings.slot_minutes, read.plan)
-        except AgentInputError:
-            continue
-        ready.append((agent.participant.id, obs, read, inp))
+    """For each (agent, observation, its market access) of a step, in the order of their turns, of the
+    agents :func:`worth_planning_ahead`: its plan input from the market as it stands now, sent to
+    ``workers`` in ``workers.chunks_per_worker`` chunks per worker, each as soon as its inputs are
+    built (the workers start on the first turns' plans while the later inputs are built); returns at
+    once (a turn waits for its own plan only if it uses it). An agent whose input fails here has none:
+    it plans in its turn, and fails there as it would have (after the agents before it acted)."""
     steps: dict[str, PlannedStep] = {}
     chunks: list[_Chunk] = []
-    if not ready:
+    ahead = [turn for turn in turns if worth_planning_ahead(turn[0])]
+    if not ahead:
         return StepPlans(steps, chunks)
-    for part in np.array_split(np.arange(len(ready)), min(workers.workers * CHUNKS_PER_WORKER, len(ready))):
-        members = [ready[int(i)] for i in part]
+    for part in np.array_split(np.arange(len(ahead)), min(workers.workers * workers.chunks_per_worker, len(ahead))):
+        members: list[tuple[str, Observation, MarketRead, PlanInput]] = []
+        for i in part:
+            agent, obs, market = ahead[int(i)]
+            read = agent.read_market(obs, market)
+            try:
+                inp = agent.plan_input_of(obs, market.settings.slot_minutes, read.plan)
+            except AgentInputError:
+                continue
+            members.append((agent.participant.id, obs, read, inp))
+        if not members:
+            continue
         chunk = _Chunk(workers.submit([inp for _, _, _, inp in members]))
         chunks.append(chunk)
         for k, (pid, obs, read, inp) in enumerate(members):
@@ -137,16 +170,26 @@ def plan_ahead(turns: Sequence[tuple[TradingAgent, Observation, MarketAccess]],
     return StepPlans(steps, chunks)
 
 
-# -- a local pool of processes -------------------------------------------------------------------
-class ProcessPlanWorkers:
-    """``workers`` local processes (started by a fork server)."""
+# -- a local pool of threads or processes ------------------------------------------------------
+PLAN_WORKER_KIND = "threads"
+"""The kind of local plan workers (:data:`~p2penergy.agents.worker_pools.WORKER_KINDS`) unless told:
+threads. A plan spends about two thirds of its time in HiGHS's solve, which lets go of the interpreter
+lock, so the solves of several agents run alongside each other and the main thread's Python, and a
+plan's input and result are shared, not sent (measured 2026-12-02, README "The main job")."""
 
-    def __init__(self, workers: int) -> None:
+
+class LocalPlanWorkers:
+    """``workers`` local threads of this process (``kind="threads"``; each makes its plans on its own
+    HiGHS instance, :func:`~p2penergy.agents.planner.plan`) or processes started by a fork server."""
+
+    def __init__(self, workers: int, kind: str = PLAN_WORKER_KIND) -> None:
         if workers < 2:
             raise ValueError(f"plan_workers: at least 2 to plan ahead (1 plans in turn), got {workers}")
         self.workers = workers
-        self._pool = local_processes(workers)
-        # start the processes now (one per task while none is idle), not in the run's first step
+        self.kind = kind
+        self.chunks_per_worker = THREAD_CHUNKS_PER_WORKER if kind == "threads" else CHUNKS_PER_WORKER
+        self._pool = local_pool(kind, workers)
+        # start the workers now (one per task while none is idle), not in the run's first step
         for started in [self._pool.submit(plan_each, []) for _ in range(workers)]:
             started.result()
 
@@ -166,6 +209,7 @@ class DaskPlanWorkers:
         if workers < 2:
             raise ValueError(f"plan_workers: at least 2 to plan ahead (1 plans in turn), got {workers}")
         self.workers = workers
+        self.chunks_per_worker = CHUNKS_PER_WORKER
         self._client = client
 
     def submit(self, chunk: Sequence[PlanInput]) -> PlanFuture:
@@ -176,8 +220,9 @@ class DaskPlanWorkers:
         return None
 
 
-def plan_workers(workers: int) -> AbstractContextManager[PlanWorkers | None]:
+def plan_workers(workers: int, kind: str = PLAN_WORKER_KIND) -> AbstractContextManager[PlanWorkers | None]:
     """Workers to make a run's plans ahead with (``None`` for ``workers`` ≤ 1: every agent plans in
-    its turn): inside a Dask task, tasks on its cluster; elsewhere a local pool of processes
-    (:func:`~p2penergy.agents.worker_pools.workers_for`)."""
-    return workers_for(workers, lambda client: DaskPlanWorkers(workers, client), lambda: ProcessPlanWorkers(workers))
+    its turn): inside a Dask task, tasks on its cluster; elsewhere a local pool of ``kind``, threads
+    unless told (:func:`~p2penergy.agents.worker_pools.workers_for`)."""
+    return workers_for(workers, lambda client: DaskPlanWorkers(workers, client),
+                       lambda: LocalPlanWorkers(workers, kind))

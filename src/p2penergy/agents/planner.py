@@ -166,6 +166,13 @@ def _is_separable(inp: PlanInput) -> bool:
             and not committed)
 
 
+def solved_in_closed_form(inp: PlanInput) -> bool:
+    """Whether :func:`plan` (``solver="auto"``) solves ``inp`` slot by slot, without HiGHS: a plan without
+    storage, peak or green stage (a home without a battery, most steps). A few of the committed kind
+    still go to the LP, where their optimum may not be unique (:func:`_plan_committed_by_slot`)."""
+    return _is_separable(inp) or _committed_separable(inp)
+
+
 def _plan_by_slot(inp: PlanInput) -> Plan:
     """The optimum of a separable LP, slot by slot (same cost as HiGHS; tested against it).
 

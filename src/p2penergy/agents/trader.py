@@ -268,6 +268,7 @@ class TradingAgent:
         self._order_seq = 0
         self.setpoints: dict[datetime, tuple[int, int]] = {}
         self.last_plan: Plan | None = None
+        self.last_input: PlanInput | None = None  # the input of ``last_plan``
         self._reference: Decimal | None = None
         # per observation (the step's): the grid price per slot, the net position's quantiles per slot
         self._grid_prices: tuple[Observation, np.ndarray] | None = None
@@ -297,6 +298,7 @@ class TradingAgent:
                 ahead = None  # not this turn's plan: never waited for
         made = ahead.made() if ahead is not None else None
         result = made if made is not None else plan(inp)
+        self.last_input = inp
         self.post_orders(obs, market, read, inp, result)
         return made is not None
 

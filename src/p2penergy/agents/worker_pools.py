@@ -2,14 +2,21 @@
 
 With ``workers`` ≤ 1 there are none (the work is done in turn, in this process); inside a Dask task
 (a sweep point) they are tasks on the point's own cluster, through ``distributed.worker_client``;
-elsewhere a local pool of processes started by a fork server.
+elsewhere a local pool (:func:`local_pool`) of one of two kinds (:data:`WORKER_KINDS`):
+
+* ``processes`` started by a fork server: for work that runs Python most of its time (forecasts'
+  features and models), which threads of one process would take turns at (one interpreter lock);
+* ``threads`` of this process: for work that spends most of its time in native code that lets go
+  of the interpreter lock (HiGHS's solve in ``highspy``), and whose inputs and results are cheap
+  to share but dear to send to another process (a plan's arrays: measured 2026-12-02, plans made
+  ahead in two processes made the main job's P2P month 1.5–1.8× slower than planning in turn).
 """
 
 from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any, Protocol, TypeVar
 
@@ -38,6 +45,19 @@ def local_processes(workers: int, **kw: Any) -> ProcessPoolExecutor:
     """A pool of ``workers`` processes (``kw``: the executor's, e.g. an ``initializer``). Started by a
     fork server: a clean process, not a fork of one that may run threads (a chain client, Dask)."""
     return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver"), **kw)
+
+
+WORKER_KINDS = ("processes", "threads")
+
+
+def local_pool(kind: str, workers: int, **kw: Any) -> Executor:
+    """A local pool of ``workers`` of ``kind`` (:data:`WORKER_KINDS`; ``kw``: the executor's, e.g. an
+    ``initializer``)."""
+    if kind == "processes":
+        return local_processes(workers, **kw)
+    if kind == "threads":
+        return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="p2penergy-worker", **kw)
+    raise ValueError(f"worker kind: one of {', '.join(WORKER_KINDS)}, got {kind!r}")
 
 
 @contextmanager

@@ -136,6 +136,8 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
                 if made is not None:
                     speculation.planned_ahead += 1
                     speculation.used += used
+                elif ahead is not None:
+                    speculation.not_ahead += 1
             if ledger is not None:
                 access[gw.participant.id].flush(now)
             if obs is not None and gw.participant.kind != CAR_KIND:

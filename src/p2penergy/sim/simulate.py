@@ -20,8 +20,9 @@ from p2penergy.agents.agent_forecasters import fit_agent_forecasters
 from p2penergy.agents.forecast_pool import forecast_workers, split_forecast_sites
 from p2penergy.agents.gateway import ForecastKit
 from p2penergy.agents.issued_weather import weather_source
-from p2penergy.agents.plan_pool import SpeculationCount, plan_workers
+from p2penergy.agents.plan_pool import PLAN_WORKER_KIND, SpeculationCount, plan_workers
 from p2penergy.agents.trader import AgentConfig
+from p2penergy.agents.worker_pools import WORKER_KINDS
 from p2penergy.community import CAR_KIND, Community
 from p2penergy.ledger.keys import Key
 from p2penergy.ledger.run_folder import create_run_engine
@@ -73,8 +74,10 @@ class SimulationOptions:
     ``ledger/keys.py``). ``forecast_workers``: split each step's forecasts across this many
     processes (inside a sweep's Dask task: tasks on its cluster; the same forecasts, so the same
     bills; worth it for large communities only, docs/sweep.md). ``plan_workers``: make each planning
-    step's plans ahead in this many processes, each used where the agent's turn plans alike
-    (``agents/plan_pool.py``; the same bills; the run's ``speculation`` counts them).
+    step's plans ahead in this many workers, each used where the agent's turn plans alike
+    (``agents/plan_pool.py``; the same bills; the run's ``speculation`` counts them);
+    ``plan_worker_kind``: threads of this process (HiGHS's solves run alongside each other and the
+    agents' Python) or processes (inside a sweep's Dask task: tasks on its cluster either way).
     """
 
     mechanism: str = "cda"
@@ -94,6 +97,7 @@ class SimulationOptions:
     baseline_export_credit: str | None = None
     forecast_workers: int = 1
     plan_workers: int = 1
+    plan_worker_kind: str = PLAN_WORKER_KIND
     outages: tuple[Outage, ...] = ()
 
 
@@ -132,6 +136,8 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
         raise ValueError(f"forecast_workers: must be at least 1, got {options.forecast_workers}")
     if options.plan_workers < 1:
         raise ValueError(f"plan_workers: must be at least 1, got {options.plan_workers}")
+    if options.plan_worker_kind not in WORKER_KINDS:
+        raise ValueError(f"plan_worker_kind: one of {', '.join(WORKER_KINDS)}, got {options.plan_worker_kind!r}")
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -197,10 +203,11 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
     lap("ledger setup")
     try:
         # with the ledger, the engine settles certificates: its hook takes the provenance hook's place
-        with forecast_workers(kit, options.forecast_workers) as workers, plan_workers(options.plan_workers) as planners:
+        with forecast_workers(kit, options.forecast_workers) as workers, \
+                plan_workers(options.plan_workers, options.plan_worker_kind) as planners:
             runner = partial(split_forecast_sites, workers=workers) if workers is not None else None
             if workers is not None or planners is not None:
-                lap("worker processes start")
+                lap("workers start")
             p2p = run_p2p(community, kit, config, [ledger_hook or prov, *hooks], progress, ledger_hook, runner,
                           planners, speculation)
     finally:
