@@ -21,6 +21,7 @@ from p2penergy.agents.trader import (
     critical_fractile,
     gate_open_flags,
     hedge_shift,
+    interp_one,
     net_quantiles,
 )
 from p2penergy.community import HOME_KIND, Participant
@@ -112,6 +113,36 @@ def test_net_quantiles_combine_load_and_pv_as_independent_errors():
     assert net[1] == pytest.approx(100.0)
     assert net[0] == pytest.approx(100.0 - np.hypot(200.0, 100.0))
     assert net[2] == pytest.approx(100.0 + np.hypot(400.0, 300.0))
+
+
+def test_interp_one_is_np_interp_to_the_bit():
+    # the hedge reads the net's quantile with it instead of np.interp (speed only): the same double
+    # everywhere — between knots, on them, beyond both ends, with infinite quantiles (NaN slopes)
+    rng = np.random.default_rng(14)
+    for trial in range(20_000):
+        xp = np.sort(rng.random(int(rng.integers(2, 10))))
+        if len(np.unique(xp)) != len(xp):
+            continue
+        fp = rng.normal(0.0, 500.0, len(xp)) * 10.0 ** int(rng.integers(-3, 4))
+        if trial % 7 == 0:
+            fp[rng.integers(len(fp))] = np.inf if trial % 2 else -np.inf
+        x = (float(xp[rng.integers(len(xp))]) if trial % 4 == 0 else float(rng.uniform(-0.2, 1.2)) if trial % 4 == 1
+             else float(rng.random()))
+        want = float(np.interp(x, tuple(xp.tolist()), fp))
+        got = interp_one(x, tuple(xp.tolist()), fp.tolist())
+        assert (got == want or (got != got and want != want)) and np.signbit(got) == np.signbit(want), (x, xp, fp)
+    assert interp_one(float("nan"), (0.1, 0.9), [1.0, 2.0]) != interp_one(float("nan"), (0.1, 0.9), [1.0, 2.0])
+
+
+def test_net_quantiles_take_the_first_of_two_equally_near_levels():
+    # the median is the level nearest 0.5 (the first of two as near: np.argmin's choice)
+    levels = (0.25, 0.75)
+    load = np.array([[100.0], [300.0]])
+    pv = np.array([[10.0], [50.0]])
+    net = net_quantiles(levels, load, pv)[:, 0]
+    centre = 100.0 - 10.0  # level 0.25 for both medians; the mirror of 0.25 is 0.75 and of 0.75 is 0.25
+    assert net[0] == -np.sqrt(0.0 + (10.0 - 50.0) ** 2) + centre
+    assert net[1] == np.sqrt(200.0**2 + (10.0 - 10.0) ** 2) + centre
 
 
 def test_the_fixed_hedge_trades_fixed_shares_of_the_plan_whatever_the_quantiles():

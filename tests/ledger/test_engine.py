@@ -379,3 +379,18 @@ def test_site_limits_are_journalled_in_the_genesis_and_replayed(tmp_path, engine
             Engine.open(journal)
     finally:
         journal.close()
+
+
+def test_the_scoped_exchange_keys_an_order_as_replace_would() -> None:
+    # ScopedExchange builds the keyed order from its fields (speed only): the same order as
+    # dataclasses.replace, every field kept, for a tagged sell and a buy with requirements
+    from p2penergy.ledger.order_scope import _with_id
+
+    sell = Order("s-1", "house-01", "sell", START, 1500, Decimal("16.15"), START - timedelta(hours=1),
+                 tag=Tag.of(source="solar", producer="house-01", device="house-01-pv", site="house-01"))
+    buy = Order("b-1", "house-02", "buy", START, 700, Decimal("20"), START - timedelta(minutes=30),
+                requirements=(Requirement.of({"source": ["solar"]}, Decimal("1.5")), Requirement.of({}, Decimal(0))))
+    for order in (sell, buy):
+        keyed = _with_id(order, order.order_id + "\x00" + order.participant)
+        want = replace(order, order_id=order.order_id + "\x00" + order.participant)
+        assert keyed == want and repr(keyed) == repr(want)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 
+import pytest
 from eth_hash.auto import keccak as eth_keccak
 
 from p2penergy.ledger.actions import canonical_json
@@ -32,3 +33,15 @@ def test_canonical_json_is_json_dumps_sorted_and_compact() -> None:
             [rng.randrange(-10**20, 10**20), rng.random(), "é ✓ \u2028", None, True, [1, "a", {"k": 0.5}],
              {"b": 1, "a": [None]}]) for _ in range(rng.randrange(8))}
         assert canonical_json(body) == json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def test_canonical_json_refuses_what_json_cannot_hold_as_json_does() -> None:
+    # the encoder made once raises what JSONEncoder.encode raises for a value JSON cannot hold
+    for bad in ({"a": object()}, {"a": [1, {1.5, 2}]}, {"a": b"bytes"}):
+        with pytest.raises(TypeError) as ours:
+            canonical_json(bad)
+        with pytest.raises(TypeError) as theirs:
+            json.dumps(bad, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert str(ours.value) == str(theirs.value)
+    assert canonical_json({"a": float("nan"), "b": -float("inf"), "c": 1e300}) == '{"a":NaN,"b":-Infinity,"c":1e+300}'
+    assert canonical_json("x\u00e9") == json.dumps("x\u00e9", ensure_ascii=False)

@@ -31,7 +31,7 @@ import contextlib
 import dataclasses
 import math
 import struct
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -892,10 +892,11 @@ def net_quantiles(levels: tuple[float, ...], load_q: np.ndarray, pv_q: np.ndarra
     the medians (the level nearest 0.5), and its distance from it at level τ is the root sum of
     squares of the load's distance at τ and the PV's at 1 − τ (PV high is net low)."""
     lv = np.asarray(levels, dtype=float)
-    mid = int(np.argmin(np.abs(lv - 0.5)))
     if pv_q is None:
         return np.asarray(load_q, dtype=float)
-    mirror = [int(np.argmin(np.abs(lv - (1 - t)))) for t in lv]
+    plain = lv.tolist()
+    mid = _nearest_level(plain, 0.5)
+    mirror = [_nearest_level(plain, 1 - t) for t in plain]
     d_load = load_q - load_q[mid]
     d_pv = pv_q[mid] - pv_q[mirror]  # PV at 1 − τ below its median raises the net
     centre = load_q[mid] - pv_q[mid]
@@ -924,7 +925,40 @@ def hedge_shift(obs: Observation, k: int, fractile: float, net_q: np.ndarray | N
         pv = obs.pv_quantiles_wh[:, k] if obs.pv_quantiles_wh is not None else None
         net = net_quantiles(obs.quantile_levels, obs.load_quantiles_wh[:, k:k + 1],
                             pv[:, None] if pv is not None else None)[:, 0]
-    return float(np.interp(fractile, obs.quantile_levels, net)) - point
+    return interp_one(fractile, obs.quantile_levels, net.tolist()) - point
+
+
+def _nearest_level(levels: list[float], target: float) -> int:
+    """``int(np.argmin(np.abs(np.asarray(levels) - target)))`` in plain floats (the same doubles, the
+    first of equal distances): the agents' order step asks it for every level at every step."""
+    return min(range(len(levels)), key=lambda i: abs(levels[i] - target))
+
+
+def interp_one(x: float, xp: Sequence[float], fp: Sequence[float]) -> float:
+    """``float(np.interp(x, xp, fp))`` for one ``x`` and increasing ``xp``, in plain floats: numpy's own
+    steps and formula (held at the ends; ``fp[j]`` at a knot; ``slope * (x - xp[j]) + fp[j]`` between,
+    from the other knot if that is NaN), so the same double. A call of ``np.interp`` on one value costs
+    about ten times this (array conversions), and every home without storage hedges each open slot
+    of its horizon with it at every step."""
+    n = len(xp)
+    if n < 2 or x != x:
+        return float(np.interp(x, xp, fp))
+    if x < xp[0]:
+        return float(fp[0])
+    if x >= xp[-1]:
+        return float(fp[-1])
+    j = bisect_right(xp, x) - 1  # xp[j] <= x < xp[j + 1]
+    x0, y0, y1 = float(xp[j]), float(fp[j]), float(fp[j + 1])
+    if x0 == x:
+        return y0
+    x1 = float(xp[j + 1])
+    slope = (y1 - y0) / (x1 - x0)
+    y = slope * (x - x0) + y0
+    if y != y:
+        y = slope * (x - x1) + y1
+        if y != y and y0 == y1:
+            y = y0
+    return y
 
 
 def projected_month_import_wh(local_now: datetime, month_import_wh: int) -> int:

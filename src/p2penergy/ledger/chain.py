@@ -17,6 +17,7 @@ import itertools
 import json
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -363,13 +364,20 @@ def sign_transaction(key: Key, chain_id: int, nonce: int, to: str | None, data: 
     [], yParity, r, s])`` over ``keccak(0x02 || rlp(the first nine))``. What eth-account's
     ``sign_transaction`` gives, byte for byte (tested), without importing eth-account (about a second
     and a half: its key-file module computes BLS pairing constants at import)."""
-    from coincurve import PrivateKey
-
     fields: list[Any] = [chain_id, nonce, tip, max_fee, gas, bytes.fromhex((to or "").removeprefix("0x")), 0,
                          bytes.fromhex(data.removeprefix("0x")), []]
-    signature = PrivateKey(key.private_key).sign_recoverable(keccak(b"\x02" + _rlp(fields)), hasher=None)
+    signature = _secp256k1_key(key.private_key).sign_recoverable(keccak(b"\x02" + _rlp(fields)), hasher=None)
     r, s, y_parity = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"), signature[64]
     return b"\x02" + _rlp([*fields, y_parity, r, s])
+
+
+@lru_cache(maxsize=16)
+def _secp256k1_key(private_key: bytes) -> Any:
+    """coincurve's key object of ``private_key``, made once per key: making one costs about as much as
+    a signature, and the operator signs every slot's commit."""
+    from coincurve import PrivateKey
+
+    return PrivateKey(private_key)
 
 
 def _rlp(item: int | bytes | list[Any]) -> bytes:

@@ -476,7 +476,7 @@ class Engine:
         seq, _ = journal.append(kind, body, slot, ref)
         group = ROOT_GROUP.get(kind)
         if group is not None and slot is not None:
-            self._slots[slot].leaves(group).append(leaf_of(kind, journal.last_body))
+            self._slots[slot].leaves(group).append(leaf_hash(journal.last_tail))  # leaf_of(kind, body)
         return seq
 
     def _absorb(self, row: JournalRow) -> None:

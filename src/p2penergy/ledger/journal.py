@@ -40,6 +40,7 @@ from p2penergy.ledger.hashing import keccak
 GENESIS_PREV = b"\x00" * 32
 KINDS = ("genesis", "participant", "batch", "order", "modify", "cancel", "reject", "self_cancel", "trade", "close",
          "meter", "balancing", "certificate", "commit", "chain_tx")  # what each holds: ledger/engine.py
+_KIND_SET = frozenset(KINDS)
 
 metadata = MetaData()
 journal_table = Table(
@@ -147,13 +148,17 @@ class Journal:
         marks = ", ".join(mark.format(i + 1) for i in range(len(journal_table.columns)))
         columns = ", ".join(c.name for c in journal_table.columns)
         self._insert_sql = f"INSERT INTO journal ({columns}) VALUES ({marks})"
-        self.last_body = ""  # canonical JSON of the last appended row (Merkle leaves are built from it)
+        self.last_body = ""  # canonical JSON of the last appended row
+        # ``kind || 0x00 || body`` of the last appended row in bytes: what its hash and its Merkle leaf
+        # (``ledger/engine.py``, ``leaf_of``) cover, encoded once
+        self.last_tail = b""
         with self.engine.connect() as conn:
             last = conn.execute(
                 select(journal_table.c.seq, journal_table.c.hash).order_by(journal_table.c.seq.desc()).limit(1)
             ).first()
         self._seq = last.seq if last else 0
         self._head = bytes.fromhex(last.hash) if last else GENESIS_PREV
+        self._head_hex = self._head.hex()
 
     @property
     def head(self) -> tuple[int, bytes]:
@@ -163,14 +168,17 @@ class Journal:
     def append(self, kind: str, body: dict[str, Any], slot_start: int | None = None,
                ref: str | None = None) -> tuple[int, bytes]:
         """Buffer one row; returns its ``(seq, hash)``."""
-        if kind not in KINDS:
+        if kind not in _KIND_SET:
             raise JournalError(f"kind: one of {', '.join(KINDS)}; got {kind!r}")
         text = canonical_json(body)
         seq = self._seq + 1
-        digest = row_hash(self._head, seq, kind, text)
-        self._buffer.append((seq, kind, slot_start, ref, text, self._head.hex(), digest.hex()))
-        self._seq, self._head = seq, digest
+        tail = kind.encode("ascii") + b"\x00" + text.encode("utf-8")
+        digest = keccak(self._head + seq.to_bytes(8, "big") + tail)  # row_hash(head, seq, kind, text)
+        digest_hex = digest.hex()
+        self._buffer.append((seq, kind, slot_start, ref, text, self._head_hex, digest_hex))
+        self._seq, self._head, self._head_hex = seq, digest, digest_hex
         self.last_body = text
+        self.last_tail = tail
         return seq, digest
 
     def flush(self) -> int:

@@ -20,9 +20,10 @@ continues) them with ``scoped=False``, where a key is the id itself.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields
 from datetime import datetime
 from decimal import Decimal
+from operator import attrgetter
 
 from p2penergy.market.errors import OrderError, OrderRejected
 from p2penergy.market.exchange import ClearingLimits, Exchange, SlotClose
@@ -36,8 +37,20 @@ DUPLICATE_ID = "already used by this participant (order ids are each participant
 uses is never an obstacle, and so never told)."""
 
 
+_ORDER_FIELDS = tuple(f.name for f in fields(Order))
+assert _ORDER_FIELDS[0] == "order_id", "_with_id passes an order's other fields in order after its id"
+_FIELDS_AFTER_ID = attrgetter(*_ORDER_FIELDS[1:])
+
+
 def _own_id(key: str, participant: str) -> str:
     return key[: len(key) - len(participant) - 1]
+
+
+def _with_id(order: Order, order_id: str) -> Order:
+    """``dataclasses.replace(order, order_id=order_id)`` (the same order, validated the same way),
+    built from its fields directly: half of ``replace``'s cost, which looks the fields up again and
+    passes them by name, for every order the ledger's exchange receives."""
+    return Order(order_id, *_FIELDS_AFTER_ID(order))
 
 
 class ScopedExchange:
@@ -69,7 +82,7 @@ class ScopedExchange:
             raise OrderError("id", "a string without NUL characters")
         who = order.participant
         try:
-            trades = market.submit(replace(order, order_id=order.order_id + SEP + who), now)
+            trades = market.submit(_with_id(order, order.order_id + SEP + who), now)
         except OrderRejected as exc:
             raise self._own_refusal(exc, order.order_id, DUPLICATE_ID) from None
         self.last_self_trade_cancels = self._own_cancels(market.last_self_trade_cancels, who)
@@ -96,7 +109,7 @@ class ScopedExchange:
         closing = self.market.close(slot_start, limits)
         if not self.scoped:
             return closing
-        unfilled = tuple((replace(o, order_id=_own_id(o.order_id, o.participant)), wh) for o, wh in closing.unfilled)
+        unfilled = tuple((_with_id(o, _own_id(o.order_id, o.participant)), wh) for o, wh in closing.unfilled)
         return SlotClose(closing.slot_start, tuple(self._own_trades(list(closing.trades))), unfilled, closing.limits)
 
     # -- reads ------------------------------------------------------------------------------

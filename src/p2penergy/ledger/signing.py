@@ -184,6 +184,27 @@ def requirements_hash(requirements: tuple[Requirement, ...]) -> bytes:
         for r in requirements))
 
 
+# An order's slot, price and submission time recur across a step's orders and steps (its slot's
+# other orders, the step's clock, the same few prices): their 32-byte words are made once each.
+# (Orders only: an order's price is a finite Decimal, so it can be a cache key.)
+_BUY_WORD, _SELL_WORD = (0).to_bytes(32, "big"), (1).to_bytes(32, "big")
+
+
+@lru_cache(maxsize=4096)
+def _seconds_word(when: datetime) -> bytes:
+    return _u(_unix_seconds(when))
+
+
+@lru_cache(maxsize=4096)
+def _micros_word(when: datetime) -> bytes:
+    return _u(micros(when))
+
+
+@lru_cache(maxsize=4096)
+def _price_word(price_per_kwh: Decimal) -> bytes:
+    return _u(price_micros(price_per_kwh))
+
+
 @lru_cache(maxsize=65536)
 def struct_hash(action: Action, nonce: int, address: str | bytes) -> bytes:
     """EIP-712 ``hashStruct`` of an action signed by ``address`` with ``nonce``.
@@ -193,8 +214,8 @@ def struct_hash(action: Action, nonce: int, address: str | bytes) -> bytes:
     """
     if isinstance(action, Order):
         body = (_ORDER_TH + keccak(action.order_id.encode()) + _addr(address)
-                + _u(0 if action.side == BUY else 1) + _u(_unix_seconds(action.slot_start))
-                + _u(action.energy_wh) + _u(price_micros(action.price_per_kwh)) + _u(micros(action.submitted_at))
+                + (_SELL_WORD if action.side != BUY else _BUY_WORD) + _seconds_word(action.slot_start)
+                + _u(action.energy_wh) + _price_word(action.price_per_kwh) + _micros_word(action.submitted_at)
                 + tag_hash(action.tag) + requirements_hash(action.requirements) + _u(nonce))
     elif isinstance(action, Cancel):
         body = (_CANCEL_TH + keccak(action.order_id.encode()) + _addr(address)
