@@ -10,7 +10,9 @@ nested in another stage's is that stage's, not both):
 
 * data: scenario generation and the community's build; learning: fitting the forecasters;
 * forecasting: the sites' load and PV forecasts and the cars' trip forecasts at each step;
-* planning: each agent's plan input and LP; agents (pricing, orders): the rest of an agent's step;
+* planning: each agent's plan input and LP (with ``--plan-workers N``: in the main thread, and a
+  turn's wait for its plan made ahead; the plans made in the other threads are not counted);
+  agents (pricing, orders): the rest of an agent's step;
 * matching: the exchange (submit, cancel, close, book queries);
 * provenance: certificates (the registry's settlement and the sites it settles);
 * ledger: signing, verification, journal, meters' rows, commits (setup included); the chain's own
@@ -45,6 +47,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+import p2penergy.agents.plan_pool as plan_pool_module
 import p2penergy.agents.trader as trader_module
 import p2penergy.sim.simulate as simulate_module
 from p2penergy.agents.gateway import SiteForecasts, SiteGateway
@@ -97,6 +100,7 @@ def _targets() -> list[tuple[str, object, str]]:
         ("learning", simulate_module, "fit_forecasters"),
         ("forecasting", SiteForecasts, "of"), ("forecasting", CommuteCalendar, "predict"),
         ("planning", trader_module, "plan"), ("planning", TradingAgent, "plan_input"),
+        ("planning", plan_pool_module._Chunk, "plan"),  # a turn waiting for its plan made ahead
         ("agents (pricing, orders)", TradingAgent, "act"),
         ("provenance", Registry, "settle_slot"), ("provenance", ProvenanceHook, "sites"),
         ("ledger", simulate_module, "create_run_engine"), ("ledger", Wallets, "add"), ("ledger", Wallets, "sign"),
@@ -148,7 +152,8 @@ def cpu_seconds() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
-def run(ledger: bool, days: int | None) -> tuple[float, dict[str, float], int, float, float, float]:
+def run(ledger: bool, days: int | None, plan_workers: int = 1
+        ) -> tuple[float, dict[str, float], int, float, float, float]:
     """(total s, stage s, trades, chain wait s, reference workload s around it, CPU s) of one run."""
     folder = Path(tempfile.mkdtemp(prefix="bench-sim-"))
     clock = StageClock()
@@ -156,7 +161,8 @@ def run(ledger: bool, days: int | None) -> tuple[float, dict[str, float], int, f
     try:
         with timed_stages(clock):
             start, cpu_start = time.perf_counter(), cpu_seconds()
-            sim = simulate(load_scenario(), SimulationOptions(ledger=ledger, run_dir=folder, days=days))
+            sim = simulate(load_scenario(), SimulationOptions(ledger=ledger, run_dir=folder, days=days,
+                                                               plan_workers=plan_workers))
             total, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
         stages = {stage: clock.seconds.get(stage, 0.0) for stage in STAGES}
         stages["other (loop, hooks)"] = total - sum(stages.values())
@@ -171,12 +177,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=None, help="only the month's first N days")
     parser.add_argument("--no-ledger", action="store_true", help="only the run without the ledger")
+    parser.add_argument("--plan-workers", type=int, default=1,
+                        help="threads making each step's plans ahead (agents/plan_pool.py; 1: none)")
     args = parser.parse_args()
     runs = {}
     if not args.no_ledger:
-        runs["with ledger"] = run(True, args.days)
-    runs["without ledger"] = run(False, args.days)
+        runs["with ledger"] = run(True, args.days, args.plan_workers)
+    runs["without ledger"] = run(False, args.days, args.plan_workers)
     period = "August 2020" if args.days is None else f"{args.days} days of August 2020"
+    if args.plan_workers > 1:
+        period += f", plans made ahead in {args.plan_workers} threads"
     table = Table(title=f"p2penergy simulate, {period} (budget for the month: 60 s with the ledger, "
                         "30 s without, idle 2-core machine)")
     table.add_column("stage")

@@ -16,6 +16,7 @@ import pytest
 from p2penergy.agents.market_access import Fills, InProcessAccess, PriceTape
 from p2penergy.agents.plan_input import Battery
 from p2penergy.agents.plan_pool import (
+    PLANS_AHEAD_PER_WORKER,
     DaskPlanWorkers,
     LocalPlanWorkers,
     plan_ahead,
@@ -39,10 +40,14 @@ class _Here:
     """Plans each chunk in this process (what a worker does with it)."""
 
     workers = 2
-    chunks_per_worker = 4
+
+    def __init__(self) -> None:
+        self.sent: list[float] = []  # the sent inputs' first load values
+
 
     def submit(self, chunk) -> Future:
         future: Future = Future()
+        self.sent += [inp.load_wh[0] for inp in chunk]
         future.set_result(plan_each(chunk))
         return future
 
@@ -57,15 +62,15 @@ HORIZON = pd.date_range(NOW, periods=8, freq="30min")
 class _Market:
     """A CDA with a home's agent and two other traders sharing the public price tape."""
 
-    def __init__(self) -> None:
+    def __init__(self, who: str = "house-01", load_wh: float = 500.0) -> None:
         self.exchange = make_exchange(MarketSettings.demonstration(), "cda")
         tape, fills = PriceTape(opening_price=Decimal("25.00")), Fills()
         self.submitted: list[Order] = []
-        self.home = InProcessAccess(self.exchange, "house-01", tape, on_order=self.submitted.append, fills=fills)
+        self.home = InProcessAccess(self.exchange, who, tape, on_order=self.submitted.append, fills=fills)
         self.others = {who: InProcessAccess(self.exchange, who, tape, fills=fills) for who in ("house-02", "house-03")}
         zeros = np.zeros(48, dtype=np.int64)
-        self.agent = TradingAgent(Participant("house-01", HOME_KIND, "consumer", zeros, zeros), AgentConfig())
-        self.obs = Observation(NOW.to_pydatetime(), HORIZON, np.full(8, 500.0), np.zeros(8))
+        self.agent = TradingAgent(Participant(who, HOME_KIND, "consumer", zeros, zeros), AgentConfig())
+        self.obs = Observation(NOW.to_pydatetime(), HORIZON, np.full(8, load_wh), np.zeros(8))
 
     def others_trade(self) -> None:
         """Two other participants trade a later slot: the public reference price moves."""
@@ -76,7 +81,7 @@ class _Market:
 
 def test_a_plan_made_ahead_is_used_while_the_market_holds_and_replaced_when_it_moved() -> None:
     held, moved, alone = _Market(), _Market(), _Market()
-    ahead = {name: plan_ahead([(m.agent, m.obs, m.home)], _Here()).steps["house-01"]
+    ahead = {name: plan_ahead([(m.agent, m.obs, m.home)], _Here()).get("house-01")
              for name, m in (("held", held), ("moved", moved))}
     assert held.agent.act(held.obs, held.home, ahead["held"])
     assert held.agent.last_plan is ahead["held"].made()
@@ -95,14 +100,14 @@ def test_a_plan_made_ahead_is_used_while_the_market_holds_and_replaced_when_it_m
 
 def test_a_plan_made_ahead_is_used_when_the_input_is_the_same_and_never_for_another_observation() -> None:
     m = _Market()
-    ahead = plan_ahead([(m.agent, m.obs, m.home)], _Here()).steps["house-01"]
+    ahead = plan_ahead([(m.agent, m.obs, m.home)], _Here()).get("house-01")
     # a read that differs in what the plan would read but builds the same input: the plan is the same
     other = dataclasses.replace(ahead.read, plan=dataclasses.replace(ahead.read.plan, reference=Decimal("24.00")))
     assert not other.plans_alike(ahead.read)
     assert m.agent.act(m.obs, m.home, PlannedStep(m.obs, other, ahead.input, ahead.made))
     assert m.agent.last_plan is ahead.made()
     twin = _Market()
-    ahead = plan_ahead([(twin.agent, twin.obs, twin.home)], _Here()).steps["house-01"]
+    ahead = plan_ahead([(twin.agent, twin.obs, twin.home)], _Here()).get("house-01")
     copy = dataclasses.replace(twin.obs)
     assert not twin.agent.act(copy, twin.home, ahead)  # made for another observation
     assert twin.agent.last_plan is not ahead.made()
@@ -111,15 +116,30 @@ def test_a_plan_made_ahead_is_used_when_the_input_is_the_same_and_never_for_anot
 def test_an_agent_whose_last_plan_was_solved_in_closed_form_plans_in_its_turn() -> None:
     m = _Market()  # a home without PV or battery: its plan needs no LP
     assert worth_planning_ahead(m.agent)  # it has not planned yet
-    assert m.agent.act(m.obs, m.home, plan_ahead([(m.agent, m.obs, m.home)], _Here()).steps["house-01"])
+    assert m.agent.act(m.obs, m.home, plan_ahead([(m.agent, m.obs, m.home)], _Here()).get("house-01"))
     assert m.agent.last_input is not None and solved_in_closed_form(m.agent.last_input)
     assert not worth_planning_ahead(m.agent)
-    assert plan_ahead([(m.agent, m.obs, m.home)], _Here()).steps == {}
+    assert plan_ahead([(m.agent, m.obs, m.home)], _Here()).get("house-01") is None
     stored = _Market()
     stored.agent.last_input = dataclasses.replace(
         m.agent.last_input, battery=Battery(capacity_wh=5000.0, power_w=2000.0, soc_wh=2500.0))
     assert worth_planning_ahead(stored.agent)
-    assert "house-01" in plan_ahead([(stored.agent, stored.obs, stored.home)], _Here()).steps
+    assert plan_ahead([(stored.agent, stored.obs, stored.home)], _Here()).get("house-01") is not None
+
+
+def test_plans_are_made_a_few_turns_ahead_from_the_market_after_the_turns_before() -> None:
+    markets = [_Market(f"house-1{k}", 100.0 * (k + 1)) for k in range(7)]
+    here = _Here()
+    ahead = plan_ahead([(m.agent, m.obs, m.home) for m in markets], here)
+    window = here.workers * PLANS_AHEAD_PER_WORKER
+    assert here.sent == [100.0 * (k + 1) for k in range(window)]  # the first agents' when the step begins
+    assert ahead.get("house-1" + str(window)) is None
+    ahead.turn_over("house-10")  # after the first turn, the next agent's
+    assert here.sent[-1] == 100.0 * (window + 1) and ahead.get("house-1" + str(window)) is not None
+    ahead.turn_over("house-11")
+    ahead.turn_over("house-12")
+    assert len(here.sent) == len(markets)  # never past the step's last agent
+    assert all(ahead.get(m.agent.participant.id).input.load_wh[0] == m.obs.load_wh[0] for m in markets)
 
 
 def _workers_in_a_task() -> str:
@@ -131,7 +151,7 @@ def test_plans_made_on_a_dask_cluster_are_the_plans_made_here() -> None:
     from distributed import Client, LocalCluster
 
     m = _Market()
-    home = plan_ahead([(m.agent, m.obs, m.home)], _Here()).steps["house-01"].input
+    home = plan_ahead([(m.agent, m.obs, m.home)], _Here()).get("house-01").input
     stored = dataclasses.replace(home, battery=Battery(capacity_wh=5000.0, power_w=2000.0, soc_wh=2500.0))
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=":0") as lc, \
             Client(lc) as client:
@@ -197,7 +217,7 @@ def test_a_cda_run_with_plans_made_ahead_by_two_workers_equals_the_run_without(k
 
 def test_threads_plan_ahead_on_their_own_highs_and_make_the_plans_made_here() -> None:
     m = _Market()
-    home = plan_ahead([(m.agent, m.obs, m.home)], _Here()).steps["house-01"].input
+    home = plan_ahead([(m.agent, m.obs, m.home)], _Here()).get("house-01").input
     inputs = [dataclasses.replace(home, battery=Battery(capacity_wh=5000.0, power_w=2000.0, soc_wh=float(soc)))
               for soc in range(0, 5000, 250)]
     with plan_workers(2, "threads") as workers:

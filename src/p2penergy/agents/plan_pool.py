@@ -42,26 +42,20 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
-import numpy as np
-
 from p2penergy.agents.market_access import MarketAccess
 from p2penergy.agents.plan_input import AgentInputError, Plan, PlanInput
 from p2penergy.agents.plan_task import plan_each
 from p2penergy.agents.planner import solved_in_closed_form
-from p2penergy.agents.trader import MarketRead, Observation, PlannedStep, TradingAgent
+from p2penergy.agents.trader import Observation, PlannedStep, TradingAgent
 from p2penergy.agents.worker_pools import local_pool, workers_for
 
-# A step's plans go to other processes in this many chunks per worker, of consecutive agents in their
-# turns' order: the first agents' plans come back while the later ones are still being made, so the
-# first turns wait for a few plans, not for a worker's whole share (a chunk's round trip, about a
-# millisecond, against about 3 ms per plan; assumption: 4 chunks keep the round trips under a tenth
-# of the work).
-CHUNKS_PER_WORKER = 4
-# Threads take a step's plans in this many chunks per worker: in effect one plan per chunk (the
-# demonstration makes about 15 plans ahead a step). Handing a task to a thread costs tens of
-# microseconds, nothing against a plan's milliseconds, so each plan starts as soon as its input is
-# built and each turn waits for its own plan only.
-THREAD_CHUNKS_PER_WORKER = 64
+# How far ahead of the turns plans are made: this many agents per worker, each planned from the market
+# as it stands after the turns before it so far. Few, so that a plan is made from a recent market
+# (a CDA's trade moves the reference price every plan reads: the fewer turns between a plan's read and
+# its turn, the likelier the read still holds); enough that a worker's next plan is ready when its
+# turn comes (a plan, about 3 ms, against a turn's 3-4 ms in the main thread; assumption: two per
+# worker leave a plan's time to spare).
+PLANS_AHEAD_PER_WORKER = 2
 
 
 class PlanFuture(Protocol):
@@ -73,10 +67,9 @@ class PlanFuture(Protocol):
 
 
 class PlanWorkers(Protocol):
-    """Plans chunks of a step's plan inputs elsewhere (a step's in ``chunks_per_worker`` chunks per worker)."""
+    """Plans chunks of a step's plan inputs elsewhere."""
 
     workers: int
-    chunks_per_worker: int
 
     def submit(self, chunk: Sequence[PlanInput]) -> PlanFuture: ...
 
@@ -111,63 +104,73 @@ class _Chunk:
         return self._plans[k]
 
 
-@dataclass(slots=True)
-class StepPlans:
-    """A step's plans made ahead, by participant; :meth:`cancel` when the step's turns are over."""
-
-    steps: dict[str, PlannedStep]
-    chunks: list[_Chunk]
-
-    def get(self, participant: str) -> PlannedStep | None:
-        return self.steps.get(participant)
-
-    def cancel(self) -> None:
-        """Drop the plans no turn asked for (those not started are never made)."""
-        for chunk in self.chunks:
-            chunk.future.cancel()
-
-
 def worth_planning_ahead(agent: TradingAgent) -> bool:
     """Whether ``agent``'s plan is made ahead: unless its last plan was solved in closed form
     (:func:`~p2penergy.agents.planner.solved_in_closed_form`; its next one most likely is too, a home
     without a battery). Such a plan costs about as much Python (measured 2026-12-02: 0.3–0.6 ms) as
     checking a plan made ahead costs the agent's turn (a second market read: 0.3–0.7 ms), and being
     Python it would take turns with the main thread's at the interpreter lock: made ahead it saves
-    nothing. Half of the
-    demonstration's plans are of that kind. Which plans are made ahead never changes what a turn does."""
+    nothing. Half of the demonstration's plans are of that kind. Which plans are made ahead never
+    changes what a turn does."""
     return agent.last_input is None or not solved_in_closed_form(agent.last_input)
 
 
-def plan_ahead(turns: Sequence[tuple[TradingAgent, Observation, MarketAccess]],
-               workers: PlanWorkers) -> StepPlans:
-    """For each (agent, observation, its market access) of a step, in the order of their turns, of the
-    agents :func:`worth_planning_ahead`: its plan input from the market as it stands now, sent to
-    ``workers`` in ``workers.chunks_per_worker`` chunks per worker, each as soon as its inputs are
-    built (the workers start on the first turns' plans while the later inputs are built); returns at
-    once (a turn waits for its own plan only if it uses it). An agent whose input fails here has none:
-    it plans in its turn, and fails there as it would have (after the agents before it acted)."""
-    steps: dict[str, PlannedStep] = {}
-    chunks: list[_Chunk] = []
-    ahead = [turn for turn in turns if worth_planning_ahead(turn[0])]
-    if not ahead:
-        return StepPlans(steps, chunks)
-    for part in np.array_split(np.arange(len(ahead)), min(workers.workers * workers.chunks_per_worker, len(ahead))):
-        members: list[tuple[str, Observation, MarketRead, PlanInput]] = []
-        for i in part:
-            agent, obs, market = ahead[int(i)]
+class StepPlans:
+    """A step's plans made ahead, a few agents at a time (:data:`PLANS_AHEAD_PER_WORKER` per worker):
+    when the step begins the first agents', and after each agent's turn (:meth:`turn_over`) those of
+    the agents next in line, each from the market as it stands then. :meth:`cancel` when the step's
+    turns are over."""
+
+    def __init__(self, turns: Sequence[tuple[TradingAgent, Observation, MarketAccess]],
+                 workers: PlanWorkers) -> None:
+        self._turns = [turn for turn in turns if worth_planning_ahead(turn[0])]
+        self._place = {turn[0].participant.id: k for k, turn in enumerate(self._turns)}
+        self._workers = workers
+        self._window = workers.workers * PLANS_AHEAD_PER_WORKER
+        self._sent = 0
+        self._made: dict[str, PlannedStep] = {}
+        self._chunks: list[_Chunk] = []
+        self._send(self._window)
+
+    def _send(self, upto: int) -> None:
+        """Plan ahead the agents before place ``upto`` not planned yet, from the market as it stands."""
+        while self._sent < min(upto, len(self._turns)):
+            agent, obs, market = self._turns[self._sent]
+            self._sent += 1
             read = agent.read_market(obs, market)
             try:
                 inp = agent.plan_input_of(obs, market.settings.slot_minutes, read.plan)
             except AgentInputError:
-                continue
-            members.append((agent.participant.id, obs, read, inp))
-        if not members:
-            continue
-        chunk = _Chunk(workers.submit([inp for _, _, _, inp in members]))
-        chunks.append(chunk)
-        for k, (pid, obs, read, inp) in enumerate(members):
-            steps[pid] = PlannedStep(obs, read, inp, partial(chunk.plan, k))
-    return StepPlans(steps, chunks)
+                continue  # it plans in its turn, and fails there as it would have
+            chunk = _Chunk(self._workers.submit([inp]))
+            self._chunks.append(chunk)
+            self._made[agent.participant.id] = PlannedStep(obs, read, inp, partial(chunk.plan, 0))
+
+    def get(self, participant: str) -> PlannedStep | None:
+        """``participant``'s plan made ahead this step, if any."""
+        return self._made.get(participant)
+
+    def turn_over(self, participant: str) -> None:
+        """After ``participant``'s turn (its actions on the market): plan ahead the agents up to the
+        window past it, from the market as it stands now."""
+        place = self._place.get(participant)
+        if place is not None:
+            self._send(place + 1 + self._window)
+
+    def cancel(self) -> None:
+        """Drop the plans no turn asked for (those not started are never made)."""
+        for chunk in self._chunks:
+            chunk.future.cancel()
+
+
+def plan_ahead(turns: Sequence[tuple[TradingAgent, Observation, MarketAccess]],
+               workers: PlanWorkers) -> StepPlans:
+    """A step's plans made ahead by ``workers``, for each (agent, observation, its market access) of the
+    step in the order of their turns, of the agents :func:`worth_planning_ahead`: each from its plan
+    input as it reads the market when it is sent (:class:`StepPlans`); returns once the first are
+    sent (a turn waits for its own plan only if it uses it). An agent whose input fails then has
+    none: it plans in its turn, and fails there as it would have (after the agents before it acted)."""
+    return StepPlans(turns, workers)
 
 
 # -- a local pool of threads or processes ------------------------------------------------------
@@ -187,7 +190,6 @@ class LocalPlanWorkers:
             raise ValueError(f"plan_workers: at least 2 to plan ahead (1 plans in turn), got {workers}")
         self.workers = workers
         self.kind = kind
-        self.chunks_per_worker = THREAD_CHUNKS_PER_WORKER if kind == "threads" else CHUNKS_PER_WORKER
         self._pool = local_pool(kind, workers)
         # start the workers now (one per task while none is idle), not in the run's first step
         for started in [self._pool.submit(plan_each, []) for _ in range(workers)]:
@@ -209,7 +211,6 @@ class DaskPlanWorkers:
         if workers < 2:
             raise ValueError(f"plan_workers: at least 2 to plan ahead (1 plans in turn), got {workers}")
         self.workers = workers
-        self.chunks_per_worker = CHUNKS_PER_WORKER
         self._client = client
 
     def submit(self, chunk: Sequence[PlanInput]) -> PlanFuture:

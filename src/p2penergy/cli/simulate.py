@@ -40,6 +40,9 @@ def simulate_command(
     outage_announced_hours: Annotated[float | None, typer.Option(
         help="Hours before it starts that each --outage is announced (agents prepare from then); "
              "default: unannounced.")] = None,
+    plan_workers: Annotated[int, typer.Option(
+        help="Make each step's plans ahead in this many threads, each used where the agent's turn plans "
+             "alike (the same results; 1: every agent plans in its turn).")] = 1,
 ) -> None:
     """Simulate a month of P2P trading and report savings per group against the utility-only baseline."""
     from rich.console import Console
@@ -65,6 +68,8 @@ def simulate_command(
         spec = load_scenario(scenario)
     except ScenarioError as exc:
         raise fail(str(exc)) from exc
+    if plan_workers < 1:
+        raise fail(f"--plan-workers: must be at least 1, got {plan_workers}")
     if days is not None and not 1 <= days <= 31:
         raise fail(f"--days: must be between 1 and 31, got {days}")
     if baseline_export_credit is not None:
@@ -87,7 +92,8 @@ def simulate_command(
     options = SimulationOptions(mechanism=mechanism, period=month, seed=seed, agents=agents, ledger=ledger,
                                 run_dir=folder, chain_url=chain_url, db_url=db, days=days,
                                 green=green, operator=operator,
-                                baseline_export_credit=baseline_export_credit, outages=tuple(outages))
+                                baseline_export_credit=baseline_export_credit, outages=tuple(outages),
+                                plan_workers=plan_workers)
     console = Console(stderr=True)
     with Progress(TextColumn("[bold]simulating[/] {task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=console, transient=True) as bar:

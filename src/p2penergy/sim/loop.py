@@ -126,7 +126,7 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
         order = [gateways[str(pid)] for pid in (rng.permutation(ids) if k % config.replan_slots == 0 else ids)]
         turns = [(gw, gw.prepare(now, access[gw.participant.id], meters[gw.participant.id])) for gw in order]
         ahead = None
-        if plan_workers is not None:  # every acting agent's plan from the market as the step begins
+        if plan_workers is not None:  # the acting agents' plans made ahead, a few turns ahead of theirs
             ahead = plan_ahead([(gw.agent, obs, access[gw.participant.id]) for gw, obs in turns if obs is not None],
                                plan_workers)
         for gw, obs in turns:
@@ -140,10 +140,14 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
                     speculation.not_ahead += 1
             if ledger is not None:
                 access[gw.participant.id].flush(now)
+            if ahead is not None:  # the next agents' plans from the market after this turn
+                ahead.turn_over(gw.participant.id)
             if obs is not None and gw.participant.kind != CAR_KIND:
                 records.log_forecast("load_wh", gw.participant.id, k, obs.load_wh[: config.replan_slots], n)
                 if gw.participant.has_pv:
                     records.log_forecast("pv_wh", gw.participant.id, k, obs.pv_wh[: config.replan_slots], n)
+        if ahead is not None:
+            ahead.cancel()
         limits = config.call_limits(k) if config.call_limits is not None else None
         closed = ledger.close_slot(now, limits) if ledger is not None else exchange.close(now, limits)
         tape.record(list(closed.trades))
