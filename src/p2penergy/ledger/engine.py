@@ -52,6 +52,7 @@ from collections import defaultdict, deque
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Protocol
 
 from p2penergy.ledger.actions import Action, Cancel, Modify, action_from_dict, action_to_dict, canonical_json
@@ -95,6 +96,7 @@ ROOT_GROUP = {"order": "orders", "modify": "orders", "cancel": "orders", "reject
 """Which Merkle root of its slot a journal row is a leaf of (rows of other kinds are in none)."""
 ZERO_ADDRESS = "0x" + "00" * 20
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
 
 
 MALFORMED = (KeyError, TypeError, ValueError, AttributeError, IndexError, ArithmeticError, MarketError)
@@ -108,11 +110,15 @@ class JournalMismatch(ValueError):
 
 
 # -- the journal format -------------------------------------------------------------------
+@lru_cache(maxsize=8192)
 def unix_seconds(when: datetime) -> int:
-    """Whole Unix seconds of an aware datetime (slot starts are whole seconds)."""
+    """Whole Unix seconds of an aware datetime (slot starts are whole seconds).
+
+    Memoised (by instant: equal aware datetimes are the same instant, so the same seconds): the engine
+    asks it for the same few slot starts at every order, trade, meter row and certificate."""
     if when.tzinfo is None:
         raise ValueError("slot_start: a timezone-aware datetime")
-    return (when - _EPOCH) // timedelta(seconds=1)
+    return (when - _EPOCH) // _SECOND
 
 
 def leaf_of(kind: str, body: str) -> bytes:
@@ -294,6 +300,7 @@ class Engine:
         self._claimed: dict[str, int] = {}
         self._unsent: dict[int, PendingCommit] = {}  # journalled, not yet taken by the committer
         self.last_commit: tuple[int, int, str] | None = None  # (slot, journal seq, journal head) committed last
+        self._iso_memo: tuple[datetime | None, str] = (None, "")  # the last meter slot and its ISO text
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -537,8 +544,10 @@ class Engine:
         for name, value in values.items():
             if isinstance(value, bool) or not isinstance(value, int):
                 raise ValueError(f"values.{name}: a whole number (Wh, W), got {value!r}")
-        body: dict[str, Any] = {"participant": participant, "slot_start": slot_start.isoformat(),
-                                "values": dict(values)}
+        memo = self._iso_memo
+        if memo[0] is not slot_start:  # every participant's reading of a slot names the same datetime
+            memo = self._iso_memo = (slot_start, slot_start.isoformat())
+        body: dict[str, Any] = {"participant": participant, "slot_start": memo[1], "values": dict(values)}
         if signature is not None:
             if nonce is None:
                 raise ValueError("nonce: a signed reading needs its nonce")
@@ -552,8 +561,9 @@ class Engine:
             self.verifier.check_nonce(participant, nonce, "meter reading")
             self.verifier.use_nonce(participant, nonce)
             body["signature"] = signature.hex()
-        seq = self._append("meter", body, unix_seconds(slot_start), participant)
-        self._metered(unix_seconds(slot_start), participant, slot_start, values)
+        slot = unix_seconds(slot_start)
+        seq = self._append("meter", body, slot, participant)
+        self._metered(slot, participant, slot_start, values)
         if self.listener is not None:
             self.listener.on_meter(participant, slot_start, dict(values))
         return seq

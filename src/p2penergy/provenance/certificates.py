@@ -15,8 +15,9 @@ is an :class:`Uncertified` lot: it counts in energy balances but can never be cl
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
+from operator import attrgetter
 
 from p2penergy.market import RENEWABLE_SOURCES
 
@@ -76,6 +77,14 @@ class Certificate:
         return self.source in RENEWABLE_SOURCES
 
 
+_CERT_FIELDS = tuple(f.name for f in fields(Certificate))
+_SERIAL = _CERT_FIELDS.index("first_serial")
+if _CERT_FIELDS[_SERIAL + 1] != "energy_wh":  # pragma: no cover - split builds parts positionally
+    raise ImportError("Certificate: energy_wh must follow first_serial")
+_UP_TO_SERIAL = attrgetter(*_CERT_FIELDS[:_SERIAL])
+_AFTER_ENERGY = attrgetter(*_CERT_FIELDS[_SERIAL + 2:])
+
+
 @dataclass(frozen=True, slots=True)
 class Uncertified:
     """Energy without a certificate (``reason``: ``"grid"`` or ``"initial"``), in Wh."""
@@ -97,8 +106,11 @@ def split(lot: Lot, energy_wh: int) -> tuple[Lot, Lot | None]:
         return lot, None
     if isinstance(lot, Uncertified):
         return Uncertified(energy_wh, lot.reason), Uncertified(lot.energy_wh - energy_wh, lot.reason)
-    head = replace(lot, energy_wh=energy_wh)
-    tail = replace(lot, first_serial=lot.first_serial + energy_wh, energy_wh=lot.energy_wh - energy_wh)
+    # dataclasses.replace, built directly (a trade's or a claim's part of every bundle it splits)
+    head_fields = _UP_TO_SERIAL(lot)
+    after = _AFTER_ENERGY(lot)
+    head = Certificate(*head_fields, lot.first_serial, energy_wh, *after)
+    tail = Certificate(*head_fields, lot.first_serial + energy_wh, lot.energy_wh - energy_wh, *after)
     return head, tail
 
 

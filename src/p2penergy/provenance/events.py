@@ -61,18 +61,19 @@ class EventLog:
 
     def cert(self, kind: str, cert: Certificate, from_holder: str | None, to_holder: str | None,
              purpose: str | None = None, trade_id: str | None = None, tag: str | None = None) -> None:
-        event = _BLANK.copy()
         start = cert.production_start.isoformat()
-        event.update(
-            kind=kind, slot_start=self.slot_start, slot_end=self.slot_end,
-            cert_id=f"{cert.device}@{start}#{cert.first_serial}-{cert.first_serial + cert.energy_wh - 1}",
-            serial_first=cert.first_serial, energy_wh=cert.energy_wh, device=cert.device, site=cert.site,
-            producer=cert.producer, source=cert.source, technology=cert.technology, capacity_w=cert.capacity_w,
-            production_start=start, production_end=cert.production_end.isoformat(), origin=cert.origin,
-            storage_id=cert.storage_id, issuer=cert.issuer, from_holder=from_holder, to_holder=to_holder,
-            purpose=purpose, trade_id=trade_id, tag=tag,
-        )
-        self.events.append(event)
+        # every key of EVENT_FIELDS, in its order (what _BLANK.copy() and an update give; built at once)
+        self.events.append({
+            "kind": kind, "slot_start": self.slot_start, "slot_end": self.slot_end,
+            "cert_id": f"{cert.device}@{start}#{cert.first_serial}-{cert.first_serial + cert.energy_wh - 1}",
+            "serial_first": cert.first_serial, "energy_wh": cert.energy_wh, "device": cert.device,
+            "site": cert.site, "producer": cert.producer, "source": cert.source, "technology": cert.technology,
+            "capacity_w": cert.capacity_w, "production_start": start,
+            "production_end": cert.production_end.isoformat(), "origin": cert.origin,
+            "storage_id": cert.storage_id, "issuer": cert.issuer, "from_holder": from_holder,
+            "to_holder": to_holder, "purpose": purpose, "trade_id": trade_id, "tag": tag,
+            "preference_level": None, "certified_wh": None, "drive_wh": None,
+        })
 
     def record(self, kind: str, **values: Any) -> None:
         event = _BLANK.copy()
