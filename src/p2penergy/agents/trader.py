@@ -749,7 +749,8 @@ class TradingAgent:
         start, end = self.config.peak_hours
         in_hours = (hour >= start) & (hour < end)
         per_day = (end - start) / slot_h  # peak-hours slots in a whole day
-        left = pd.Series(in_hours.astype(float)).groupby(day).transform("sum").to_numpy()
+        days = np.unique(day, return_inverse=True)[1]
+        left = np.bincount(days, weights=in_hours.astype(float))[days]  # each slot's day's count (whole numbers)
         # what the cars can spare in a day, in proportion to the day's peak hours still ahead
         budget = p.charger_power_w * self.config.v2b_spare_hours * np.minimum(left / per_day, 1.0)
         peak_wh = np.minimum(budget * share, in_use * p.charger_power_w * slot_h) * (value > 0)
@@ -794,7 +795,7 @@ class TradingAgent:
         level = obs.peak_so_far_w * slot_h
         sigma = np.maximum(self.config.peak_forecast_error * forecast, 1e-9)
         z = (level - forecast) / sigma
-        chance = np.where(forecast > 0, 0.5 * np.vectorize(math.erfc)(z / math.sqrt(2)), 0.0)
+        chance = np.where(forecast > 0, 0.5 * _erfc(z / math.sqrt(2)), 0.0)
         chance = np.where(chance >= self.config.peak_risk_min, chance, 0.0)
         if not chance.any():
             return none
@@ -804,8 +805,10 @@ class TradingAgent:
         # of exceeding the peak so far (its forecast without the envelope); alike if none has any
         own = np.where(dc.applies, net, 0.0)
         z_own = (level - own) / np.maximum(self.config.peak_forecast_error * own, 1e-9)
-        weight = np.where((chance > 0) & (own > 0), 0.5 * np.vectorize(math.erfc)(z_own / math.sqrt(2)), 0.0)
-        weight = np.where(pd.Series(weight).groupby(day).transform("sum").to_numpy() > 0, weight,
+        weight = np.where((chance > 0) & (own > 0), 0.5 * _erfc(z_own / math.sqrt(2)), 0.0)
+        # a day whose weights sum above 0 is one with a weight above 0 (they are >= 0): counted, not summed
+        days = np.unique(day, return_inverse=True)[1]
+        weight = np.where(np.bincount(days, weights=(weight > 0).astype(float))[days] > 0, weight,
                           (chance > 0).astype(float))
         day_total = pd.Series(weight).groupby(day).transform("sum").to_numpy()
         share = np.divide(weight, day_total, out=np.zeros(n), where=day_total > 0)
@@ -822,7 +825,7 @@ class TradingAgent:
             # business day's peak lies above it
             level_w = forecast / slot_h
             scale = np.maximum(self.config.peak_forecast_error * level_w, 1e-9)
-            q = np.array([0.5 * np.vectorize(math.erfc)((lv - past) / s / math.sqrt(2)).mean()
+            q = np.array([0.5 * _erfc((lv - past) / s / math.sqrt(2)).mean()
                           if c > 0 else 0.0 for lv, s, c in zip(level_w, scale, chance, strict=True)])
         else:
             q = np.zeros(n)
@@ -849,6 +852,13 @@ class TradingAgent:
             if x not in prices:
                 prices[x] = max(floor, settings.floor_to_tick(Decimal(str(round(float(x), 4)))))
         return [prices[x] for x in inp.p2p_sell_price_per_kwh.tolist()]
+
+
+def _erfc(x: np.ndarray) -> np.ndarray:
+    """``np.vectorize(math.erfc)(x)`` (``x`` not empty): ``math.erfc`` of each element as a float, the
+    same doubles, without building a vectorize object (and its trial call) at every use: the office
+    prices its slots' demand-charge risk with it at every step, once per slot at risk."""
+    return np.array([math.erfc(v) for v in x.ravel().tolist()], dtype=float).reshape(x.shape)
 
 
 def gate_open_flags(settings: MarketSettings, starts: Sequence[datetime], now: datetime) -> list[bool]:
