@@ -40,6 +40,7 @@ from p2penergy.agents.forecast_features import (
     horizon_ns,
     lag_ns,
     local_calendar,
+    local_midnights_ns,
     row_day_off,
     same_day_type_values,
     same_slot_mean,
@@ -248,8 +249,7 @@ class GradientBoostingForecaster:
             if len(issued) == 0:
                 continue
             # every issue's horizon: from its current slot to the end of the next local day, slots ended by the cut
-            local = pd.DatetimeIndex(pd.to_datetime(issued, utc=True)).tz_convert(series.tz)
-            ends = index_ns((local.normalize() + pd.Timedelta(hours=50)).normalize())
+            ends = local_midnights_ns(local_midnights_ns(issued, series.tz) + 50 * 3_600 * 10**9, series.tz)
             current = series.start_ns + (issued - series.start_ns) // step * step
             stop = np.minimum(ends, cut - step + 1)
             counts = np.maximum(-((current - stop) // step), 0)  # ceil((stop - current) / step)

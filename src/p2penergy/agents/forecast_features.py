@@ -29,7 +29,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -216,6 +217,57 @@ def local_calendar(ns: np.ndarray, tz: tzinfo) -> tuple[np.ndarray, np.ndarray, 
     day = wall // DAY_NS
     hour = (wall - day * DAY_NS) / 3.6e12
     return hour, (day + 3) % 7, day  # 1970-01-01 was a Thursday
+
+
+HOUR_NS = 3_600 * 10**9
+_ONE_NS = timedelta(microseconds=1)
+
+
+def _offset_ns(offset: timedelta | None) -> int:
+    assert offset is not None
+    return offset // _ONE_NS * 1_000
+
+
+def fixed_offset_ns(ns: np.ndarray, tz: tzinfo) -> int | None:
+    """The UTC offset [ns] of ``tz`` if it is the same at every instant from ``ns.min()`` to ``ns.max()``
+    (UTC ns), else ``None``; also ``None`` for a zone other than a ``ZoneInfo`` or a fixed
+    ``datetime.timezone`` (callers then let pandas convert). Read at both ends and at every whole hour
+    between: no zone changes its offset and back within an hour."""
+    if not isinstance(tz, ZoneInfo | timezone) or len(ns) == 0:
+        return None
+    lo, hi = int(ns.min()), int(ns.max())
+    seconds = {lo // 10**9, hi // 10**9, *range((lo - lo % HOUR_NS) // 10**9, hi // 10**9, 3_600)}
+    offsets = {datetime.fromtimestamp(s, tz=tz).utcoffset() for s in seconds}
+    return _offset_ns(offsets.pop()) if len(offsets) == 1 else None
+
+
+def local_midnights_ns(ns: np.ndarray, tz: tzinfo) -> np.ndarray:
+    """The UTC ns of the local midnight that starts each instant's local day (UTC ns): what
+    ``DatetimeIndex(ns, tz).normalize()`` gives, without pandas' costly localisation of wall times
+    for ``ZoneInfo`` zones (some ms per call). A midnight that is ambiguous or does not exist (a
+    zone changing its clock at 00:00), or an offset that changes within ``ns``, is left to pandas."""
+    ns = np.asarray(ns, dtype=np.int64)
+    offset = fixed_offset_ns(ns, tz)
+    if offset is not None:
+        day = (ns + offset) // DAY_NS
+        days, inverse = np.unique(day, return_inverse=True)
+        midnights = np.empty(len(days), dtype=np.int64)
+        for k, d in enumerate(days.tolist()):
+            first = datetime(1970, 1, 1, tzinfo=tz) + timedelta(days=d)  # wall-clock arithmetic
+            second = first.replace(fold=1)
+            if first.utcoffset() != second.utcoffset():
+                break  # ambiguous or skipped: pandas decides (it refuses both)
+            midnights[k] = d * DAY_NS - _offset_ns(first.utcoffset())
+        else:
+            return midnights[inverse.reshape(-1)]
+    local = pd.DatetimeIndex(pd.to_datetime(ns, utc=True)).tz_convert(tz)
+    return index_ns(local.normalize())
+
+
+def horizon_midnights_ns(index: pd.DatetimeIndex) -> np.ndarray:
+    """:func:`local_midnights_ns` of a tz-aware index's instants in its own zone (``index.normalize()``'s
+    instants as UTC ns)."""
+    return local_midnights_ns(index_ns(index), index.tz)
 
 
 def day_off_flags(weekday: np.ndarray, day: np.ndarray, days_off: frozenset[date]) -> np.ndarray:

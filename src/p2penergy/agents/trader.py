@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from p2penergy.agents.bidding import BiddingStrategy, net_of_fee
+from p2penergy.agents.forecast_features import horizon_midnights_ns
 from p2penergy.agents.market_access import MarketAccess, OpenOrder
 from p2penergy.agents.outage_plan import reserve_for_outages, reserve_setpoints
 from p2penergy.agents.plan_input import AgentInputError, Battery, Car, DemandCharge, Plan, PlanInput
@@ -487,7 +488,7 @@ class TradingAgent:
                 in_use = self._chargers_in_use(obs)
                 kwargs["v2b_max_wh"] = np.minimum(in_use * p.charger_power_w * slot_minutes / 60, deficit)
                 kwargs["v2b_price_per_kwh"] = expected
-                day = np.asarray(obs.horizon.normalize().asi8 // 86_400_000_000_000)
+                day = horizon_midnights_ns(obs.horizon) // 86_400_000_000_000
                 kwargs["v2b_group"] = np.where(in_use > 0, day - day[0], -1).astype(np.int64)
                 kwargs["v2b_group_max_wh"] = p.charger_power_w * self.config.v2b_spare_hours
         if p.battery is not None and obs.soc_wh is not None:
@@ -506,7 +507,7 @@ class TradingAgent:
             hour = np.asarray(local.hour + local.minute / 60)
             start, end = self.config.peak_hours
             in_hours = (hour >= start) & (hour < end)
-            day = np.asarray(local.normalize().asi8)
+            day = horizon_midnights_ns(local)
             day_max = pd.Series(np.where(in_hours, net, 0.0)).groupby(day).transform("max").to_numpy()
             envelope = np.where(in_hours, np.maximum(day_max, net), net)
             kwargs["demand_charge"] = DemandCharge(
@@ -744,7 +745,7 @@ class TradingAgent:
         slot_h = self._slot_hours(obs)
         in_use = self._chargers_in_use(obs) if p.charger_power_w else np.zeros(n)
         local = obs.horizon
-        day = np.asarray(local.normalize().asi8)
+        day = horizon_midnights_ns(local)
         hour = np.asarray(local.hour + local.minute / 60)
         start, end = self.config.peak_hours
         in_hours = (hour >= start) & (hour < end)
@@ -800,7 +801,7 @@ class TradingAgent:
         if not chance.any():
             return none
         local = obs.horizon
-        day = np.asarray(local.normalize().asi8)
+        day = horizon_midnights_ns(local)
         # which of the day's at-risk slots comes out highest: in proportion to each one's own chance
         # of exceeding the peak so far (its forecast without the envelope); alike if none has any
         own = np.where(dc.applies, net, 0.0)

@@ -63,7 +63,9 @@ UNIT_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
 
 
 def index_ns(index: pd.DatetimeIndex) -> np.ndarray:
-    """UTC nanoseconds of a DatetimeIndex, whatever its unit (pandas 3 may use us or s)."""
+    """UTC nanoseconds of a DatetimeIndex, whatever its unit (pandas 3 may use us or s); a new array."""
+    if index.unit == "ns":  # a copy of its integers (converting to its own unit costs some 30 µs a call)
+        return index.asi8.copy()
     return index.as_unit("ns").asi8
 
 
