@@ -152,6 +152,10 @@ class CommuteCalendar:
     _slot_ns: int = field(default=0, init=False, repr=False)
     _horizon: tuple[tuple[int, int, int, str], tuple[np.ndarray, np.ndarray, np.ndarray]] | None = field(
         default=None, init=False, repr=False)
+    # a block's energy quantile by (past days, slots of the day) for the fit ``_block_energy_of``: the
+    # day's later steps ask the same of tomorrow's blocks and today's still ahead
+    _block_energy: dict[tuple[bytes, bytes], float] = field(default_factory=dict, init=False, repr=False)
+    _block_energy_of: _Days | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.window_days < 1:
@@ -268,9 +272,15 @@ class CommuteCalendar:
             rows = rows_of[g]
             if not rows.any():
                 continue
-            per_day = np.nansum(days.drive_wh[rows][:, h_col[same]], axis=1)
-            drive[first] = (float(np.quantile(per_day, self.trip_energy_quantile))
-                            + float(forecast.expected_drive_wh[mine & ~same].sum()))
+            cols = h_col[same]
+            key = (rows.tobytes(), cols.tobytes())
+            energy = self._block_energy.get(key) if self._block_energy_of is days else None
+            if energy is None:
+                if self._block_energy_of is not days:  # a new fit: what was kept was of the last one
+                    self._block_energy_of, self._block_energy = days, {}
+                per_day = np.nansum(days.drive_wh[rows][:, cols], axis=1)
+                energy = self._block_energy[key] = float(np.quantile(per_day, self.trip_energy_quantile))
+            drive[first] = energy + float(forecast.expected_drive_wh[mine & ~same].sum())
         return replace(forecast, drive_wh=drive)
 
     def _horizon_calendar(self, horizon: pd.DatetimeIndex, step: int,
