@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from p2penergy.agents.agent_forecasters import fit_agent_forecasters
 from p2penergy.agents.evaluation import day_ahead_issues, nmae_table, pinball_loss, quantile_scores
-from p2penergy.agents.forecast import CANDIDATES, SelectedForecaster, SevenDayMean, SevenDayMedian, slots_of_day
+from p2penergy.agents.forecast import (
+    CANDIDATES,
+    GradientBoostingForecaster,
+    SelectedForecaster,
+    SevenDayMean,
+    SevenDayMedian,
+    slots_of_day,
+)
 from p2penergy.agents.plan_input import AgentInputError
 
 from .synthetic_community import CUTOFF, END, TZ
@@ -145,3 +154,15 @@ def test_the_agents_forecaster_is_named_or_refused(community) -> None:
     with pytest.raises(AgentInputError) as info:
         fit_agent_forecasters(community[1], None, CUTOFF, 0, forecaster="seven_day")
     assert info.value.field == "forecaster"
+
+
+def test_the_final_model_fitted_beside_the_validation_is_the_sequential_one(community, weather_source) -> None:
+    """The final model is fitted in a thread while the inner one is validated: the same model as
+    fitted alone on the same rows."""
+    sites = community[1]
+    fitted = SelectedForecaster("load_wh", seed=3, validation_days=10,
+                                gbm=GradientBoostingForecaster("load_wh", n_estimators=30, seed=3, objective="l1"))
+    fitted.fit(sites, weather_source, CUTOFF)
+    assert fitted.gbm is not None and fitted.validation_days_ == 10
+    alone = dataclasses.replace(fitted.gbm).fit(sites, weather_source, CUTOFF)
+    assert fitted.gbm._model.model_to_string() == alone._model.model_to_string()  # type: ignore[attr-defined]

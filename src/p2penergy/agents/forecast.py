@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Protocol, Self, runtime_checkable
@@ -501,16 +502,28 @@ class SelectedForecaster:
         self.default_ = "gbm"
         slot_ends: list[np.ndarray] = []
         x, y = self.gbm.training_set(history, weather_forecasts, cutoff, slot_ends)
-        if days:
-            # the inner model learns from the rows whose target slot ended before the window (their
-            # issue times and features are earlier still): as if fitted with the window's start as cutoff
-            before = slot_ends[0] <= pd.Timestamp(days[0]).value
-            if before.any():
-                inner = dataclasses.replace(self.gbm).fit_rows(x[before], y[before])
-                self._validate(names, frames, inner, weather_forecasts, days)
-            else:
-                self.validation_days_ = 0
-        self.gbm.fit_rows(x, y)
+        inner = dataclasses.replace(self.gbm)  # before the final fit starts: a copy of the settings only
+        # LightGBM's final model is fitted in a thread while the inner one is fitted and validated here
+        # (LightGBM releases the GIL): each fit is deterministic on its own rows with the same thread
+        # count, and the final one reads nothing the validation writes, so the models are the ones fitted
+        # one after the other. Not scikit-learn's: its thread limit is process-wide (threadpoolctl)
+        final = ThreadPoolExecutor(max_workers=1, thread_name_prefix="final-fit")
+        fitted = final.submit(self.gbm.fit_rows, x, y) if self.gbm.backend == "lightgbm" else None
+        try:
+            if days:
+                # the inner model learns from the rows whose target slot ended before the window (their
+                # issue times and features are earlier still): as if fitted with the window's start as cutoff
+                before = slot_ends[0] <= pd.Timestamp(days[0]).value
+                if before.any():
+                    self._validate(names, frames, inner.fit_rows(x[before], y[before]), weather_forecasts, days)
+                else:
+                    self.validation_days_ = 0
+        finally:
+            if fitted is not None:
+                fitted.result()
+            final.shutdown()
+        if fitted is None:
+            self.gbm.fit_rows(x, y)
         return self
 
     def _window(self, start: pd.Timestamp, end: pd.Timestamp) -> list[pd.Timestamp]:
