@@ -19,7 +19,9 @@ its driver's plans.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -217,6 +219,23 @@ class SlotGrid:
                              f"({self.starts[0].isoformat()}..{self.starts[-1].isoformat()})") from None
 
 
+ExpectedReadings = Callable[[str, int, int], "np.ndarray | None"]
+"""``(site id, start, stop)`` → what its meter is expected to read at grid positions ``start..stop-1``:
+``(stop - start, 2)`` load and PV Wh, or ``None`` when not known (:class:`SiteForecasts` forecasts a
+step ahead from them, and uses that forecast only if the meters then read exactly that)."""
+
+
+@dataclass(frozen=True, eq=False)
+class _Ahead:
+    """A step's forecasts computed ahead in a thread, and the readings they assumed."""
+
+    key: tuple[datetime, int]
+    sites: tuple[tuple[str, bool], ...]
+    metered: tuple[int, ...]  # each site's rows read when they were started (the assumption starts there)
+    assumed: tuple[np.ndarray, ...]  # the readings assumed from there to the step
+    result: Future[dict[str, SiteForecast]]
+
+
 class SiteForecasts:
     """Load and PV forecasts of every site gateway added, at one issue time: one weather issue
     and one model call per target for all of them (the first gateway to ask computes them all).
@@ -225,14 +244,28 @@ class SiteForecasts:
     history at that moment; drivers meter every site before any acts, so all see the same slot.
     ``runner`` computes them (:func:`forecast_sites`, or the same split across processes:
     :func:`~p2penergy.agents.forecast_pool.split_forecast_sites`).
+
+    ``expected`` (the simulation's: the sites' own load and PV series): right after a step's
+    forecasts, the next planning step's (``replan_slots`` later) are computed in a thread from the
+    history as it will be if the meters read what ``expected`` says, while the agents act and the
+    market runs (LightGBM's prediction releases the GIL). At that step they are used only if every
+    site's meter read exactly the assumed values (an islanded slot or curtailed PV reads otherwise)
+    and the step is the one assumed: the same inputs, so the same forecasts as computed then and
+    there (:func:`forecast_sites` is a function of its inputs); otherwise they are dropped and
+    computed anew.
     """
 
-    def __init__(self, kit: ForecastKit | None, runner: ForecastRunner | None = None) -> None:
+    def __init__(self, kit: ForecastKit | None, runner: ForecastRunner | None = None,
+                 expected: ExpectedReadings | None = None) -> None:
         self.kit = kit
         self.runner: ForecastRunner = runner or forecast_sites
+        self.expected = expected
         self._sites: list[SiteGateway] = []
         self._key: tuple[datetime, int] | None = None
         self._values: dict[str, SiteForecast] = {}
+        self._ahead: _Ahead | None = None
+        self.ahead_used = 0  # steps whose forecasts computed ahead were used
+        self.ahead_dropped = 0  # ... were dropped (the meters read otherwise, or another step came)
 
     def add(self, gateway: SiteGateway) -> None:
         if gateway.participant.kind != CAR_KIND:
@@ -244,10 +277,75 @@ class SiteForecasts:
             return SiteForecast(np.zeros(len(horizon)), np.zeros(len(horizon)))
         key = (issued_at, len(horizon))
         if key != self._key or gateway.participant.id not in self._values:
-            histories = {g.participant.id: (g.history(), g.participant.has_pv) for g in self._sites}
-            self._values = self.runner(self.kit, histories, issued_at, horizon)
+            ahead = self._computed_ahead(key)
+            if ahead is None:
+                histories = {g.participant.id: (g.history(), g.participant.has_pv) for g in self._sites}
+                ahead = self.runner(self.kit, histories, issued_at, horizon)
+            self._values = ahead
             self._key = key
+            self._start_ahead(gateway.grid, gateway.grid.position(issued_at) + gateway.replan_slots)
         return self._values[gateway.participant.id]
+
+    def _start_ahead(self, grid: SlotGrid, j: int) -> None:
+        """Start computing the forecasts of the step at grid position ``j`` in a thread, if every
+        site's readings until then are expected."""
+        if self.expected is None or self.kit is None or j >= len(grid) or not self._sites:
+            return
+        histories: dict[str, tuple[pd.DataFrame, bool]] = {}
+        metered, assumed = [], []
+        for g in self._sites:
+            m = g.metered
+            rows = self.expected(g.participant.id, m, j) if m <= j else None
+            if rows is None:
+                return
+            rows = np.asarray(rows, dtype=np.int64).reshape(j - m, 2)
+            wh = np.concatenate((g._wh[:m], rows))  # a copy: the thread reads nothing the loop writes
+            histories[g.participant.id] = (pd.DataFrame(wh, columns=g._frame.columns, index=grid.index[:j],
+                                                        copy=False), g.participant.has_pv)
+            metered.append(m)
+            assumed.append(rows)
+        horizon = horizon_for(grid.index, j, grid.tz)
+        issued_at = grid.starts[j]
+        kit, runner = self.kit, self.runner
+        result: Future[dict[str, SiteForecast]] = Future()
+
+        def work() -> None:
+            try:
+                result.set_result(runner(kit, histories, issued_at, horizon))
+            except BaseException as exc:  # handed to the step, which then computes anew
+                result.set_exception(exc)
+
+        self._ahead = _Ahead((issued_at, len(horizon)), tuple((i, h[1]) for i, h in histories.items()),
+                             tuple(metered), tuple(assumed), result)
+        threading.Thread(target=work, name="forecasts-ahead", daemon=True).start()
+
+    def close(self) -> None:
+        """Wait for (and drop) forecasts being computed ahead: for a driver that stops before the
+        step they were for and then uses the kit elsewhere (the simulation's last step starts none)."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.result.exception()
+
+    def _computed_ahead(self, key: tuple[datetime, int]) -> dict[str, SiteForecast] | None:
+        """The forecasts computed ahead for the step ``key`` if they are this step's (same step, same
+        sites, every site's meter read what was assumed), else ``None``. Waits for the thread in
+        any case: the kit is used by one thread at a time."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is None:
+            return None
+        try:
+            values = ahead.result.result()
+        except Exception:
+            values = None
+        same = (values is not None and ahead.key == key
+                and ahead.sites == tuple((g.participant.id, g.participant.has_pv) for g in self._sites)
+                and all(g.metered == m + len(rows) and np.array_equal(g._wh[m:g.metered], rows)
+                        for g, m, rows in zip(self._sites, ahead.metered, ahead.assumed, strict=True)))
+        if not same:
+            self.ahead_dropped += 1
+            return None
+        self.ahead_used += 1
+        return values
 
 
 class SiteGateway:

@@ -41,7 +41,7 @@ from p2penergy.market.book import SiteLimitsWh
 from p2penergy.market.exchange import ClearingLimits
 from p2penergy.sim.island import island_slot
 from p2penergy.sim.ledger_hook import LedgerHook
-from p2penergy.sim.meters import ScenarioMeter, utility_only_charge_wh
+from p2penergy.sim.meters import ScenarioMeter, expected_readings, utility_only_charge_wh
 from p2penergy.sim.physics import SlotMeter, dispatch_car, dispatch_site
 from p2penergy.sim.records import RunRecords
 
@@ -78,7 +78,8 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
     With ``ledger``, the exchange is the engine's: agents' actions are signed, verified and
     journalled (one batch per agent step) and closings journalled; the ledger hook, among
     ``hooks``, journals meters and certificates and commits each slot. ``forecast_runner``:
-    computes each step's forecasts (default in process; a split across processes gives the same).
+    computes each step's forecasts (default in process, the next step's ahead in a thread while the
+    agents act, used only where the meters read what was assumed; a split across processes gives the same).
     ``plan_workers``: make each step's plans ahead there, each used where the agent's turn plans
     alike (:mod:`~p2penergy.agents.plan_pool`; the same results); ``speculation`` counts them.
     """
@@ -114,7 +115,9 @@ def run_p2p(community: Community, kit: ForecastKit, config: LoopConfig, hooks: S
         access = {p.id: _RecordingAccess(exchange, p.id, tape, on_order, on_cancel, slot_trades, fills)
                   for p in participants}
     grid = SlotGrid(index, settings.tz, settings.slot_minutes)
-    gateways = site_gateways(community, grid, month.start, SiteForecasts(kit, forecast_runner), config.agent,
+    # the next step's forecasts computed ahead in a thread, when they are computed in process
+    ahead = expected_readings(community) if forecast_runner is None else None
+    gateways = site_gateways(community, grid, month.start, SiteForecasts(kit, forecast_runner, ahead), config.agent,
                              config.replan_slots)
     meters = {pid: ScenarioMeter(p, grid) for pid, p in community.participants.items()}
     ids = sorted(gateways)

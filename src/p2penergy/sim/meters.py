@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from p2penergy.agents.gateway import SiteGateway, SlotGrid, SlotReading
-from p2penergy.community import CAR_KIND, LOCATIONS, Participant
+import numpy as np
+
+from p2penergy.agents.gateway import ExpectedReadings, SiteGateway, SlotGrid, SlotReading
+from p2penergy.community import CAR_KIND, LOCATIONS, Community, Participant
 from p2penergy.sim.physics import dispatch_car, dispatch_site
 
 
@@ -63,3 +65,24 @@ def catch_up(gateway: SiteGateway, meter: ScenarioMeter, until: int) -> None:
             gateway.meter(grid.starts[i], 0, 0, meter, setpoint=(utility_only_charge_wh(p, i, grid.slot_minutes), 0))
         else:  # a site's battery absorbs its imbalance (no plan yet)
             gateway.meter(grid.starts[i], 0, 0, meter)
+
+
+def expected_readings(community: Community) -> ExpectedReadings:
+    """What the sites' meters are expected to read before a report month's step outside outages:
+    their own load and PV series (``dispatch_site`` reports them unless it curtails PV). The
+    gateways' forecasts ahead start from these and are used only if the meters then read exactly
+    them (:class:`~p2penergy.agents.gateway.SiteForecasts`): a wrong guess costs time, never a
+    different forecast. ``None`` for a step past the month or readings across an outage."""
+    month_stop = community.month.stop
+
+    def expected(site: str, start: int, stop: int) -> np.ndarray | None:
+        if stop >= month_stop or any(community.islanded(i) for i in range(start, stop)):
+            return None
+        p = community.participants[site]
+        out = np.zeros((stop - start, 2), dtype=np.int64)
+        for c, series in enumerate((p.load_wh, p.pv_wh)):
+            if series is not None:
+                out[:, c] = series[start:stop]
+        return out
+
+    return expected
