@@ -152,7 +152,7 @@ def cpu_seconds() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
-def run(ledger: bool, days: int | None, plan_workers: int = 1
+def run(ledger: bool, days: int | None, plan_workers: int = 1, forecasts_ahead: bool = False
         ) -> tuple[float, dict[str, float], int, float, float, float]:
     """(total s, stage s, trades, chain wait s, reference workload s around it, CPU s) of one run."""
     folder = Path(tempfile.mkdtemp(prefix="bench-sim-"))
@@ -162,7 +162,8 @@ def run(ledger: bool, days: int | None, plan_workers: int = 1
         with timed_stages(clock):
             start, cpu_start = time.perf_counter(), cpu_seconds()
             sim = simulate(load_scenario(), SimulationOptions(ledger=ledger, run_dir=folder, days=days,
-                                                               plan_workers=plan_workers))
+                                                               plan_workers=plan_workers,
+                                                               forecasts_ahead=forecasts_ahead))
             total, cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
         stages = {stage: clock.seconds.get(stage, 0.0) for stage in STAGES}
         stages["other (loop, hooks)"] = total - sum(stages.values())
@@ -179,14 +180,18 @@ def main() -> None:
     parser.add_argument("--no-ledger", action="store_true", help="only the run without the ledger")
     parser.add_argument("--plan-workers", type=int, default=1,
                         help="threads making each step's plans ahead (agents/plan_pool.py; 1: none)")
+    parser.add_argument("--forecasts-ahead", action="store_true",
+                        help="the next step's forecasts in a thread while the agents act (sim/loop.py)")
     args = parser.parse_args()
     runs = {}
     if not args.no_ledger:
-        runs["with ledger"] = run(True, args.days, args.plan_workers)
-    runs["without ledger"] = run(False, args.days, args.plan_workers)
+        runs["with ledger"] = run(True, args.days, args.plan_workers, args.forecasts_ahead)
+    runs["without ledger"] = run(False, args.days, args.plan_workers, args.forecasts_ahead)
     period = "August 2020" if args.days is None else f"{args.days} days of August 2020"
     if args.plan_workers > 1:
         period += f", plans made ahead in {args.plan_workers} threads"
+    if args.forecasts_ahead:
+        period += ", forecasts made ahead in a thread"
     table = Table(title=f"p2penergy simulate, {period} (budget for the month: 60 s with the ledger, "
                         "30 s without, idle 2-core machine)")
     table.add_column("stage")

@@ -78,6 +78,8 @@ class SimulationOptions:
     (``agents/plan_pool.py``; the same bills; the run's ``speculation`` counts them);
     ``plan_worker_kind``: threads of this process (HiGHS's solves run alongside each other and the
     agents' Python) or processes (inside a sweep's Dask task: tasks on its cluster either way).
+    ``forecasts_ahead``: the next step's forecasts in a thread while the agents act (the same
+    forecasts; off by default: slower on 2 cores, ``sim/loop.py``'s ``LoopConfig``).
     """
 
     mechanism: str = "cda"
@@ -98,6 +100,7 @@ class SimulationOptions:
     forecast_workers: int = 1
     plan_workers: int = 1
     plan_worker_kind: str = PLAN_WORKER_KIND
+    forecasts_ahead: bool = False
     outages: tuple[Outage, ...] = ()
 
 
@@ -190,7 +193,7 @@ def simulate(scenario: Scenario, options: SimulationOptions, hooks: Sequence[Slo
         call_limits = baseline_slot_limits(feeder, community, baseline)
         lap("network limits")
     config = LoopConfig(mechanism=options.mechanism, replan_slots=options.replan_slots or replan, agent=agent_config,
-                        site_limits=site_limits, call_limits=call_limits)
+                        site_limits=site_limits, call_limits=call_limits, forecasts_ahead=options.forecasts_ahead)
     speculation = SpeculationCount()
     ledger_hook = None
     if options.ledger:
