@@ -245,7 +245,8 @@ class SiteForecasts:
     ``runner`` computes them (:func:`forecast_sites`, or the same split across processes:
     :func:`~p2penergy.agents.forecast_pool.split_forecast_sites`).
 
-    ``expected`` (the simulation's: the sites' own load and PV series): right after a step's
+    ``expected`` (the simulation's when ``LoopConfig.forecasts_ahead``, off by default: slower on 2
+    cores; the sites' own load and PV series): right after a step's
     forecasts, the next planning step's (``replan_slots`` later) are computed in a thread from the
     history as it will be if the meters read what ``expected`` says, while the agents act and the
     market runs (LightGBM's prediction releases the GIL). At that step they are used only if every
