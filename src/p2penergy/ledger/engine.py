@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from p2penergy.ledger.actions import Action, Cancel, Modify, action_from_dict, action_to_dict, canonical_json
 from p2penergy.ledger.balancing import balance_wh, balancing_trades
-from p2penergy.ledger.journal import GENESIS_PREV, Journal, JournalRow
+from p2penergy.ledger.journal import GENESIS_PREV, Journal, JournalRow, row_bytes
 from p2penergy.ledger.merkle import leaf_hash, merkle_root
 from p2penergy.ledger.order_scope import ScopedExchange
 from p2penergy.ledger.signing import (
@@ -123,7 +123,7 @@ def unix_seconds(when: datetime) -> int:
 
 def leaf_of(kind: str, body: str) -> bytes:
     """Merkle leaf of a journal row: ``keccak256(0x00 || kind || 0x00 || body)``."""
-    return leaf_hash(kind.encode("ascii") + b"\x00" + body.encode("utf-8"))
+    return leaf_hash(row_bytes(kind, body))
 
 
 def trade_to_dict(trade: Trade) -> dict[str, Any]:

@@ -83,8 +83,20 @@ class JournalRow:
         return row_hash(bytes.fromhex(self.prev_hash), self.seq, self.kind, self.body).hex()
 
 
+def row_bytes(kind: str, body: str) -> bytes:
+    """``kind || 0x00 || body`` in bytes: what a row's hash (after its predecessor and ``seq``) and its
+    Merkle leaf (``ledger/engine.py``, ``leaf_of``) cover."""
+    return kind.encode("ascii") + b"\x00" + body.encode("utf-8")
+
+
+def chain_hash(prev: bytes, seq: int, row: bytes) -> bytes:
+    """The hash of row ``seq`` after ``prev``: ``keccak256(prev || seq (8 bytes, big-endian) || row)``
+    with ``row`` from :func:`row_bytes`."""
+    return keccak(prev + seq.to_bytes(8, "big") + row)
+
+
 def row_hash(prev: bytes, seq: int, kind: str, body: str) -> bytes:
-    return keccak(prev + seq.to_bytes(8, "big") + kind.encode("ascii") + b"\x00" + body.encode("utf-8"))
+    return chain_hash(prev, seq, row_bytes(kind, body))
 
 
 def sqlite_url(path: Path) -> str:
@@ -172,8 +184,8 @@ class Journal:
             raise JournalError(f"kind: one of {', '.join(KINDS)}; got {kind!r}")
         text = canonical_json(body)
         seq = self._seq + 1
-        tail = kind.encode("ascii") + b"\x00" + text.encode("utf-8")
-        digest = keccak(self._head + seq.to_bytes(8, "big") + tail)  # row_hash(head, seq, kind, text)
+        tail = row_bytes(kind, text)  # encoded once for the hash and the Merkle leaf
+        digest = chain_hash(self._head, seq, tail)
         digest_hex = digest.hex()
         self._buffer.append((seq, kind, slot_start, ref, text, self._head_hex, digest_hex))
         self._seq, self._head, self._head_hex = seq, digest, digest_hex
