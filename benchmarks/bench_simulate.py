@@ -28,6 +28,12 @@ the reference ran (measured 2026-12-02 at load average 4–7: 117× and 281× fo
 also gives the run's CPU time (this process's threads and the embedded chain's worker process): the
 seconds of work done, which others' load changes much less than elapsed time (it still grows somewhat
 when two jobs share a core's caches).
+
+Across the stages, the table also gives the seconds spent inside the two compiled libraries whose
+answers the bills depend on (every thread, each call timed whole): HiGHS solving the agents' linear
+programmes (``Highs.run``) and LightGBM predicting and training the forecasters (``Booster.predict``,
+``lightgbm.train``). Their sum is work no change to this project's Python can remove while the bills
+stay the same to the yen; ``total − compiled`` is the Python (and NumPy) the run's design spends.
 """
 
 from __future__ import annotations
@@ -93,6 +99,54 @@ class StageClock:
         return timed
 
 
+class NativeClock:
+    """Seconds inside compiled solver and model calls, in every thread (calls may run in a pool)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+        self.calls: dict[str, int] = defaultdict(int)
+        self._lock = threading.Lock()
+
+    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent = time.perf_counter() - start
+                with self._lock:
+                    self.seconds[name] += spent
+                    self.calls[name] += 1
+
+        return timed
+
+
+NATIVE = ("HiGHS solve", "LightGBM predict", "LightGBM training")
+
+
+@contextmanager
+def timed_native(clock: NativeClock) -> Iterator[None]:
+    """Wrap HiGHS's ``run`` and LightGBM's ``predict``/``train`` with ``clock`` for the duration."""
+    import highspy
+    import lightgbm
+
+    targets = [("HiGHS solve", highspy.Highs, "run"), ("LightGBM predict", lightgbm.Booster, "predict"),
+               ("LightGBM training", lightgbm, "train")]
+    saved = []
+    for name, owner, attr in targets:
+        original = getattr(owner, attr)
+        saved.append((owner, attr, owner.__dict__.get(attr) if isinstance(owner, type) else original))
+        setattr(owner, attr, clock.wrap(name, original))
+    try:
+        yield
+    finally:
+        for owner, attr, original in reversed(saved):
+            if original is None:
+                delattr(owner, attr)  # the method was inherited (highspy.Highs.run is _Highs.run)
+            else:
+                setattr(owner, attr, original)
+
+
 def _targets() -> list[tuple[str, object, str]]:
     """(stage, owner, attribute) of every function timed."""
     targets: list[tuple[str, object, str]] = [
@@ -153,13 +207,15 @@ def cpu_seconds() -> float:
 
 
 def run(ledger: bool, days: int | None, plan_workers: int = 1, forecasts_ahead: bool = False
-        ) -> tuple[float, dict[str, float], int, float, float, float]:
-    """(total s, stage s, trades, chain wait s, reference workload s around it, CPU s) of one run."""
+        ) -> tuple[float, dict[str, float], int, float, float, float, NativeClock]:
+    """(total s, stage s, trades, chain wait s, reference workload s around it, CPU s, compiled calls)
+    of one run."""
     folder = Path(tempfile.mkdtemp(prefix="bench-sim-"))
     clock = StageClock()
+    native = NativeClock()
     before = reference_workload()
     try:
-        with timed_stages(clock):
+        with timed_stages(clock), timed_native(native):
             start, cpu_start = time.perf_counter(), cpu_seconds()
             sim = simulate(load_scenario(), SimulationOptions(ledger=ledger, run_dir=folder, days=days,
                                                                plan_workers=plan_workers,
@@ -169,7 +225,7 @@ def run(ledger: bool, days: int | None, plan_workers: int = 1, forecasts_ahead: 
         stages["other (loop, hooks)"] = total - sum(stages.values())
         reference = (before + reference_workload()) / 2
         return (total, stages, len(sim.p2p.trades), sim.timings_s.get("chain (within p2p month)", 0.0), reference,
-                cpu)
+                cpu, native)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -203,6 +259,11 @@ def main() -> None:
             table.add_row("  of which waiting for the chain", f"{runs['with ledger'][3]:.1f}",
                           *(["-"] * (len(runs) - 1)))
     table.add_row("total", *(f"{r[0]:.1f}" for r in runs.values()))
+    for name in NATIVE:
+        table.add_row(f"  in {name} (calls)",
+                      *(f"{r[6].seconds[name]:.1f} ({r[6].calls[name]:,})" for r in runs.values()))
+    table.add_row("  total − compiled (the Python and NumPy)",
+                  *(f"{r[0] - sum(r[6].seconds.values()):.1f}" for r in runs.values()))
     table.add_row("reference workload (pure Python), s", *(f"{r[4]:.2f}" for r in runs.values()))
     table.add_row("total / reference", *(f"{r[0] / r[4]:.0f}x" for r in runs.values()))
     table.add_row("CPU time (process and chain worker), s", *(f"{r[5]:.1f}" for r in runs.values()))

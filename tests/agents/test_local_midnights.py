@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from p2penergy.agents.forecast_features import horizon_midnights_ns, local_midnights_ns
+from p2penergy.agents.forecast_features import horizon_midnights_ns, local_calendar, local_midnights_ns
 from p2penergy.agents.weather_forecast import index_ns
 
 
@@ -45,3 +45,19 @@ def test_local_midnights_over_a_year_of_issue_times() -> None:
     tz = ZoneInfo("Europe/Berlin")
     index = pd.date_range("2019-12-01", "2020-12-01", freq="3h", tz="UTC").tz_convert(tz)
     assert np.array_equal(local_midnights_ns(index_ns(index), tz), _normalized(index))
+
+
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "Europe/Berlin", "America/Santiago", "Australia/Lord_Howe"])
+@pytest.mark.parametrize("span", [("2019-12-01", "2020-12-01", "3h"), ("2020-02-01", "2020-11-30", "1h"),
+                                  ("2020-03-27", "2020-03-31", "15min"), ("2020-08-01", "2020-08-03", "30min")])
+def test_local_calendar_is_pandas_wall_clock(zone: str, span: tuple[str, str, str]) -> None:
+    """Hour, weekday and date of every instant as pandas' wall clock gives them; a span whose two ends
+    share an offset but holds two clock changes between them (Berlin from February to November) too."""
+    tz = ZoneInfo(zone)
+    start, end, freq = span
+    index = pd.date_range(start, end, freq=freq, tz="UTC").tz_convert(tz)
+    hour, weekday, day = local_calendar(index_ns(index), tz)
+    wall = index.tz_localize(None)
+    assert np.array_equal(hour, wall.hour + wall.minute / 60)
+    assert np.array_equal(weekday, wall.weekday)
+    assert np.array_equal(day, (wall.normalize() - pd.Timestamp("1970-01-01")).days)

@@ -206,14 +206,16 @@ def site_batches(histories: Sequence[pd.DataFrame], target: str, issued_ns: int,
 def local_calendar(ns: np.ndarray, tz: tzinfo) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(local hour as a float, weekday 0=Monday, local date as days since 1970-01-01) of UTC-ns instants.
 
-    By offset arithmetic; if the offset differs between the ends (a DST change inside), pandas does it.
+    By offset arithmetic where the zone keeps one offset over the whole span (:func:`fixed_offset_ns`:
+    read at every whole hour, so a span holding two clock changes, such as a year of Berlin, is not
+    taken for one without); otherwise pandas converts.
     """
-    lo, hi = (datetime.fromtimestamp(int(v) // 10**9, tz=tz).utcoffset() for v in (ns.min(), ns.max()))
-    if lo != hi or lo is None:
+    offset = fixed_offset_ns(ns, tz)
+    if offset is None:
         local = pd.DatetimeIndex(pd.to_datetime(ns, utc=True)).tz_convert(tz)
         wall = local.tz_localize(None).as_unit("ns").asi8
     else:
-        wall = ns + int(lo.total_seconds()) * 10**9
+        wall = ns + offset
     day = wall // DAY_NS
     hour = (wall - day * DAY_NS) / 3.6e12
     return hour, (day + 3) % 7, day  # 1970-01-01 was a Thursday
