@@ -50,7 +50,7 @@ import highspy
 import numpy as np
 
 from p2penergy.agents.plan_input import AgentInputError, Plan, PlanInput
-from p2penergy.optim import new_highs
+from p2penergy.optim import LpBuilder, SolverError, new_highs, solve_optimal
 
 _INF = highspy.kHighsInf
 _TIE_BREAK = 1e-4  # weight of cost in the green stage (renewable Wh dominate)
@@ -65,72 +65,8 @@ _COVER_MARKUP = 2.0
 _UNIQUE_SLOPE_PER_KWH = 1e-3
 
 
-class PlanningError(RuntimeError):
+class PlanningError(SolverError):
     """HiGHS did not reach an optimum (should not happen: every plan has a feasible point)."""
-
-
-class _Builder:
-    """Collects columns and rows of an LP; rows as (column, coefficient) triplets."""
-
-    def __init__(self) -> None:
-        self.n_cols = 0
-        self.cost: list[np.ndarray] = []
-        self.lower: list[np.ndarray] = []
-        self.upper: list[np.ndarray] = []
-        self.n_rows = 0
-        self.row_lower: list[np.ndarray] = []
-        self.row_upper: list[np.ndarray] = []
-        self.entries_row: list[np.ndarray] = []
-        self.entries_col: list[np.ndarray] = []
-        self.entries_val: list[np.ndarray] = []
-
-    def cols(self, n: int, cost: object = 0.0, lower: object = 0.0, upper: object = _INF) -> np.ndarray:
-        idx = np.arange(self.n_cols, self.n_cols + n)
-        self.n_cols += n
-        self.cost.append(_per(cost, n))
-        self.lower.append(_per(lower, n))
-        self.upper.append(_per(upper, n))
-        return idx
-
-    def rows(self, n: int, lower: object, upper: object) -> np.ndarray:
-        idx = np.arange(self.n_rows, self.n_rows + n)
-        self.n_rows += n
-        self.row_lower.append(_per(lower, n))
-        self.row_upper.append(_per(upper, n))
-        return idx
-
-    def add(self, rows: np.ndarray, cols: np.ndarray, values: object) -> None:
-        self.entries_row.append(rows)
-        self.entries_col.append(cols)
-        self.entries_val.append(_per(values, len(rows)))
-
-    def objective(self) -> np.ndarray:
-        return np.concatenate(self.cost)
-
-    def pass_to(self, h: highspy.Highs) -> None:
-        """Hand the LP to ``h`` (row-wise matrix, entries of a row by column) as arrays: the same
-        model as a ``HighsLp`` built field by field, without converting each array element by element."""
-        r = np.concatenate(self.entries_row)
-        c = np.concatenate(self.entries_col)
-        v = np.concatenate(self.entries_val)
-        order = np.argsort(r * self.n_cols + c, kind="stable")  # by row, then column: np.lexsort((c, r))
-        r, c, v = r[order], c[order], v[order]
-        start = np.searchsorted(r, np.arange(self.n_rows + 1)).astype(np.int32)
-        status = h.passModel(self.n_cols, self.n_rows, len(v), int(highspy.MatrixFormat.kRowwise),
-                             int(highspy.ObjSense.kMinimize), 0.0, self.objective(), np.concatenate(self.lower),
-                             np.concatenate(self.upper), np.concatenate(self.row_lower),
-                             np.concatenate(self.row_upper), start, c.astype(np.int32), v,
-                             np.zeros(self.n_cols, dtype=np.int32))  # every column continuous
-        if status != highspy.HighsStatus.kOk:
-            raise PlanningError(f"HiGHS refused the model ({status})")
-
-
-def _per(value: object, n: int) -> np.ndarray:
-    """``value`` (a number, or an array of ``n``) as ``n`` float64 values."""
-    if isinstance(value, np.ndarray) and value.dtype == np.float64 and value.ndim == 1:
-        return value
-    arr = np.asarray(value, dtype=np.float64)
-    return np.full(n, arr) if arr.ndim == 0 else np.broadcast_to(arr, (n,))
 
 
 _solvers = threading.local()
@@ -150,11 +86,7 @@ def _solver() -> highspy.Highs:
 
 
 def _solve(h: highspy.Highs) -> np.ndarray:
-    h.run()
-    status = h.getModelStatus()
-    if status != highspy.HighsModelStatus.kOptimal:
-        raise PlanningError(f"HiGHS stopped with status {h.modelStatusToString(status)}")
-    return np.asarray(h.getSolution().col_value)
+    return solve_optimal(h, PlanningError)
 
 
 def _is_separable(inp: PlanInput) -> bool:
@@ -399,7 +331,7 @@ def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
     n = inp.n_slots
     hours = inp.slot_hours
     k = 1.0 / 1000.0  # price per kWh -> per Wh
-    b = _Builder()
+    b = LpBuilder()
     slots = np.arange(n)
 
     cbuy, csell = inp.committed_buy_wh, inp.committed_sell_wh
@@ -519,7 +451,7 @@ def plan(inp: PlanInput, *, solver: str = "auto") -> Plan:
         return float(cost), terminal, peak_w
 
     h = _solver()
-    b.pass_to(h)
+    b.pass_to(h, PlanningError)
     x = _solve(h)
     figures = money(x)
     economy_cost = figures[0]

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from p2penergy.agents.planner import _Builder, _solve
 from p2penergy.community import CAR_KIND, LOCATIONS, OFFICE_KIND, Community
-from p2penergy.optim import new_highs
+from p2penergy.optim import LpBuilder, new_highs, solve_optimal
 from p2penergy.sim.island import FEEDER_ISLAND, island_of
 from p2penergy.sim.physics import OFFICE, ROAD
 
@@ -36,7 +35,7 @@ def ideal_island_shed(community: Community, positions: np.ndarray, soc_wh: dict[
     idx = c.month.start + positions
     n = len(positions)
     minutes = c.settings.slot_minutes
-    b = _Builder()
+    b = LpBuilder()
     keys = sorted({island_of(c.participants[pid]) for pid in demand} | {FEEDER_ISLAND})
     rows = {key: b.rows(n, 0.0, 0.0) for key in keys}  # each island's bus balances in every slot
     served: dict[str, list[np.ndarray]] = {}
@@ -89,6 +88,6 @@ def ideal_island_shed(community: Community, positions: np.ndarray, soc_wh: dict[
         b.add(dyn, draw, 1.0)
     h = new_highs()
     b.pass_to(h)
-    x = _solve(h)
+    x = solve_optimal(h)
     return {pid: np.array([np.rint(demand[pid][t] - x[served[pid][t]]) for t in range(3)], dtype=np.int64)
             for pid in demand}
