@@ -145,3 +145,41 @@ def test_clearing_leaves_the_collector_as_it_was():
     with pytest.raises(RuntimeError, match="no more ids"):
         clear_call(book(), S, SLOT, "pay-as-clear", failing_id)
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_stable_argsort_is_numpys_stable_sort(seed: int) -> None:
+    """The array path's ranking (composite keys, one unstable sort) is numpy's stable sort exactly:
+    many equal prices (time priority among them), negative keys (buys rank by -price), and keys whose
+    range times their count does not fit in int64 (the stable sort itself)."""
+    from p2penergy.market.call_auction import stable_argsort
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 3_000))
+    cases = [
+        rng.integers(0, 40, n), -rng.integers(0, 5_000, n), rng.integers(-(2**62), 2**62, n),
+        np.full(n, 7), np.arange(n)[::-1].copy(), rng.integers(-3, 3, min(n, 1)),
+    ]
+    for keys in cases:
+        keys = np.asarray(keys, dtype=np.int64)
+        assert np.array_equal(stable_argsort(keys), np.argsort(keys, kind="stable"))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_array_path_volume_is_the_largest_crossing_volume(seed: int) -> None:
+    """Against the definition, price by price: the cleared volume is the largest min(demand at or above
+    p, supply at or below p) over every price p; each side's fills add up to it, best prices first
+    and, among equal prices, earlier orders first."""
+    rng = np.random.default_rng(seed)
+    nb, ns, top = int(rng.integers(1, 80)), int(rng.integers(1, 80)), int(rng.integers(1, 300))
+    bt, bw = rng.integers(0, top, nb), rng.integers(1, 50, nb)
+    st, sw = rng.integers(0, top, ns), rng.integers(1, 50, ns)
+    r = clear_uniform_arrays(bt, bw, st, sw)
+    want = max(min(int(bw[bt >= p].sum()), int(sw[st <= p].sum())) for p in range(top))
+    assert int(r.buy_filled_wh.sum()) == int(r.sell_filled_wh.sum()) == want
+    for ticks, wh, filled, sign in ((bt, bw, r.buy_filled_wh, -1), (st, sw, r.sell_filled_wh, 1)):
+        order = sorted(range(len(ticks)), key=lambda i: (sign * ticks[i], i))
+        left = want
+        for i in order:  # priority: each order is filled as far as the volume left allows
+            assert filled[i] == min(wh[i], max(left, 0))
+            left -= wh[i]

@@ -94,6 +94,22 @@ def clear_uniform_arrays(
     return _merit_order(buy_ticks, buy_wh, sell_ticks, sell_wh)[0]
 
 
+def stable_argsort(keys: np.ndarray) -> np.ndarray:
+    """``np.argsort(keys, kind="stable")`` of int64 ``keys`` (equal keys keep their input order).
+
+    Sorted as the unique composite keys ``(key − min)·n + position`` by numpy's default (introsort)
+    sort, which gives the same permutation and on int64 is about 1.6× as fast as its stable sort
+    (merge/timsort: 41 against 25 ms for 5·10^5 prices on this machine), when those keys fit in
+    int64; otherwise by the stable sort itself."""
+    n = len(keys)
+    if n < 2:
+        return np.argsort(keys, kind="stable")
+    lo, hi = int(keys.min()), int(keys.max())
+    if (hi - lo + 1) * n >= 2**62:
+        return np.argsort(keys, kind="stable")
+    return np.argsort((keys - lo) * n + np.arange(n, dtype=np.int64))
+
+
 def _merit_order(
     buy_ticks: np.ndarray, buy_wh: np.ndarray, sell_ticks: np.ndarray, sell_wh: np.ndarray
 ) -> tuple[UniformArrays, np.ndarray, np.ndarray]:
@@ -106,17 +122,20 @@ def _merit_order(
     buy_filled = np.zeros(nb, dtype=np.int64)
     sell_filled = np.zeros(ns, dtype=np.int64)
     # stable sorts keep input (time) order among equal prices
-    b_order = np.argsort(-buy_ticks, kind="stable")
-    s_order = np.argsort(sell_ticks, kind="stable")
+    b_order = stable_argsort(-buy_ticks)
+    s_order = stable_argsort(sell_ticks)
     if nb == 0 or ns == 0:
         return UniformArrays(buy_filled, sell_filled, 0, None, None, None), b_order, s_order
     b_px, s_px = buy_ticks[b_order], sell_ticks[s_order]
     b_cum = np.cumsum(buy_wh[b_order])
     s_cum = np.cumsum(sell_wh[s_order])
-    # demand at each ask price: all buys priced >= that ask
-    n_buys_at = np.searchsorted(-b_px, -s_px, side="right")
+    # at each distinct ask price: supply, all sells priced <= it (the cumulative sum at the last sell
+    # of that price), and demand, all buys priced >= it; the volume is the largest min of the two
+    last_of_price = np.flatnonzero(np.append(s_px[1:] != s_px[:-1], True))
+    ask_px = s_px[last_of_price]
+    supply_at = s_cum[last_of_price]
+    n_buys_at = np.searchsorted(-b_px, -ask_px, side="right")
     demand_at = np.where(n_buys_at > 0, b_cum[np.maximum(n_buys_at - 1, 0)], 0)
-    supply_at = s_cum[np.searchsorted(s_px, s_px, side="right") - 1]
     volume = int(np.max(np.minimum(demand_at, supply_at)))
     if volume <= 0:
         return UniformArrays(buy_filled, sell_filled, 0, None, None, None), b_order, s_order
